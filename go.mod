@@ -1,0 +1,3 @@
+module github.com/convergehq/converge
+
+go 1.26.8

@@ -1,0 +1,78 @@
+package provider
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Class says how the engine treats an error.
+type Class int
+
+// Error classes.
+const (
+	// ClassRetryable errors are retried with exponential backoff. It is the
+	// class of every error that carries no other.
+	ClassRetryable Class = iota
+	// ClassRateLimited errors pause every call to the provider for RetryAfter.
+	ClassRateLimited
+	// ClassTerminal errors are not retried until the desired spec changes.
+	ClassTerminal
+	// ClassConflict means the object exists but is not converge's: converge
+	// will not overwrite it. It is not retried until the spec changes or the
+	// conflict goes away on a later resync.
+	ClassConflict
+)
+
+func (c Class) String() string {
+	switch c {
+	case ClassRateLimited:
+		return "rate-limited"
+	case ClassTerminal:
+		return "terminal"
+	case ClassConflict:
+		return "conflict"
+	}
+	return "retryable"
+}
+
+// Error is a classified provider error.
+type Error struct {
+	Class      Class
+	RetryAfter time.Duration // for ClassRateLimited; zero means unknown
+	Err        error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Terminal marks err as terminal: retrying cannot help.
+func Terminal(err error) error { return &Error{Class: ClassTerminal, Err: err} }
+
+// Terminalf is Terminal(fmt.Errorf(format, args...)).
+func Terminalf(format string, args ...any) error { return Terminal(fmt.Errorf(format, args...)) }
+
+// Conflictf returns a conflict error: the object exists and is someone else's.
+func Conflictf(format string, args ...any) error {
+	return &Error{Class: ClassConflict, Err: fmt.Errorf(format, args...)}
+}
+
+// RateLimited marks err as a rate-limit answer; after is how long the whole
+// provider should pause (zero: let the engine choose).
+func RateLimited(err error, after time.Duration) error {
+	return &Error{Class: ClassRateLimited, RetryAfter: after, Err: err}
+}
+
+// Retryable marks err as retryable. Unclassified errors already are; this
+// makes it explicit.
+func Retryable(err error) error { return &Error{Class: ClassRetryable, Err: err} }
+
+// Classify returns the class of err and, for rate limits, the pause asked for.
+// context deadline errors are retryable.
+func Classify(err error) (Class, time.Duration) {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Class, e.RetryAfter
+	}
+	return ClassRetryable, 0
+}

@@ -1,0 +1,68 @@
+package provider
+
+import "context"
+
+// Provider manages the resources of some kinds.
+type Provider interface {
+	// Name is the kind prefix: "file" for "file.File".
+	Name() string
+	// Schemas describes every kind the provider manages.
+	Schemas() []Schema
+	// Observe reads the current state of one resource. It never mutates. A
+	// resource that does not exist is Observation{Exists: false} and a nil
+	// error.
+	Observe(ctx context.Context, req Request) (Observation, error)
+	// Create makes the resource described by req.Spec. It is idempotent:
+	// req.IdempotencyKey is the same for every retry of one logical create.
+	Create(ctx context.Context, req Request) (Result, error)
+	// Update changes the resource in place to req.Spec. Idempotent.
+	Update(ctx context.Context, req Request) (Result, error)
+	// Delete removes the resource. Deleting what is already gone succeeds.
+	Delete(ctx context.Context, req Request) error
+}
+
+// Request identifies one resource and carries what the engine knows of it.
+type Request struct {
+	ID   string // "file.File/index"
+	Kind string // "file.File"
+	Name string // "index"
+	// Spec is the desired spec with references resolved, defaults applied and
+	// fields normalized. For Delete and for Observe of a resource that left the
+	// manifests it is the last applied spec.
+	Spec map[string]any
+	// Outputs and Private are what the last successful operation returned.
+	Outputs map[string]any
+	Private map[string]string
+	// IdempotencyKey is stable across every retry of one logical operation,
+	// including retries after a crash.
+	IdempotencyKey string
+}
+
+// Observation is what exists.
+type Observation struct {
+	Exists bool
+	// State holds the observed values of the spec fields, in the spec's shape,
+	// so the engine can diff it against the desired spec. Fields the provider
+	// cannot read are absent.
+	State map[string]any
+	// Outputs are the values other resources may reference.
+	Outputs map[string]any
+	// Private is provider state to keep in the record (an object's remote ID).
+	Private map[string]string
+	// NotReady, when non-empty, says the resource exists but is not ready yet
+	// (provisioning); the engine observes it again later.
+	NotReady string
+}
+
+// Result is what a successful Create or Update returns.
+type Result struct {
+	Outputs map[string]any
+	Private map[string]string
+}
+
+// Validator is implemented by providers that check a whole resolved spec
+// beyond its schema (for example a path that escapes the root). It is called
+// at validation time with unresolved references left as they are.
+type Validator interface {
+	ValidateSpec(kind string, spec map[string]any) []FieldError
+}

@@ -1,0 +1,215 @@
+package provider
+
+import (
+	"fmt"
+	"sort"
+)
+
+// Type is the type of a spec field.
+type Type string
+
+// Field types.
+const (
+	String Type = "string"
+	Int    Type = "int"
+	Bool   Type = "bool"
+	Float  Type = "float"
+	Map    Type = "map"  // map of string to any value
+	List   Type = "list" // list of any values
+	Any    Type = "any"
+)
+
+// Field describes one field of a kind's spec.
+type Field struct {
+	Type        Type
+	Description string
+	Required    bool
+	// Computed fields are set by the provider, never by the user; they never
+	// show as changes.
+	Computed bool
+	// ForceNew fields cannot change in place: a change replaces the resource.
+	ForceNew bool
+	// Sensitive values are never printed: plans, logs, events and the API show
+	// "(sensitive)" instead.
+	Sensitive bool
+	// Default is applied when the field is absent; a defaulted field that is
+	// absent from the spec never shows as a change.
+	Default any
+	// Normalize, when set, maps a valid value to its canonical form (for
+	// example "644" and 420 to "0644") before it is compared or applied.
+	Normalize func(any) (any, error)
+	// Validate, when set, checks a value after its type was checked.
+	Validate func(any) error
+	// Partial, for Map fields, compares only the keys present in the desired
+	// value: keys the remote side adds are neither changes nor drift.
+	Partial bool
+}
+
+// Schema describes one kind.
+type Schema struct {
+	// Kind is provider-qualified: "file.File".
+	Kind        string
+	Description string
+	Fields      map[string]Field
+	// Outputs names the outputs a Ready resource of this kind exposes, for
+	// references such as ${file.File/index.outputs.sha256}.
+	Outputs []string
+}
+
+// FieldNames returns the spec field names in sorted order.
+func (s Schema) FieldNames() []string {
+	names := make([]string, 0, len(s.Fields))
+	for n := range s.Fields {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// HasOutput reports whether name is a declared output of the kind.
+func (s Schema) HasOutput(name string) bool {
+	for _, o := range s.Outputs {
+		if o == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Apply returns spec with defaults applied and every field normalized. It
+// does not check types or required fields; see Check.
+func (s Schema) Apply(spec map[string]any) (map[string]any, error) {
+	out := make(map[string]any, len(s.Fields))
+	for k, v := range spec {
+		out[k] = v
+	}
+	for name, f := range s.Fields {
+		v, ok := out[name]
+		if !ok || v == nil {
+			if f.Default != nil {
+				out[name] = f.Default
+			}
+			continue
+		}
+		if f.Normalize != nil {
+			n, err := f.Normalize(v)
+			if err != nil {
+				return nil, fmt.Errorf("spec.%s: %w", name, err)
+			}
+			out[name] = n
+		}
+	}
+	return out, nil
+}
+
+// FieldError is one problem with one spec field.
+type FieldError struct {
+	Field string // "spec.mode"
+	Msg   string
+}
+
+func (e FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+// Check validates spec against the schema: unknown fields, missing required
+// fields, computed fields set by the user, types, and each field's Validate.
+// Values that are references not yet known (isUnknown reports true) are
+// accepted for any type. It returns every problem, sorted by field.
+func (s Schema) Check(spec map[string]any, isUnknown func(any) bool) []FieldError {
+	var errs []FieldError
+	for name, v := range spec {
+		f, ok := s.Fields[name]
+		if !ok {
+			errs = append(errs, FieldError{"spec." + name, fmt.Sprintf("unknown field for kind %s (known: %v)", s.Kind, s.FieldNames())})
+			continue
+		}
+		if f.Computed {
+			errs = append(errs, FieldError{"spec." + name, "is computed by the provider and cannot be set"})
+			continue
+		}
+		if isUnknown != nil && isUnknown(v) {
+			continue
+		}
+		if v == nil {
+			if f.Required {
+				errs = append(errs, FieldError{"spec." + name, "is required"})
+			}
+			continue
+		}
+		if err := checkType(f.Type, v); err != nil {
+			errs = append(errs, FieldError{"spec." + name, err.Error()})
+			continue
+		}
+		if f.Normalize != nil {
+			n, err := f.Normalize(v)
+			if err != nil {
+				errs = append(errs, FieldError{"spec." + name, err.Error()})
+				continue
+			}
+			v = n
+		}
+		if f.Validate != nil {
+			if err := f.Validate(v); err != nil {
+				errs = append(errs, FieldError{"spec." + name, err.Error()})
+			}
+		}
+	}
+	for name, f := range s.Fields {
+		if _, ok := spec[name]; !ok && f.Required {
+			errs = append(errs, FieldError{"spec." + name, "is required"})
+		}
+	}
+	sort.Slice(errs, func(i, j int) bool { return errs[i].Field < errs[j].Field })
+	return errs
+}
+
+func checkType(t Type, v any) error {
+	ok := false
+	switch t {
+	case String:
+		_, ok = v.(string)
+	case Int:
+		switch n := v.(type) {
+		case int, int64:
+			ok = true
+		case float64:
+			ok = n == float64(int64(n))
+		}
+	case Float:
+		switch v.(type) {
+		case int, int64, float64:
+			ok = true
+		}
+	case Bool:
+		_, ok = v.(bool)
+	case Map:
+		_, ok = v.(map[string]any)
+	case List:
+		_, ok = v.([]any)
+	case Any, "":
+		ok = true
+	}
+	if !ok {
+		return fmt.Errorf("must be a %s, got %s", t, describe(v))
+	}
+	return nil
+}
+
+func describe(v any) string {
+	switch v.(type) {
+	case string:
+		return "string"
+	case int, int64:
+		return "int"
+	case float64:
+		return "float"
+	case bool:
+		return "bool"
+	case map[string]any:
+		return "map"
+	case []any:
+		return "list"
+	case nil:
+		return "null"
+	}
+	return fmt.Sprintf("%T", v)
+}
