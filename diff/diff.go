@@ -1,8 +1,3 @@
-// Package diff computes the field-level difference between a desired spec
-// and an observed (or last applied) state, guided by the kind's schema:
-// computed fields never differ, absent defaulted fields count as their
-// default, fields the provider could not read are skipped, force-new fields
-// are flagged, and sensitive values are masked whenever a diff is printed.
 package diff
 
 // Change is one field that differs.
@@ -20,7 +15,8 @@ type Change struct {
 	Sensitive bool `json:"sensitive,omitempty"`
 }
 
-// Diff is every change, sorted by path.
+// Diff is every change, sorted by path: fields and map keys in lexical
+// order, list elements by index.
 type Diff []Change
 
 // Empty reports whether nothing differs.

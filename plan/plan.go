@@ -1,6 +1,3 @@
-// Package plan holds what converge intends to do, one Action per resource,
-// and renders it for people (text grouped by action, in dependency order,
-// with a summary line) and machines (JSON).
 package plan
 
 import "github.com/convergehq/converge/diff"
@@ -43,6 +40,9 @@ type Action struct {
 	WaitFor []string `json:"waitFor,omitempty"`
 	// Drift is true when the action corrects or reports drift.
 	Drift bool `json:"drift,omitempty"`
+	// Deposed is true for a delete of an object that a replace superseded
+	// (the resource itself stays).
+	Deposed bool `json:"deposed,omitempty"`
 }
 
 // Plan is every action for one revision, in dependency order: creates and

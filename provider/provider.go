@@ -58,6 +58,9 @@ type Observation struct {
 type Result struct {
 	Outputs map[string]any
 	Private map[string]string
+	// NotReady, when non-empty, says the object was accepted but is not
+	// ready yet (provisioning); the engine observes it again later.
+	NotReady string
 }
 
 // Validator is implemented by providers that check a whole resolved spec

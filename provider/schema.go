@@ -51,6 +51,11 @@ type Schema struct {
 	Kind        string
 	Description string
 	Fields      map[string]Field
+	// CreateBeforeDestroy makes a replace create the new object before it
+	// deletes the old one (which waits until the resource's dependents have
+	// moved to the new object). Set it only when a new object can never
+	// collide with the old one. The default is destroy, then create.
+	CreateBeforeDestroy bool
 	// Outputs names the outputs a Ready resource of this kind exposes, for
 	// references such as ${file.File/index.outputs.sha256}.
 	Outputs []string
@@ -91,7 +96,7 @@ func (s Schema) Apply(spec map[string]any) (map[string]any, error) {
 			}
 			continue
 		}
-		if f.Normalize != nil {
+		if f.Normalize != nil && !IsUnknown(v) {
 			n, err := f.Normalize(v)
 			if err != nil {
 				return nil, fmt.Errorf("spec.%s: %w", name, err)

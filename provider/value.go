@@ -120,3 +120,6 @@ func IsUnknown(v any) bool {
 	}
 	return false
 }
+
+// MarshalJSON writes an Unknown as the expression it stands for.
+func (u Unknown) MarshalJSON() ([]byte, error) { return json.Marshal(u.Expr) }

@@ -54,10 +54,13 @@ type Condition struct {
 // written before the provider is called, so that after a crash the next
 // attempt knows what may have happened.
 type Operation struct {
-	Op       string    `json:"op"`  // create, update, replace, delete
-	Key      string    `json:"key"` // idempotency key, stable across retries
-	SpecHash string    `json:"specHash,omitempty"`
-	Started  time.Time `json:"started"`
+	Op       string `json:"op"`  // create, update, replace, delete
+	Key      string `json:"key"` // idempotency key, stable across retries
+	SpecHash string `json:"specHash,omitempty"`
+	// Spec is the resolved spec the operation applies, so that an
+	// interrupted create can still be found and deleted.
+	Spec    map[string]any `json:"spec,omitempty"`
+	Started time.Time      `json:"started"`
 }
 
 // Instance is one object in the world that converge manages.
