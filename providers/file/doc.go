@@ -1,0 +1,30 @@
+// Package file is converge's provider for local files: directories, regular
+// files and symbolic links under one root directory.
+//
+// Kinds: file.Directory, file.File and file.Symlink. Paths in specs are
+// relative to the root, or absolute inside it; outputs.path is always the
+// cleaned path relative to the root ("site/www"), so another resource can
+// build on it: "${file.Directory/www.outputs.path}/index.html".
+//
+// Guarantees:
+//   - Nothing outside the root is ever read or written. Every operation
+//     re-checks that the cleaned path lies inside the root and that its
+//     existing parent directories, with symbolic links resolved, stay inside
+//     it; a symbolic link placed by hand that leads out is a terminal error
+//     and is never followed. A symlink target that resolves outside the root
+//     is refused the same way. Operations then go through an os.Root, so a
+//     directory swapped for an escaping link between the check and the write
+//     is refused by the kernel-level lookup too.
+//   - Writes are atomic and durable: content goes to a temporary file in the
+//     same directory, which is fsynced, given its mode and renamed over the
+//     target before the directory is fsynced. A reader sees the old content
+//     or the new one, never a mix. Symlinks are replaced the same way.
+//   - Parent directories are never created implicitly: declare a
+//     file.Directory and depend on it. A missing parent is retryable.
+//   - Directories are only ever removed when empty (never recursively).
+//   - Observe never writes. Every operation is idempotent.
+//
+// Errors: an object of the wrong type at a path is a conflict; escapes,
+// permission errors and read-only file systems are terminal; a missing
+// parent, a non-empty directory on delete and a full disk are retryable.
+package file

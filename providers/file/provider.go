@@ -1,0 +1,339 @@
+package file
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/convergehq/converge/provider"
+)
+
+// Kinds managed by the provider.
+const (
+	KindDirectory = "file.Directory"
+	KindFile      = "file.File"
+	KindSymlink   = "file.Symlink"
+)
+
+// Provider manages directories, files and symbolic links below one root
+// directory. It holds no open files between calls and is safe for concurrent
+// use on different paths; the engine never runs two operations on one
+// resource at once.
+type Provider struct {
+	root string // absolute, symbolic links resolved
+}
+
+// New returns a provider confined to root, which is made absolute and has its
+// symbolic links resolved. root must exist and be a directory.
+func New(root string) (*Provider, error) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("file provider root %q: %w", root, err)
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return nil, fmt.Errorf("file provider root %q: %w", root, err)
+	}
+	fi, err := os.Stat(real)
+	if err != nil {
+		return nil, fmt.Errorf("file provider root %q: %w", root, err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("file provider root %q (%s) is not a directory", root, real)
+	}
+	return &Provider{root: real}, nil
+}
+
+// Root returns the absolute, symlink-resolved root directory.
+func (p *Provider) Root() string { return p.root }
+
+// Name returns "file".
+func (p *Provider) Name() string { return "file" }
+
+// Schemas describes file.Directory, file.File and file.Symlink.
+func (p *Provider) Schemas() []provider.Schema {
+	path := provider.Field{
+		Type:        provider.String,
+		Description: "Path of the object: relative to the provider root, or absolute inside it. Changing it replaces the object.",
+		Required:    true,
+		ForceNew:    true,
+		// The canonical form is the cleaned path relative to the root, so
+		// "./site/www/" and "site/www" are one object, never a replace.
+		Normalize: func(v any) (any, error) {
+			s, ok := v.(string)
+			if !ok {
+				return v, nil
+			}
+			rel, err := p.clean(s)
+			if err != nil {
+				return s, nil // ValidateSpec reports it, with the reason
+			}
+			return filepath.ToSlash(rel), nil
+		},
+	}
+	mode := func(def string) provider.Field {
+		return provider.Field{
+			Type:        provider.Any,
+			Description: "Permission bits as a quoted octal string (\"0644\", \"644\", \"0o644\" and \"2775\" are accepted; the canonical form is 4 digits). Integers are taken as the numeric mode. Default \"" + def + "\".",
+			Default:     def,
+			Normalize:   NormalizeMode,
+		}
+	}
+	return []provider.Schema{
+		{
+			Kind: KindDirectory,
+			// A new path never collides with the old one: create the new
+			// object first, delete the old once dependents moved.
+			CreateBeforeDestroy: true,
+			Description:         "A directory. Created with its mode; removed only when empty.",
+			Fields:              map[string]provider.Field{"path": path, "mode": mode("0755")},
+			Outputs:             []string{"path"},
+		},
+		{
+			Kind: KindFile,
+			// A new path never collides with the old one: create the new
+			// object first, delete the old once dependents moved.
+			CreateBeforeDestroy: true,
+			Description:         "A regular file with the given content and mode, written atomically.",
+			Fields: map[string]provider.Field{
+				"path": path,
+				"content": {
+					Type:        provider.String,
+					Description: "The whole content of the file. Default empty.",
+					Default:     "",
+				},
+				"mode": mode("0644"),
+			},
+			Outputs: []string{"path", "sha256", "size"},
+		},
+		{
+			Kind: KindSymlink,
+			// A new path never collides with the old one: create the new
+			// object first, delete the old once dependents moved.
+			CreateBeforeDestroy: true,
+			Description:         "A symbolic link. A changed target replaces the link atomically.",
+			Fields: map[string]provider.Field{
+				"path": path,
+				"target": {
+					Type:        provider.String,
+					Description: "What the link points to, stored as written: a relative target is relative to the link's directory, as with ln -s. It must resolve inside the root.",
+					Required:    true,
+				},
+			},
+			Outputs: []string{"path", "target"},
+		},
+	}
+}
+
+// ValidateSpec reports a path or symlink target that escapes the root, an
+// empty path, and the root itself used as a path. It only reads the strings;
+// operations check the file system again. Unknown values and strings holding
+// unresolved references are skipped.
+func (p *Provider) ValidateSpec(kind string, spec map[string]any) []provider.FieldError {
+	if !known(kind) {
+		return []provider.FieldError{{Field: "kind", Msg: fmt.Sprintf("unknown kind %s for the file provider", kind)}}
+	}
+	var errs []provider.FieldError
+	rel, relOK := "", false
+	if path, ok := checkable(spec["path"]); ok {
+		r, err := p.clean(path)
+		if err != nil {
+			errs = append(errs, provider.FieldError{Field: "spec.path", Msg: err.Error()})
+		} else {
+			rel, relOK = r, true
+		}
+	}
+	if kind == KindSymlink {
+		// A relative target can only be checked against a known path.
+		if target, ok := checkable(spec["target"]); ok && (relOK || filepath.IsAbs(target)) {
+			if msg := p.targetEscapes(rel, target); msg != "" {
+				errs = append(errs, provider.FieldError{Field: "spec.target", Msg: msg})
+			}
+		}
+	}
+	return errs
+}
+
+// targetEscapes checks a symlink target lexically, relative to the link's
+// directory, and returns a message when it leaves the root.
+func (p *Provider) targetEscapes(rel, target string) string {
+	if target == "" {
+		return "target is empty"
+	}
+	if filepath.IsAbs(target) {
+		if _, ok := p.inside(filepath.Clean(target)); !ok {
+			return fmt.Sprintf("target %q is outside the root %s", target, p.root)
+		}
+		return ""
+	}
+	if _, ok := p.inside(filepath.Join(p.root, filepath.Dir(rel), target)); !ok {
+		return fmt.Sprintf("target %q, relative to the link's directory, leads outside the root %s", target, p.root)
+	}
+	return ""
+}
+
+// checkable returns v as a string to check now: false for absent values,
+// non-strings (the schema check reports those), Unknown values and strings
+// holding a reference not resolved yet.
+func checkable(v any) (string, bool) {
+	s, ok := v.(string)
+	if !ok || containsRef(s) {
+		return "", false
+	}
+	return s, true
+}
+
+func containsRef(s string) bool {
+	for i := 0; i+1 < len(s); i++ {
+		if s[i] == '$' && s[i+1] == '{' {
+			return true
+		}
+	}
+	return false
+}
+
+func known(kind string) bool {
+	return kind == KindDirectory || kind == KindFile || kind == KindSymlink
+}
+
+// Observe reads the object at spec.path. It returns Exists=false when nothing
+// is there (or the parent directory is missing), a conflict error when an
+// object of another type is there, and a terminal error when the path leads
+// outside the root. It never writes.
+func (p *Provider) Observe(ctx context.Context, req provider.Request) (provider.Observation, error) {
+	if err := ctx.Err(); err != nil {
+		return provider.Observation{}, fmt.Errorf("observe %s: %w", req.ID, err)
+	}
+	path, loc, err := p.prepare(req)
+	if errors.Is(err, errNoParent) {
+		return provider.Observation{Exists: false}, nil
+	}
+	if err != nil {
+		return provider.Observation{}, fmt.Errorf("observe %s: %w", req.ID, err)
+	}
+	var obs provider.Observation
+	switch req.Kind {
+	case KindDirectory:
+		obs, err = p.observeDirectory(loc)
+	case KindFile:
+		obs, err = p.observeFile(loc)
+	case KindSymlink:
+		obs, err = p.observeSymlink(loc)
+	}
+	if err != nil {
+		return provider.Observation{}, fmt.Errorf("observe %s: %w", req.ID, err)
+	}
+	if obs.Exists {
+		obs.State["path"] = path
+	}
+	return obs, nil
+}
+
+// Create writes the object described by req.Spec. An object of the right type
+// already at the path is overwritten to match, so retrying a create is safe.
+// Errors: conflict (another type at the path), terminal (escape, permission),
+// retryable (missing parent, full disk).
+func (p *Provider) Create(ctx context.Context, req provider.Request) (provider.Result, error) {
+	return p.apply(ctx, "create", req)
+}
+
+// Update changes the object in place to req.Spec: content and mode for a
+// file, mode for a directory, target for a symlink. It is idempotent and
+// returns the same errors as Create.
+func (p *Provider) Update(ctx context.Context, req provider.Request) (provider.Result, error) {
+	return p.apply(ctx, "update", req)
+}
+
+func (p *Provider) apply(ctx context.Context, op string, req provider.Request) (provider.Result, error) {
+	if err := ctx.Err(); err != nil {
+		return provider.Result{}, fmt.Errorf("%s %s: %w", op, req.ID, err)
+	}
+	_, loc, err := p.prepare(req)
+	if err != nil {
+		return provider.Result{}, fmt.Errorf("%s %s: %w", op, req.ID, err)
+	}
+	var out map[string]any
+	switch req.Kind {
+	case KindDirectory:
+		out, err = p.applyDirectory(loc, req.Spec)
+	case KindFile:
+		out, err = p.applyFile(loc, req.Spec)
+	case KindSymlink:
+		out, err = p.applySymlink(loc, req.Spec)
+	}
+	if err != nil {
+		return provider.Result{}, fmt.Errorf("%s %s: %w", op, req.ID, err)
+	}
+	return provider.Result{Outputs: out}, nil
+}
+
+// Delete removes the object at spec.path. Nothing there (or no parent) is
+// success. A directory is removed only when empty: a non-empty one is a
+// retryable error. An object of another type than declared is a conflict and
+// is left alone.
+func (p *Provider) Delete(ctx context.Context, req provider.Request) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("delete %s: %w", req.ID, err)
+	}
+	_, loc, err := p.prepare(req)
+	if errors.Is(err, errNoParent) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("delete %s: %w", req.ID, err)
+	}
+	if err := p.remove(req.Kind, loc); err != nil {
+		return fmt.Errorf("delete %s: %w", req.ID, err)
+	}
+	return nil
+}
+
+// prepare checks the kind and locates spec.path.
+func (p *Provider) prepare(req provider.Request) (string, location, error) {
+	if !known(req.Kind) {
+		return "", location{}, provider.Terminalf("unknown kind %s for the file provider", req.Kind)
+	}
+	path, err := specString(req.Spec, "path", "")
+	if err != nil {
+		return "", location{}, err
+	}
+	loc, err := p.locate(path)
+	return path, loc, err
+}
+
+// specString returns spec[name] as a string, def when absent. An unresolved
+// or mistyped value is terminal: the spec must change.
+func specString(spec map[string]any, name, def string) (string, error) {
+	v, ok := spec[name]
+	if !ok || v == nil {
+		return def, nil
+	}
+	switch x := v.(type) {
+	case string:
+		return x, nil
+	case provider.Unknown:
+		return "", provider.Terminalf("spec.%s: %s is not resolved yet", name, x.Expr)
+	}
+	return "", provider.Terminalf("spec.%s: must be a string, got %T", name, v)
+}
+
+// specMode returns spec.mode (def when absent) as octal bits.
+func specMode(spec map[string]any, def string) (uint32, error) {
+	v, ok := spec["mode"]
+	if !ok || v == nil {
+		v = def
+	}
+	m, err := parseMode(v)
+	if err != nil {
+		return 0, provider.Terminal(fmt.Errorf("spec.mode: %w", err))
+	}
+	return m, nil
+}
+
+// Interface guards.
+var (
+	_ provider.Provider  = (*Provider)(nil)
+	_ provider.Validator = (*Provider)(nil)
+)

@@ -1,0 +1,429 @@
+package file
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/convergehq/converge/provider"
+)
+
+// TestEscapes runs every operation on specs that would touch something
+// outside the root, bypassing ValidateSpec as a stale or hostile spec would.
+// Each must fail terminally and leave the outside untouched.
+func TestEscapes(t *testing.T) {
+	all := []string{"observe", "create", "update", "delete"}
+	mutations := []string{"create", "update"}
+	tests := []struct {
+		name    string
+		setup   func(t *testing.T, root, outside string)
+		kind    string
+		spec    func(root, outside string) map[string]any
+		ops     []string
+		wantMsg string
+	}{
+		{
+			name:    "dotdot path",
+			kind:    KindFile,
+			spec:    func(_, _ string) map[string]any { return map[string]any{"path": "../outside/x", "content": "x"} },
+			ops:     all,
+			wantMsg: "outside the root",
+		},
+		{
+			name:    "absolute path outside",
+			kind:    KindDirectory,
+			spec:    func(_, outside string) map[string]any { return map[string]any{"path": filepath.Join(outside, "d")} },
+			ops:     all,
+			wantMsg: "outside the root",
+		},
+		{
+			name:    "the root itself",
+			kind:    KindDirectory,
+			spec:    func(root, _ string) map[string]any { return map[string]any{"path": root} },
+			ops:     all,
+			wantMsg: "is the root",
+		},
+		{
+			name:    "hand-made symlinked directory leading out",
+			setup:   func(t *testing.T, root, outside string) { symlink(t, outside, filepath.Join(root, "out")) },
+			kind:    KindFile,
+			spec:    func(_, _ string) map[string]any { return map[string]any{"path": "out/x", "content": "x"} },
+			ops:     all,
+			wantMsg: "leads outside the root",
+		},
+		{
+			name: "relative hand-made link leading out, deeper path",
+			setup: func(t *testing.T, root, _ string) {
+				mkdirs(t, root, "a")
+				symlink(t, "../../outside", filepath.Join(root, "a/b"))
+			},
+			kind:    KindDirectory,
+			spec:    func(_, _ string) map[string]any { return map[string]any{"path": "a/b/c/d"} },
+			ops:     all,
+			wantMsg: "leads outside the root",
+		},
+		{
+			name: "dangling hand-made link leading out",
+			setup: func(t *testing.T, root, outside string) {
+				symlink(t, filepath.Join(outside, "later"), filepath.Join(root, "d"))
+			},
+			kind:    KindSymlink,
+			spec:    func(_, _ string) map[string]any { return map[string]any{"path": "d/l", "target": "x"} },
+			ops:     all,
+			wantMsg: "leads outside the root",
+		},
+		{
+			name:    "symlink target relative out",
+			kind:    KindSymlink,
+			spec:    func(_, _ string) map[string]any { return map[string]any{"path": "l", "target": "../outside"} },
+			ops:     mutations,
+			wantMsg: "outside the root",
+		},
+		{
+			name:    "symlink target absolute out",
+			kind:    KindSymlink,
+			spec:    func(_, outside string) map[string]any { return map[string]any{"path": "l", "target": outside} },
+			ops:     mutations,
+			wantMsg: "outside the root",
+		},
+		{
+			name:    "symlink target through a link leading out",
+			setup:   func(t *testing.T, root, outside string) { symlink(t, outside, filepath.Join(root, "out")) },
+			kind:    KindSymlink,
+			spec:    func(_, _ string) map[string]any { return map[string]any{"path": "l", "target": "out/secret"} },
+			ops:     mutations,
+			wantMsg: "resolves to",
+		},
+		{
+			name: "symlink target through a dangling link leading out",
+			setup: func(t *testing.T, root, outside string) {
+				symlink(t, filepath.Join(outside, "later"), filepath.Join(root, "dl"))
+			},
+			kind:    KindSymlink,
+			spec:    func(_, _ string) map[string]any { return map[string]any{"path": "l", "target": "dl"} },
+			ops:     mutations,
+			wantMsg: "resolves to",
+		},
+	}
+	ctx := context.Background()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, root, outside := newTestProvider(t)
+			if tt.setup != nil {
+				tt.setup(t, root, outside)
+			}
+			before := entries(t, root)
+			req := request(tt.kind, "x", tt.spec(root, outside))
+			for _, op := range tt.ops {
+				var err error
+				switch op {
+				case "observe":
+					_, err = p.Observe(ctx, req)
+				case "create":
+					_, err = p.Create(ctx, req)
+				case "update":
+					_, err = p.Update(ctx, req)
+				case "delete":
+					err = p.Delete(ctx, req)
+				}
+				if got := classOf(err); got != "terminal" {
+					t.Errorf("%s: error %v has class %s; want terminal", op, err, got)
+				} else if !strings.Contains(err.Error(), tt.wantMsg) {
+					t.Errorf("%s: error %q; want it to contain %q", op, err, tt.wantMsg)
+				}
+			}
+			if got := entries(t, outside); len(got) != 0 {
+				t.Errorf("outside the root now holds %v; want nothing", got)
+			}
+			if diff := cmp.Diff(before, entries(t, root)); diff != "" {
+				t.Errorf("root entries changed (-before +after):\n%s", diff)
+			}
+		})
+	}
+}
+
+func symlink(t *testing.T, target, link string) {
+	t.Helper()
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMissingParent(t *testing.T) {
+	tests := []struct {
+		kind    string
+		spec    map[string]any
+		wantMsg string
+	}{
+		{KindFile, map[string]any{"path": "site/www/index.html", "content": "x"}, "parent directory site/www does not exist (declare a file.Directory and depend on it)"},
+		{KindDirectory, map[string]any{"path": "site/www"}, "parent directory site does not exist (declare a file.Directory and depend on it)"},
+		{KindSymlink, map[string]any{"path": "a/b/c", "target": "x"}, "parent directory a/b does not exist (declare a file.Directory and depend on it)"},
+	}
+	ctx := context.Background()
+	for _, tt := range tests {
+		t.Run(tt.kind, func(t *testing.T) {
+			p, root, _ := newTestProvider(t)
+			req := request(tt.kind, "x", tt.spec)
+			obs, err := p.Observe(ctx, req)
+			if err != nil || obs.Exists {
+				t.Errorf("Observe = %+v, %v; want absent and no error", obs, err)
+			}
+			for name, op := range map[string]func(context.Context, provider.Request) (provider.Result, error){"create": p.Create, "update": p.Update} {
+				_, err := op(ctx, req)
+				if got := classOf(err); got != "retryable" {
+					t.Errorf("%s: class %s (%v); want retryable", name, got, err)
+				}
+				if want := name + " " + req.ID + ": " + tt.wantMsg; err == nil || err.Error() != want {
+					t.Errorf("%s: error %v; want %q", name, err, want)
+				}
+			}
+			if err := p.Delete(ctx, req); err != nil {
+				t.Errorf("Delete = %v; want nil (nothing there)", err)
+			}
+			if got := entries(t, root); len(got) != 0 {
+				t.Errorf("root holds %v; want nothing created implicitly", got)
+			}
+		})
+	}
+}
+
+func TestParentIsAFile(t *testing.T) {
+	p, root, _ := newTestProvider(t)
+	if err := os.WriteFile(filepath.Join(root, "site"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := p.Create(context.Background(), request(KindFile, "x", map[string]any{"path": "site/index.html"}))
+	if got := classOf(err); got != "retryable" || !strings.Contains(err.Error(), "site") {
+		t.Errorf("Create under a file: %v (class %s); want a retryable error naming site", err, got)
+	}
+}
+
+func TestWrongType(t *testing.T) {
+	makeDir := func(t *testing.T, path string) { mkdirs(t, filepath.Dir(path), filepath.Base(path)) }
+	makeFile := func(t *testing.T, path string) {
+		if err := os.WriteFile(path, []byte("theirs"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	makeLink := func(t *testing.T, path string) { symlink(t, ".", path) }
+	tests := []struct {
+		name    string
+		make    func(t *testing.T, path string)
+		kind    string
+		spec    map[string]any
+		wantMsg string
+	}{
+		{"directory where a file is declared", makeDir, KindFile, map[string]any{"path": "x", "content": "c"}, "x is a directory, not a regular file"},
+		{"symlink where a file is declared", makeLink, KindFile, map[string]any{"path": "x"}, "x is a symbolic link, not a regular file"},
+		{"file where a symlink is declared", makeFile, KindSymlink, map[string]any{"path": "x", "target": "y"}, "x is a regular file, not a symbolic link"},
+		{"file where a directory is declared", makeFile, KindDirectory, map[string]any{"path": "x"}, "x is a regular file, not a directory"},
+		{"symlink where a directory is declared", makeLink, KindDirectory, map[string]any{"path": "x"}, "x is a symbolic link, not a directory"},
+	}
+	ctx := context.Background()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, root, _ := newTestProvider(t)
+			tt.make(t, filepath.Join(root, "x"))
+			before, err := os.Lstat(filepath.Join(root, "x"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := request(tt.kind, "x", tt.spec)
+			_, errObserve := p.Observe(ctx, req)
+			_, errCreate := p.Create(ctx, req)
+			_, errUpdate := p.Update(ctx, req)
+			errDelete := p.Delete(ctx, req)
+			for op, err := range map[string]error{"observe": errObserve, "create": errCreate, "update": errUpdate, "delete": errDelete} {
+				if got := classOf(err); got != "conflict" || !strings.Contains(err.Error(), tt.wantMsg) {
+					t.Errorf("%s: %v (class %s); want a conflict containing %q", op, err, got, tt.wantMsg)
+				}
+			}
+			after, err := os.Lstat(filepath.Join(root, "x"))
+			if err != nil {
+				t.Fatalf("the object was removed: %v", err)
+			}
+			if before.Mode() != after.Mode() || before.ModTime() != after.ModTime() {
+				t.Errorf("the object changed: %v %v -> %v %v", before.Mode(), before.ModTime(), after.Mode(), after.ModTime())
+			}
+			if got, want := entries(t, root), []string{"x"}; !cmp.Equal(got, want) {
+				t.Errorf("root entries = %v; want %v", got, want)
+			}
+		})
+	}
+}
+
+func TestObserveNeverFollowsAFileSymlinkOut(t *testing.T) {
+	p, root, outside := newTestProvider(t)
+	secret := filepath.Join(outside, "secret")
+	if err := os.WriteFile(secret, []byte("secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	symlink(t, secret, filepath.Join(root, "x"))
+	obs, err := p.Observe(context.Background(), request(KindFile, "x", map[string]any{"path": "x"}))
+	if got := classOf(err); got != "conflict" {
+		t.Errorf("Observe = %+v, %v (class %s); want a conflict", obs, err, got)
+	}
+	if obs.State != nil {
+		t.Errorf("Observe state = %v; want none", obs.State)
+	}
+}
+
+func TestDeleteNonEmptyDirectory(t *testing.T) {
+	ctx := context.Background()
+	p, root, _ := newTestProvider(t)
+	mkdirs(t, root, "site/www/a", "site/www/b")
+	req := request(KindDirectory, "www", map[string]any{"path": "site/www"})
+	err := p.Delete(ctx, req)
+	if got := classOf(err); got != "retryable" {
+		t.Errorf("Delete class %s (%v); want retryable", got, err)
+	}
+	if want := "directory site/www is not empty: 2 entries"; err == nil || !strings.HasSuffix(err.Error(), want) {
+		t.Errorf("Delete = %v; want it to end with %q", err, want)
+	}
+	if got, want := entries(t, filepath.Join(root, "site/www")), []string{"a", "b"}; !cmp.Equal(got, want) {
+		t.Errorf("entries after a refused delete = %v; want %v", got, want)
+	}
+	for _, d := range []string{"site/www/a", "site/www/b"} {
+		if err := os.Remove(filepath.Join(root, d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Delete(ctx, req); err != nil {
+		t.Errorf("Delete of the emptied directory: %v", err)
+	}
+	if got := entries(t, filepath.Join(root, "site")); len(got) != 0 {
+		t.Errorf("site holds %v; want nothing", got)
+	}
+}
+
+// TestAtomicRewrite rewrites a large file again and again while a reader
+// reads it in a loop: every read sees one whole version.
+func TestAtomicRewrite(t *testing.T) {
+	ctx := context.Background()
+	p, root, _ := newTestProvider(t)
+	const size = 4 << 20
+	versions := [][]byte{bytes.Repeat([]byte("a"), size), bytes.Repeat([]byte("b"), size/2)}
+	spec := func(i int) map[string]any { return map[string]any{"path": "big", "content": string(versions[i%2])} }
+	if _, err := p.Create(ctx, request(KindFile, "big", spec(0))); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	var reads int
+	var bad []string
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			b, err := os.ReadFile(filepath.Join(root, "big"))
+			reads++
+			switch {
+			case err != nil:
+				bad = append(bad, err.Error())
+			case !bytes.Equal(b, versions[0]) && !bytes.Equal(b, versions[1]):
+				bad = append(bad, fmt.Sprintf("partial content: %d bytes", len(b)))
+			}
+			select {
+			case <-done:
+				return
+			default:
+			}
+		}
+	}()
+	for i := 1; i <= 20; i++ {
+		if _, err := p.Update(ctx, request(KindFile, "big", spec(i))); err != nil {
+			t.Errorf("Update %d: %v", i, err)
+		}
+	}
+	close(done)
+	wg.Wait()
+	if len(bad) > 0 {
+		t.Errorf("%d of %d reads saw a broken file; first: %s", len(bad), reads, bad[0])
+	}
+	if got, want := entries(t, root), []string{"big"}; !cmp.Equal(got, want) {
+		t.Errorf("root entries = %v; want %v (no temporary files left)", got, want)
+	}
+}
+
+func TestClassify(t *testing.T) {
+	pathErr := func(errno syscall.Errno) error { return &fs.PathError{Op: "open", Path: "site/x", Err: errno} }
+	tests := []struct {
+		name      string
+		err       error
+		wantClass string
+		wantMsg   string
+	}{
+		{"EACCES", pathErr(syscall.EACCES), "terminal", "write site/x: permission denied: open site/x"},
+		{"EPERM", pathErr(syscall.EPERM), "terminal", "permission denied"},
+		{"read-only file system", pathErr(syscall.EROFS), "terminal", "read-only"},
+		{"ENOSPC", pathErr(syscall.ENOSPC), "retryable", "write site/x: open site/x: no space left on device"},
+		{"EDQUOT", pathErr(syscall.EDQUOT), "retryable", "quota"},
+		{"os.Root escape", &fs.PathError{Op: "openat", Path: "x", Err: errors.New("path escapes from parent")}, "terminal", "escapes"},
+		{"other", pathErr(syscall.EIO), "retryable", "input/output error"},
+		{"already classified", provider.Conflictf("theirs"), "conflict", "theirs"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := classify("write site/x", tt.err)
+			if got := classOf(err); got != tt.wantClass {
+				t.Errorf("class = %s; want %s", got, tt.wantClass)
+			}
+			if !strings.Contains(err.Error(), tt.wantMsg) {
+				t.Errorf("error %q; want it to contain %q", err, tt.wantMsg)
+			}
+			if !errors.Is(err, tt.err) {
+				t.Errorf("error %q does not wrap %q", err, tt.err)
+			}
+		})
+	}
+}
+
+func TestBadRequests(t *testing.T) {
+	ctx := context.Background()
+	p, _, _ := newTestProvider(t)
+	tests := []struct {
+		name    string
+		req     provider.Request
+		wantMsg string
+	}{
+		{"unknown kind", request("file.Socket", "x", map[string]any{"path": "x"}), "unknown kind"},
+		{"unresolved path", request(KindFile, "x", map[string]any{"path": provider.Unknown{Expr: "${a/b.outputs.path}"}}), "not resolved yet"},
+		{"path not a string", request(KindFile, "x", map[string]any{"path": int64(3)}), "must be a string"},
+		{"bad mode", request(KindFile, "x", map[string]any{"path": "x", "mode": "0999"}), "spec.mode"},
+		{"empty symlink target", request(KindSymlink, "x", map[string]any{"path": "x", "target": ""}), "target is empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := p.Create(ctx, tt.req)
+			if got := classOf(err); got != "terminal" || !strings.Contains(err.Error(), tt.wantMsg) {
+				t.Errorf("Create = %v (class %s); want terminal containing %q", err, got, tt.wantMsg)
+			}
+			if !strings.HasPrefix(err.Error(), "create "+tt.req.ID+": ") {
+				t.Errorf("error %q does not name the operation and resource", err)
+			}
+		})
+	}
+}
+
+func TestCanceledContext(t *testing.T) {
+	p, root, _ := newTestProvider(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := p.Create(ctx, request(KindFile, "x", map[string]any{"path": "x"}))
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Create with a canceled context = %v; want context.Canceled", err)
+	}
+	if got := entries(t, root); len(got) != 0 {
+		t.Errorf("root holds %v; want nothing", got)
+	}
+}
