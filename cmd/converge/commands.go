@@ -1,0 +1,529 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/convergehq/converge/engine"
+	"github.com/convergehq/converge/manifest"
+	"github.com/convergehq/converge/provider"
+	"github.com/convergehq/converge/store"
+)
+
+func newValidateCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate",
+		Short: "Check the manifests: syntax, kinds, fields, references and cycles",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			reg, err := g.registry()
+			if err != nil {
+				return err
+			}
+			rv, err := g.load(reg)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%d resources are valid (revision %s).\n", len(rv.Resources), short(rv.Hash))
+			return nil
+		},
+	}
+}
+
+func newPlanCmd(g *globals) *cobra.Command {
+	var (
+		output   string
+		detailed bool
+		destroy  bool
+		drift    string
+	)
+	cmd := &cobra.Command{
+		Use:   "plan",
+		Short: "Show what apply would change, calling only the providers' observe",
+		Long: `plan observes every resource and shows, field by field, what apply would
+create, update, replace and delete. It never mutates anything.
+
+With --detailed-exitcode: 0 no changes, 2 changes, 1 error.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "text" && output != "json" {
+				return fmt.Errorf("-o %q: must be text or json", output)
+			}
+			reg, err := g.registry()
+			if err != nil {
+				return err
+			}
+			var rv *manifest.Revision
+			if rv, err = g.load(reg); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			st, err := g.openStore(ctx, true)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			e, err := g.newEngine(ctx, reg, st, engineFlags{workers: 1, backoffBase: time.Second, backoffMax: time.Minute, drift: drift}, true)
+			if err != nil {
+				return err
+			}
+			target := rv
+			if destroy {
+				target = nil
+			}
+			p, err := e.Plan(ctx, target)
+			if err != nil {
+				return err
+			}
+			if destroy {
+				p.Revision = "destroy"
+			}
+			if output == "json" {
+				err = p.WriteJSON(cmd.OutOrStdout())
+			} else {
+				err = p.WriteText(cmd.OutOrStdout())
+			}
+			if err != nil {
+				return err
+			}
+			if detailed && p.HasChanges() {
+				return exitCode(2)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().BoolVar(&detailed, "detailed-exitcode", false, "exit 0 when there are no changes, 2 when there are, 1 on error")
+	cmd.Flags().BoolVar(&destroy, "destroy", false, "plan the deletion of everything converge manages here")
+	cmd.Flags().StringVar(&drift, "drift", manifest.DriftCorrect, "drift policy for resources that set none: correct, alert or ignore")
+	return cmd
+}
+
+func newApplyCmd(g *globals) *cobra.Command {
+	var (
+		f      engineFlags
+		output string
+	)
+	cmd := &cobra.Command{
+		Use:   "apply",
+		Short: "Converge once: exit 0 when every resource is Ready",
+		Long: `apply converges every resource once, in dependency order, and exits 0 when
+all are Ready. Otherwise it exits 1 with a summary of what failed and why.
+Running it again right away makes no changes.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := f.validate(); err != nil {
+				return err
+			}
+			reg, err := g.registry()
+			if err != nil {
+				return err
+			}
+			rv, err := g.load(reg)
+			if err != nil {
+				return err
+			}
+			return g.converge(cmd, reg, rv, f, output)
+		},
+	}
+	f.register(cmd, true)
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "report format: text or json")
+	return cmd
+}
+
+func newDestroyCmd(g *globals) *cobra.Command {
+	var (
+		f      engineFlags
+		yes    bool
+		output string
+	)
+	cmd := &cobra.Command{
+		Use:   "destroy",
+		Short: "Delete everything converge created here, dependents first",
+		Long: `destroy deletes every object converge created and recorded in this state,
+dependents first. Objects it adopted and resources with deletion policy
+orphan are left in place and forgotten. It asks for confirmation on a
+terminal; elsewhere pass --yes.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := f.validate(); err != nil {
+				return err
+			}
+			reg, err := g.registry()
+			if err != nil {
+				return err
+			}
+			if len(g.files) > 0 {
+				// Refuse to act on manifests that do not even validate.
+				if _, err := g.load(reg); err != nil {
+					return err
+				}
+			}
+			if !yes {
+				ok, err := confirm(cmd.InOrStdin(), cmd.OutOrStdout(), g.state)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					fmt.Fprintln(cmd.OutOrStdout(), "Destroy cancelled.")
+					return exitCode(1)
+				}
+			}
+			return g.converge(cmd, reg, nil, f, output)
+		},
+	}
+	f.register(cmd, true)
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "report format: text or json")
+	return cmd
+}
+
+func confirm(in io.Reader, out io.Writer, state string) (bool, error) {
+	if f, ok := in.(*os.File); ok {
+		if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+			return false, errors.New("destroy needs confirmation: pass --yes when not on a terminal")
+		}
+	}
+	fmt.Fprintf(out, "Delete everything converge created and recorded in %s? Type yes: ", state)
+	line, err := bufio.NewReader(in).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false, err
+	}
+	return strings.TrimSpace(line) == "yes", nil
+}
+
+// converge applies rv (nil: destroy) once and prints the report.
+func (g *globals) converge(cmd *cobra.Command, reg *provider.Registry, rv *manifest.Revision, f engineFlags, output string) error {
+	if output != "text" && output != "json" {
+		return fmt.Errorf("-o %q: must be text or json", output)
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	st, err := g.openStore(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	e, err := g.newEngine(ctx, reg, st, f, false)
+	if err != nil {
+		return err
+	}
+	actx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	rep, err := e.Apply(actx, rv)
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	if output == "json" {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else {
+		printReport(out, rep, rv == nil, err)
+	}
+	if !rep.OK() || err != nil {
+		return exitCode(1)
+	}
+	return nil
+}
+
+func printReport(w io.Writer, rep engine.Report, destroy bool, err error) {
+	s := rep.Stats
+	calls := fmt.Sprintf("%d created, %d updated, %d deleted", s.Creates, s.Updates, s.Deletes)
+	if destroy {
+		fmt.Fprintf(w, "Destroy: %d resources deleted or forgotten (%s) in %s.\n", rep.Deleted, calls, rep.Duration.Round(time.Millisecond))
+	} else {
+		fmt.Fprintf(w, "Apply: %d resources Ready (%s) in %s, revision %s.\n", rep.Ready, calls, rep.Duration.Round(time.Millisecond), short(rep.Revision))
+	}
+	if err != nil {
+		fmt.Fprintf(w, "Stopped before converging: %v.\n", err)
+	}
+	if len(rep.Drifted) > 0 {
+		fmt.Fprintf(w, "%d resources drifted and were left alone (drift policy alert):\n", len(rep.Drifted))
+		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+		for _, f := range rep.Drifted {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", f.ID, f.Phase, f.Message)
+		}
+		tw.Flush()
+	}
+	if len(rep.Failures) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "%d resources did not converge:\n", len(rep.Failures))
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	for _, f := range rep.Failures {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", f.ID, f.Phase, f.Message)
+	}
+	tw.Flush()
+}
+
+func newStatusCmd(g *globals) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show every resource's phase, age, last reconcile and message",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "table" && output != "json" {
+				return fmt.Errorf("-o %q: must be table or json", output)
+			}
+			ctx := cmd.Context()
+			st, err := g.openStore(ctx, true)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			recs, err := st.ListRecords(ctx)
+			if err != nil {
+				return err
+			}
+			rows := statusRows(recs)
+			if len(g.files) > 0 {
+				// Desired resources converge has not recorded yet are Pending.
+				reg, err := g.registry()
+				if err != nil {
+					return err
+				}
+				rv, err := g.load(reg)
+				if err != nil {
+					return err
+				}
+				rows = withDesired(rows, rv)
+			}
+			target, _ := st.Target(ctx)
+			if output == "json" {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(struct {
+					Target    string      `json:"targetRevision,omitempty"`
+					Resources []statusRow `json:"resources"`
+				}{target, rows})
+			}
+			w := cmd.OutOrStdout()
+			if target != "" {
+				fmt.Fprintf(w, "Target revision: %s\n", short(target))
+			}
+			if len(rows) == 0 {
+				fmt.Fprintln(w, "No resources recorded yet.")
+				return nil
+			}
+			now := time.Now()
+			tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "RESOURCE\tPHASE\tAGE\tLAST RECONCILE\tMESSAGE")
+			for _, r := range rows {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Phase, ago(now, r.Created), ago(now, r.LastReconcile), oneLine(r.Message))
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	return cmd
+}
+
+type statusRow struct {
+	ID            string            `json:"id"`
+	Kind          string            `json:"kind"`
+	Phase         store.Phase       `json:"phase"`
+	Message       string            `json:"message,omitempty"`
+	Origin        string            `json:"origin,omitempty"`
+	Revision      string            `json:"revision,omitempty"`
+	Attempts      int               `json:"attempts,omitempty"`
+	LastError     string            `json:"lastError,omitempty"`
+	NextRetry     *time.Time        `json:"nextRetry,omitempty"`
+	Conditions    []store.Condition `json:"conditions,omitempty"`
+	Outputs       map[string]any    `json:"outputs,omitempty"`
+	Created       time.Time         `json:"created,omitempty"`
+	LastReconcile time.Time         `json:"lastReconcile,omitempty"`
+}
+
+func statusRows(recs []store.Record) []statusRow {
+	rows := make([]statusRow, 0, len(recs))
+	for _, r := range recs {
+		row := statusRow{
+			ID: r.ID, Kind: r.Kind, Phase: r.Phase, Message: r.Message, Origin: r.Origin, Revision: r.Revision,
+			Attempts: r.Attempts, LastError: r.LastError, Conditions: r.Conditions, Outputs: r.Outputs,
+			Created: r.Created, LastReconcile: r.LastReconcile,
+		}
+		if !r.NextRetry.IsZero() {
+			t := r.NextRetry
+			row.NextRetry = &t
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+func withDesired(rows []statusRow, rv *manifest.Revision) []statusRow {
+	have := map[string]bool{}
+	for _, r := range rows {
+		have[r.ID] = true
+	}
+	for _, res := range rv.Resources {
+		if !have[res.ID] {
+			rows = append(rows, statusRow{ID: res.ID, Kind: res.Kind, Phase: store.PhasePending, Message: "not reconciled yet"})
+		}
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].ID < rows[j].ID })
+	return rows
+}
+
+func newEventsCmd(g *globals) *cobra.Command {
+	var (
+		output   string
+		resource string
+		since    string
+		limit    int
+	)
+	cmd := &cobra.Command{
+		Use:   "events",
+		Short: "Show what happened: creates, updates, drift, failures",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "table" && output != "json" {
+				return fmt.Errorf("-o %q: must be table or json", output)
+			}
+			filter := store.EventFilter{Resource: resource, Limit: limit}
+			if since != "" {
+				t, err := parseSince(since, time.Now())
+				if err != nil {
+					return err
+				}
+				filter.Since = t
+			}
+			ctx := cmd.Context()
+			st, err := g.openStore(ctx, true)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			evs, err := st.ListEvents(ctx, filter)
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				if evs == nil {
+					evs = []store.Event{}
+				}
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(evs)
+			}
+			w := cmd.OutOrStdout()
+			if len(evs) == 0 {
+				fmt.Fprintln(w, "No events.")
+				return nil
+			}
+			now := time.Now()
+			tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "LAST SEEN\tTYPE\tREASON\tRESOURCE\tCOUNT\tMESSAGE")
+			for _, e := range evs {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", ago(now, e.LastSeen), e.Type, e.Reason, e.Resource, e.Count, oneLine(e.Message))
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	cmd.Flags().StringVar(&resource, "resource", "", "only events of this resource (kind/name)")
+	cmd.Flags().StringVar(&since, "since", "", "only events seen since then: a duration (1h, 30m) or an RFC 3339 time")
+	cmd.Flags().IntVar(&limit, "limit", 0, "only the newest N events (0: all)")
+	return cmd
+}
+
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if d, err := time.ParseDuration(s); err == nil {
+		return now.Add(-d), nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("--since %q: want a duration such as 1h or an RFC 3339 time such as 2026-01-02T15:04:05Z", s)
+}
+
+func newGraphCmd(g *globals) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "graph",
+		Short: "Draw the dependency graph (dot or mermaid), cycles marked",
+		Long: `graph draws the resources and their dependencies, coloured by status when a
+state exists. A graph with a cycle is still drawn, the cycle marked in red,
+and the command then exits 1 with the cycle explained.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "dot" && output != "mermaid" {
+				return fmt.Errorf("-o %q: must be dot or mermaid", output)
+			}
+			reg, err := g.registry()
+			if err != nil {
+				return err
+			}
+			if len(g.files) == 0 {
+				return errors.New("no manifests given: pass -f FILE_OR_DIR (repeatable)")
+			}
+			gr, loadErr := manifest.LoadGraph(g.files, reg)
+			if gr == nil {
+				return loadErr
+			}
+			opts := graphOptions(cmd.Context(), g)
+			if output == "mermaid" {
+				err = gr.WriteMermaid(cmd.OutOrStdout(), opts)
+			} else {
+				err = gr.WriteDot(cmd.OutOrStdout(), opts)
+			}
+			if err != nil {
+				return err
+			}
+			return loadErr
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "dot", "output format: dot or mermaid")
+	return cmd
+}
+
+func ago(now, t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	d := now.Sub(t)
+	switch {
+	case d < 0:
+		return "0s"
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
+
+func oneLine(s string) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	if len(s) > 160 {
+		s = s[:157] + "..."
+	}
+	return s
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}

@@ -1,0 +1,36 @@
+// Command converge reconciles real systems with the state declared in YAML
+// manifests: it plans, applies once, or runs as a daemon that keeps them
+// converged. See docs/cli.md.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+// run executes the CLI and returns the process exit code.
+func run(args []string) int {
+	cmd := newRootCmd()
+	cmd.SetArgs(args)
+	err := cmd.Execute()
+	var ec exitCode
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ec):
+		return int(ec)
+	}
+	fmt.Fprintln(os.Stderr, formatError(err))
+	return 1
+}
+
+// exitCode is returned by commands to exit with a code other than 0 or 1,
+// having printed what they had to say.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit code %d", int(e)) }

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/convergehq/converge/engine"
+	"github.com/convergehq/converge/manifest"
+	"github.com/convergehq/converge/provider"
+	"github.com/convergehq/converge/providers/file"
+	"github.com/convergehq/converge/store"
+	"github.com/convergehq/converge/store/memory"
+	"github.com/convergehq/converge/store/sqlite"
+)
+
+// globals are the flags every command shares.
+type globals struct {
+	files     []string
+	root      string
+	state     string
+	logFormat string
+	logLevel  string
+
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// engineFlags are the flags of the commands that converge.
+type engineFlags struct {
+	workers     int
+	backoffBase time.Duration
+	backoffMax  time.Duration
+	drift       string
+	timeout     time.Duration
+}
+
+func (f *engineFlags) register(cmd *cobra.Command, timeout bool) {
+	cmd.Flags().IntVar(&f.workers, "workers", 8, "resources reconciled concurrently")
+	cmd.Flags().DurationVar(&f.backoffBase, "backoff-base", time.Second, "first retry delay after a failure (doubles each attempt, full jitter)")
+	cmd.Flags().DurationVar(&f.backoffMax, "backoff-max", 60*time.Second, "longest retry delay")
+	cmd.Flags().StringVar(&f.drift, "drift", manifest.DriftCorrect, "drift policy for resources that set none: correct, alert or ignore")
+	if timeout {
+		cmd.Flags().DurationVar(&f.timeout, "timeout", 10*time.Minute, "give up after this long")
+	}
+}
+
+func (f *engineFlags) validate() error {
+	switch f.drift {
+	case manifest.DriftCorrect, manifest.DriftAlert, manifest.DriftIgnore:
+	default:
+		return fmt.Errorf("--drift %q: must be correct, alert or ignore", f.drift)
+	}
+	if f.workers < 1 {
+		return fmt.Errorf("--workers %d: must be at least 1", f.workers)
+	}
+	if f.backoffBase <= 0 || f.backoffMax < f.backoffBase {
+		return fmt.Errorf("--backoff-base %s, --backoff-max %s: need 0 < base <= max", f.backoffBase, f.backoffMax)
+	}
+	return nil
+}
+
+func newRootCmd() *cobra.Command {
+	g := &globals{stdout: os.Stdout, stderr: os.Stderr}
+	root := &cobra.Command{
+		Use:   "converge",
+		Short: "Converge real systems to the state declared in YAML manifests",
+		Long: `converge reads desired state from YAML manifests, observes what exists through
+providers, and creates, updates, replaces and deletes until the two match,
+once (apply) or continuously (run).`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(os.Stdout)
+	root.SetErr(os.Stderr)
+	pf := root.PersistentFlags()
+	pf.StringArrayVarP(&g.files, "file", "f", nil, "manifest file or directory (repeatable; directories are read recursively)")
+	pf.StringVar(&g.root, "root", ".", "directory the file provider manages; paths may not leave it")
+	pf.StringVar(&g.state, "state", filepath.Join(".converge", "state.db"), "state database (SQLite)")
+	pf.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
+	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+
+	root.AddCommand(
+		newValidateCmd(g),
+		newPlanCmd(g),
+		newApplyCmd(g),
+		newRunCmd(g),
+		newStatusCmd(g),
+		newEventsCmd(g),
+		newGraphCmd(g),
+		newDestroyCmd(g),
+	)
+	return root
+}
+
+func (g *globals) logger() (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(g.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: must be debug, info, warn or error", g.logLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch g.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(g.stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(g.stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: must be text or json", g.logFormat)
+}
+
+// registry returns the providers converge knows.
+func (g *globals) registry() (*provider.Registry, error) {
+	fp, err := file.New(g.root)
+	if err != nil {
+		return nil, fmt.Errorf("--root %s: %w", g.root, err)
+	}
+	return provider.NewRegistry(fp)
+}
+
+// load validates the manifests into a revision.
+func (g *globals) load(reg *provider.Registry) (*manifest.Revision, error) {
+	if len(g.files) == 0 {
+		return nil, errors.New("no manifests given: pass -f FILE_OR_DIR (repeatable)")
+	}
+	return manifest.Load(g.files, reg)
+}
+
+// openStore opens the state database. Read-only opens do not lock it (so
+// status works while a daemon runs); a state file that does not exist yet
+// reads as empty.
+func (g *globals) openStore(ctx context.Context, readOnly bool) (store.Store, error) {
+	if readOnly {
+		if _, err := os.Stat(g.state); errors.Is(err, os.ErrNotExist) {
+			return memory.New(), nil
+		}
+		db, err := sqlite.Open(ctx, g.state, sqlite.ReadOnly())
+		if err != nil {
+			return nil, fmt.Errorf("open state %s: %w", g.state, err)
+		}
+		return db, nil
+	}
+	db, err := sqlite.Open(ctx, g.state)
+	if err != nil {
+		return nil, fmt.Errorf("open state %s: %w", g.state, err)
+	}
+	return db, nil
+}
+
+// newEngine wires an engine over st.
+func (g *globals) newEngine(ctx context.Context, reg *provider.Registry, st store.Store, f engineFlags, dryRun bool) (*engine.Engine, error) {
+	log, err := g.logger()
+	if err != nil {
+		return nil, err
+	}
+	e := engine.New(reg, st, engine.Options{
+		Workers:      f.workers,
+		BackoffBase:  f.backoffBase,
+		BackoffMax:   f.backoffMax,
+		DefaultDrift: f.drift,
+		DryRun:       dryRun,
+		Logger:       log,
+	})
+	if err := e.Load(ctx); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// formatError renders an error for people: manifest problems one per line.
+func formatError(err error) string {
+	var list manifest.ErrorList
+	if errors.As(err, &list) {
+		var b strings.Builder
+		fmt.Fprintf(&b, "error: the manifests have %d problem(s); nothing was applied:\n", len(list))
+		for _, e := range list {
+			fmt.Fprintf(&b, "  %s\n", e.Error())
+		}
+		return strings.TrimRight(b.String(), "\n")
+	}
+	return "error: " + err.Error()
+}

@@ -1,0 +1,305 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+
+	"github.com/convergehq/converge/plan"
+	"github.com/convergehq/converge/provider"
+	"github.com/convergehq/converge/store"
+)
+
+// call runs one provider call under the provider's limits and timeout.
+// Waiting for limits stops when ctx is done; a call that started is not
+// cancelled by ctx (a shutdown lets it finish) but by its timeout.
+func (e *Engine) call(ctx context.Context, s snapshot, fn func(context.Context) error, counter *int64) error {
+	release, err := s.limiter.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
+	defer cancel()
+	atomic.AddInt64(counter, 1)
+	err = fn(cctx)
+	if err != nil && errors.Is(cctx.Err(), context.DeadlineExceeded) && !errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("%w (timed out after %s)", err, s.timeout)
+	}
+	return err
+}
+
+// opDeleteDeposed is the pending operation of deleting replaced objects; it
+// does not make the resource itself any less Ready.
+const opDeleteDeposed = "delete-deposed"
+
+// intend records op as pending before the provider is called, so that a
+// crash at any later point is followed by a retry of the same logical
+// operation with the same idempotency key.
+func (e *Engine) intend(ctx context.Context, s snapshot, op string, phase store.Phase) (*store.Record, error) {
+	r := e.base(s.in)
+	hash := ""
+	if s.in.Desired != nil {
+		hash = s.in.Desired.Hash
+	}
+	if r.Pending == nil || r.Pending.Op != op || r.Pending.SpecHash != hash {
+		spec := cloneMap(s.in.Spec)
+		if spec == nil && r.Pending != nil {
+			spec = r.Pending.Spec // a delete of an interrupted create
+		}
+		r.Pending = &store.Operation{Op: op, Key: newKey(), SpecHash: hash, Spec: spec, Started: e.opts.Clock.Now()}
+	}
+	r.Phase = phase
+	r.Message = ""
+	if err := e.putRecord(ctx, r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (e *Engine) request(s snapshot, r *store.Record) provider.Request {
+	req := provider.Request{ID: s.in.ID, Kind: s.in.Kind, Name: s.in.Name, Spec: s.in.Spec, Outputs: r.Outputs, Private: r.Private}
+	if r.Pending != nil {
+		req.IdempotencyKey = r.Pending.Key
+	}
+	return req
+}
+
+func (e *Engine) create(ctx context.Context, s snapshot, a plan.Action) result {
+	r, err := e.intend(ctx, s, "create", store.PhaseCreating)
+	if err != nil {
+		return e.fail(ctx, s, err, "create")
+	}
+	req := e.request(s, r)
+	req.Outputs, req.Private = nil, nil
+	var res provider.Result
+	if err := e.call(ctx, s, func(ctx context.Context) error {
+		var err error
+		res, err = s.provider.Create(ctx, req)
+		return err
+	}, &e.stats.Creates); err != nil {
+		return e.fail(ctx, s, err, "create")
+	}
+	r.Origin = store.OriginCreated
+	e.applied(r, s, res.Outputs, res.Private)
+	if res.NotReady != "" {
+		r.Phase = store.PhaseCreating
+		r.Message = "not ready: " + res.NotReady
+	}
+	if err := e.putRecord(ctx, r); err != nil {
+		return e.fail(ctx, s, err, "create")
+	}
+	if a.Drift {
+		e.event(ctx, s.in.ID, store.Normal, "DriftCorrected", "recreated after it was deleted out of band")
+	} else {
+		e.event(ctx, s.in.ID, store.Normal, "Created", "created")
+	}
+	return e.becameReady(s, res.NotReady, r)
+}
+
+func (e *Engine) update(ctx context.Context, s snapshot, a plan.Action) result {
+	r, err := e.intend(ctx, s, "update", store.PhaseUpdating)
+	if err != nil {
+		return e.fail(ctx, s, err, "update")
+	}
+	req := e.request(s, r)
+	var res provider.Result
+	if err := e.call(ctx, s, func(ctx context.Context) error {
+		var err error
+		res, err = s.provider.Update(ctx, req)
+		return err
+	}, &e.stats.Updates); err != nil {
+		return e.fail(ctx, s, err, "update")
+	}
+	e.applied(r, s, res.Outputs, res.Private)
+	if res.NotReady != "" {
+		r.Phase = store.PhaseUpdating
+		r.Message = "not ready: " + res.NotReady
+	}
+	if err := e.putRecord(ctx, r); err != nil {
+		return e.fail(ctx, s, err, "update")
+	}
+	if a.Drift {
+		e.event(ctx, s.in.ID, store.Normal, "DriftCorrected", "corrected: "+formatDiff(a.Diff))
+	} else {
+		e.event(ctx, s.in.ID, store.Normal, "Updated", "updated: "+formatDiff(a.Diff))
+	}
+	return e.becameReady(s, res.NotReady, r)
+}
+
+// replace swaps the object for a new one. By default the old object is
+// deleted first; kinds that declare CreateBeforeDestroy get the new object
+// first and the old one is deleted once the dependents moved to the new one.
+func (e *Engine) replace(ctx context.Context, s snapshot, a plan.Action) result {
+	r, err := e.intend(ctx, s, "replace", store.PhaseReplacing)
+	if err != nil {
+		return e.fail(ctx, s, err, "replace")
+	}
+	old := store.Instance{Spec: r.AppliedSpec, Outputs: r.Outputs, Private: r.Private}
+	if !s.in.Schema.CreateBeforeDestroy && r.AppliedSpec != nil {
+		del := provider.Request{ID: s.in.ID, Kind: s.in.Kind, Name: s.in.Name, Spec: old.Spec, Outputs: old.Outputs, Private: old.Private, IdempotencyKey: r.Pending.Key}
+		if err := e.call(ctx, s, func(ctx context.Context) error { return s.provider.Delete(ctx, del) }, &e.stats.Deletes); err != nil {
+			return e.fail(ctx, s, err, "replace (delete old)")
+		}
+		// The old object is gone: from now on a crash must lead to a create.
+		r.AppliedSpec, r.Outputs, r.Private = nil, nil, nil
+		if err := e.putRecord(ctx, r); err != nil {
+			return e.fail(ctx, s, err, "replace")
+		}
+	}
+	req := e.request(s, r)
+	req.Outputs, req.Private = nil, nil
+	var res provider.Result
+	if err := e.call(ctx, s, func(ctx context.Context) error {
+		var err error
+		res, err = s.provider.Create(ctx, req)
+		return err
+	}, &e.stats.Creates); err != nil {
+		return e.fail(ctx, s, err, "replace (create new)")
+	}
+	if s.in.Schema.CreateBeforeDestroy && old.Spec != nil {
+		r.Deposed = append(r.Deposed, old)
+	}
+	r.Origin = store.OriginCreated
+	e.applied(r, s, res.Outputs, res.Private)
+	if res.NotReady != "" {
+		r.Phase = store.PhaseReplacing
+		r.Message = "not ready: " + res.NotReady
+	}
+	if err := e.putRecord(ctx, r); err != nil {
+		return e.fail(ctx, s, err, "replace")
+	}
+	e.event(ctx, s.in.ID, store.Normal, "Replaced", "replaced: "+formatDiff(a.Diff))
+	return e.becameReady(s, res.NotReady, r)
+}
+
+// delete removes the resource's object (and any replaced ones), or only the
+// replaced ones when a.Deposed.
+func (e *Engine) delete(ctx context.Context, s snapshot, a plan.Action) result {
+	op, phase := "delete", store.PhaseDeleting
+	if a.Deposed {
+		// Only the replaced object goes: the resource stays as it is.
+		op, phase = opDeleteDeposed, store.PhaseReady
+		if s.in.Record != nil {
+			phase = s.in.Record.Phase
+		}
+	}
+	r, err := e.intend(ctx, s, op, phase)
+	if err != nil {
+		return e.fail(ctx, s, err, "delete")
+	}
+	for len(r.Deposed) > 0 {
+		d := r.Deposed[0]
+		req := provider.Request{ID: s.in.ID, Kind: s.in.Kind, Name: s.in.Name, Spec: d.Spec, Outputs: d.Outputs, Private: d.Private, IdempotencyKey: r.Pending.Key}
+		if err := e.call(ctx, s, func(ctx context.Context) error { return s.provider.Delete(ctx, req) }, &e.stats.Deletes); err != nil {
+			return e.fail(ctx, s, err, "delete replaced object")
+		}
+		r.Deposed = r.Deposed[1:]
+		if err := e.putRecord(ctx, r); err != nil {
+			return e.fail(ctx, s, err, "delete")
+		}
+	}
+	if a.Deposed {
+		r.Pending = nil
+		r.Phase = store.PhaseReady
+		if err := e.putRecord(ctx, r); err != nil {
+			return e.fail(ctx, s, err, "delete")
+		}
+		e.event(ctx, s.in.ID, store.Normal, "DeletedReplaced", "deleted the object it replaced")
+		return e.becameReady(s, "", r)
+	}
+	if s.in.Observed == nil || s.in.Observed.Exists {
+		req := provider.Request{ID: s.in.ID, Kind: s.in.Kind, Name: s.in.Name, Spec: r.AppliedSpec, Outputs: r.Outputs, Private: r.Private, IdempotencyKey: r.Pending.Key}
+		if req.Spec == nil {
+			req.Spec = r.Pending.Spec
+		}
+		if err := e.call(ctx, s, func(ctx context.Context) error { return s.provider.Delete(ctx, req) }, &e.stats.Deletes); err != nil {
+			return e.fail(ctx, s, err, "delete")
+		}
+	}
+	if err := e.deleteRecord(ctx, s.in.ID); err != nil {
+		return e.fail(ctx, s, err, "delete")
+	}
+	e.event(ctx, s.in.ID, store.Normal, "Deleted", "deleted: "+a.Reason)
+	e.wakeDeps(r)
+	return result{}
+}
+
+// fail records err on the resource and says how to retry, per its class.
+func (e *Engine) fail(ctx context.Context, s snapshot, err error, op string) result {
+	id := s.in.ID
+	class, after := provider.Classify(err)
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		// Shutting down while waiting for limits: nothing happened.
+		return result{}
+	}
+	// Read the freshest record: the failing step may have written one.
+	e.mu.Lock()
+	cur := cloneRecord(e.records[id])
+	e.mu.Unlock()
+	in := s.in
+	in.Record = cur
+	r := e.base(in)
+	r.Attempts++
+	r.LastError = fmt.Sprintf("%s: %v", op, err)
+	r.ErrorClass = class.String()
+	r.LastReconcile = e.opts.Clock.Now()
+	res := result{}
+	reason := "Failed"
+	switch class {
+	case provider.ClassTerminal, provider.ClassConflict:
+		r.Phase = store.PhaseFailed
+		if s.in.Desired != nil {
+			r.FailedHash = s.in.Desired.Hash
+		} else {
+			r.FailedHash = "removed"
+		}
+		if class == provider.ClassConflict {
+			reason = "Conflict"
+		}
+	case provider.ClassRateLimited:
+		r.Phase = store.PhaseError
+		reason = "RateLimited"
+		if after <= 0 {
+			after = e.opts.BackoffBase
+		}
+		s.limiter.Pause(after)
+		res = result{failed: true, retry: after}
+		r.NextRetry = r.LastReconcile.Add(after)
+	default:
+		r.Phase = store.PhaseError
+		reason = "Retrying"
+		res = e.backoff(id)
+		r.NextRetry = r.LastReconcile.Add(res.retry)
+	}
+	r.Message = r.LastError
+	r.SetCondition(store.Condition{Type: "Ready", Status: "False", Reason: reason, Message: r.LastError, LastTransitionTime: r.LastReconcile})
+	e.event(ctx, id, store.Warning, reason, r.LastError)
+	if perr := e.putRecord(ctx, r); perr != nil {
+		e.log.Error("save failure", "resource", id, "err", perr)
+		return e.backoff(s.in.ID)
+	}
+	if cur == nil || cur.Phase != r.Phase {
+		// Dependents say what they wait for: let them say it again.
+		for _, d := range s.dependents {
+			e.enqueue(d)
+		}
+	}
+	return res
+}
+
+// summarize is used by reports: the first line of a long error.
+func summarize(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// backoff is the result of a retryable failure: retry after the key's next
+// exponential backoff delay.
+func (e *Engine) backoff(id string) result {
+	return result{failed: true, retry: e.q.When(id)}
+}

@@ -1,0 +1,267 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/convergehq/converge/graph"
+	"github.com/convergehq/converge/manifest"
+	"github.com/convergehq/converge/plan"
+	"github.com/convergehq/converge/provider"
+	"github.com/convergehq/converge/queue"
+	"github.com/convergehq/converge/store"
+)
+
+// Failure is a resource that did not converge.
+type Failure struct {
+	ID      string      `json:"id"`
+	Phase   store.Phase `json:"phase"`
+	Message string      `json:"message"`
+}
+
+// Report is the outcome of Apply.
+type Report struct {
+	Revision string    `json:"revision"`
+	Ready    int       `json:"ready"`
+	Deleted  int       `json:"deleted"`
+	Failures []Failure `json:"failures,omitempty"`
+	// Drifted are resources that drifted and whose policy says only report
+	// it: they count as converged, and are listed.
+	Drifted  []Failure     `json:"drifted,omitempty"`
+	Stats    Stats         `json:"stats"`
+	Duration time.Duration `json:"duration"`
+}
+
+// OK reports whether everything converged.
+func (r Report) OK() bool { return len(r.Failures) == 0 }
+
+// Apply converges rv once: it returns when every resource is Ready or
+// failed in a way retrying now cannot fix, or when ctx is done (a timeout).
+// A nil rv destroys everything recorded. In-flight calls finish before it
+// returns, and every outcome is in the store.
+func (e *Engine) Apply(ctx context.Context, rv *manifest.Revision) (Report, error) {
+	start := e.opts.Clock.Now()
+	before := len(e.Records())
+	if err := e.SetTarget(ctx, rv); err != nil {
+		return Report{}, err
+	}
+	wg := e.Start(ctx)
+	waitErr := e.WaitIdle(ctx)
+	e.Stop(wg)
+	rep := e.report(rv)
+	rep.Duration = e.opts.Clock.Since(start)
+	if rv == nil {
+		rep.Deleted = before - len(e.Records())
+	}
+	if waitErr != nil && rep.OK() {
+		return rep, fmt.Errorf("apply: %w", waitErr)
+	}
+	if rv != nil && !e.opts.DryRun {
+		state, reason := store.RevisionConverged, ""
+		if !rep.OK() {
+			state, reason = store.RevisionProgressing, fmt.Sprintf("%d resources did not converge", len(rep.Failures))
+		}
+		if err := e.markRevision(context.WithoutCancel(ctx), rv.Hash, state, reason); err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+func (e *Engine) markRevision(ctx context.Context, hash, state, reason string) error {
+	r, err := e.store.GetRevision(ctx, hash)
+	if err != nil {
+		return fmt.Errorf("mark revision: %w", err)
+	}
+	r.State, r.Reason = state, reason
+	return e.store.PutRevision(ctx, r)
+}
+
+// report summarizes the records against rv.
+func (e *Engine) report(rv *manifest.Revision) Report {
+	rep := Report{Revision: rvHash(rv), Stats: e.Stats()}
+	recs := map[string]store.Record{}
+	for _, r := range e.Records() {
+		recs[r.ID] = r
+	}
+	if rv != nil {
+		for _, res := range rv.Resources {
+			r, ok := recs[res.ID]
+			switch {
+			case !ok:
+				rep.Failures = append(rep.Failures, Failure{ID: res.ID, Phase: store.PhasePending, Message: "not reconciled"})
+			case r.Phase == store.PhaseReady && r.AppliedHash == res.Hash:
+				rep.Ready++
+			case r.Phase == store.PhaseDrifted && r.AppliedHash == res.Hash:
+				rep.Ready++
+				rep.Drifted = append(rep.Drifted, Failure{ID: res.ID, Phase: r.Phase, Message: summarize(r.Message)})
+			default:
+				msg := r.Message
+				if msg == "" {
+					msg = r.LastError
+				}
+				rep.Failures = append(rep.Failures, Failure{ID: res.ID, Phase: r.Phase, Message: summarize(msg)})
+			}
+		}
+	}
+	for id, r := range recs {
+		if _, ok := rv.Get(id); ok {
+			continue
+		}
+		msg := r.Message
+		if msg == "" {
+			msg = "not deleted yet"
+		}
+		rep.Failures = append(rep.Failures, Failure{ID: id, Phase: r.Phase, Message: "still present after leaving the manifests: " + summarize(msg)})
+	}
+	sort.Slice(rep.Failures, func(i, j int) bool { return rep.Failures[i].ID < rep.Failures[j].ID })
+	return rep
+}
+
+// Plan computes what Apply would do, calling only the providers' Observe.
+// A nil rv plans a destroy. Values that depend on resources that will change
+// are shown as known after apply.
+func (e *Engine) Plan(ctx context.Context, rv *manifest.Revision) (*plan.Plan, error) {
+	p := &plan.Plan{Revision: rvHash(rv)}
+	e.configure(rv)
+	recs := map[string]*store.Record{}
+	for _, r := range e.Records() {
+		r := r
+		recs[r.ID] = &r
+	}
+	predicted := map[string]plan.Type{}
+	if rv != nil {
+		g := manifest.BuildGraph(rv)
+		order, err := g.Order()
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range order {
+			res, _ := rv.Get(id)
+			a, err := e.planOne(ctx, rv, res, recs[id], recs, predicted)
+			if err != nil {
+				return nil, err
+			}
+			predicted[id] = a.Type
+			p.Actions = append(p.Actions, a)
+		}
+	}
+	// Resources that left the manifests, dependents first.
+	g := graph.New()
+	for id, r := range recs {
+		if _, ok := rv.Get(id); ok {
+			continue
+		}
+		g.AddNode(id)
+		for _, d := range r.Deps {
+			if _, gone := rv.Get(d); !gone {
+				if _, rec := recs[d]; rec {
+					g.AddEdge(id, d, "recorded dependency")
+				}
+			}
+		}
+	}
+	order, err := g.Order()
+	if err != nil {
+		return nil, fmt.Errorf("order deletions: %w", err)
+	}
+	for i := len(order) - 1; i >= 0; i-- {
+		id := order[i]
+		a, err := e.planOne(ctx, rv, nil, recs[id], recs, predicted)
+		if err != nil {
+			return nil, err
+		}
+		p.Actions = append(p.Actions, a)
+	}
+	return p, nil
+}
+
+func (e *Engine) planOne(ctx context.Context, rv *manifest.Revision, res *manifest.Resource, rec *store.Record, recs map[string]*store.Record, predicted map[string]plan.Type) (plan.Action, error) {
+	in := Input{Desired: res, Record: rec, DefaultDrift: e.opts.DefaultDrift}
+	if res != nil {
+		in.ID, in.Kind, in.Name = res.ID, res.Kind, res.Name
+	} else {
+		in.ID, in.Kind, in.Name = rec.ID, rec.Kind, rec.Name
+	}
+	p, ok := e.reg.For(in.Kind)
+	if !ok {
+		return plan.Action{}, fmt.Errorf("plan %s: kind %s: %w", in.ID, in.Kind, errNoProvider)
+	}
+	in.Schema, _ = e.reg.Schema(in.Kind)
+	if res != nil {
+		spec, _ := manifest.Resolve(res, func(dep string) (map[string]any, bool) {
+			r := recs[dep]
+			t := predicted[dep]
+			if r == nil || r.Phase != store.PhaseReady || (t != plan.None && t != plan.Adopt) {
+				return nil, false
+			}
+			return r.Outputs, true
+		})
+		var err error
+		if in.Spec, err = in.Schema.Apply(spec); err != nil {
+			return plan.Action{}, fmt.Errorf("plan %s: %w", in.ID, err)
+		}
+	}
+	ours := rec != nil && (rec.Origin != "" || rec.Pending != nil)
+	observe := ours || (res != nil && !provider.IsUnknown(in.Spec))
+	if observe {
+		req := e.observeRequest(in)
+		release, err := e.limiterFor(p.Name()).Acquire(ctx)
+		if err != nil {
+			return plan.Action{}, err
+		}
+		cctx, cancel := context.WithTimeout(ctx, e.timeoutFor(p.Name()))
+		obs, err := p.Observe(cctx, req)
+		cancel()
+		release()
+		e.mu.Lock()
+		e.stats.Observes++
+		e.mu.Unlock()
+		if err != nil {
+			return plan.Action{}, fmt.Errorf("observe %s: %w", in.ID, err)
+		}
+		in.Observed = &obs
+	}
+	return Decide(in), nil
+}
+
+func (e *Engine) limiterFor(name string) *queue.Limiter {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.limiterLocked(name)
+}
+
+func (e *Engine) limiterLocked(name string) *queue.Limiter {
+	l := e.limiters[name]
+	if l == nil {
+		l = queue.NewLimiter(queue.LimiterConfig{}, e.opts.Clock)
+		e.limiters[name] = l
+	}
+	return l
+}
+
+// configure installs the limits and timeouts of rv's ProviderConfigs.
+func (e *Engine) configure(rv *manifest.Revision) {
+	if rv == nil {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for name, pc := range rv.ProviderConfigs {
+		e.limiters[name] = queue.NewLimiter(queue.LimiterConfig{QPS: pc.QPS, Burst: pc.Burst, MaxInFlight: pc.MaxInFlight}, e.opts.Clock)
+		if d, err := time.ParseDuration(pc.Timeout); err == nil && d > 0 {
+			e.timeouts[name] = d
+		}
+	}
+}
+
+func (e *Engine) timeoutFor(name string) time.Duration {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if d := e.timeouts[name]; d > 0 {
+		return d
+	}
+	return e.opts.CallTimeout
+}

@@ -1,0 +1,216 @@
+package engine
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/convergehq/converge/diff"
+	"github.com/convergehq/converge/manifest"
+	"github.com/convergehq/converge/plan"
+	"github.com/convergehq/converge/provider"
+	"github.com/convergehq/converge/store"
+)
+
+// Dep is a dependency (or dependent) that is not where it should be, and
+// the phase it is in.
+type Dep struct {
+	ID    string
+	Phase store.Phase
+}
+
+func (d Dep) String() string { return d.ID + ": " + string(d.Phase) }
+
+// Input is everything Decide looks at. It is a snapshot: Decide does no I/O.
+type Input struct {
+	ID, Kind, Name string
+	// Desired is the resource in the target revision; nil when the resource
+	// left the manifests (or is being destroyed).
+	Desired *manifest.Resource
+	// Spec is Desired's spec with references resolved, defaults applied and
+	// values normalized; values not known yet are provider.Unknown.
+	Spec   map[string]any
+	Schema provider.Schema
+	// Record is what the store holds; nil when converge never saw the resource.
+	Record *store.Record
+	// Observed is what the provider saw; nil when it was not observed.
+	Observed *provider.Observation
+	// WaitFor are the dependencies of Desired that are not Ready on the
+	// target revision.
+	WaitFor []Dep
+	// Dependents are, for a resource to delete, the recorded objects that
+	// still depend on it; for a resource with deposed objects, the desired
+	// dependents that have not moved to the new object yet.
+	Dependents []Dep
+	// DefaultDrift is the drift policy for resources that set none.
+	DefaultDrift string
+}
+
+// Decide returns the one action that moves the resource towards its desired
+// state. It is pure: the same input always gives the same action.
+func Decide(in Input) plan.Action {
+	a := plan.Action{ID: in.ID, Kind: in.Kind, Name: in.Name}
+	rec := in.Record
+	ours := rec != nil && (rec.Origin != "" || (rec.Pending != nil && rec.Pending.Op == "create"))
+
+	if in.Desired == nil {
+		return decideRemoved(a, in, ours)
+	}
+
+	if len(in.WaitFor) > 0 {
+		a.Type = plan.Wait
+		a.WaitFor = depIDs(in.WaitFor)
+		a.Reason = "waiting for " + joinDeps(in.WaitFor)
+		return a
+	}
+	if rec != nil && rec.FailedHash != "" && rec.FailedHash == in.Desired.Hash && rec.ErrorClass == provider.ClassTerminal.String() {
+		a.Type = plan.Blocked
+		a.Reason = "failed on this spec, not retried until it changes: " + rec.LastError
+		return a
+	}
+	obs := in.Observed
+	if obs == nil || !obs.Exists {
+		a.Type = plan.Create
+		a.Diff = diff.Compute(in.Schema, in.Spec, nil)
+		a.Reason = "not found"
+		if ours && rec.Origin != "" && rec.Pending == nil {
+			// We had it, and it is gone: deleted out of band.
+			a.Drift = true
+			a.Reason = "deleted out of band"
+			switch driftPolicy(in) {
+			case manifest.DriftAlert:
+				a.Type = plan.Drift
+			case manifest.DriftIgnore:
+				a.Type = plan.None
+				a.Diff = nil
+				a.Reason = "deleted out of band; drift policy ignore"
+			}
+		}
+		return a
+	}
+
+	d := diff.Compute(in.Schema, in.Spec, obs.State)
+	if !ours {
+		if d.Empty() {
+			a.Type = plan.Adopt
+			a.Reason = "exists and matches the manifests"
+			return a
+		}
+		a.Type = plan.Conflict
+		a.Diff = d
+		a.Reason = fmt.Sprintf("exists, was not created by converge, and differs (%s): not overwriting it", strings.Join(d.Paths(), ", "))
+		return a
+	}
+	if d.Empty() {
+		if rec.Origin == "" {
+			// Our create went through before a crash: take it as ours.
+			a.Type = plan.Adopt
+			a.Reason = "found the object of an interrupted create"
+			return a
+		}
+		if len(rec.Deposed) > 0 {
+			if len(in.Dependents) > 0 {
+				a.Type = plan.Wait
+				a.Deposed = true
+				a.WaitFor = depIDs(in.Dependents)
+				a.Reason = "replaced object waits for dependents to move: " + joinDeps(in.Dependents)
+				return a
+			}
+			a.Type = plan.Delete
+			a.Deposed = true
+			a.Reason = "delete the replaced object"
+			return a
+		}
+		a.Type = plan.None
+		return a
+	}
+	a.Diff = d
+	drifted := rec.Origin != "" && rec.Pending == nil && rec.AppliedSpec != nil &&
+		!provider.IsUnknown(in.Spec) && diff.Compute(in.Schema, in.Spec, rec.AppliedSpec).Empty()
+	if drifted {
+		a.Drift = true
+		switch driftPolicy(in) {
+		case manifest.DriftAlert:
+			a.Type = plan.Drift
+			a.Reason = "drifted: " + strings.Join(d.Paths(), ", ")
+			return a
+		case manifest.DriftIgnore:
+			a.Type = plan.None
+			a.Reason = "drifted; drift policy ignore"
+			return a
+		}
+	}
+	switch {
+	case d.ForceNew():
+		a.Type = plan.Replace
+		a.Reason = "a field that cannot change in place changed"
+	case drifted:
+		a.Type = plan.Update
+		a.Reason = "correct drift"
+	default:
+		a.Type = plan.Update
+		a.Reason = "spec changed"
+	}
+	if drifted && d.ForceNew() {
+		a.Reason = "correct drift; " + a.Reason
+	}
+	return a
+}
+
+func decideRemoved(a plan.Action, in Input, ours bool) plan.Action {
+	rec := in.Record
+	switch {
+	case rec == nil:
+		a.Type = plan.None
+		return a
+	case !ours:
+		a.Type = plan.Forget
+		a.Reason = "never created"
+		return a
+	case len(in.Dependents) > 0:
+		a.Type = plan.Wait
+		a.WaitFor = depIDs(in.Dependents)
+		a.Reason = "waiting for dependents to be deleted first: " + joinDeps(in.Dependents)
+		return a
+	case rec.DeletionPolicy == manifest.DeletionOrphan:
+		a.Type = plan.Forget
+		a.Reason = "deletion policy orphan: left in place"
+		return a
+	case rec.Origin == store.OriginAdopted && len(rec.Deposed) == 0:
+		a.Type = plan.Forget
+		a.Reason = "adopted, not created by converge: left in place"
+		return a
+	case in.Observed != nil && !in.Observed.Exists && len(rec.Deposed) == 0:
+		a.Type = plan.Forget
+		a.Reason = "already gone"
+		return a
+	}
+	a.Type = plan.Delete
+	a.Reason = "removed from manifests"
+	return a
+}
+
+func driftPolicy(in Input) string {
+	if in.Desired != nil && in.Desired.Policy.Drift != "" {
+		return in.Desired.Policy.Drift
+	}
+	if in.DefaultDrift != "" {
+		return in.DefaultDrift
+	}
+	return manifest.DriftCorrect
+}
+
+func depIDs(ds []Dep) []string {
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = d.ID
+	}
+	return out
+}
+
+func joinDeps(ds []Dep) string {
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		parts[i] = d.String()
+	}
+	return strings.Join(parts, ", ")
+}

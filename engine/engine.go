@@ -1,0 +1,490 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"k8s.io/utils/clock"
+
+	"github.com/convergehq/converge/manifest"
+	"github.com/convergehq/converge/provider"
+	"github.com/convergehq/converge/queue"
+	"github.com/convergehq/converge/store"
+)
+
+// Options configure an Engine. Zero values take the defaults.
+type Options struct {
+	Workers     int           // concurrent reconciles; default 8
+	BackoffBase time.Duration // first retry delay; default 1s
+	BackoffMax  time.Duration // retry delay cap; default 60s
+	// ReadyPoll is how soon a resource that exists but is not ready yet is
+	// observed again; default 2s.
+	ReadyPoll time.Duration
+	// CallTimeout bounds one provider call unless the provider's
+	// ProviderConfig sets a timeout; default 30s.
+	CallTimeout time.Duration
+	// DryRun computes and reports what would be done, and mutates nothing.
+	DryRun bool
+	// DefaultDrift is the drift policy of resources that set none; default correct.
+	DefaultDrift string
+	Clock        clock.WithTicker
+	Logger       *slog.Logger
+	// Rand returns a number in [0, 1) for backoff jitter; tests fix it.
+	Rand func() float64
+}
+
+func (o *Options) defaults() {
+	if o.Workers <= 0 {
+		o.Workers = 8
+	}
+	if o.BackoffBase <= 0 {
+		o.BackoffBase = time.Second
+	}
+	if o.BackoffMax <= 0 {
+		o.BackoffMax = 60 * time.Second
+	}
+	if o.ReadyPoll <= 0 {
+		o.ReadyPoll = 2 * time.Second
+	}
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = 30 * time.Second
+	}
+	if o.DefaultDrift == "" {
+		o.DefaultDrift = manifest.DriftCorrect
+	}
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Engine converges the world to a target revision. One Engine owns its
+// store's records: it keeps them in memory and writes every change through.
+type Engine struct {
+	reg   *provider.Registry
+	store store.Store
+	opts  Options
+	log   *slog.Logger
+	q     *queue.Queue[string]
+
+	mu          sync.Mutex
+	target      *manifest.Revision // nil: nothing desired (destroy)
+	destroying  bool
+	dependents  map[string][]string        // desired: id -> desired resources that depend on it
+	records     map[string]*store.Record   // every record, authoritative
+	recDeps     map[string]map[string]bool // records: id -> recorded resources whose Deps hold it
+	limiters    map[string]*queue.Limiter
+	timeouts    map[string]time.Duration
+	outstanding map[string]uint64 // keys queued, scheduled or in progress, with their add generation
+	idle        *sync.Cond
+	stats       Stats
+}
+
+// Stats counts provider calls, for tests and benchmarks.
+type Stats struct {
+	Observes, Creates, Updates, Deletes int64
+}
+
+// Mutations is the number of mutating provider calls.
+func (s Stats) Mutations() int64 { return s.Creates + s.Updates + s.Deletes }
+
+// New returns an engine. Call Load before anything else.
+func New(reg *provider.Registry, st store.Store, opts Options) *Engine {
+	opts.defaults()
+	e := &Engine{
+		reg:         reg,
+		store:       st,
+		opts:        opts,
+		log:         opts.Logger,
+		records:     map[string]*store.Record{},
+		recDeps:     map[string]map[string]bool{},
+		dependents:  map[string][]string{},
+		limiters:    map[string]*queue.Limiter{},
+		timeouts:    map[string]time.Duration{},
+		outstanding: map[string]uint64{},
+	}
+	e.idle = sync.NewCond(&e.mu)
+	qopts := []queue.Option{queue.WithClock(opts.Clock), queue.WithBackoff(opts.BackoffBase, opts.BackoffMax)}
+	if opts.Rand != nil {
+		qopts = append(qopts, queue.WithRand(opts.Rand))
+	}
+	e.q = queue.New[string](qopts...)
+	return e
+}
+
+// Load reads every record from the store.
+func (e *Engine) Load(ctx context.Context) error {
+	recs, err := e.store.ListRecords(ctx)
+	if err != nil {
+		return fmt.Errorf("load records: %w", err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for i := range recs {
+		r := recs[i]
+		e.setRecordLocked(&r)
+	}
+	return nil
+}
+
+// Stats returns the provider call counts so far.
+func (e *Engine) Stats() Stats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.stats
+}
+
+// SetTarget makes rv the desired state, records it in the store, and
+// enqueues every resource whose desired state changed (all of them on the
+// first call). A nil rv means nothing is desired: everything recorded is
+// deleted, dependents first.
+func (e *Engine) SetTarget(ctx context.Context, rv *manifest.Revision) error {
+	if rv != nil {
+		b, err := manifest.Marshal(rv)
+		if err != nil {
+			return fmt.Errorf("encode revision: %w", err)
+		}
+		now := e.opts.Clock.Now()
+		old, err := e.store.GetRevision(ctx, rv.Hash)
+		created := now
+		if err == nil {
+			created = old.Created
+		}
+		if err := e.store.PutRevision(ctx, store.Revision{
+			Hash: rv.Hash, Created: created, Sources: rv.Paths, State: store.RevisionProgressing, Resources: b,
+		}); err != nil {
+			return fmt.Errorf("save revision: %w", err)
+		}
+		if err := e.store.SetTarget(ctx, rv.Hash); err != nil {
+			return fmt.Errorf("save target: %w", err)
+		}
+	}
+
+	e.configure(rv)
+	e.mu.Lock()
+	old := e.target
+	e.target = rv
+	e.destroying = rv == nil
+	e.dependents = map[string][]string{}
+	if rv != nil {
+		for _, r := range rv.Resources {
+			for _, d := range r.Deps() {
+				e.dependents[d] = append(e.dependents[d], r.ID)
+			}
+		}
+	}
+	var changed []string
+	if rv != nil {
+		for _, r := range rv.Resources {
+			if o, ok := old.Get(r.ID); !ok || o.Hash != r.Hash {
+				changed = append(changed, r.ID)
+			}
+		}
+	}
+	for id := range e.records {
+		if _, ok := rv.Get(id); !ok {
+			changed = append(changed, id)
+		}
+	}
+	e.mu.Unlock()
+	sort.Strings(changed)
+	for _, id := range changed {
+		e.enqueue(id)
+	}
+	e.log.Info("target set", "revision", short(rvHash(rv)), "enqueued", len(changed))
+	return nil
+}
+
+// ResyncAll enqueues every desired and recorded resource, so each is
+// observed again and drift is found.
+func (e *Engine) ResyncAll() {
+	e.mu.Lock()
+	ids := make([]string, 0, len(e.records))
+	seen := map[string]bool{}
+	if e.target != nil {
+		for _, r := range e.target.Resources {
+			ids = append(ids, r.ID)
+			seen[r.ID] = true
+		}
+	}
+	for id := range e.records {
+		if !seen[id] {
+			ids = append(ids, id)
+		}
+	}
+	e.mu.Unlock()
+	for _, id := range ids {
+		e.enqueue(id)
+	}
+}
+
+func (e *Engine) enqueue(id string) {
+	e.mu.Lock()
+	e.outstanding[id]++
+	e.mu.Unlock()
+	e.q.Add(id)
+}
+
+// Start launches the workers. They run until Stop.
+func (e *Engine) Start(ctx context.Context) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	for i := 0; i < e.opts.Workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.worker(ctx)
+		}()
+	}
+	return &wg
+}
+
+// Stop lets in-flight reconciles finish, then stops the workers.
+func (e *Engine) Stop(wg *sync.WaitGroup) {
+	e.q.ShutDownWithDrain()
+	wg.Wait()
+	e.mu.Lock()
+	e.idle.Broadcast()
+	e.mu.Unlock()
+}
+
+// WaitIdle blocks until nothing is queued, scheduled for retry or in
+// progress, or ctx is done.
+func (e *Engine) WaitIdle(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() {
+		e.mu.Lock()
+		e.idle.Broadcast()
+		e.mu.Unlock()
+	})
+	defer stop()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for len(e.outstanding) > 0 {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		e.idle.Wait()
+	}
+	return nil
+}
+
+func (e *Engine) worker(ctx context.Context) {
+	for {
+		id, shutdown := e.q.Get()
+		if shutdown {
+			return
+		}
+		e.mu.Lock()
+		gen := e.outstanding[id]
+		e.mu.Unlock()
+
+		res := e.reconcile(ctx, id)
+
+		// The one place that decides what happens after a reconcile.
+		requeued := true
+		switch {
+		case ctx.Err() != nil:
+			requeued = false
+		case res.failed:
+			// Retry after the backoff or pause fail chose; the failure count
+			// is kept so the next backoff is longer.
+			e.q.AddAfter(id, res.retry)
+		case res.after > 0:
+			e.q.Forget(id)
+			e.q.AddAfter(id, res.after)
+		case res.again:
+			e.q.Forget(id)
+			e.q.Add(id)
+		default:
+			e.q.Forget(id)
+			requeued = false
+		}
+		e.q.Done(id)
+		if !requeued {
+			e.mu.Lock()
+			if e.outstanding[id] == gen {
+				delete(e.outstanding, id)
+				if len(e.outstanding) == 0 {
+					e.idle.Broadcast()
+				}
+			}
+			e.mu.Unlock()
+		}
+	}
+}
+
+// result says what to do with a key after a reconcile.
+type result struct {
+	failed bool          // retry after retry (backoff or rate-limit pause)
+	retry  time.Duration // with failed
+	after  time.Duration // observe again after this (not ready yet)
+	again  bool          // reconcile again now
+}
+
+func newKey() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+func rvHash(rv *manifest.Revision) string {
+	if rv == nil {
+		return ""
+	}
+	return rv.Hash
+}
+
+// setRecordLocked installs r as the record of r.ID and maintains the
+// reverse dependency index. e.mu must be held.
+func (e *Engine) setRecordLocked(r *store.Record) {
+	if old, ok := e.records[r.ID]; ok {
+		for _, d := range old.Deps {
+			delete(e.recDeps[d], r.ID)
+		}
+	}
+	e.records[r.ID] = r
+	for _, d := range r.Deps {
+		m := e.recDeps[d]
+		if m == nil {
+			m = map[string]bool{}
+			e.recDeps[d] = m
+		}
+		m[r.ID] = true
+	}
+}
+
+func (e *Engine) deleteRecordLocked(id string) {
+	if old, ok := e.records[id]; ok {
+		for _, d := range old.Deps {
+			delete(e.recDeps[d], id)
+		}
+	}
+	delete(e.records, id)
+}
+
+// putRecord writes r to the store, then to memory.
+func (e *Engine) putRecord(ctx context.Context, r *store.Record) error {
+	r.Updated = e.opts.Clock.Now()
+	if r.Created.IsZero() {
+		r.Created = r.Updated
+	}
+	if err := e.store.PutRecord(context.WithoutCancel(ctx), *r); err != nil {
+		return fmt.Errorf("save record %s: %w", r.ID, err)
+	}
+	c := cloneRecord(r)
+	e.mu.Lock()
+	e.setRecordLocked(c)
+	e.mu.Unlock()
+	return nil
+}
+
+func (e *Engine) deleteRecord(ctx context.Context, id string) error {
+	if err := e.store.DeleteRecord(context.WithoutCancel(ctx), id); err != nil {
+		return fmt.Errorf("delete record %s: %w", id, err)
+	}
+	e.mu.Lock()
+	e.deleteRecordLocked(id)
+	e.mu.Unlock()
+	return nil
+}
+
+func (e *Engine) event(ctx context.Context, id, typ, reason, msg string) {
+	ev := store.Event{Type: typ, Reason: reason, Message: msg, Resource: id, Revision: e.targetHash(), FirstSeen: e.opts.Clock.Now(), LastSeen: e.opts.Clock.Now(), Count: 1}
+	if _, err := e.store.AddEvent(context.WithoutCancel(ctx), ev); err != nil {
+		e.log.Error("record event", "resource", id, "reason", reason, "err", err)
+	}
+	level := slog.LevelInfo
+	if typ == store.Warning {
+		level = slog.LevelWarn
+	}
+	e.log.Log(ctx, level, msg, "resource", id, "reason", reason)
+}
+
+func (e *Engine) targetHash() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return rvHash(e.target)
+}
+
+// Records returns a copy of every record, sorted by ID.
+func (e *Engine) Records() []store.Record {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]store.Record, 0, len(e.records))
+	for _, r := range e.records {
+		out = append(out, *cloneRecord(r))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+func cloneRecord(r *store.Record) *store.Record {
+	if r == nil {
+		return nil
+	}
+	c := *r
+	c.AppliedSpec = cloneMap(r.AppliedSpec)
+	c.Outputs = cloneMap(r.Outputs)
+	c.Private = cloneStrings(r.Private)
+	c.Deps = append([]string(nil), r.Deps...)
+	c.Conditions = append([]store.Condition(nil), r.Conditions...)
+	c.Deposed = append([]store.Instance(nil), r.Deposed...)
+	if r.Pending != nil {
+		p := *r.Pending
+		c.Pending = &p
+	}
+	return &c
+}
+
+func cloneMap(m map[string]any) map[string]any {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = cloneValue(v)
+	}
+	return out
+}
+
+func cloneValue(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		return cloneMap(x)
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = cloneValue(e)
+		}
+		return out
+	}
+	return v
+}
+
+func cloneStrings(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+var errNoProvider = errors.New("no provider manages this kind")

@@ -1,0 +1,428 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/convergehq/converge/diff"
+	"github.com/convergehq/converge/manifest"
+	"github.com/convergehq/converge/plan"
+	"github.com/convergehq/converge/provider"
+	"github.com/convergehq/converge/queue"
+	"github.com/convergehq/converge/store"
+)
+
+// snapshot is what one reconcile reads from memory, under the lock, once.
+type snapshot struct {
+	in       Input
+	provider provider.Provider
+	limiter  *queue.Limiter
+	timeout  time.Duration
+	revision string
+	// dependents of the resource in the target revision, to enqueue when it
+	// becomes Ready.
+	dependents []string
+	// unresolved names references that could not be resolved although every
+	// dependency is Ready.
+	unresolved []string
+	specErr    error
+}
+
+func (e *Engine) snapshot(id string) (snapshot, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var s snapshot
+	desired, _ := e.target.Get(id)
+	rec := cloneRecord(e.records[id])
+	if desired == nil && rec == nil {
+		return s, false
+	}
+	s.revision = rvHash(e.target)
+	in := Input{ID: id, Desired: desired, Record: rec, DefaultDrift: e.opts.DefaultDrift}
+	if desired != nil {
+		in.Kind, in.Name = desired.Kind, desired.Name
+	} else {
+		in.Kind, in.Name = rec.Kind, rec.Name
+	}
+	if desired != nil {
+		for _, d := range desired.Deps() {
+			if ph, ok := e.readyLocked(d); !ok {
+				in.WaitFor = append(in.WaitFor, Dep{ID: d, Phase: ph})
+			}
+		}
+		s.dependents = e.dependents[id]
+		if rec != nil && len(rec.Deposed) > 0 {
+			// The replaced object goes once every dependent moved to the
+			// new one and let go of its own replaced object.
+			for _, d := range e.dependents[id] {
+				if ph, ok := e.readyLocked(d); !ok {
+					in.Dependents = append(in.Dependents, Dep{ID: d, Phase: ph})
+				} else if dr := e.records[d]; dr != nil && len(dr.Deposed) > 0 {
+					in.Dependents = append(in.Dependents, Dep{ID: d, Phase: "DeletingReplaced"})
+				}
+			}
+		}
+	} else {
+		for d := range e.recDeps[id] {
+			r := e.records[d]
+			if r != nil && (r.Origin != "" || r.Pending != nil) {
+				in.Dependents = append(in.Dependents, Dep{ID: d, Phase: r.Phase})
+			}
+		}
+		sort.Slice(in.Dependents, func(i, j int) bool { return in.Dependents[i].ID < in.Dependents[j].ID })
+	}
+	if p, ok := e.reg.For(in.Kind); ok {
+		s.provider = p
+		in.Schema, _ = e.reg.Schema(in.Kind)
+		name := p.Name()
+		s.limiter = e.limiterLocked(name)
+		s.timeout = e.timeouts[name]
+	}
+	if s.timeout == 0 {
+		s.timeout = e.opts.CallTimeout
+	}
+	if desired != nil && len(in.WaitFor) == 0 {
+		spec, unresolved := manifest.Resolve(desired, func(dep string) (map[string]any, bool) {
+			r := e.records[dep]
+			if r == nil {
+				return nil, false
+			}
+			return r.Outputs, true
+		})
+		s.unresolved = unresolved
+		if s.provider != nil {
+			in.Spec, s.specErr = in.Schema.Apply(spec)
+		}
+	}
+	s.in = in
+	return s, true
+}
+
+// readyLocked reports whether id is Ready on the target revision, and its phase.
+func (e *Engine) readyLocked(id string) (store.Phase, bool) {
+	r := e.records[id]
+	if r == nil {
+		return store.PhasePending, false
+	}
+	want, ok := e.target.Get(id)
+	if !ok {
+		return r.Phase, false
+	}
+	// A drifted resource whose policy says only report it still stands:
+	// its dependents go on.
+	if (r.Phase == store.PhaseReady || r.Phase == store.PhaseDrifted) && r.AppliedHash == want.Hash && (r.Pending == nil || r.Pending.Op == opDeleteDeposed) {
+		return r.Phase, true
+	}
+	if r.Phase == store.PhaseReady {
+		return store.PhasePending, false
+	}
+	return r.Phase, false
+}
+
+// reconcile brings one resource one step closer to its desired state.
+func (e *Engine) reconcile(ctx context.Context, id string) result {
+	s, ok := e.snapshot(id)
+	if !ok {
+		return result{}
+	}
+	in := s.in
+	log := e.log.With("resource", id, "reconcile", newKey()[:8])
+	now := e.opts.Clock.Now()
+	rec := in.Record
+
+	if s.provider == nil {
+		return e.fail(ctx, s, provider.Terminal(fmt.Errorf("kind %s: %w", in.Kind, errNoProvider)), "reconcile")
+	}
+	if s.specErr != nil {
+		return e.fail(ctx, s, provider.Terminal(s.specErr), "resolve")
+	}
+	if len(in.WaitFor) == 0 && len(s.unresolved) > 0 {
+		return e.fail(ctx, s, provider.Terminalf("references not resolvable although %s are Ready: an output is missing", strings.Join(s.unresolved, ", ")), "resolve")
+	}
+
+	// Observe, unless the decision does not depend on it.
+	needObserve := len(in.WaitFor) == 0 && !(in.Desired == nil && (rec == nil || (rec.Origin == "" && rec.Pending == nil)))
+	if needObserve {
+		req := e.observeRequest(in)
+		var obs provider.Observation
+		err := e.call(ctx, s, func(ctx context.Context) error {
+			var err error
+			obs, err = s.provider.Observe(ctx, req)
+			return err
+		}, &e.stats.Observes)
+		if err != nil {
+			return e.fail(ctx, s, err, "observe")
+		}
+		s.in.Observed = &obs
+		in = s.in
+	}
+
+	a := Decide(in)
+	log.Debug("decided", "action", a.Type, "reason", a.Reason)
+	if e.opts.DryRun && (a.Type.Mutating() || a.Type == plan.Adopt || a.Type == plan.Forget) {
+		return e.dryRun(ctx, s, a)
+	}
+
+	switch a.Type {
+	case plan.None:
+		return e.settle(ctx, s, a, now)
+	case plan.Wait:
+		r := e.base(in)
+		if a.Deposed {
+			// The resource itself is Ready; only its old object waits.
+			return e.settle(ctx, s, a, now)
+		}
+		r.Phase = store.PhaseWaiting
+		r.Message = a.Reason
+		if rec != nil && rec.Phase == r.Phase && rec.Message == r.Message {
+			return result{}
+		}
+		if err := e.putRecord(ctx, r); err != nil {
+			log.Error("save", "err", err)
+			return e.backoff(s.in.ID)
+		}
+		return result{}
+	case plan.Blocked:
+		return result{}
+	case plan.Adopt:
+		r := e.base(in)
+		if rec != nil && rec.Pending != nil && rec.Pending.Op == "create" {
+			r.Origin = store.OriginCreated
+		} else {
+			r.Origin = store.OriginAdopted
+		}
+		e.applied(r, s, in.Observed.Outputs, in.Observed.Private)
+		if err := e.putRecord(ctx, r); err != nil {
+			return e.fail(ctx, s, err, "adopt")
+		}
+		e.event(ctx, id, store.Normal, "Adopted", a.Reason+": now managed by converge")
+		return e.becameReady(s, in.Observed.NotReady, r)
+	case plan.Forget:
+		if err := e.deleteRecord(ctx, id); err != nil {
+			return e.backoff(s.in.ID)
+		}
+		if rec != nil && (rec.Origin != "" || rec.Pending != nil) {
+			e.event(ctx, id, store.Normal, "Forgotten", "no longer managed: "+a.Reason)
+		}
+		e.wakeDeps(rec)
+		return result{}
+	case plan.Conflict:
+		return e.fail(ctx, s, provider.Conflictf("%s", a.Reason), "adopt")
+	case plan.Drift:
+		r := e.base(in)
+		r.Phase = store.PhaseDrifted
+		r.Message = a.Reason
+		r.SetCondition(store.Condition{Type: "Drifted", Status: "True", Reason: "DriftDetected", Message: a.Reason, LastTransitionTime: now})
+		e.event(ctx, id, store.Warning, "DriftDetected", driftMessage(a))
+		if err := e.putRecord(ctx, r); err != nil {
+			return e.backoff(s.in.ID)
+		}
+		return result{}
+	case plan.Create:
+		if a.Drift {
+			e.event(ctx, id, store.Warning, "DriftDetected", driftMessage(a))
+		}
+		return e.create(ctx, s, a)
+	case plan.Update:
+		if a.Drift {
+			e.event(ctx, id, store.Warning, "DriftDetected", driftMessage(a))
+		}
+		return e.update(ctx, s, a)
+	case plan.Replace:
+		if a.Drift {
+			e.event(ctx, id, store.Warning, "DriftDetected", driftMessage(a))
+		}
+		return e.replace(ctx, s, a)
+	case plan.Delete:
+		return e.delete(ctx, s, a)
+	}
+	return result{}
+}
+
+func driftMessage(a plan.Action) string {
+	if a.Reason == "deleted out of band" {
+		return "deleted out of band"
+	}
+	return "observed state differs from the last applied spec: " + formatDiff(a.Diff)
+}
+
+func formatDiff(d diff.Diff) string {
+	parts := make([]string, 0, len(d))
+	for _, c := range d.Masked() {
+		parts = append(parts, c.String())
+	}
+	return strings.Join(parts, "; ")
+}
+
+// observeRequest targets the object converge manages when there is one,
+// and the desired object otherwise (to find one to adopt).
+func (e *Engine) observeRequest(in Input) provider.Request {
+	req := provider.Request{ID: in.ID, Kind: in.Kind, Name: in.Name, Spec: in.Spec}
+	if r := in.Record; r != nil {
+		req.Outputs, req.Private = r.Outputs, r.Private
+		if r.Origin != "" && r.AppliedSpec != nil {
+			req.Spec = r.AppliedSpec
+		} else if req.Spec == nil && r.Pending != nil {
+			req.Spec = r.Pending.Spec
+		}
+		if r.Pending != nil {
+			req.IdempotencyKey = r.Pending.Key
+		}
+	}
+	return req
+}
+
+// base returns the record to write for in: a copy of the current one, or a
+// new one.
+func (e *Engine) base(in Input) *store.Record {
+	if in.Record != nil {
+		return cloneRecord(in.Record)
+	}
+	return &store.Record{ID: in.ID, Kind: in.Kind, Name: in.Name, Phase: store.PhasePending}
+}
+
+// applied marks r as holding the desired spec of s.
+func (e *Engine) applied(r *store.Record, s snapshot, outputs map[string]any, private map[string]string) {
+	in := s.in
+	r.AppliedSpec = cloneMap(in.Spec)
+	r.AppliedHash = in.Desired.Hash
+	r.Deps = in.Desired.Deps()
+	r.DeletionPolicy = in.Desired.Policy.Deletion
+	r.Revision = s.revision
+	r.Outputs = provider.CanonicalMap(outputs)
+	r.Private = private
+	r.Pending = nil
+	r.Phase = store.PhaseReady
+	r.Message = ""
+	r.Attempts = 0
+	r.LastError, r.ErrorClass, r.FailedHash = "", "", ""
+	r.NextRetry = time.Time{}
+	r.LastReconcile = e.opts.Clock.Now()
+	r.SetCondition(store.Condition{Type: "Ready", Status: "True", Reason: "Converged", LastTransitionTime: r.LastReconcile})
+	if c, ok := r.Condition("Drifted"); ok && c.Status == "True" {
+		r.SetCondition(store.Condition{Type: "Drifted", Status: "False", Reason: "DriftResolved", LastTransitionTime: r.LastReconcile})
+	}
+}
+
+// settle handles "nothing to do": the record is brought up to date without
+// a write when nothing changed, so a resync of a converged resource costs one
+// observe and nothing else.
+func (e *Engine) settle(ctx context.Context, s snapshot, a plan.Action, now time.Time) result {
+	in := s.in
+	rec := in.Record
+	if in.Desired == nil {
+		return result{}
+	}
+	r := e.base(in)
+	e.applied(r, s, in.Observed.Outputs, in.Observed.Private)
+	if in.Observed.NotReady != "" {
+		r.Phase = store.PhaseCreating
+		r.Message = "not ready: " + in.Observed.NotReady
+	}
+	if a.Drift || a.Type == plan.Wait {
+		// Drift with policy ignore, or a replaced object waiting: say so.
+		r.Message = a.Reason
+	}
+	if rec != nil {
+		r.LastReconcile = rec.LastReconcile
+		r.Conditions = rec.Conditions
+		if sameRecord(rec, r) {
+			return e.settled(s, a, rec)
+		}
+		r.LastReconcile = now
+		if c, ok := rec.Condition("Drifted"); ok && c.Status == "True" && !a.Drift {
+			r.SetCondition(store.Condition{Type: "Drifted", Status: "False", Reason: "DriftResolved", Message: "observed state matches again", LastTransitionTime: now})
+			e.event(ctx, in.ID, store.Normal, "DriftResolved", "observed state matches the applied spec again")
+		}
+		r.SetCondition(store.Condition{Type: "Ready", Status: "True", Reason: "Converged", LastTransitionTime: now})
+	}
+	if err := e.putRecord(ctx, r); err != nil {
+		return e.backoff(s.in.ID)
+	}
+	return e.settled(s, a, r)
+}
+
+func (e *Engine) settled(s snapshot, a plan.Action, r *store.Record) result {
+	res := e.becameReady(s, s.in.Observed.NotReady, r)
+	if a.Type == plan.Wait {
+		// The replaced object is deleted when the dependents are Ready.
+		res.again = false
+	}
+	return res
+}
+
+// sameRecord reports whether writing b over a would change what matters.
+func sameRecord(a, b *store.Record) bool {
+	return a.Phase == b.Phase && a.Message == b.Message && a.AppliedHash == b.AppliedHash &&
+		a.Revision == b.Revision && a.DeletionPolicy == b.DeletionPolicy && a.LastError == b.LastError &&
+		a.Pending == nil && b.Pending == nil && a.Attempts == b.Attempts &&
+		reflect.DeepEqual(a.Deps, b.Deps) && reflect.DeepEqual(a.AppliedSpec, b.AppliedSpec) &&
+		reflect.DeepEqual(a.Outputs, b.Outputs) && reflect.DeepEqual(a.Private, b.Private) &&
+		len(a.Deposed) == len(b.Deposed)
+}
+
+// becameReady enqueues what may proceed now that r is Ready, or schedules
+// another look when the provider says it is not ready yet.
+func (e *Engine) becameReady(s snapshot, notReady string, r *store.Record) result {
+	if notReady != "" {
+		return result{after: e.opts.ReadyPoll}
+	}
+	for _, d := range s.dependents {
+		e.mu.Lock()
+		_, ready := e.readyLocked(d)
+		e.mu.Unlock()
+		if !ready {
+			e.enqueue(d)
+		}
+	}
+	// Dependencies holding a replaced object wait for us to move.
+	for _, d := range r.Deps {
+		e.mu.Lock()
+		dr := e.records[d]
+		has := dr != nil && len(dr.Deposed) > 0
+		e.mu.Unlock()
+		if has {
+			e.enqueue(d)
+		}
+	}
+	if len(r.Deposed) > 0 {
+		return result{again: true}
+	}
+	return result{}
+}
+
+// wakeDeps enqueues the dependencies of a record that went away: a removed
+// dependency may have been waiting for it.
+func (e *Engine) wakeDeps(r *store.Record) {
+	if r == nil {
+		return
+	}
+	for _, d := range r.Deps {
+		e.mu.Lock()
+		_, has := e.records[d]
+		e.mu.Unlock()
+		if has {
+			e.enqueue(d)
+		}
+	}
+}
+
+func (e *Engine) dryRun(ctx context.Context, s snapshot, a plan.Action) result {
+	msg := fmt.Sprintf("dry run: would %s (%s)", a.Type, a.Reason)
+	if len(a.Diff) > 0 && a.Type != plan.Create {
+		msg += ": " + formatDiff(a.Diff)
+	}
+	e.event(ctx, s.in.ID, store.Normal, "DryRun", msg)
+	r := e.base(s.in)
+	if r.Message != msg {
+		r.Message = msg
+		if err := e.putRecord(ctx, r); err != nil {
+			return e.backoff(s.in.ID)
+		}
+	}
+	return result{}
+}

@@ -1,0 +1,31 @@
+// Package manifest loads converge manifests (YAML documents shaped like
+// Kubernetes objects) into a validated, content-hashed Revision, and turns
+// the references between resources into values once their targets are Ready.
+//
+// A document:
+//
+//	apiVersion: converge/v1          # optional
+//	kind: file.File                  # provider-qualified kind
+//	metadata: {name: index, labels: {app: site}}
+//	dependsOn: [file.Directory/www]  # IDs: kind/name
+//	policy: {drift: correct, deletion: delete}
+//	spec:
+//	  path: ${file.Directory/www.outputs.path}/index.html
+//	  content: "price: $${not a reference}"
+//
+// Guarantees:
+//   - Every problem at once: Load returns an ErrorList holding every error
+//     found, each naming the file, line, resource and field, sorted by file
+//     and line; it never returns a partial Revision.
+//   - Deterministic: files are read in sorted order and the same content gives
+//     the same Revision and the same hashes, whatever the file layout or the
+//     order of documents.
+//   - A Revision is valid as a whole: kinds are known, specs pass their
+//     schema, every dependsOn and reference names an existing resource and a
+//     declared output, and there is no cycle.
+//
+// Spec strings are templates: ${KIND/NAME.outputs.FIELD} is a reference to
+// an output of another resource (and a dependency on it), and $${ stands for
+// a literal ${. Resource.Spec keeps them as written; Resolve substitutes
+// them.
+package manifest

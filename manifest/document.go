@@ -1,0 +1,399 @@
+package manifest
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/convergehq/converge/provider"
+)
+
+// KindProviderConfig is the kind of the documents that set a provider's
+// limits.
+const KindProviderConfig = "ProviderConfig"
+
+// doc is what one document yields: a resource or a provider config, with
+// what the checks across documents need to know about where things were.
+type doc struct {
+	res    *Resource
+	depSrc []Source // the line of each dependsOn entry
+	cfg    *ProviderConfig
+}
+
+// docParser reads one document of one file.
+type docParser struct {
+	file  string
+	reg   Registry
+	known *knownKinds
+	errs  []*Error
+}
+
+func (d *docParser) errorf(line int, field, format string, args ...any) {
+	d.errs = append(d.errs, &Error{File: d.file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+// topLevel holds a document's top-level value nodes and the lines of their keys.
+type topLevel struct {
+	nodes map[string]*yaml.Node
+	lines map[string]int
+}
+
+var topKeys = map[string]bool{"apiVersion": true, "kind": true, "metadata": true, "dependsOn": true, "policy": true, "spec": true}
+
+// fields reads the keys of mapping n, reporting duplicates and keys not in
+// allowed; prefix names the map in errors ("" for the top level).
+func (d *docParser) fields(n *yaml.Node, prefix string, allowed map[string]bool) topLevel {
+	t := topLevel{nodes: map[string]*yaml.Node{}, lines: map[string]int{}}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		key, ok := d.key(k, strings.TrimSuffix(prefix, "."))
+		if !ok {
+			continue
+		}
+		switch {
+		case !allowed[key]:
+			d.errorf(k.Line, prefix+key, "unknown field")
+		case t.nodes[key] != nil:
+			d.errorf(k.Line, prefix+key, "duplicate key")
+		default:
+			t.nodes[key], t.lines[key] = v, k.Line
+		}
+	}
+	return t
+}
+
+// parse reads the document whose content is root. It returns nil when the
+// document is not even shaped like a manifest; otherwise the resource is
+// filled as far as it could be read, for drawing graphs of broken manifests.
+func (d *docParser) parse(root *yaml.Node) *doc {
+	for root.Kind == yaml.AliasNode && root.Alias != nil {
+		root = root.Alias
+	}
+	if root.Kind != yaml.MappingNode {
+		d.errorf(root.Line, "", "a manifest document must be a map, got %s", nodeKind(root))
+		return nil
+	}
+	top := d.fields(root, "", topKeys)
+
+	kind := ""
+	kindLine := root.Line
+	if n := top.nodes["kind"]; n == nil {
+		d.errorf(root.Line, "kind", "is required")
+	} else {
+		kindLine = top.lines["kind"]
+		s, err := scalarString(n)
+		switch {
+		case err != nil:
+			d.errorf(n.Line, "kind", "%v", err)
+		case s == "":
+			d.errorf(n.Line, "kind", "must not be empty")
+		default:
+			kind = s
+		}
+	}
+	if n := top.nodes["apiVersion"]; n != nil {
+		if _, err := scalarString(n); err != nil {
+			d.errorf(n.Line, "apiVersion", "%v", err)
+		}
+	}
+	name, labels := d.metadata(top, root.Line)
+
+	if kind == KindProviderConfig {
+		return d.providerConfig(top, name, kindLine)
+	}
+
+	res := &Resource{Kind: kind, Name: name, Labels: labels, Source: Source{File: d.file, Line: kindLine}}
+	schema, known := provider.Schema{}, false
+	if kind != "" {
+		if schema, known = d.reg.Schema(kind); !known {
+			d.errorf(top.nodes["kind"].Line, "kind", "unknown kind %q (known kinds: %s)", kind, d.known.list())
+		}
+	}
+	out := &doc{res: res}
+	res.DependsOn, out.depSrc = d.dependsOn(top)
+	res.Policy = d.policy(top)
+	d.spec(res, top, schema, known)
+
+	if kind != "" && name != "" {
+		res.ID = kind + "/" + name
+		for _, e := range d.errs {
+			e.Resource = res.ID
+		}
+	}
+	return out
+}
+
+var metadataKeys = map[string]bool{"name": true, "labels": true}
+
+func (d *docParser) metadata(top topLevel, docLine int) (name string, labels map[string]string) {
+	n := top.nodes["metadata"]
+	if n == nil {
+		d.errorf(docLine, "metadata.name", "is required")
+		return "", nil
+	}
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n.Line, "metadata", "must be a map, got %s", nodeKind(n))
+		return "", nil
+	}
+	meta := d.fields(n, "metadata.", metadataKeys)
+	if nn := meta.nodes["name"]; nn == nil {
+		d.errorf(top.lines["metadata"], "metadata.name", "is required")
+	} else if s, err := scalarString(nn); err != nil {
+		d.errorf(nn.Line, "metadata.name", "%v", err)
+	} else if why := validName(s); why != "" {
+		d.errorf(nn.Line, "metadata.name", "%s", why)
+	} else {
+		name = s
+	}
+	if ln := meta.nodes["labels"]; ln != nil && !isNull(ln) {
+		if ln.Kind != yaml.MappingNode {
+			d.errorf(ln.Line, "metadata.labels", "must be a map, got %s", nodeKind(ln))
+			return name, nil
+		}
+		for i := 0; i+1 < len(ln.Content); i += 2 {
+			k, v := ln.Content[i], ln.Content[i+1]
+			key, ok := d.key(k, "metadata.labels")
+			if !ok {
+				continue
+			}
+			val, err := scalarString(v)
+			if err != nil {
+				d.errorf(v.Line, "metadata.labels."+key, "%v", err)
+				continue
+			}
+			if labels == nil {
+				labels = map[string]string{}
+			}
+			if _, dup := labels[key]; dup {
+				d.errorf(k.Line, "metadata.labels."+key, "duplicate key")
+			}
+			labels[key] = val
+		}
+	}
+	return name, labels
+}
+
+func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" }
+
+// dependsOn reads the dependsOn list: IDs written kind/name.
+func (d *docParser) dependsOn(top topLevel) ([]string, []Source) {
+	n := top.nodes["dependsOn"]
+	if n == nil || isNull(n) {
+		return nil, nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		d.errorf(n.Line, "dependsOn", "must be a list of IDs (kind/name), got %s", nodeKind(n))
+		return nil, nil
+	}
+	var ids []string
+	var srcs []Source
+	for i, e := range n.Content {
+		field := "dependsOn[" + strconv.Itoa(i) + "]"
+		s, err := scalarString(e)
+		if err != nil {
+			d.errorf(e.Line, field, "%v", err)
+			continue
+		}
+		kind, name, ok := strings.Cut(s, "/")
+		if !ok || !validKind(kind) || validName(name) != "" {
+			d.errorf(e.Line, field, "%q is not an ID: want kind/name, as in file.File/index", s)
+			continue
+		}
+		ids = append(ids, s)
+		srcs = append(srcs, Source{File: d.file, Line: e.Line})
+	}
+	return ids, srcs
+}
+
+var policyKeys = map[string]bool{"drift": true, "deletion": true}
+
+func (d *docParser) policy(top topLevel) Policy {
+	p := Policy{Drift: DriftCorrect, Deletion: DeletionDelete}
+	n := top.nodes["policy"]
+	if n == nil || isNull(n) {
+		return p
+	}
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n.Line, "policy", "must be a map, got %s", nodeKind(n))
+		return p
+	}
+	f := d.fields(n, "policy.", policyKeys)
+	pick := func(key string, dst *string, allowed ...string) {
+		v := f.nodes[key]
+		if v == nil {
+			return
+		}
+		s, err := scalarString(v)
+		if err != nil {
+			d.errorf(v.Line, "policy."+key, "%v", err)
+			return
+		}
+		for _, a := range allowed {
+			if s == a {
+				*dst = s
+				return
+			}
+		}
+		d.errorf(v.Line, "policy."+key, "%q is not one of %s", s, strings.Join(allowed, ", "))
+	}
+	pick("drift", &p.Drift, DriftCorrect, DriftAlert, DriftIgnore)
+	pick("deletion", &p.Deletion, DeletionDelete, DeletionOrphan)
+	return p
+}
+
+// spec converts the spec, records its references, checks it against the
+// kind's schema and the provider's validator, and applies defaults.
+func (d *docParser) spec(res *Resource, top topLevel, schema provider.Schema, known bool) {
+	n := top.nodes["spec"]
+	specLine := top.lines["spec"]
+	if specLine == 0 {
+		specLine = res.Source.Line
+	}
+	written := map[string]any{}
+	if n != nil && !isNull(n) {
+		if n.Kind != yaml.MappingNode {
+			d.errorf(n.Line, "spec", "must be a map, got %s", nodeKind(n))
+		} else {
+			c := converter{d: d, budget: maxNodes}
+			written, _ = c.value(n, "spec", 0).(map[string]any)
+			if written == nil {
+				written = map[string]any{}
+			}
+			res.Refs = c.refs
+		}
+	}
+	res.Spec = written
+	before := len(d.errs)
+	if !known {
+		return
+	}
+
+	// Check the spec with references as Unknown and escapes undone.
+	lit := make(map[string]any, len(written))
+	refFields := map[string]bool{}
+	for k, v := range written {
+		l, hasRef := literal(v)
+		lit[k] = l
+		if hasRef {
+			refFields[k] = true
+		}
+	}
+	line := func(field string) int { return lineOf(n, "spec", field, specLine) }
+	for _, fe := range schema.Check(lit, provider.IsUnknown) {
+		d.errorf(line(fe.Field), fe.Field, "%s", fe.Msg)
+	}
+	if len(d.errs) > before {
+		return
+	}
+
+	// Apply defaults and normalization to what is known.
+	known2 := make(map[string]any, len(lit))
+	for k, v := range lit {
+		if !refFields[k] {
+			known2[k] = v
+		}
+	}
+	applied, err := schema.Apply(known2)
+	if err != nil {
+		field, msg := "spec", err.Error()
+		if f, m, ok := strings.Cut(msg, ": "); ok && strings.HasPrefix(f, "spec.") {
+			field, msg = f, m
+		}
+		d.errorf(line(field), field, "%s", msg)
+		return
+	}
+	applied = provider.CanonicalMap(applied)
+
+	if p, ok := d.reg.For(res.Kind); ok {
+		if v, ok := p.(provider.Validator); ok {
+			check := make(map[string]any, len(applied)+len(refFields))
+			for k, v := range applied {
+				check[k] = v
+			}
+			for k := range refFields {
+				check[k] = lit[k]
+			}
+			for _, fe := range v.ValidateSpec(res.Kind, check) {
+				d.errorf(line(fe.Field), fe.Field, "%s", fe.Msg)
+			}
+		}
+	}
+
+	final := escapeAll(applied).(map[string]any)
+	for k := range refFields {
+		final[k] = written[k]
+	}
+	res.Spec = final
+}
+
+var providerConfigSpecKeys = map[string]bool{"qps": true, "burst": true, "maxInFlight": true, "timeout": true}
+
+// providerConfig reads a ProviderConfig document.
+func (d *docParser) providerConfig(top topLevel, name string, kindLine int) *doc {
+	for _, k := range []string{"dependsOn", "policy"} {
+		if top.nodes[k] != nil {
+			d.errorf(top.lines[k], k, "is not allowed in a %s", KindProviderConfig)
+		}
+	}
+	cfg := &ProviderConfig{Name: name, Source: Source{File: d.file, Line: kindLine}}
+	if name != "" && !d.known.provider(name) {
+		d.errorf(top.nodes["metadata"].Line, "metadata.name", "no provider %q is registered (known providers: %s)", name, d.known.providerList())
+	}
+	n := top.nodes["spec"]
+	if n != nil && !isNull(n) {
+		if n.Kind != yaml.MappingNode {
+			d.errorf(n.Line, "spec", "must be a map, got %s", nodeKind(n))
+		} else {
+			f := d.fields(n, "spec.", providerConfigSpecKeys)
+			c := converter{d: d, budget: maxNodes}
+			num := func(key string) (any, int, bool) {
+				v := f.nodes[key]
+				if v == nil {
+					return nil, 0, false
+				}
+				return c.value(v, "spec."+key, 0), v.Line, true
+			}
+			if v, line, ok := num("qps"); ok {
+				switch x := v.(type) {
+				case int64:
+					cfg.QPS = float64(x)
+				case float64:
+					cfg.QPS = x
+				}
+				if cfg.QPS <= 0 {
+					d.errorf(line, "spec.qps", "must be a number greater than 0")
+				}
+			}
+			for _, k := range []struct {
+				key string
+				dst *int
+			}{{"burst", &cfg.Burst}, {"maxInFlight", &cfg.MaxInFlight}} {
+				if v, line, ok := num(k.key); ok {
+					i, isInt := v.(int64)
+					if !isInt || i < 1 || i > 1<<31-1 {
+						d.errorf(line, "spec."+k.key, "must be an integer of at least 1")
+						continue
+					}
+					*k.dst = int(i)
+				}
+			}
+			if v, line, ok := num("timeout"); ok {
+				s, _ := v.(string)
+				if dur, err := time.ParseDuration(s); err != nil || dur <= 0 {
+					d.errorf(line, "spec.timeout", "must be a positive Go duration such as 30s or 2m, got %v", v)
+				} else {
+					cfg.Timeout = s
+				}
+			}
+		}
+	}
+	for _, e := range d.errs {
+		if e.Resource == "" && name != "" {
+			e.Resource = KindProviderConfig + "/" + name
+		}
+	}
+	return &doc{cfg: cfg}
+}

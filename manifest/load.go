@@ -1,0 +1,416 @@
+package manifest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/convergehq/converge/graph"
+	"github.com/convergehq/converge/provider"
+)
+
+// Registry is what loading needs to know of the providers: each kind's
+// schema, the provider that manages it (for provider.Validator), and every
+// kind (to list them when one is unknown, and to know provider names).
+// *provider.Registry satisfies it.
+type Registry interface {
+	Schema(kind string) (provider.Schema, bool)
+	For(kind string) (provider.Provider, bool)
+	Kinds() []string
+}
+
+var _ Registry = (*provider.Registry)(nil)
+
+// Load reads the manifests at paths and validates them as one Revision. A
+// path is a file (read whatever its name) or a directory, read recursively
+// for .yaml and .yml files, skipping hidden files and directories (.git,
+// .converge). Files are read in sorted order; a file may hold several
+// documents, and empty ones are skipped.
+//
+// On any problem Load returns a nil Revision and an ErrorList holding every
+// problem found, sorted by file and line.
+//
+// Files are parsed in parallel (GOMAXPROCS at most), so a provider's
+// ValidateSpec may be called concurrently for different documents.
+func Load(paths []string, reg Registry) (*Revision, error) {
+	files, errs := readPaths(paths)
+	rv, lerr := load(files, reg, errs)
+	if lerr != nil {
+		return nil, lerr
+	}
+	rv.Paths = append([]string(nil), paths...)
+	return rv, nil
+}
+
+// LoadBytes is Load for manifests held in memory, keyed by file name.
+// Revision.Paths holds the file names, sorted.
+func LoadBytes(files map[string][]byte, reg Registry) (*Revision, error) {
+	list := make([]file, 0, len(files))
+	for name, data := range files {
+		list = append(list, file{name: name, data: data})
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].name < list[j].name })
+	rv, err := load(list, reg, nil)
+	if err != nil {
+		return nil, err
+	}
+	rv.Paths = make([]string, len(list))
+	for i, f := range list {
+		rv.Paths[i] = f.name
+	}
+	return rv, nil
+}
+
+// LoadGraph loads the manifests at paths and draws the dependency graph of
+// every resource that could be read, even when there are errors: a cycle
+// shows in the graph and in the ErrorList returned alongside it.
+func LoadGraph(paths []string, reg Registry) (*graph.Graph, error) {
+	files, errs := readPaths(paths)
+	l := newLoader(reg, errs)
+	l.parseFiles(files)
+	l.link()
+	if len(l.errs) > 0 {
+		return l.graph, l.errorList()
+	}
+	return l.graph, nil
+}
+
+type file struct {
+	name string
+	data []byte
+}
+
+// readPaths reads every manifest file below paths, sorted by name.
+func readPaths(paths []string) ([]file, ErrorList) {
+	var errs ErrorList
+	seen := map[string]bool{}
+	var names []string
+	for _, p := range paths {
+		info, err := os.Stat(p)
+		if err != nil {
+			errs = append(errs, &Error{File: p, Msg: describeIOError(err)})
+			continue
+		}
+		if !info.IsDir() {
+			if !seen[p] {
+				seen[p] = true
+				names = append(names, p)
+			}
+			continue
+		}
+		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				errs = append(errs, &Error{File: path, Msg: describeIOError(err)})
+				if d != nil && d.IsDir() {
+					return fs.SkipDir
+				}
+				return nil
+			}
+			hidden := path != p && strings.HasPrefix(d.Name(), ".")
+			if d.IsDir() {
+				if hidden {
+					return fs.SkipDir
+				}
+				return nil
+			}
+			ext := filepath.Ext(path)
+			if hidden || (ext != ".yaml" && ext != ".yml") || seen[path] {
+				return nil
+			}
+			seen[path] = true
+			names = append(names, path)
+			return nil
+		})
+		if err != nil {
+			errs = append(errs, &Error{File: p, Msg: describeIOError(err)})
+		}
+	}
+	sort.Strings(names)
+	files := make([]file, 0, len(names))
+	for _, name := range names {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			errs = append(errs, &Error{File: name, Msg: describeIOError(err)})
+			continue
+		}
+		files = append(files, file{name: name, data: data})
+	}
+	return files, errs
+}
+
+func describeIOError(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Op + ": " + pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// load parses and validates files into a Revision.
+func load(files []file, reg Registry, errs ErrorList) (*Revision, error) {
+	l := newLoader(reg, errs)
+	l.parseFiles(files)
+	l.link()
+	if len(l.errs) > 0 {
+		return nil, l.errorList()
+	}
+	return l.revision(), nil
+}
+
+// loader holds what loading found so far.
+type loader struct {
+	reg   Registry
+	known *knownKinds
+	errs  ErrorList
+	docs  []*doc // resources in file and document order
+	cfgs  []*ProviderConfig
+	byID  map[string]*doc
+	graph *graph.Graph
+}
+
+func newLoader(reg Registry, errs ErrorList) *loader {
+	return &loader{reg: reg, known: newKnownKinds(reg), errs: errs}
+}
+
+// fileResult is what parsing one file gives.
+type fileResult struct {
+	docs []*doc
+	errs []*Error
+}
+
+// parseFiles parses every file, a few at a time, and keeps the results in
+// file order.
+func (l *loader) parseFiles(files []file) {
+	results := make([]fileResult, len(files))
+	workers := min(runtime.GOMAXPROCS(0), len(files))
+	if workers <= 1 {
+		for i, f := range files {
+			results[i] = l.parseFile(f)
+		}
+	} else {
+		var wg sync.WaitGroup
+		next := make(chan int)
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range next {
+					results[i] = l.parseFile(files[i])
+				}
+			}()
+		}
+		for i := range files {
+			next <- i
+		}
+		close(next)
+		wg.Wait()
+	}
+	for _, r := range results {
+		l.errs = append(l.errs, r.errs...)
+		for _, d := range r.docs {
+			if d.cfg != nil {
+				l.cfgs = append(l.cfgs, d.cfg)
+			} else {
+				l.docs = append(l.docs, d)
+			}
+		}
+	}
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// parseFile parses every document of f.
+func (l *loader) parseFile(f file) (out fileResult) {
+	dec := yaml.NewDecoder(bytes.NewReader(f.data))
+	for {
+		var n yaml.Node
+		err := dec.Decode(&n)
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			e := &Error{File: f.name, Msg: "invalid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
+			if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+				e.Line, _ = strconv.Atoi(m[1])
+				e.Msg = "invalid YAML: " + m[2]
+			}
+			out.errs = append(out.errs, e)
+			return out
+		}
+		if len(n.Content) == 0 || isNull(n.Content[0]) {
+			continue // an empty document
+		}
+		d := &docParser{file: f.name, reg: l.reg, known: l.known}
+		parsed := d.parse(n.Content[0])
+		out.errs = append(out.errs, d.errs...)
+		if parsed != nil {
+			out.docs = append(out.docs, parsed)
+		}
+	}
+}
+
+// link checks what spans documents (duplicate IDs and provider configs,
+// dangling dependsOn and references, unknown outputs, cycles) and builds the
+// graph of every resource that has an ID.
+func (l *loader) link() {
+	l.byID = make(map[string]*doc, len(l.docs))
+	kept := l.docs[:0]
+	for _, d := range l.docs {
+		r := d.res
+		if r.ID == "" {
+			continue
+		}
+		if first, dup := l.byID[r.ID]; dup {
+			l.errs = append(l.errs, &Error{File: r.Source.File, Line: r.Source.Line, Resource: r.ID,
+				Msg: fmt.Sprintf("duplicate resource %s (first defined at %s)", r.ID, first.res.Source)})
+			continue
+		}
+		l.byID[r.ID] = d
+		kept = append(kept, d)
+	}
+	l.docs = kept
+
+	cfgs := map[string]*ProviderConfig{}
+	for _, c := range l.cfgs {
+		if c.Name == "" {
+			continue
+		}
+		if first, dup := cfgs[c.Name]; dup {
+			l.errs = append(l.errs, &Error{File: c.Source.File, Line: c.Source.Line, Resource: KindProviderConfig + "/" + c.Name,
+				Msg: fmt.Sprintf("duplicate %s for provider %q (first defined at %s)", KindProviderConfig, c.Name, first.Source)})
+			continue
+		}
+		cfgs[c.Name] = c
+	}
+
+	g := graph.New()
+	for _, d := range l.docs {
+		g.AddNode(d.res.ID)
+	}
+	for _, d := range l.docs {
+		r := d.res
+		for i, dep := range r.DependsOn {
+			src := d.depSrc[i]
+			if _, ok := l.byID[dep]; !ok {
+				l.errs = append(l.errs, &Error{File: src.File, Line: src.Line, Resource: r.ID, Field: fmt.Sprintf("dependsOn[%d]", i),
+					Msg: fmt.Sprintf("no resource %s in the manifests", dep)})
+				continue
+			}
+			g.AddEdge(r.ID, dep, "dependsOn at "+src.String())
+		}
+		for _, ref := range r.Refs {
+			target, ok := l.byID[ref.Target]
+			if !ok {
+				l.errs = append(l.errs, &Error{File: ref.Source.File, Line: ref.Source.Line, Resource: r.ID, Field: ref.Field,
+					Msg: fmt.Sprintf("reference to %s: no such resource in the manifests", ref.Target)})
+				continue
+			}
+			if s, ok := l.reg.Schema(target.res.Kind); ok && !s.HasOutput(ref.Output) {
+				l.errs = append(l.errs, &Error{File: ref.Source.File, Line: ref.Source.Line, Resource: r.ID, Field: ref.Field,
+					Msg: fmt.Sprintf("reference to %s: kind %s has no output %q (outputs: %s)", ref.Target, target.res.Kind, ref.Output, listOrNone(s.Outputs))})
+			}
+			g.AddEdge(r.ID, ref.Target, "reference in "+ref.Field+" at "+ref.Source.String())
+		}
+	}
+	for _, c := range g.Cycles() {
+		l.errs = append(l.errs, l.cycleError(c))
+	}
+	l.graph = g
+}
+
+// cycleError reports cycle c at the place its first edge comes from.
+func (l *loader) cycleError(c graph.Cycle) *Error {
+	parts := make([]string, len(c))
+	for i, e := range c {
+		parts[i] = e.String()
+	}
+	e := &Error{Resource: c[0].From, Msg: "cycle: " + strings.Join(parts, "; ")}
+	d := l.byID[c[0].From]
+	e.File, e.Line = d.res.Source.File, d.res.Source.Line
+	for i, dep := range d.res.DependsOn {
+		if dep == c[0].To {
+			e.Line, e.Field = d.depSrc[i].Line, fmt.Sprintf("dependsOn[%d]", i)
+			return e
+		}
+	}
+	for _, ref := range d.res.Refs {
+		if ref.Target == c[0].To {
+			e.Line, e.Field = ref.Source.Line, ref.Field
+			return e
+		}
+	}
+	return e
+}
+
+func listOrNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
+}
+
+// errorList returns every error, sorted by file then line; errors at the
+// same place keep the order they were found in.
+func (l *loader) errorList() ErrorList {
+	sort.SliceStable(l.errs, func(i, j int) bool {
+		a, b := l.errs[i], l.errs[j]
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		return a.Line < b.Line
+	})
+	return l.errs
+}
+
+// revision assembles the validated revision.
+func (l *loader) revision() *Revision {
+	rv := &Revision{Resources: make([]*Resource, len(l.docs))}
+	for i, d := range l.docs {
+		rv.Resources[i] = d.res
+	}
+	sort.Slice(rv.Resources, func(i, j int) bool { return rv.Resources[i].ID < rv.Resources[j].ID })
+	hashResources(rv.Resources)
+	for _, c := range l.cfgs {
+		if rv.ProviderConfigs == nil {
+			rv.ProviderConfigs = map[string]ProviderConfig{}
+		}
+		rv.ProviderConfigs[c.Name] = *c
+	}
+	rv.Hash = revisionHash(rv)
+	rv.index()
+	return rv
+}
+
+// knownKinds lists the registered kinds and provider names.
+type knownKinds struct {
+	kinds     []string
+	providers map[string]bool
+}
+
+func newKnownKinds(reg Registry) *knownKinds {
+	k := &knownKinds{kinds: reg.Kinds(), providers: map[string]bool{}}
+	for _, kind := range k.kinds {
+		k.providers[provider.ProviderName(kind)] = true
+	}
+	return k
+}
+
+func (k *knownKinds) list() string { return listOrNone(k.kinds) }
+
+func (k *knownKinds) provider(name string) bool { return k.providers[name] }
+
+func (k *knownKinds) providerList() string {
+	return listOrNone(provider.SortedKeys(k.providers))
+}

@@ -1,0 +1,260 @@
+package queue
+
+import (
+	"container/list"
+	"context"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+	"k8s.io/utils/clock"
+)
+
+// LimiterConfig sets the limits on the calls to one provider.
+type LimiterConfig struct {
+	// QPS is the sustained number of calls per second. 0 means unlimited.
+	QPS float64
+	// Burst is how many calls may start at once when tokens have
+	// accumulated. With a positive QPS, a Burst below 1 means 1.
+	Burst int
+	// MaxInFlight caps the calls running at once. 0 means unlimited.
+	MaxInFlight int
+}
+
+// Limiter paces the calls to one provider: a provider-wide pause, a cap on
+// calls in flight and a token bucket. The package comment lists its
+// guarantees. It is safe for concurrent use.
+type Limiter struct {
+	clock       clock.Clock
+	bucket      *rate.Limiter // nil: no QPS limit
+	maxInFlight int           // 0: no cap
+
+	mu          sync.Mutex
+	inFlight    int
+	pausedUntil time.Time
+	waiters     list.List // of *waiter, first come first served
+	parked      int       // goroutines blocked in Acquire, for tests
+}
+
+// waiter is an Acquire that could not take a slot at once.
+type waiter struct {
+	elem *list.Element
+	// wake is signalled when the waiter is granted a slot, and when it
+	// becomes the head of the line while a pause is on (so it arms a timer
+	// for the end of the pause).
+	wake    chan struct{}
+	armed   bool // the waiter has a timer for the end of the pause
+	granted bool // the waiter holds a slot and a reservation
+	res     *rate.Reservation
+	at      time.Time // when it was granted
+}
+
+// NewLimiter returns a limiter with the limits in cfg that reads time from
+// c (nil: the real clock).
+func NewLimiter(cfg LimiterConfig, c clock.Clock) *Limiter {
+	if c == nil {
+		c = clock.RealClock{}
+	}
+	l := &Limiter{clock: c, maxInFlight: max(cfg.MaxInFlight, 0)}
+	if cfg.QPS > 0 {
+		l.bucket = rate.NewLimiter(rate.Limit(cfg.QPS), max(cfg.Burst, 1))
+	}
+	return l
+}
+
+// Acquire waits for any pause to end, then for an in-flight slot, then for a
+// token, serving callers in the order they arrived. On success the caller
+// must call release once its call to the provider has returned; release may
+// be called more than once. If ctx is done first, Acquire returns ctx.Err()
+// and gives back the slot and the token it may have taken.
+func (l *Limiter) Acquire(ctx context.Context) (release func(), err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+
+	now := l.clock.Now()
+	var res *rate.Reservation
+	if l.waiters.Len() == 0 && !now.Before(l.pausedUntil) && l.slotFreeLocked() {
+		l.inFlight++
+		res = l.reserveLocked(now)
+	} else {
+		w := &waiter{wake: make(chan struct{}, 1)}
+		w.elem = l.waiters.PushBack(w)
+		l.advanceLocked(now)
+		if err := l.waitTurnLocked(ctx, w); err != nil {
+			return nil, err
+		}
+		res, now = w.res, w.at
+	}
+
+	// Wait for the token, and for any pause that began meanwhile.
+	tokenAt := now
+	if res != nil {
+		tokenAt = now.Add(res.DelayFrom(now))
+	}
+	err = l.sleepLocked(ctx, func() time.Time {
+		if l.pausedUntil.After(tokenAt) {
+			return l.pausedUntil
+		}
+		return tokenAt
+	})
+	if err != nil {
+		if res != nil {
+			res.CancelAt(l.clock.Now())
+		}
+		l.releaseLocked()
+		return nil, err
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			l.mu.Lock()
+			l.releaseLocked()
+			l.mu.Unlock()
+		})
+	}, nil
+}
+
+// waitTurnLocked blocks until w is granted a slot or ctx is done. In the
+// latter case w leaves the line. l.mu is held on entry and on return.
+func (l *Limiter) waitTurnLocked(ctx context.Context, w *waiter) error {
+	for !w.granted {
+		// The head of the line, and only it, watches for the end of a pause.
+		var timer clock.Timer
+		var fired <-chan time.Time
+		if now := l.clock.Now(); l.waiters.Front() == w.elem && now.Before(l.pausedUntil) {
+			timer = l.clock.NewTimer(l.pausedUntil.Sub(now))
+			fired = timer.C()
+			w.armed = true
+		}
+		l.parked++
+		l.mu.Unlock()
+		select {
+		case <-w.wake:
+		case <-fired:
+		case <-ctx.Done():
+		}
+		l.mu.Lock()
+		l.parked--
+		if timer != nil {
+			timer.Stop()
+			w.armed = false
+		}
+		if w.granted {
+			// Granted as ctx ended: Acquire's token wait sees ctx and
+			// gives the slot back.
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			l.waiters.Remove(w.elem)
+			l.advanceLocked(l.clock.Now())
+			return err
+		}
+		l.advanceLocked(l.clock.Now())
+	}
+	return nil
+}
+
+// sleepLocked blocks until the clock reaches until() (evaluated with l.mu
+// held, again after every wake-up) or ctx is done. l.mu is held on entry and
+// on return.
+func (l *Limiter) sleepLocked(ctx context.Context, until func() time.Time) error {
+	for {
+		now := l.clock.Now()
+		at := until()
+		if !now.Before(at) {
+			return nil
+		}
+		timer := l.clock.NewTimer(at.Sub(now))
+		l.parked++
+		l.mu.Unlock()
+		select {
+		case <-timer.C():
+		case <-ctx.Done():
+		}
+		timer.Stop()
+		l.mu.Lock()
+		l.parked--
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+}
+
+// advanceLocked grants slots to waiters from the head of the line for as
+// long as no pause is on and slots are free, and wakes a new head that must
+// watch for the end of a pause.
+func (l *Limiter) advanceLocked(now time.Time) {
+	paused := now.Before(l.pausedUntil)
+	for e := l.waiters.Front(); e != nil; e = l.waiters.Front() {
+		w := e.Value.(*waiter)
+		if paused || !l.slotFreeLocked() {
+			if paused && !w.armed {
+				notify(w)
+			}
+			return
+		}
+		l.waiters.Remove(e)
+		l.inFlight++
+		w.res = l.reserveLocked(now)
+		w.at = now
+		w.granted = true
+		notify(w)
+	}
+}
+
+func notify(w *waiter) {
+	select {
+	case w.wake <- struct{}{}:
+	default: // already signalled
+	}
+}
+
+func (l *Limiter) slotFreeLocked() bool {
+	return l.maxInFlight == 0 || l.inFlight < l.maxInFlight
+}
+
+// reserveLocked takes the next token, or returns nil if there is no QPS
+// limit. Taking tokens under l.mu keeps them in grant order.
+func (l *Limiter) reserveLocked(now time.Time) *rate.Reservation {
+	if l.bucket == nil {
+		return nil
+	}
+	return l.bucket.ReserveN(now, 1)
+}
+
+func (l *Limiter) releaseLocked() {
+	l.inFlight--
+	l.advanceLocked(l.clock.Now())
+}
+
+// Pause makes every Acquire wait until now+d, including those already
+// waiting. A pause that ends later than the current one extends it; one that
+// ends earlier changes nothing. Calls already acquired are not affected.
+func (l *Limiter) Pause(d time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.clock.Now()
+	if until := now.Add(d); until.After(l.pausedUntil) {
+		l.pausedUntil = until
+		l.advanceLocked(now) // wakes the head so it watches the pause
+	}
+}
+
+// PausedUntil returns when the current pause ends; a time not after now
+// (the zero time if there never was one) means no pause is on.
+func (l *Limiter) PausedUntil() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.pausedUntil
+}
+
+// InFlight returns the number of acquired slots not yet released, including
+// those of callers still waiting for a token.
+func (l *Limiter) InFlight() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.inFlight
+}

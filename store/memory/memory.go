@@ -1,0 +1,358 @@
+package memory
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/convergehq/converge/provider"
+	"github.com/convergehq/converge/store"
+)
+
+// ErrClosed is returned by every method called after Close.
+var ErrClosed = errors.New("memory store is closed")
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithNow sets the clock used to stamp events and revisions that carry no
+// time of their own. The default is time.Now.
+func WithNow(now func() time.Time) Option {
+	return func(s *Store) { s.now = now }
+}
+
+// Store is an in-memory store.Store guarded by one mutex. The zero value is
+// not usable; call New.
+type Store struct {
+	now func() time.Time
+
+	mu        sync.RWMutex
+	closed    bool
+	records   map[string]store.Record
+	events    []store.Event // in ID order; ID = index+1
+	eventKeys map[eventKey]int
+	revisions []store.Revision // in insertion order
+	revIndex  map[string]int
+	target    string
+}
+
+type eventKey struct{ resource, typ, reason, message string }
+
+var _ store.Store = (*Store)(nil)
+
+// New returns an empty Store.
+func New(opts ...Option) *Store {
+	s := &Store{
+		now:       time.Now,
+		records:   map[string]store.Record{},
+		eventKeys: map[eventKey]int{},
+		revIndex:  map[string]int{},
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// check returns the reason a call cannot proceed. The caller holds mu.
+func (s *Store) check(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+// GetRecord returns the record with the given ID, or an error wrapping
+// store.ErrNotFound.
+func (s *Store) GetRecord(ctx context.Context, id string) (store.Record, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.check(ctx); err != nil {
+		return store.Record{}, fmt.Errorf("get record %s: %w", id, err)
+	}
+	r, ok := s.records[id]
+	if !ok {
+		return store.Record{}, fmt.Errorf("get record %s: %w", id, store.ErrNotFound)
+	}
+	return cloneRecord(r), nil
+}
+
+// ListRecords returns every record, sorted by ID.
+func (s *Store) ListRecords(ctx context.Context) ([]store.Record, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.check(ctx); err != nil {
+		return nil, fmt.Errorf("list records: %w", err)
+	}
+	ids := provider.SortedKeys(s.records)
+	out := make([]store.Record, len(ids))
+	for i, id := range ids {
+		out[i] = cloneRecord(s.records[id])
+	}
+	return out, nil
+}
+
+// PutRecord stores r, replacing any record with the same ID whole.
+func (s *Store) PutRecord(ctx context.Context, r store.Record) error {
+	if r.ID == "" {
+		return errors.New("put record: empty ID")
+	}
+	// Normalize outside the lock: it is the expensive part.
+	n, err := normalizeRecord(r)
+	if err != nil {
+		return fmt.Errorf("put record %s: %w", r.ID, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return fmt.Errorf("put record %s: %w", r.ID, err)
+	}
+	s.records[r.ID] = n
+	return nil
+}
+
+// DeleteRecord removes the record with the given ID. Deleting a missing
+// record is not an error.
+func (s *Store) DeleteRecord(ctx context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return fmt.Errorf("delete record %s: %w", id, err)
+	}
+	delete(s.records, id)
+	return nil
+}
+
+// AddEvent stores e, or aggregates it into the event with the same
+// resource, type, reason and message: that event's Count grows by e.Count
+// (at least 1), its LastSeen moves to e.LastSeen and its Revision to
+// e.Revision when set; FirstSeen is kept. A zero LastSeen means now, a zero
+// FirstSeen means LastSeen. It returns the stored event.
+func (s *Store) AddEvent(ctx context.Context, e store.Event) (store.Event, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return store.Event{}, fmt.Errorf("add event %s %s: %w", e.Resource, e.Reason, err)
+	}
+	e = defaultEvent(e, s.now)
+	k := eventKey{e.Resource, e.Type, e.Reason, e.Message}
+	if i, ok := s.eventKeys[k]; ok {
+		old := &s.events[i]
+		old.Count += e.Count
+		if e.LastSeen.After(old.LastSeen) {
+			old.LastSeen = e.LastSeen
+		}
+		if e.Revision != "" {
+			old.Revision = e.Revision
+		}
+		return *old, nil
+	}
+	e.ID = int64(len(s.events) + 1)
+	s.eventKeys[k] = len(s.events)
+	s.events = append(s.events, e)
+	return e, nil
+}
+
+// defaultEvent fills the count and times of a new or repeated event.
+func defaultEvent(e store.Event, now func() time.Time) store.Event {
+	if e.Count < 1 {
+		e.Count = 1
+	}
+	if e.LastSeen.IsZero() {
+		e.LastSeen = now()
+	}
+	if e.FirstSeen.IsZero() {
+		e.FirstSeen = e.LastSeen
+	}
+	e.LastSeen = e.LastSeen.Round(0).UTC()
+	e.FirstSeen = e.FirstSeen.Round(0).UTC()
+	return e
+}
+
+// ListEvents returns the events f selects, oldest (by LastSeen) first. With
+// a Limit it returns the newest Limit of them, still oldest first.
+func (s *Store) ListEvents(ctx context.Context, f store.EventFilter) ([]store.Event, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.check(ctx); err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	var out []store.Event
+	for _, e := range s.events {
+		if f.Resource != "" && e.Resource != f.Resource {
+			continue
+		}
+		if !f.Since.IsZero() && e.LastSeen.Before(f.Since) {
+			continue
+		}
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].LastSeen.Equal(out[j].LastSeen) {
+			return out[i].LastSeen.Before(out[j].LastSeen)
+		}
+		return out[i].ID < out[j].ID
+	})
+	if f.Limit > 0 && len(out) > f.Limit {
+		out = out[len(out)-f.Limit:]
+	}
+	return out, nil
+}
+
+// PutRevision inserts r, or replaces the revision with the same hash while
+// keeping its place in the history. A zero Created means now on insert and
+// "unchanged" on update.
+func (s *Store) PutRevision(ctx context.Context, r store.Revision) error {
+	if r.Hash == "" {
+		return errors.New("put revision: empty hash")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return fmt.Errorf("put revision %s: %w", r.Hash, err)
+	}
+	r = cloneRevision(r)
+	if i, ok := s.revIndex[r.Hash]; ok {
+		if r.Created.IsZero() {
+			r.Created = s.revisions[i].Created
+		}
+		s.revisions[i] = r
+		return nil
+	}
+	if r.Created.IsZero() {
+		r.Created = s.now().Round(0).UTC()
+	}
+	s.revIndex[r.Hash] = len(s.revisions)
+	s.revisions = append(s.revisions, r)
+	return nil
+}
+
+// GetRevision returns the revision with the given hash, or an error
+// wrapping store.ErrNotFound.
+func (s *Store) GetRevision(ctx context.Context, hash string) (store.Revision, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.check(ctx); err != nil {
+		return store.Revision{}, fmt.Errorf("get revision %s: %w", hash, err)
+	}
+	i, ok := s.revIndex[hash]
+	if !ok {
+		return store.Revision{}, fmt.Errorf("get revision %s: %w", hash, store.ErrNotFound)
+	}
+	return cloneRevision(s.revisions[i]), nil
+}
+
+// ListRevisions returns every revision, oldest first.
+func (s *Store) ListRevisions(ctx context.Context) ([]store.Revision, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.check(ctx); err != nil {
+		return nil, fmt.Errorf("list revisions: %w", err)
+	}
+	out := make([]store.Revision, len(s.revisions))
+	for i, r := range s.revisions {
+		out[i] = cloneRevision(r)
+	}
+	return out, nil
+}
+
+// SetTarget makes the revision with the given hash the target. It returns
+// an error wrapping store.ErrNotFound when no such revision was put.
+func (s *Store) SetTarget(ctx context.Context, hash string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return fmt.Errorf("set target %s: %w", hash, err)
+	}
+	if _, ok := s.revIndex[hash]; !ok {
+		return fmt.Errorf("set target %s: revision %w", hash, store.ErrNotFound)
+	}
+	s.target = hash
+	return nil
+}
+
+// Target returns the hash of the target revision, or an error wrapping
+// store.ErrNotFound when none was set.
+func (s *Store) Target(ctx context.Context) (string, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.check(ctx); err != nil {
+		return "", fmt.Errorf("target: %w", err)
+	}
+	if s.target == "" {
+		return "", fmt.Errorf("target: %w", store.ErrNotFound)
+	}
+	return s.target, nil
+}
+
+// Close makes every later call fail with ErrClosed. It is idempotent.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	return nil
+}
+
+// normalizeRecord returns r as a durable store would give it back: through
+// JSON, with maps in provider.Canonical form.
+func normalizeRecord(r store.Record) (store.Record, error) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return store.Record{}, fmt.Errorf("encode: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var out store.Record
+	if err := dec.Decode(&out); err != nil {
+		return store.Record{}, fmt.Errorf("decode: %w", err)
+	}
+	out.AppliedSpec = provider.CanonicalMap(out.AppliedSpec)
+	out.Outputs = provider.CanonicalMap(out.Outputs)
+	for i := range out.Deposed {
+		out.Deposed[i].Spec = provider.CanonicalMap(out.Deposed[i].Spec)
+		out.Deposed[i].Outputs = provider.CanonicalMap(out.Deposed[i].Outputs)
+	}
+	return out, nil
+}
+
+// cloneRecord deep-copies a normalized record. provider.CanonicalMap copies
+// every map and slice of a value already in canonical form.
+func cloneRecord(r store.Record) store.Record {
+	r.AppliedSpec = provider.CanonicalMap(r.AppliedSpec)
+	r.Outputs = provider.CanonicalMap(r.Outputs)
+	r.Private = maps.Clone(r.Private)
+	r.Deps = slices.Clone(r.Deps)
+	r.Conditions = slices.Clone(r.Conditions)
+	if r.Pending != nil {
+		p := *r.Pending
+		r.Pending = &p
+	}
+	if r.Deposed != nil {
+		d := make([]store.Instance, len(r.Deposed))
+		for i, in := range r.Deposed {
+			d[i] = store.Instance{
+				Spec:    provider.CanonicalMap(in.Spec),
+				Outputs: provider.CanonicalMap(in.Outputs),
+				Private: maps.Clone(in.Private),
+			}
+		}
+		r.Deposed = d
+	}
+	return r
+}
+
+func cloneRevision(r store.Revision) store.Revision {
+	r.Sources = slices.Clone(r.Sources)
+	r.Resources = bytes.Clone(r.Resources)
+	return r
+}

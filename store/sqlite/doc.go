@@ -1,0 +1,22 @@
+// Package sqlite is the default store.Store: one SQLite file (pure Go, via
+// modernc.org/sqlite) that a single converge process writes.
+//
+// Guarantees, beyond those of package store:
+//   - Exclusive writer: a read-write Open takes an advisory lock on
+//     path+".lock" (holding the owner's pid) and fails with a *LockedError
+//     while another process holds it. ReadOnly opens take no lock, so status
+//     and events commands work while a daemon runs.
+//   - Durability: the database runs in WAL mode with synchronous=NORMAL; a
+//     write that returned nil survives a crash of the process (not
+//     necessarily a power loss before the next checkpoint).
+//   - Group commit: PutRecord, DeleteRecord, AddEvent and every other write
+//     are queued to one writer goroutine, which commits everything waiting in
+//     one transaction and then answers each caller with its own result. A
+//     write returns only after its transaction committed. One write's error
+//     never fails another's: a failed batch is retried one write at a time.
+//   - Reads use a separate pool of connections and see every committed write.
+//   - Close drains queued writes, then releases the lock.
+//   - The schema is migrated forward on a read-write Open by numbered,
+//     embedded migrations applied in one transaction; a database written by a
+//     newer converge is refused with a clear error.
+package sqlite

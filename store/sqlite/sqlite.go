@@ -1,0 +1,246 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/convergehq/converge/store"
+)
+
+// Errors.
+var (
+	// ErrClosed is returned by every method called after Close.
+	ErrClosed = errors.New("state store is closed")
+	// ErrReadOnly is returned by writes to a store opened with ReadOnly.
+	ErrReadOnly = errors.New("state store is open read-only")
+)
+
+const (
+	busyTimeout = 10 * time.Second
+	// maxBatch bounds one group commit, so a flood of writers cannot make
+	// one transaction (and the latency of its first caller) unbounded.
+	maxBatch = 1024
+)
+
+// Option configures Open.
+type Option func(*options)
+
+type options struct {
+	now      func() time.Time
+	readOnly bool
+}
+
+// WithNow sets the clock used to stamp events and revisions that carry no
+// time of their own. The default is time.Now.
+func WithNow(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// ReadOnly opens an existing state file for reading only, without taking
+// the writer's lock, so it works while another process writes. Writes
+// return ErrReadOnly. The file must exist and have this build's schema.
+func ReadOnly() Option { return func(o *options) { o.readOnly = true } }
+
+// DB is a store.Store backed by one SQLite file.
+type DB struct {
+	name     string // the path as given to Open, for messages
+	now      func() time.Time
+	readOnly bool
+
+	read    *sql.DB // pool of reading connections
+	writeDB *sql.DB // the writer goroutine's one connection; nil when read-only
+	lock    *fileLock
+
+	putRecord, deleteRecord, addEvent *sql.Stmt // on write
+	getRecord                         *sql.Stmt // on read
+
+	mu         sync.RWMutex // guards closed and sends on queue
+	closed     bool
+	queue      chan *writeOp
+	writerDone chan struct{}
+	closeOnce  sync.Once
+	closeErr   error
+}
+
+var _ store.Store = (*DB)(nil)
+
+// Open opens the state file at path, creating it and its parent directory
+// when needed, migrating its schema and locking it against other converge
+// processes (see ReadOnly for the alternative).
+func Open(ctx context.Context, path string, opts ...Option) (db *DB, err error) {
+	o := options{now: time.Now}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("open state file %s: %w", path, err)
+	}
+	d := &DB{name: path, now: o.now, readOnly: o.readOnly}
+	defer func() {
+		if err != nil {
+			d.closeHandles()
+		}
+	}()
+
+	if o.readOnly {
+		if _, err := os.Stat(abs); err != nil {
+			return nil, fmt.Errorf("open state file %s read-only: %w", path, err)
+		}
+		if d.read, err = openPool(abs, "mode=ro", runtime.GOMAXPROCS(0)+2); err != nil {
+			return nil, fmt.Errorf("open state file %s read-only: %w", path, err)
+		}
+		if err := checkVersion(ctx, d.read, path); err != nil {
+			return nil, err
+		}
+		if err := d.prepareReads(ctx); err != nil {
+			return nil, err
+		}
+		return d, nil
+	}
+
+	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+		return nil, fmt.Errorf("open state file %s: create directory: %w", path, err)
+	}
+	if d.lock, err = lockFile(abs+".lock", path); err != nil {
+		return nil, fmt.Errorf("open state file: %w", err)
+	}
+	if d.writeDB, err = openPool(abs, "_pragma=journal_mode(WAL)&_txlock=immediate", 1); err != nil {
+		return nil, fmt.Errorf("open state file %s: %w", path, err)
+	}
+	if err := migrate(ctx, d.writeDB, path); err != nil {
+		return nil, fmt.Errorf("open state file %s: %w", path, err)
+	}
+	if d.read, err = openPool(abs, "_pragma=query_only(1)", runtime.GOMAXPROCS(0)+2); err != nil {
+		return nil, fmt.Errorf("open state file %s: %w", path, err)
+	}
+	if err := d.prepareReads(ctx); err != nil {
+		return nil, err
+	}
+	if err := d.prepareWrites(ctx); err != nil {
+		return nil, err
+	}
+	d.queue = make(chan *writeOp, maxBatch)
+	d.writerDone = make(chan struct{})
+	go d.runWriter()
+	return d, nil
+}
+
+// openPool opens a connection pool on the file at abs with the settings
+// every connection shares plus extra (URI query parameters).
+func openPool(abs, extra string, conns int) (*sql.DB, error) {
+	dsn := "file:" + (&url.URL{Path: abs}).EscapedPath() +
+		"?_pragma=busy_timeout(" + fmt.Sprint(busyTimeout.Milliseconds()) + ")" +
+		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&" + extra
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(conns)
+	db.SetMaxIdleConns(conns)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	if err := db.Ping(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func (d *DB) prepareReads(ctx context.Context) (err error) {
+	if d.getRecord, err = d.read.PrepareContext(ctx, `SELECT data FROM records WHERE id = ?`); err != nil {
+		return fmt.Errorf("prepare: %w", err)
+	}
+	return nil
+}
+
+func (d *DB) prepareWrites(ctx context.Context) error {
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		sql  string
+	}{
+		{&d.putRecord, `INSERT INTO records (id, kind, phase, updated, data) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, phase = excluded.phase,
+				updated = excluded.updated, data = excluded.data`},
+		{&d.deleteRecord, `DELETE FROM records WHERE id = ?`},
+		{&d.addEvent, `INSERT INTO events (resource, type, reason, message, revision, count, first_seen, last_seen)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (resource, type, reason, message) DO UPDATE SET
+				count = count + excluded.count,
+				last_seen = max(last_seen, excluded.last_seen),
+				revision = CASE WHEN excluded.revision <> '' THEN excluded.revision ELSE revision END
+			RETURNING ` + eventColumns},
+	} {
+		s, err := d.writeDB.PrepareContext(ctx, p.sql)
+		if err != nil {
+			return fmt.Errorf("prepare: %w", err)
+		}
+		*p.stmt = s
+	}
+	return nil
+}
+
+// Close waits for every queued write to commit, closes the database and
+// releases the lock. Calls made after Close fail with ErrClosed. It is safe
+// to call more than once.
+func (d *DB) Close() error {
+	d.closeOnce.Do(func() {
+		d.mu.Lock()
+		d.closed = true
+		if d.queue != nil {
+			close(d.queue)
+		}
+		d.mu.Unlock()
+		if d.writerDone != nil {
+			<-d.writerDone
+		}
+		d.closeErr = d.closeHandles()
+	})
+	return d.closeErr
+}
+
+// closeHandles closes whatever Open opened: readers first, so that the
+// writer's connection is the last one and checkpoints the WAL into the
+// database file.
+func (d *DB) closeHandles() error {
+	var errs []error
+	for _, s := range []*sql.Stmt{d.getRecord, d.putRecord, d.deleteRecord, d.addEvent} {
+		if s != nil {
+			errs = append(errs, s.Close())
+		}
+	}
+	if d.read != nil {
+		errs = append(errs, d.read.Close())
+	}
+	if d.writeDB != nil {
+		errs = append(errs, d.writeDB.Close())
+	}
+	if d.lock != nil {
+		errs = append(errs, d.lock.release())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close state file %s: %w", d.name, err)
+	}
+	return nil
+}
+
+// readable reports why a read cannot proceed.
+func (d *DB) readable(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.closed {
+		return ErrClosed
+	}
+	return nil
+}

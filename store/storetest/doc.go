@@ -1,0 +1,15 @@
+// Package storetest is the conformance suite every store.Store
+// implementation runs, so that the engine can rely on one behaviour whatever
+// the backend:
+//
+//	func TestConformance(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T) store.Store { return memory.New() })
+//	}
+//
+// It checks records (put, get, whole replace, list order, delete, the round
+// trip of every field in provider.Canonical form, no aliasing), events
+// (aggregation, filters, limits), revisions and the target, cancelled
+// contexts, and concurrent use from many goroutines (run it with -race).
+// BenchmarkPutRecordParallel measures write throughput the same way for
+// every backend.
+package storetest
