@@ -53,7 +53,7 @@ func (e *Engine) intend(ctx context.Context, s snapshot, op string, phase store.
 	}
 	r.Phase = phase
 	r.Message = ""
-	if err := e.putRecord(ctx, r); err != nil {
+	if err := e.putRecordSync(ctx, r); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -145,7 +145,7 @@ func (e *Engine) replace(ctx context.Context, s snapshot, a plan.Action) result 
 		}
 		// The old object is gone: from now on a crash must lead to a create.
 		r.AppliedSpec, r.Outputs, r.Private = nil, nil, nil
-		if err := e.putRecord(ctx, r); err != nil {
+		if err := e.putRecordSync(ctx, r); err != nil {
 			return e.fail(ctx, s, err, "replace")
 		}
 	}

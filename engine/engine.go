@@ -251,6 +251,9 @@ func (e *Engine) Start(ctx context.Context) *sync.WaitGroup {
 func (e *Engine) Stop(wg *sync.WaitGroup) {
 	e.q.ShutDownWithDrain()
 	wg.Wait()
+	if err := e.Flush(context.Background()); err != nil {
+		e.log.Error("save state", "err", err)
+	}
 	e.mu.Lock()
 	e.idle.Broadcast()
 	e.mu.Unlock()
@@ -377,24 +380,51 @@ func (e *Engine) deleteRecordLocked(id string) {
 	delete(e.records, id)
 }
 
-// putRecord writes r to the store, then to memory.
+// putRecordSync writes r to the store and waits until it is durable, then
+// updates memory. Intents use it: they must be on disk before the provider
+// is called.
+func (e *Engine) putRecordSync(ctx context.Context, r *store.Record) error {
+	e.stamp(r)
+	if err := e.store.PutRecord(context.WithoutCancel(ctx), *r); err != nil {
+		return fmt.Errorf("save record %s: %w", r.ID, err)
+	}
+	e.remember(r)
+	return nil
+}
+
+// putRecord writes r without waiting for the write to be durable, when the
+// store can, and updates memory. Outcomes use it: losing one in a crash is
+// safe, because the intent written before the call is on disk and the next
+// attempt observes first.
 func (e *Engine) putRecord(ctx context.Context, r *store.Record) error {
+	e.stamp(r)
+	if d, ok := e.store.(store.Deferrer); ok {
+		d.PutRecordDeferred(*cloneRecord(r))
+	} else if err := e.store.PutRecord(context.WithoutCancel(ctx), *r); err != nil {
+		return fmt.Errorf("save record %s: %w", r.ID, err)
+	}
+	e.remember(r)
+	return nil
+}
+
+func (e *Engine) stamp(r *store.Record) {
 	r.Updated = e.opts.Clock.Now()
 	if r.Created.IsZero() {
 		r.Created = r.Updated
 	}
-	if err := e.store.PutRecord(context.WithoutCancel(ctx), *r); err != nil {
-		return fmt.Errorf("save record %s: %w", r.ID, err)
-	}
+}
+
+func (e *Engine) remember(r *store.Record) {
 	c := cloneRecord(r)
 	e.mu.Lock()
 	e.setRecordLocked(c)
 	e.mu.Unlock()
-	return nil
 }
 
 func (e *Engine) deleteRecord(ctx context.Context, id string) error {
-	if err := e.store.DeleteRecord(context.WithoutCancel(ctx), id); err != nil {
+	if d, ok := e.store.(store.Deferrer); ok {
+		d.DeleteRecordDeferred(id)
+	} else if err := e.store.DeleteRecord(context.WithoutCancel(ctx), id); err != nil {
 		return fmt.Errorf("delete record %s: %w", id, err)
 	}
 	e.mu.Lock()
@@ -403,9 +433,22 @@ func (e *Engine) deleteRecord(ctx context.Context, id string) error {
 	return nil
 }
 
+// Flush waits until every deferred write is durable.
+func (e *Engine) Flush(ctx context.Context) error {
+	if d, ok := e.store.(store.Deferrer); ok {
+		if err := d.Flush(context.WithoutCancel(ctx)); err != nil {
+			return fmt.Errorf("save state: %w", err)
+		}
+	}
+	return nil
+}
+
 func (e *Engine) event(ctx context.Context, id, typ, reason, msg string) {
-	ev := store.Event{Type: typ, Reason: reason, Message: msg, Resource: id, Revision: e.targetHash(), FirstSeen: e.opts.Clock.Now(), LastSeen: e.opts.Clock.Now(), Count: 1}
-	if _, err := e.store.AddEvent(context.WithoutCancel(ctx), ev); err != nil {
+	now := e.opts.Clock.Now()
+	ev := store.Event{Type: typ, Reason: reason, Message: msg, Resource: id, Revision: e.targetHash(), FirstSeen: now, LastSeen: now, Count: 1}
+	if d, ok := e.store.(store.Deferrer); ok {
+		d.AddEventDeferred(ev)
+	} else if _, err := e.store.AddEvent(context.WithoutCancel(ctx), ev); err != nil {
 		e.log.Error("record event", "resource", id, "reason", reason, "err", err)
 	}
 	level := slog.LevelInfo

@@ -207,3 +207,18 @@ type Store interface {
 
 	Close() error
 }
+
+// Deferrer is implemented by stores that can take writes without waiting
+// for them to commit, so that callers that need no acknowledgement do not
+// pay for one. Deferred writes commit in order with every other write: once
+// a later synchronous write (or Flush) returns, every write deferred before
+// it is durable too. An error of a deferred write is returned by the next
+// Flush.
+type Deferrer interface {
+	PutRecordDeferred(r Record)
+	DeleteRecordDeferred(id string)
+	AddEventDeferred(e Event)
+	// Flush waits until every write deferred so far committed, and returns
+	// the first error of those writes since the last Flush.
+	Flush(ctx context.Context) error
+}

@@ -53,6 +53,24 @@ func (d *DB) AddEvent(ctx context.Context, e store.Event) (store.Event, error) {
 	return got, nil
 }
 
+// AddEventDeferred records e like AddEvent without waiting for the commit.
+func (d *DB) AddEventDeferred(e store.Event) {
+	if e.Count < 1 {
+		e.Count = 1
+	}
+	if e.LastSeen.IsZero() {
+		e.LastSeen = d.now()
+	}
+	if e.FirstSeen.IsZero() {
+		e.FirstSeen = e.LastSeen
+	}
+	d.writeDeferred("add event "+e.Resource+" "+e.Reason, func(t *txn) error {
+		_, err := t.stmt(d.addEventExec).ExecContext(t.ctx, e.Resource, e.Type, e.Reason, e.Message, e.Revision,
+			e.Count, e.FirstSeen.UnixNano(), e.LastSeen.UnixNano())
+		return err
+	})
+}
+
 // ListEvents returns the events f selects, oldest (by LastSeen) first. With
 // a Limit it returns the newest Limit of them, still oldest first.
 func (d *DB) ListEvents(ctx context.Context, f store.EventFilter) ([]store.Event, error) {

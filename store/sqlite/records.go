@@ -88,6 +88,33 @@ func (d *DB) PutRecord(ctx context.Context, r store.Record) error {
 	return nil
 }
 
+// PutRecordDeferred stores r without waiting for the commit; see
+// store.Deferrer.
+func (d *DB) PutRecordDeferred(r store.Record) {
+	what := "put record " + r.ID
+	data, err := json.Marshal(r)
+	if err != nil || r.ID == "" {
+		d.answer(&writeOp{what: what}, fmt.Errorf("encode: %v (id %q)", err, r.ID))
+		return
+	}
+	updated := int64(0)
+	if !r.Updated.IsZero() {
+		updated = r.Updated.UnixNano()
+	}
+	d.writeDeferred(what, func(t *txn) error {
+		_, err := t.stmt(d.putRecord).ExecContext(t.ctx, r.ID, r.Kind, string(r.Phase), updated, data)
+		return err
+	})
+}
+
+// DeleteRecordDeferred removes a record without waiting for the commit.
+func (d *DB) DeleteRecordDeferred(id string) {
+	d.writeDeferred("delete record "+id, func(t *txn) error {
+		_, err := t.stmt(d.deleteRecord).ExecContext(t.ctx, id)
+		return err
+	})
+}
+
 // DeleteRecord removes the record with the given ID. Deleting a missing
 // record is not an error. It returns once the write committed.
 func (d *DB) DeleteRecord(ctx context.Context, id string) error {

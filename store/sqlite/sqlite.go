@@ -60,6 +60,7 @@ type DB struct {
 	lock    *fileLock
 
 	putRecord, deleteRecord, addEvent *sql.Stmt // on write
+	addEventExec                      *sql.Stmt // addEvent without RETURNING, for deferred events
 	getRecord                         *sql.Stmt // on read
 
 	mu         sync.RWMutex // guards closed and sends on queue
@@ -68,7 +69,12 @@ type DB struct {
 	writerDone chan struct{}
 	closeOnce  sync.Once
 	closeErr   error
+
+	deferredMu  sync.Mutex
+	deferredErr error // first error of a deferred write since the last Flush
 }
+
+var _ store.Deferrer = (*DB)(nil)
 
 var _ store.Store = (*DB)(nil)
 
@@ -178,6 +184,12 @@ func (d *DB) prepareWrites(ctx context.Context) error {
 				last_seen = max(last_seen, excluded.last_seen),
 				revision = CASE WHEN excluded.revision <> '' THEN excluded.revision ELSE revision END
 			RETURNING ` + eventColumns},
+		{&d.addEventExec, `INSERT INTO events (resource, type, reason, message, revision, count, first_seen, last_seen)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (resource, type, reason, message) DO UPDATE SET
+				count = count + excluded.count,
+				last_seen = max(last_seen, excluded.last_seen),
+				revision = CASE WHEN excluded.revision <> '' THEN excluded.revision ELSE revision END`},
 	} {
 		s, err := d.writeDB.PrepareContext(ctx, p.sql)
 		if err != nil {
@@ -212,7 +224,7 @@ func (d *DB) Close() error {
 // database file.
 func (d *DB) closeHandles() error {
 	var errs []error
-	for _, s := range []*sql.Stmt{d.getRecord, d.putRecord, d.deleteRecord, d.addEvent} {
+	for _, s := range []*sql.Stmt{d.getRecord, d.putRecord, d.deleteRecord, d.addEvent, d.addEventExec} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}

@@ -373,3 +373,47 @@ func TestFailedWriteDoesNotFailOthers(t *testing.T) {
 		t.Errorf("ListRecords returned %d records; want %d", got, want)
 	}
 }
+
+func TestDeferredWrites(t *testing.T) {
+	ctx := t.Context()
+	db := open(t, filepath.Join(t.TempDir(), "state.db"))
+	defer db.Close()
+	db.PutRecordDeferred(store.Record{ID: "a/1", Kind: "a", Phase: store.PhaseReady})
+	db.PutRecordDeferred(store.Record{ID: "a/2", Kind: "a", Phase: store.PhaseReady})
+	db.DeleteRecordDeferred("a/2")
+	db.AddEventDeferred(store.Event{Type: store.Normal, Reason: "Created", Message: "created", Resource: "a/1"})
+	db.AddEventDeferred(store.Event{Type: store.Normal, Reason: "Created", Message: "created", Resource: "a/1"})
+	// A synchronous write returns after every deferred write before it.
+	if err := db.PutRecord(ctx, store.Record{ID: "b/1", Kind: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := db.ListRecords(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range recs {
+		ids = append(ids, r.ID)
+	}
+	if diff := cmp.Diff([]string{"a/1", "b/1"}, ids); diff != "" {
+		t.Errorf("records (-want +got):\n%s", diff)
+	}
+	evs, err := db.ListEvents(ctx, store.EventFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 || evs[0].Count != 2 {
+		t.Errorf("events = %+v; want one with count 2", evs)
+	}
+	if err := db.Flush(ctx); err != nil {
+		t.Errorf("Flush() = %v; want nil", err)
+	}
+	// A failing deferred write is reported by the next Flush, once.
+	db.PutRecordDeferred(store.Record{})
+	if err := db.Flush(ctx); err == nil {
+		t.Errorf("Flush() after a bad deferred write = nil; want an error")
+	}
+	if err := db.Flush(ctx); err != nil {
+		t.Errorf("second Flush() = %v; want nil", err)
+	}
+}

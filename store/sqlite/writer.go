@@ -13,7 +13,56 @@ import (
 type writeOp struct {
 	ctx  context.Context
 	fn   func(tx *txn) error
-	done chan error // buffered: the writer never blocks on it
+	done chan error // buffered: the writer never blocks on it; nil for a deferred write
+	what string     // for a deferred write: what it was, for its error
+}
+
+// answer gives op its result: to the waiting caller, or, for a deferred
+// write, to the next Flush.
+func (d *DB) answer(op *writeOp, err error) {
+	if op.done != nil {
+		op.done <- err
+		return
+	}
+	if err != nil {
+		d.deferredMu.Lock()
+		if d.deferredErr == nil {
+			d.deferredErr = fmt.Errorf("%s: %w", op.what, err)
+		}
+		d.deferredMu.Unlock()
+	}
+}
+
+// writeDeferred queues fn to the writer goroutine without waiting for it.
+func (d *DB) writeDeferred(what string, fn func(tx *txn) error) {
+	if d.readOnly {
+		d.answer(&writeOp{what: what}, ErrReadOnly)
+		return
+	}
+	op := &writeOp{ctx: context.Background(), fn: fn, what: what}
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.closed {
+		d.answer(op, ErrClosed)
+		return
+	}
+	d.queue <- op
+}
+
+// Flush waits until every deferred write so far committed and returns the
+// first error among deferred writes since the last Flush.
+func (d *DB) Flush(ctx context.Context) error {
+	if !d.readOnly {
+		// The queue is FIFO: an empty write answered means all before it ran.
+		if err := d.write(ctx, func(*txn) error { return nil }); err != nil {
+			return fmt.Errorf("flush: %w", err)
+		}
+	}
+	d.deferredMu.Lock()
+	defer d.deferredMu.Unlock()
+	err := d.deferredErr
+	d.deferredErr = nil
+	return err
 }
 
 // txn is a batch transaction with its statements bound to it once.
@@ -94,7 +143,7 @@ func (d *DB) commit(batch []*writeOp) {
 	live := batch[:0:0]
 	for _, op := range batch {
 		if err := op.ctx.Err(); err != nil {
-			op.done <- err
+			d.answer(op, err)
 			continue
 		}
 		live = append(live, op)
@@ -105,12 +154,12 @@ func (d *DB) commit(batch []*writeOp) {
 	err := d.runTx(live)
 	if err == nil || len(live) == 1 {
 		for _, op := range live {
-			op.done <- err
+			d.answer(op, err)
 		}
 		return
 	}
 	for _, op := range live {
-		op.done <- d.runTx([]*writeOp{op})
+		d.answer(op, d.runTx([]*writeOp{op}))
 	}
 }
 
