@@ -254,7 +254,7 @@ func (e *Engine) fail(ctx context.Context, s snapshot, err error, op string) res
 		if s.in.Desired != nil {
 			r.FailedHash = s.in.Desired.Hash
 		} else {
-			r.FailedHash = "removed"
+			r.FailedHash = removedHash(s.revision)
 		}
 		if class == provider.ClassConflict {
 			reason = "Conflict"
@@ -263,7 +263,7 @@ func (e *Engine) fail(ctx context.Context, s snapshot, err error, op string) res
 		r.Phase = store.PhaseError
 		reason = "RateLimited"
 		if after <= 0 {
-			after = e.opts.BackoffBase
+			after = e.q.When(id) // no Retry-After: the key's exponential backoff
 		}
 		s.limiter.Pause(after)
 		res = result{failed: true, retry: after}
@@ -303,3 +303,7 @@ func summarize(s string) string {
 func (e *Engine) backoff(id string) result {
 	return result{failed: true, retry: e.q.When(id)}
 }
+
+// removedHash is the FailedHash of a resource that failed terminally while
+// leaving the manifests: it is retried when the desired set changes.
+func removedHash(revision string) string { return "removed:" + revision }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/convergehq/converge/graph"
@@ -216,9 +217,7 @@ func (e *Engine) planOne(ctx context.Context, rv *manifest.Revision, res *manife
 		obs, err := p.Observe(cctx, req)
 		cancel()
 		release()
-		e.mu.Lock()
-		e.stats.Observes++
-		e.mu.Unlock()
+		atomic.AddInt64(&e.stats.Observes, 1)
 		if err != nil {
 			return plan.Action{}, fmt.Errorf("observe %s: %w", in.ID, err)
 		}
@@ -250,7 +249,19 @@ func (e *Engine) configure(rv *manifest.Revision) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for name, pc := range rv.ProviderConfigs {
-		e.limiters[name] = queue.NewLimiter(queue.LimiterConfig{QPS: pc.QPS, Burst: pc.Burst, MaxInFlight: pc.MaxInFlight}, e.opts.Clock)
+		cfg := queue.LimiterConfig{QPS: pc.QPS, Burst: pc.Burst, MaxInFlight: pc.MaxInFlight}
+		old, ok := e.limiters[name]
+		if !ok || e.limitCfgs[name] != cfg {
+			// A new limiter only when the limits changed, and it keeps a
+			// pause the provider asked for.
+			l := queue.NewLimiter(cfg, e.opts.Clock)
+			if ok {
+				if d := old.PausedUntil().Sub(e.opts.Clock.Now()); d > 0 {
+					l.Pause(d)
+				}
+			}
+			e.limiters[name], e.limitCfgs[name] = l, cfg
+		}
 		if d, err := time.ParseDuration(pc.Timeout); err == nil && d > 0 {
 			e.timeouts[name] = d
 		}

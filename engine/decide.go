@@ -43,6 +43,8 @@ type Input struct {
 	Dependents []Dep
 	// DefaultDrift is the drift policy for resources that set none.
 	DefaultDrift string
+	// Revision is the hash of the target revision ("" when destroying).
+	Revision string
 }
 
 // Decide returns the one action that moves the resource towards its desired
@@ -165,6 +167,11 @@ func decideRemoved(a plan.Action, in Input, ours bool) plan.Action {
 	case !ours:
 		a.Type = plan.Forget
 		a.Reason = "never created"
+		return a
+	case in.Revision != "" && rec.FailedHash == removedHash(in.Revision) &&
+		(rec.ErrorClass == provider.ClassTerminal.String() || rec.ErrorClass == provider.ClassConflict.String()):
+		a.Type = plan.Blocked
+		a.Reason = "deleting it failed, not retried until the manifests change: " + rec.LastError
 		return a
 	case len(in.Dependents) > 0:
 		a.Type = plan.Wait

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/utils/clock"
@@ -83,6 +84,7 @@ type Engine struct {
 	records     map[string]*store.Record   // every record, authoritative
 	recDeps     map[string]map[string]bool // records: id -> recorded resources whose Deps hold it
 	limiters    map[string]*queue.Limiter
+	limitCfgs   map[string]queue.LimiterConfig // the config each limiter was made with
 	timeouts    map[string]time.Duration
 	outstanding map[string]uint64 // keys queued, scheduled or in progress, with their add generation
 	idle        *sync.Cond
@@ -109,6 +111,7 @@ func New(reg *provider.Registry, st store.Store, opts Options) *Engine {
 		recDeps:     map[string]map[string]bool{},
 		dependents:  map[string][]string{},
 		limiters:    map[string]*queue.Limiter{},
+		limitCfgs:   map[string]queue.LimiterConfig{},
 		timeouts:    map[string]time.Duration{},
 		outstanding: map[string]uint64{},
 	}
@@ -138,9 +141,12 @@ func (e *Engine) Load(ctx context.Context) error {
 
 // Stats returns the provider call counts so far.
 func (e *Engine) Stats() Stats {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.stats
+	return Stats{
+		Observes: atomic.LoadInt64(&e.stats.Observes),
+		Creates:  atomic.LoadInt64(&e.stats.Creates),
+		Updates:  atomic.LoadInt64(&e.stats.Updates),
+		Deletes:  atomic.LoadInt64(&e.stats.Deletes),
+	}
 }
 
 // SetTarget makes rv the desired state, records it in the store, and
