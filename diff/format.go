@@ -62,6 +62,13 @@ func (c Change) String() string {
 	var b strings.Builder
 	b.WriteString(c.Path)
 	b.WriteString(": ")
+	if line, ok := lineChange(c); ok {
+		b.WriteString(line)
+		if c.ForceNew {
+			b.WriteString(" (forces replacement)")
+		}
+		return b.String()
+	}
 	switch {
 	case c.OldAbsent:
 		b.WriteString(AbsentValue)
@@ -156,3 +163,31 @@ func formatString(s string) string {
 	}
 	return strconv.Quote(first) + "... " + note
 }
+
+// lineChange renders a change between two long or multi-line strings as
+// the first line that differs, so that a person sees what changed rather
+// than two shortened copies of the same first line.
+func lineChange(c Change) (string, bool) {
+	if c.OldAbsent || c.NewAbsent || c.Unknown || c.Sensitive {
+		return "", false
+	}
+	o, ok1 := c.Old.(string)
+	n, ok2 := c.New.(string)
+	if !ok1 || !ok2 || (!isLong(o) && !isLong(n)) {
+		return "", false
+	}
+	ol, nl := strings.Split(o, "\n"), strings.Split(n, "\n")
+	i := 0
+	for i < len(ol) && i < len(nl) && ol[i] == nl[i] {
+		i++
+	}
+	at := func(ls []string) string {
+		if i >= len(ls) {
+			return AbsentValue
+		}
+		return FormatValue(ls[i])
+	}
+	return fmt.Sprintf("line %d: %s -> %s (%d -> %d lines)", i+1, at(ol), at(nl), len(ol), len(nl)), true
+}
+
+func isLong(s string) bool { return strings.Count(s, "\n") > 0 || len(s) > 120 }

@@ -96,3 +96,34 @@ func TestMasked(t *testing.T) {
 		t.Errorf("nil.Masked(): got %v; want nil", got)
 	}
 }
+
+func TestChangeStringMultiline(t *testing.T) {
+	tests := map[string]struct {
+		c    diff.Change
+		want string
+	}{
+		"second line differs": {
+			diff.Change{Path: "content", Old: "a\nb\nc\n", New: "a\nB\nc\n"},
+			`content: line 2: "b" -> "B" (4 -> 4 lines)`,
+		},
+		"line added": {
+			diff.Change{Path: "content", Old: "a\nb", New: "a\nb\nc"},
+			`content: line 3: (none) -> "c" (2 -> 3 lines)`,
+		},
+		"sensitive stays masked": {
+			diff.Change{Path: "token", Old: "a\nb", New: "a\nc", Sensitive: true},
+			`token: (sensitive) -> (sensitive)`,
+		},
+		"short strings unchanged": {
+			diff.Change{Path: "mode", Old: "0644", New: "0600"},
+			`mode: "0644" -> "0600"`,
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := tc.c.String(); got != tc.want {
+				t.Errorf("String() = %s; want %s", got, tc.want)
+			}
+		})
+	}
+}

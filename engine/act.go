@@ -243,7 +243,10 @@ func (e *Engine) fail(ctx context.Context, s snapshot, err error, op string) res
 	in.Record = cur
 	r := e.base(in)
 	r.Attempts++
-	r.LastError = fmt.Sprintf("%s: %v", op, err)
+	r.LastError = err.Error()
+	if !strings.HasPrefix(r.LastError, strings.Fields(op)[0]+" ") {
+		r.LastError = op + ": " + r.LastError
+	}
 	r.ErrorClass = class.String()
 	r.LastReconcile = e.opts.Clock.Now()
 	res := result{}

@@ -32,7 +32,9 @@ type Report struct {
 	// it: they count as converged, and are listed.
 	Drifted  []Failure     `json:"drifted,omitempty"`
 	Stats    Stats         `json:"stats"`
-	Duration time.Duration `json:"duration"`
+	Duration time.Duration `json:"-"`
+	// Seconds is Duration, for JSON.
+	Seconds float64 `json:"seconds"`
 }
 
 // OK reports whether everything converged.
@@ -53,6 +55,7 @@ func (e *Engine) Apply(ctx context.Context, rv *manifest.Revision) (Report, erro
 	e.Stop(wg)
 	rep := e.report(rv)
 	rep.Duration = e.opts.Clock.Since(start)
+	rep.Seconds = rep.Duration.Seconds()
 	if rv == nil {
 		rep.Deleted = before - len(e.Records())
 	}

@@ -93,7 +93,10 @@ type Engine struct {
 
 // Stats counts provider calls, for tests and benchmarks.
 type Stats struct {
-	Observes, Creates, Updates, Deletes int64
+	Observes int64 `json:"observes"`
+	Creates  int64 `json:"creates"`
+	Updates  int64 `json:"updates"`
+	Deletes  int64 `json:"deletes"`
 }
 
 // Mutations is the number of mutating provider calls.

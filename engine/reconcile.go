@@ -216,6 +216,7 @@ func (e *Engine) reconcile(ctx context.Context, id string) result {
 		r := e.base(in)
 		r.Phase = store.PhaseDrifted
 		r.Message = a.Reason
+		r.LastReconcile = now
 		r.SetCondition(store.Condition{Type: "Drifted", Status: "True", Reason: "DriftDetected", Message: a.Reason, LastTransitionTime: now})
 		e.event(ctx, id, store.Warning, "DriftDetected", driftMessage(a))
 		if err := e.putRecord(ctx, r); err != nil {
@@ -371,11 +372,14 @@ func (e *Engine) becameReady(s snapshot, notReady string, r *store.Record) resul
 	if notReady != "" {
 		return result{after: e.opts.ReadyPoll}
 	}
+	// Dependents that wait go on now; when the outputs changed, every
+	// dependent looks again, since its resolved spec may have changed.
+	outputsChanged := s.in.Record == nil || !reflect.DeepEqual(s.in.Record.Outputs, r.Outputs)
 	for _, d := range s.dependents {
 		e.mu.Lock()
 		_, ready := e.readyLocked(d)
 		e.mu.Unlock()
-		if !ready {
+		if !ready || outputsChanged {
 			e.enqueue(d)
 		}
 	}

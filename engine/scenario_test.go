@@ -441,3 +441,60 @@ func testLogger() *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
+
+// In a long-running engine, a new revision that changes a resource's
+// outputs reaches every dependent through its references.
+func TestScenarioRunPropagatesChangedOutputs(t *testing.T) {
+	h := newFileHarness(t)
+	e := h.engine()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	wg := e.Start(ctx)
+	defer e.Stop(wg)
+	if err := e.SetTarget(ctx, h.load(siteV1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.SetTarget(ctx, h.load(strings.Replace(siteV1, "content: hello", "content: bonjour", 1))); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte("bonjour"))
+	if got, want := h.tree()["site/SUMS"], hex.EncodeToString(sum[:])+" index.html"; got != want {
+		t.Errorf("SUMS = %q; want %q", got, want)
+	}
+}
+
+// The run's default drift policy applies to resources that set none.
+func TestScenarioDefaultDriftPolicy(t *testing.T) {
+	h := newFileHarness(t)
+	m := `
+kind: file.File
+metadata: {name: a}
+spec: {path: a.txt, content: v1}
+---
+kind: file.File
+metadata: {name: b}
+policy: {drift: correct}
+spec: {path: b.txt, content: v1}
+`
+	h.mustConverge(m)
+	for _, n := range []string{"a.txt", "b.txt"} {
+		if err := os.WriteFile(filepath.Join(h.root, n), []byte("hand edit"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.opts.DefaultDrift = manifest.DriftAlert
+	rep, _ := h.apply(m)
+	tree := h.tree()
+	if tree["a.txt"] != "hand edit" || tree["b.txt"] != "v1" {
+		t.Errorf("tree = %v; want a.txt left alone (default alert), b.txt corrected (its own policy)", tree)
+	}
+	if len(rep.Drifted) != 1 || rep.Drifted[0].ID != "file.File/a" {
+		t.Errorf("drifted = %+v; want file.File/a", rep.Drifted)
+	}
+}

@@ -35,18 +35,48 @@ func (d *docParser) errorf(line int, field, format string, args ...any) {
 	d.errs = append(d.errs, &Error{File: d.file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
 }
 
-// topLevel holds a document's top-level value nodes and the lines of their keys.
+// topLevel holds the value nodes of a mapping's known keys and the lines of
+// those keys. Manifests know only a few keys per mapping, so it is a small
+// array searched in order rather than a map.
 type topLevel struct {
-	nodes map[string]*yaml.Node
-	lines map[string]int
+	n       int
+	entries [maxKnownKeys]struct {
+		key  string
+		node *yaml.Node
+		line int
+	}
+}
+
+// maxKnownKeys is the size of the largest set of allowed keys (topKeys).
+const maxKnownKeys = 6
+
+// node returns the value of key, or nil.
+func (t *topLevel) node(key string) *yaml.Node {
+	for i := range t.n {
+		if t.entries[i].key == key {
+			return t.entries[i].node
+		}
+	}
+	return nil
+}
+
+// line returns the line of key, or 0.
+func (t *topLevel) line(key string) int {
+	for i := range t.n {
+		if t.entries[i].key == key {
+			return t.entries[i].line
+		}
+	}
+	return 0
 }
 
 var topKeys = map[string]bool{"apiVersion": true, "kind": true, "metadata": true, "dependsOn": true, "policy": true, "spec": true}
 
 // fields reads the keys of mapping n, reporting duplicates and keys not in
-// allowed; prefix names the map in errors ("" for the top level).
-func (d *docParser) fields(n *yaml.Node, prefix string, allowed map[string]bool) topLevel {
-	t := topLevel{nodes: map[string]*yaml.Node{}, lines: map[string]int{}}
+// allowed (at most maxKnownKeys); prefix names the map in errors ("" for the
+// top level).
+func (d *docParser) fields(n *yaml.Node, prefix string, allowed map[string]bool) *topLevel {
+	t := &topLevel{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		key, ok := d.key(k, strings.TrimSuffix(prefix, "."))
@@ -56,10 +86,12 @@ func (d *docParser) fields(n *yaml.Node, prefix string, allowed map[string]bool)
 		switch {
 		case !allowed[key]:
 			d.errorf(k.Line, prefix+key, "unknown field")
-		case t.nodes[key] != nil:
+		case t.node(key) != nil:
 			d.errorf(k.Line, prefix+key, "duplicate key")
 		default:
-			t.nodes[key], t.lines[key] = v, k.Line
+			e := &t.entries[t.n]
+			e.key, e.node, e.line = key, v, k.Line
+			t.n++
 		}
 	}
 	return t
@@ -80,10 +112,10 @@ func (d *docParser) parse(root *yaml.Node) *doc {
 
 	kind := ""
 	kindLine := root.Line
-	if n := top.nodes["kind"]; n == nil {
+	if n := top.node("kind"); n == nil {
 		d.errorf(root.Line, "kind", "is required")
 	} else {
-		kindLine = top.lines["kind"]
+		kindLine = top.line("kind")
 		s, err := scalarString(n)
 		switch {
 		case err != nil:
@@ -94,7 +126,7 @@ func (d *docParser) parse(root *yaml.Node) *doc {
 			kind = s
 		}
 	}
-	if n := top.nodes["apiVersion"]; n != nil {
+	if n := top.node("apiVersion"); n != nil {
 		if _, err := scalarString(n); err != nil {
 			d.errorf(n.Line, "apiVersion", "%v", err)
 		}
@@ -109,7 +141,7 @@ func (d *docParser) parse(root *yaml.Node) *doc {
 	schema, known := provider.Schema{}, false
 	if kind != "" {
 		if schema, known = d.reg.Schema(kind); !known {
-			d.errorf(top.nodes["kind"].Line, "kind", "unknown kind %q (known kinds: %s)", kind, d.known.list())
+			d.errorf(top.node("kind").Line, "kind", "unknown kind %q (known kinds: %s)", kind, d.known.list())
 		}
 	}
 	out := &doc{res: res}
@@ -128,8 +160,8 @@ func (d *docParser) parse(root *yaml.Node) *doc {
 
 var metadataKeys = map[string]bool{"name": true, "labels": true}
 
-func (d *docParser) metadata(top topLevel, docLine int) (name string, labels map[string]string) {
-	n := top.nodes["metadata"]
+func (d *docParser) metadata(top *topLevel, docLine int) (name string, labels map[string]string) {
+	n := top.node("metadata")
 	if n == nil {
 		d.errorf(docLine, "metadata.name", "is required")
 		return "", nil
@@ -139,8 +171,8 @@ func (d *docParser) metadata(top topLevel, docLine int) (name string, labels map
 		return "", nil
 	}
 	meta := d.fields(n, "metadata.", metadataKeys)
-	if nn := meta.nodes["name"]; nn == nil {
-		d.errorf(top.lines["metadata"], "metadata.name", "is required")
+	if nn := meta.node("name"); nn == nil {
+		d.errorf(top.line("metadata"), "metadata.name", "is required")
 	} else if s, err := scalarString(nn); err != nil {
 		d.errorf(nn.Line, "metadata.name", "%v", err)
 	} else if why := validName(s); why != "" {
@@ -148,7 +180,7 @@ func (d *docParser) metadata(top topLevel, docLine int) (name string, labels map
 	} else {
 		name = s
 	}
-	if ln := meta.nodes["labels"]; ln != nil && !isNull(ln) {
+	if ln := meta.node("labels"); ln != nil && !isNull(ln) {
 		if ln.Kind != yaml.MappingNode {
 			d.errorf(ln.Line, "metadata.labels", "must be a map, got %s", nodeKind(ln))
 			return name, nil
@@ -179,8 +211,8 @@ func (d *docParser) metadata(top topLevel, docLine int) (name string, labels map
 func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" }
 
 // dependsOn reads the dependsOn list: IDs written kind/name.
-func (d *docParser) dependsOn(top topLevel) ([]string, []Source) {
-	n := top.nodes["dependsOn"]
+func (d *docParser) dependsOn(top *topLevel) ([]string, []Source) {
+	n := top.node("dependsOn")
 	if n == nil || isNull(n) {
 		return nil, nil
 	}
@@ -210,9 +242,9 @@ func (d *docParser) dependsOn(top topLevel) ([]string, []Source) {
 
 var policyKeys = map[string]bool{"drift": true, "deletion": true}
 
-func (d *docParser) policy(top topLevel) Policy {
-	p := Policy{Drift: DriftCorrect, Deletion: DeletionDelete}
-	n := top.nodes["policy"]
+func (d *docParser) policy(top *topLevel) Policy {
+	p := Policy{Deletion: DeletionDelete} // Drift unset: the --drift default applies
+	n := top.node("policy")
 	if n == nil || isNull(n) {
 		return p
 	}
@@ -222,7 +254,7 @@ func (d *docParser) policy(top topLevel) Policy {
 	}
 	f := d.fields(n, "policy.", policyKeys)
 	pick := func(key string, dst *string, allowed ...string) {
-		v := f.nodes[key]
+		v := f.node(key)
 		if v == nil {
 			return
 		}
@@ -246,9 +278,9 @@ func (d *docParser) policy(top topLevel) Policy {
 
 // spec converts the spec, records its references, checks it against the
 // kind's schema and the provider's validator, and applies defaults.
-func (d *docParser) spec(res *Resource, top topLevel, schema provider.Schema, known bool) {
-	n := top.nodes["spec"]
-	specLine := top.lines["spec"]
+func (d *docParser) spec(res *Resource, top *topLevel, schema provider.Schema, known bool) {
+	n := top.node("spec")
+	specLine := top.line("spec")
 	if specLine == 0 {
 		specLine = res.Source.Line
 	}
@@ -273,11 +305,14 @@ func (d *docParser) spec(res *Resource, top topLevel, schema provider.Schema, kn
 
 	// Check the spec with references as Unknown and escapes undone.
 	lit := make(map[string]any, len(written))
-	refFields := map[string]bool{}
+	var refFields map[string]bool // most specs have no reference
 	for k, v := range written {
 		l, hasRef := literal(v)
 		lit[k] = l
 		if hasRef {
+			if refFields == nil {
+				refFields = map[string]bool{}
+			}
 			refFields[k] = true
 		}
 	}
@@ -290,10 +325,13 @@ func (d *docParser) spec(res *Resource, top topLevel, schema provider.Schema, kn
 	}
 
 	// Apply defaults and normalization to what is known.
-	known2 := make(map[string]any, len(lit))
-	for k, v := range lit {
-		if !refFields[k] {
-			known2[k] = v
+	known2 := lit // Apply does not modify its argument
+	if len(refFields) > 0 {
+		known2 = make(map[string]any, len(lit))
+		for k, v := range lit {
+			if !refFields[k] {
+				known2[k] = v
+			}
 		}
 	}
 	applied, err := schema.Apply(known2)
@@ -332,17 +370,17 @@ func (d *docParser) spec(res *Resource, top topLevel, schema provider.Schema, kn
 var providerConfigSpecKeys = map[string]bool{"qps": true, "burst": true, "maxInFlight": true, "timeout": true}
 
 // providerConfig reads a ProviderConfig document.
-func (d *docParser) providerConfig(top topLevel, name string, kindLine int) *doc {
+func (d *docParser) providerConfig(top *topLevel, name string, kindLine int) *doc {
 	for _, k := range []string{"dependsOn", "policy"} {
-		if top.nodes[k] != nil {
-			d.errorf(top.lines[k], k, "is not allowed in a %s", KindProviderConfig)
+		if top.node(k) != nil {
+			d.errorf(top.line(k), k, "is not allowed in a %s", KindProviderConfig)
 		}
 	}
 	cfg := &ProviderConfig{Name: name, Source: Source{File: d.file, Line: kindLine}}
 	if name != "" && !d.known.provider(name) {
-		d.errorf(top.nodes["metadata"].Line, "metadata.name", "no provider %q is registered (known providers: %s)", name, d.known.providerList())
+		d.errorf(top.node("metadata").Line, "metadata.name", "no provider %q is registered (known providers: %s)", name, d.known.providerList())
 	}
-	n := top.nodes["spec"]
+	n := top.node("spec")
 	if n != nil && !isNull(n) {
 		if n.Kind != yaml.MappingNode {
 			d.errorf(n.Line, "spec", "must be a map, got %s", nodeKind(n))
@@ -350,7 +388,7 @@ func (d *docParser) providerConfig(top topLevel, name string, kindLine int) *doc
 			f := d.fields(n, "spec.", providerConfigSpecKeys)
 			c := converter{d: d, budget: maxNodes}
 			num := func(key string) (any, int, bool) {
-				v := f.nodes[key]
+				v := f.node(key)
 				if v == nil {
 					return nil, 0, false
 				}

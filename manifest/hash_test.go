@@ -1,10 +1,17 @@
 package manifest
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"math"
+	"sort"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/convergehq/converge/provider"
 )
 
 func mustLoad(t *testing.T, files map[string]string) *Revision {
@@ -38,7 +45,7 @@ func TestHashStability(t *testing.T) {
 	same := map[string]map[string]string{
 		"other files and order": {"z.yaml": hashB, "a/b.yaml": dirDoc + "---\n" + hashA},
 		"key order, flow style, dependsOn order, labels, defaults written out": {"m.yaml": dirDoc + "---\n" + hashB + "---\n" +
-			"spec:\n  owner:\n    uid: 1.0\n    user: u\n  mode: \"0644\"\n  path: /a\ndependsOn: [file.File/b, file.Directory/www]\nmetadata: {name: a}\nkind: file.File\npolicy: {drift: correct}\n"},
+			"spec:\n  owner:\n    uid: 1.0\n    user: u\n  mode: \"0644\"\n  path: /a\ndependsOn: [file.File/b, file.Directory/www]\nmetadata: {name: a}\nkind: file.File\npolicy: {deletion: delete}\n"},
 	}
 	for name, files := range same {
 		if diff := cmp.Diff(base, hashes(mustLoad(t, files))); diff != "" {
@@ -96,4 +103,64 @@ func TestMarshalRoundTrip(t *testing.T) {
 			t.Errorf("Unmarshal(%q): nil error; want one", bad)
 		}
 	}
+}
+
+// jsonResourceHash is the reference ResourceHash: encoding/json over the
+// hashed content. The canonical encoder must give the same bytes, so that
+// hashes stay what they were before it existed.
+func jsonResourceHash(r *Resource) string {
+	deps := append([]string{}, r.DependsOn...)
+	sort.Strings(deps)
+	deps = compact(deps)
+	b, err := json.Marshal(struct {
+		Kind      string         `json:"kind"`
+		Name      string         `json:"name"`
+		Spec      map[string]any `json:"spec"`
+		DependsOn []string       `json:"dependsOn"`
+		Policy    Policy         `json:"policy"`
+	}{r.Kind, r.Name, r.Spec, deps, r.Policy})
+	if err != nil {
+		panic(err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func TestResourceHashMatchesJSON(t *testing.T) {
+	tests := map[string]*Resource{
+		"plain":          {Kind: "file.File", Name: "a", Spec: map[string]any{"path": "/a"}, Policy: Policy{Deletion: DeletionDelete}},
+		"nil spec, deps": {Kind: "file.File", Name: "a", DependsOn: []string{"x/b", "x/a", "x/b"}},
+		"values": {Kind: "net.Port", Name: "p.1", Spec: map[string]any{
+			"z": nil, "b": true, "f": false, "i": int64(-9007199254740993), "x": 1.5, "tiny": 1e-7, "huge": 1e21, "neg": -2.5e-10, "zero": 0.0,
+			"list": []any{"a", int64(1), []any{}, map[string]any{}, nil}, "nilmap": map[string]any(nil), "nillist": []any(nil),
+			"m": map[string]any{"b": map[string]any{"d": "e", "c": "f"}, "a": "g"},
+		}},
+		"strings": {Kind: "file.File", Name: "s", Spec: map[string]any{
+			"html": "<a href=\"x\">&amp;</a>", "ctl": "a\nb\tc\u0001\b\f\r", "utf8": "café ☃ \u2028\u2029", "bad": "\xff\xfe", "ref": "${file.File/a.outputs.path}",
+			"key <&>\n": "v",
+		}},
+		"other types": {Kind: "file.File", Name: "o", Spec: map[string]any{"int": 3, "strs": []string{"a"}, "unknown": provider.Unknown{Expr: "${x}"}}},
+	}
+	for name, r := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got, want := ResourceHash(r), jsonResourceHash(r); got != want {
+				t.Errorf("ResourceHash() = %s; want %s (encoding/json)", got, want)
+			}
+		})
+	}
+}
+
+func FuzzResourceHash(f *testing.F) {
+	f.Add("a", "<x>", 1.5, int64(3), true)
+	f.Add("\xff", "\u2028", 1e-9, int64(-1), false)
+	f.Fuzz(func(t *testing.T, key, s string, x float64, i int64, b bool) {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return // never in a spec: loading rejects them
+		}
+		r := &Resource{Kind: "k.K", Name: s, DependsOn: []string{s, key}, Policy: Policy{Drift: s},
+			Spec: map[string]any{key: s, s: []any{x, i, b, map[string]any{key: x}}, "f": x}}
+		if got, want := ResourceHash(r), jsonResourceHash(r); got != want {
+			t.Errorf("ResourceHash() = %s; want %s (encoding/json)", got, want)
+		}
+	})
 }

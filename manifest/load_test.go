@@ -54,7 +54,7 @@ spec: {qps: 2.5, burst: 5, maxInFlight: 3, timeout: 30s}
 		Resources: []*Resource{
 			{
 				ID: "file.Directory/www", Kind: "file.Directory", Name: "www",
-				Policy: Policy{Drift: DriftCorrect, Deletion: DeletionDelete},
+				Policy: Policy{Deletion: DeletionDelete}, // drift unset: the run default applies
 				Spec:   map[string]any{"path": "/www"},
 				Source: Source{File: "a.yml", Line: 1},
 			},

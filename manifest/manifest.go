@@ -34,6 +34,8 @@ const (
 
 // Policy is a resource's policy block.
 type Policy struct {
+	// Drift is empty when the manifest does not set it: the run's default
+	// (--drift, itself correct by default) applies.
 	Drift    string `json:"drift"`
 	Deletion string `json:"deletion"`
 }

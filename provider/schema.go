@@ -96,6 +96,15 @@ func (s Schema) Apply(spec map[string]any) (map[string]any, error) {
 			}
 			continue
 		}
+		if f.Type == String {
+			// A reference to a number or a bool, in a string field, is
+			// formatted, as it would be inside a longer string.
+			switch x := v.(type) {
+			case int, int64, float64, bool:
+				v = fmt.Sprint(x)
+				out[name] = v
+			}
+		}
 		if f.Normalize != nil && !IsUnknown(v) {
 			n, err := f.Normalize(v)
 			if err != nil {

@@ -67,8 +67,10 @@ With --detailed-exitcode: 0 no changes, 2 changes, 1 error.`,
 				return err
 			}
 			var rv *manifest.Revision
-			if rv, err = g.load(reg); err != nil {
-				return err
+			if !destroy || len(g.files) > 0 {
+				if rv, err = g.load(reg); err != nil {
+					return err
+				}
 			}
 			ctx := cmd.Context()
 			st, err := g.openStore(ctx, true)
@@ -193,7 +195,7 @@ terminal; elsewhere pass --yes.`,
 
 func confirm(in io.Reader, out io.Writer, state string) (bool, error) {
 	if f, ok := in.(*os.File); ok {
-		if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		if !isTerminal(f) {
 			return false, errors.New("destroy needs confirmation: pass --yes when not on a terminal")
 		}
 	}
@@ -245,17 +247,18 @@ func (g *globals) converge(cmd *cobra.Command, reg *provider.Registry, rv *manif
 
 func printReport(w io.Writer, rep engine.Report, destroy bool, err error) {
 	s := rep.Stats
-	calls := fmt.Sprintf("%d created, %d updated, %d deleted", s.Creates, s.Updates, s.Deletes)
+	calls := fmt.Sprintf("provider calls: %s, %s, %s", plural(int(s.Creates), "create"), plural(int(s.Updates), "update"), plural(int(s.Deletes), "delete"))
+	took := rep.Duration.Round(time.Millisecond)
 	if destroy {
-		fmt.Fprintf(w, "Destroy: %d resources deleted or forgotten (%s) in %s.\n", rep.Deleted, calls, rep.Duration.Round(time.Millisecond))
+		fmt.Fprintf(w, "Destroy: %s deleted or forgotten in %s (%s).\n", plural(rep.Deleted, "resource"), took, calls)
 	} else {
-		fmt.Fprintf(w, "Apply: %d resources Ready (%s) in %s, revision %s.\n", rep.Ready, calls, rep.Duration.Round(time.Millisecond), short(rep.Revision))
+		fmt.Fprintf(w, "Apply: %s Ready in %s, revision %s (%s).\n", plural(rep.Ready, "resource"), took, short(rep.Revision), calls)
 	}
 	if err != nil {
 		fmt.Fprintf(w, "Stopped before converging: %v.\n", err)
 	}
 	if len(rep.Drifted) > 0 {
-		fmt.Fprintf(w, "%d resources drifted and were left alone (drift policy alert):\n", len(rep.Drifted))
+		fmt.Fprintf(w, "%s drifted and were left alone (drift policy alert):\n", plural(len(rep.Drifted), "resource"))
 		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 		for _, f := range rep.Drifted {
 			fmt.Fprintf(tw, "  %s\t%s\t%s\n", f.ID, f.Phase, f.Message)
@@ -265,7 +268,7 @@ func printReport(w io.Writer, rep engine.Report, destroy bool, err error) {
 	if len(rep.Failures) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "%d resources did not converge:\n", len(rep.Failures))
+	fmt.Fprintf(w, "%s did not converge:\n", plural(len(rep.Failures), "resource"))
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	for _, f := range rep.Failures {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", f.ID, f.Phase, f.Message)
@@ -526,4 +529,12 @@ func short(h string) string {
 		return h[:12]
 	}
 	return h
+}
+
+// plural writes "1 resource", "2 resources".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
