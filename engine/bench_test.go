@@ -72,7 +72,7 @@ func BenchmarkConverge100k(b *testing.B) {
 					b.Fatal(err)
 				}
 				st := stores[name](b)
-				e := New(reg, st, Options{Workers: 8, Logger: quiet()})
+				e := New(reg, st, Options{Workers: benchWorkers(), Logger: quiet()})
 				b.StartTimer()
 				start := time.Now()
 				rep, err := e.Apply(context.Background(), rv)
@@ -177,4 +177,14 @@ func benchN() int {
 		}
 	}
 	return 100_000
+}
+
+// benchWorkers is 8 (the default of --workers), or CONVERGE_BENCH_WORKERS.
+func benchWorkers() int {
+	if s := os.Getenv("CONVERGE_BENCH_WORKERS"); s != "" {
+		if n, err := strconv.Atoi(s); err == nil {
+			return n
+		}
+	}
+	return 8
 }
