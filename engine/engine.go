@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -426,8 +427,20 @@ func (e *Engine) stamp(r *store.Record) {
 func (e *Engine) remember(r *store.Record) {
 	c := cloneRecord(r)
 	e.mu.Lock()
+	var dropped []string
+	if old, ok := e.records[r.ID]; ok {
+		for _, d := range old.Deps {
+			if !slices.Contains(c.Deps, d) {
+				dropped = append(dropped, d)
+			}
+		}
+	}
 	e.setRecordLocked(c)
 	e.mu.Unlock()
+	// A dependency this resource let go of may be waiting to be deleted.
+	for _, d := range dropped {
+		e.enqueue(d)
+	}
 }
 
 func (e *Engine) deleteRecord(ctx context.Context, id string) error {
