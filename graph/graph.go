@@ -38,6 +38,24 @@ func New() *Graph {
 	return &Graph{index: map[string]int{}, why: map[uint64]string{}}
 }
 
+// Grow makes room for at least nodes more nodes and edges more edges, so
+// that building a large graph does not rehash its indexes as it grows.
+func (g *Graph) Grow(nodes, edges int) {
+	if nodes > 0 && len(g.ids) == 0 {
+		index := make(map[string]int, nodes)
+		for id, n := range g.index {
+			index[id] = n
+		}
+		g.index = index
+		g.ids = append(make([]string, 0, nodes), g.ids...)
+		g.deps = append(make([][]int, 0, nodes), g.deps...)
+		g.rdeps = append(make([][]int, 0, nodes), g.rdeps...)
+	}
+	if edges > 0 && len(g.why) == 0 {
+		g.why = make(map[uint64]string, edges)
+	}
+}
+
 func key(from, to int) uint64 { return uint64(from)<<32 | uint64(uint32(to)) }
 
 // AddNode adds id if it is not there yet.

@@ -277,3 +277,29 @@ func TestCriticalPath(t *testing.T) {
 		})
 	}
 }
+
+func TestGrow(t *testing.T) {
+	tests := map[string]struct {
+		before []string // edges added before Grow
+		after  []string // edges added after it
+	}{
+		"empty":          {after: []string{"a>b", "b>c"}},
+		"already filled": {before: []string{"a>b"}, after: []string{"b>c", "a>b"}},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			g := build(tt.before)
+			g.Grow(10, 10)
+			for _, e := range build(tt.after).Edges() {
+				g.AddEdge(e.From, e.To, e.Why)
+			}
+			want := build(append(append([]string(nil), tt.before...), tt.after...))
+			if diff := cmp.Diff(want.Edges(), g.Edges()); diff != "" {
+				t.Errorf("Edges() after Grow mismatch (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(want.Nodes(), g.Nodes()); diff != "" {
+				t.Errorf("Nodes() after Grow mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -35,11 +35,20 @@ func benchFiles(n, files int) map[string][]byte {
 	return out
 }
 
-func BenchmarkLoad100k(b *testing.B) {
-	files := benchFiles(100000, 100)
+func BenchmarkLoad100k(b *testing.B) { benchLoad(b, 100000, 100) }
+
+func BenchmarkLoadBytes10k(b *testing.B) { benchLoad(b, 10000, 10) }
+
+// benchLoad loads n resources spread over files files. Besides time and
+// allocations it reports MB-alloc/op (bytes allocated per load) and
+// MB-heap-peak: the heap memory the runtime held at its peak, which bounds
+// the live heap (HeapSys never shrinks; memory returned to the OS stays
+// counted in it).
+func benchLoad(b *testing.B, n, files int) {
+	in := benchFiles(n, files)
 	reg := testRegistry(b)
 	var size int
-	for _, f := range files {
+	for _, f := range in {
 		size += len(f)
 	}
 	b.SetBytes(int64(size))
@@ -49,15 +58,16 @@ func BenchmarkLoad100k(b *testing.B) {
 	runtime.ReadMemStats(&before)
 	b.ResetTimer()
 	for b.Loop() {
-		rv, err := LoadBytes(files, reg)
+		rv, err := LoadBytes(in, reg)
 		if err != nil {
 			b.Fatalf("LoadBytes: %v", err)
 		}
-		if len(rv.Resources) != 100000 {
-			b.Fatalf("got %d resources; want 100000", len(rv.Resources))
+		if len(rv.Resources) != n {
+			b.Fatalf("got %d resources; want %d", len(rv.Resources), n)
 		}
 	}
 	b.StopTimer()
 	runtime.ReadMemStats(&after)
 	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(b.N)/(1<<20), "MB-alloc/op")
+	b.ReportMetric(float64(after.HeapSys)/(1<<20), "MB-heap-peak")
 }

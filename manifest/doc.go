@@ -24,6 +24,12 @@
 //     schema, every dependsOn and reference names an existing resource and a
 //     declared output, and there is no cycle.
 //
+// Parsing: a file written in the plain subset of YAML manifests use (block
+// maps and lists, one-line flow collections and quoted strings, comments) is
+// read by a small built-in parser; any other file is read by yaml.v3. Both
+// give the same nodes, so results, errors and lines do not depend on which
+// one read a file (a differential test and a fuzz test check it).
+//
 // Spec strings are templates: ${KIND/NAME.outputs.FIELD} is a reference to
 // an output of another resource (and a dependency on it), and $${ stands for
 // a literal ${. Resource.Spec keeps them as written; Resolve substitutes

@@ -15,12 +15,12 @@ func BuildGraph(rv *Revision) *graph.Graph {
 	for _, r := range rv.Resources {
 		for _, dep := range r.DependsOn {
 			if _, ok := rv.Get(dep); ok {
-				g.AddEdge(r.ID, dep, "dependsOn at "+r.Source.String())
+				g.AddEdge(r.ID, dep, "dependsOn at "+sourceString(r.Source))
 			}
 		}
 		for _, ref := range r.Refs {
 			if _, ok := rv.Get(ref.Target); ok {
-				g.AddEdge(r.ID, ref.Target, "reference in "+ref.Field+" at "+ref.Source.String())
+				g.AddEdge(r.ID, ref.Target, "reference in "+ref.Field+" at "+sourceString(ref.Source))
 			}
 		}
 	}

@@ -196,8 +196,9 @@ func (l *loader) parseFiles(files []file) {
 	results := make([]fileResult, len(files))
 	workers := min(runtime.GOMAXPROCS(0), len(files))
 	if workers <= 1 {
+		var p fastParser
 		for i, f := range files {
-			results[i] = l.parseFile(f)
+			results[i] = l.parseFile(f, &p)
 		}
 	} else {
 		var wg sync.WaitGroup
@@ -206,8 +207,9 @@ func (l *loader) parseFiles(files []file) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				var p fastParser
 				for i := range next {
-					results[i] = l.parseFile(files[i])
+					results[i] = l.parseFile(files[i], &p)
 				}
 			}()
 		}
@@ -231,8 +233,15 @@ func (l *loader) parseFiles(files []file) {
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-// parseFile parses every document of f.
-func (l *loader) parseFile(f file) (out fileResult) {
+// parseFile parses every document of f, with p when f is in the subset of
+// YAML it reads, else with yaml.v3.
+func (l *loader) parseFile(f file, p *fastParser) (out fileResult) {
+	if docs, ok := p.parse(string(f.data)); ok {
+		for _, n := range docs {
+			l.parseDoc(f.name, n, &out)
+		}
+		return out
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(f.data))
 	for {
 		var n yaml.Node
@@ -249,15 +258,20 @@ func (l *loader) parseFile(f file) (out fileResult) {
 			out.errs = append(out.errs, e)
 			return out
 		}
-		if len(n.Content) == 0 || isNull(n.Content[0]) {
-			continue // an empty document
-		}
-		d := &docParser{file: f.name, reg: l.reg, known: l.known}
-		parsed := d.parse(n.Content[0])
-		out.errs = append(out.errs, d.errs...)
-		if parsed != nil {
-			out.docs = append(out.docs, parsed)
-		}
+		l.parseDoc(f.name, &n, &out)
+	}
+}
+
+// parseDoc reads the document n of file into out.
+func (l *loader) parseDoc(file string, n *yaml.Node, out *fileResult) {
+	if len(n.Content) == 0 || isNull(n.Content[0]) {
+		return // an empty document
+	}
+	d := &docParser{file: file, reg: l.reg, known: l.known}
+	parsed := d.parse(n.Content[0])
+	out.errs = append(out.errs, d.errs...)
+	if parsed != nil {
+		out.docs = append(out.docs, parsed)
 	}
 }
 
@@ -296,6 +310,11 @@ func (l *loader) link() {
 	}
 
 	g := graph.New()
+	edges := 0
+	for _, d := range l.docs {
+		edges += len(d.res.DependsOn) + len(d.res.Refs)
+	}
+	g.Grow(len(l.docs), edges)
 	for _, d := range l.docs {
 		g.AddNode(d.res.ID)
 	}
@@ -308,7 +327,7 @@ func (l *loader) link() {
 					Msg: fmt.Sprintf("no resource %s in the manifests", dep)})
 				continue
 			}
-			g.AddEdge(r.ID, dep, "dependsOn at "+src.String())
+			g.AddEdge(r.ID, dep, "dependsOn at "+sourceString(src))
 		}
 		for _, ref := range r.Refs {
 			target, ok := l.byID[ref.Target]
@@ -321,7 +340,7 @@ func (l *loader) link() {
 				l.errs = append(l.errs, &Error{File: ref.Source.File, Line: ref.Source.Line, Resource: r.ID, Field: ref.Field,
 					Msg: fmt.Sprintf("reference to %s: kind %s has no output %q (outputs: %s)", ref.Target, target.res.Kind, ref.Output, listOrNone(s.Outputs))})
 			}
-			g.AddEdge(r.ID, ref.Target, "reference in "+ref.Field+" at "+ref.Source.String())
+			g.AddEdge(r.ID, ref.Target, "reference in "+ref.Field+" at "+sourceString(ref.Source))
 		}
 	}
 	for _, c := range g.Cycles() {
@@ -352,6 +371,14 @@ func (l *loader) cycleError(c graph.Cycle) *Error {
 		}
 	}
 	return e
+}
+
+// sourceString is Source.String without fmt: it runs for every edge.
+func sourceString(s Source) string {
+	if s.Line > 0 {
+		return s.File + ":" + strconv.Itoa(s.Line)
+	}
+	return s.File
 }
 
 func listOrNone(s []string) string {
