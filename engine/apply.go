@@ -279,3 +279,22 @@ func (e *Engine) timeoutFor(name string) time.Duration {
 	}
 	return e.opts.CallTimeout
 }
+
+// Drift observes every resource of rv and returns those whose observed
+// state differs from what converge last applied while their desired spec
+// did not change (including objects deleted out of band), in dependency
+// order. Resources with drift policy ignore are left out. It calls only
+// the providers' Observe.
+func (e *Engine) Drift(ctx context.Context, rv *manifest.Revision) ([]plan.Action, error) {
+	p, err := e.Plan(ctx, rv)
+	if err != nil {
+		return nil, err
+	}
+	var out []plan.Action
+	for _, a := range p.Actions {
+		if a.Drift && a.Type != plan.None {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}

@@ -126,14 +126,28 @@ func Decide(in Input) plan.Action {
 		return a
 	}
 	a.Diff = d
-	drifted := rec.Origin != "" && rec.Pending == nil && rec.AppliedSpec != nil &&
-		!provider.IsUnknown(in.Spec) && diff.Compute(in.Schema, in.Spec, rec.AppliedSpec).Empty()
+	// Drift: the desired spec is what converge last applied, and the object
+	// differs from it. (A plan may not know every referenced value yet: then
+	// an unchanged manifest is enough, and the drift is measured against
+	// the applied spec.)
+	var drift diff.Diff
+	if rec.Origin != "" && rec.Pending == nil && rec.AppliedSpec != nil {
+		if provider.IsUnknown(in.Spec) {
+			if rec.AppliedHash == in.Desired.Hash {
+				drift = diff.Compute(in.Schema, rec.AppliedSpec, obs.State)
+			}
+		} else if diff.Compute(in.Schema, in.Spec, rec.AppliedSpec).Empty() {
+			drift = d
+		}
+	}
+	drifted := !drift.Empty()
 	if drifted {
 		a.Drift = true
 		switch driftPolicy(in) {
 		case manifest.DriftAlert:
 			a.Type = plan.Drift
-			a.Reason = "drifted: " + strings.Join(d.Paths(), ", ")
+			a.Diff = drift
+			a.Reason = "drifted: " + strings.Join(drift.Paths(), ", ")
 			return a
 		case manifest.DriftIgnore:
 			a.Type = plan.None

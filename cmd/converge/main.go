@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/spf13/cobra"
 )
 
 func main() {
@@ -15,7 +17,12 @@ func main() {
 
 // run executes the CLI and returns the process exit code.
 func run(args []string) int {
-	cmd := newRootCmd()
+	return execute(newRootCmd(), args)
+}
+
+// execute runs cmd with args, prints an error to cmd's error stream, and
+// returns the process exit code.
+func execute(cmd *cobra.Command, args []string) int {
 	cmd.SetArgs(args)
 	err := cmd.Execute()
 	var ec exitCode
@@ -25,7 +32,7 @@ func run(args []string) int {
 	case errors.As(err, &ec):
 		return int(ec)
 	}
-	fmt.Fprintln(os.Stderr, formatError(err))
+	fmt.Fprintln(cmd.ErrOrStderr(), formatError(err))
 	return 1
 }
 

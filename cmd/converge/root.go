@@ -78,6 +78,11 @@ providers, and creates, updates, replaces and deletes until the two match,
 once (apply) or continuously (run).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// Logs go where the command's error stream goes, so that a caller
+		// that redirects it (SetErr) gets the logs too.
+		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
+			g.stdout, g.stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
+		},
 	}
 	root.SetOut(os.Stdout)
 	root.SetErr(os.Stderr)
@@ -97,6 +102,7 @@ once (apply) or continuously (run).`,
 		newEventsCmd(g),
 		newGraphCmd(g),
 		newDestroyCmd(g),
+		newDriftCmd(g),
 	)
 	return root
 }

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/convergehq/converge/diff"
+	"github.com/convergehq/converge/manifest"
+	"github.com/convergehq/converge/plan"
+)
+
+func newDriftCmd(g *globals) *cobra.Command {
+	var (
+		output string
+		drift  string
+	)
+	cmd := &cobra.Command{
+		Use:   "drift",
+		Short: "Check once for drift: exit 2 when anything drifted, 0 when nothing did",
+		Long: `drift observes every resource and lists those whose observed state differs
+from what converge last applied while the manifests did not change, including
+objects deleted by hand, with the field-level difference. It never mutates
+anything: use it from CI or cron.
+
+Exit codes: 0 no drift, 2 drift found, 1 error.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "text" && output != "json" {
+				return fmt.Errorf("-o %q: must be text or json", output)
+			}
+			reg, err := g.registry()
+			if err != nil {
+				return err
+			}
+			rv, err := g.load(reg)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			st, err := g.openStore(ctx, true)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			e, err := g.newEngine(ctx, reg, st, engineFlags{workers: 1, backoffBase: time.Second, backoffMax: time.Minute, drift: drift}, true)
+			if err != nil {
+				return err
+			}
+			drifted, err := e.Drift(ctx, rv)
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				err = writeDriftJSON(cmd.OutOrStdout(), rv, drifted, drift)
+			} else {
+				writeDriftText(cmd.OutOrStdout(), rv, drifted, drift)
+			}
+			if err != nil {
+				return err
+			}
+			if len(drifted) > 0 {
+				return exitCode(2)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().StringVar(&drift, "drift", manifest.DriftCorrect, "drift policy for resources that set none: correct, alert or ignore")
+	return cmd
+}
+
+type driftItem struct {
+	ID     string    `json:"id"`
+	Kind   string    `json:"kind"`
+	Name   string    `json:"name"`
+	Policy string    `json:"policy"`
+	Reason string    `json:"reason"`
+	Diff   diff.Diff `json:"diff,omitempty"`
+}
+
+func driftItems(rv *manifest.Revision, drifted []plan.Action, def string) []driftItem {
+	items := make([]driftItem, 0, len(drifted))
+	for _, a := range drifted {
+		policy := def
+		if r, ok := rv.Get(a.ID); ok && r.Policy.Drift != "" {
+			policy = r.Policy.Drift
+		}
+		it := driftItem{ID: a.ID, Kind: a.Kind, Name: a.Name, Policy: policy, Reason: "drifted", Diff: a.Diff.Masked()}
+		if a.Type == plan.Create || a.Reason == "deleted out of band" {
+			it.Reason, it.Diff = "deleted out of band", nil
+		}
+		items = append(items, it)
+	}
+	return items
+}
+
+func writeDriftJSON(w io.Writer, rv *manifest.Revision, drifted []plan.Action, def string) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(struct {
+		Revision string      `json:"revision"`
+		Drifted  []driftItem `json:"drifted"`
+		Count    int         `json:"count"`
+	}{rv.Hash, driftItems(rv, drifted, def), len(drifted)})
+}
+
+func writeDriftText(w io.Writer, rv *manifest.Revision, drifted []plan.Action, def string) {
+	if len(drifted) == 0 {
+		fmt.Fprintln(w, "No drift: every resource matches what converge last applied.")
+		return
+	}
+	fmt.Fprintf(w, "Drift: %s differ from what converge last applied.\n\n", plural(len(drifted), "resource"))
+	for _, it := range driftItems(rv, drifted, def) {
+		next := "the next apply or run corrects it"
+		if it.Policy == manifest.DriftAlert {
+			next = "reported only (policy alert)"
+		}
+		fmt.Fprintf(w, "  %s: %s; %s\n", it.ID, it.Reason, next)
+		for _, c := range it.Diff {
+			fmt.Fprintf(w, "      %s\n", c.String())
+		}
+	}
+}
