@@ -280,6 +280,9 @@ func (e *Engine) fail(ctx context.Context, s snapshot, err error, op string) res
 	r.Message = r.LastError
 	r.SetCondition(store.Condition{Type: "Ready", Status: "False", Reason: reason, Message: r.LastError, LastTransitionTime: r.LastReconcile})
 	e.event(ctx, id, store.Warning, reason, r.LastError)
+	if r.Phase == store.PhaseFailed && (cur == nil || cur.Phase != store.PhaseFailed || cur.LastError != r.LastError) {
+		e.alert("failure", reason, id, s.in.Kind, r.LastError, nil)
+	}
 	if perr := e.putRecord(ctx, r); perr != nil {
 		e.log.Error("save failure", "resource", id, "err", perr)
 		return e.backoff(s.in.ID)

@@ -15,6 +15,8 @@ import (
 
 	"k8s.io/utils/clock"
 
+	"github.com/convergehq/converge/alert"
+	"github.com/convergehq/converge/diff"
 	"github.com/convergehq/converge/manifest"
 	"github.com/convergehq/converge/provider"
 	"github.com/convergehq/converge/queue"
@@ -40,6 +42,9 @@ type Options struct {
 	Logger       *slog.Logger
 	// Rand returns a number in [0, 1) for backoff jitter; tests fix it.
 	Rand func() float64
+	// Alert, when set, is called for drift, terminal failures, conflicts
+	// and rollbacks. It must not block (alert.Notifier.Notify does not).
+	Alert func(alert.Alert)
 }
 
 func (o *Options) defaults() {
@@ -478,6 +483,14 @@ func (e *Engine) event(ctx context.Context, id, typ, reason, msg string) {
 		level = slog.LevelWarn
 	}
 	e.log.Log(ctx, level, msg, "resource", id, "reason", reason)
+}
+
+// alert hands an alert to Options.Alert.
+func (e *Engine) alert(typ, reason, id, kind, msg string, d diff.Diff) {
+	if e.opts.Alert == nil {
+		return
+	}
+	e.opts.Alert(alert.Alert{Type: typ, Reason: reason, Resource: id, Kind: kind, Message: msg, Diff: d.Masked(), Revision: e.targetHash(), Time: e.opts.Clock.Now()})
 }
 
 func (e *Engine) targetHash() string {

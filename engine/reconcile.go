@@ -218,24 +218,24 @@ func (e *Engine) reconcile(ctx context.Context, id string) result {
 		r.Message = a.Reason
 		r.LastReconcile = now
 		r.SetCondition(store.Condition{Type: "Drifted", Status: "True", Reason: "DriftDetected", Message: a.Reason, LastTransitionTime: now})
-		e.event(ctx, id, store.Warning, "DriftDetected", driftMessage(a))
+		e.driftDetected(ctx, in, a)
 		if err := e.putRecord(ctx, r); err != nil {
 			return e.backoff(s.in.ID)
 		}
 		return result{}
 	case plan.Create:
 		if a.Drift {
-			e.event(ctx, id, store.Warning, "DriftDetected", driftMessage(a))
+			e.driftDetected(ctx, in, a)
 		}
 		return e.create(ctx, s, a)
 	case plan.Update:
 		if a.Drift {
-			e.event(ctx, id, store.Warning, "DriftDetected", driftMessage(a))
+			e.driftDetected(ctx, in, a)
 		}
 		return e.update(ctx, s, a)
 	case plan.Replace:
 		if a.Drift {
-			e.event(ctx, id, store.Warning, "DriftDetected", driftMessage(a))
+			e.driftDetected(ctx, in, a)
 		}
 		return e.replace(ctx, s, a)
 	case plan.Delete:
@@ -429,4 +429,13 @@ func (e *Engine) dryRun(ctx context.Context, s snapshot, a plan.Action) result {
 		}
 	}
 	return result{}
+}
+
+func (e *Engine) driftDetected(ctx context.Context, in Input, a plan.Action) {
+	msg := driftMessage(a)
+	e.event(ctx, in.ID, store.Warning, "DriftDetected", msg)
+	if r := in.Record; r != nil && r.Phase == store.PhaseDrifted && r.Message == a.Reason {
+		return // still the same drift, already alerted; the event counts it
+	}
+	e.alert("drift", "DriftDetected", in.ID, in.Kind, msg, a.Diff)
 }

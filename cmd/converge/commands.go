@@ -223,6 +223,7 @@ func (g *globals) converge(cmd *cobra.Command, reg *provider.Registry, rv *manif
 	if err != nil {
 		return err
 	}
+	defer g.closeAlerts()
 	actx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	rep, err := e.Apply(actx, rv)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/convergehq/converge/alert"
 	"github.com/convergehq/converge/engine"
 	"github.com/convergehq/converge/manifest"
 	"github.com/convergehq/converge/provider"
@@ -32,6 +34,7 @@ type globals struct {
 
 	stdout io.Writer
 	stderr io.Writer
+	alerts *alert.Notifier // set when --alert-webhook is given
 }
 
 // engineFlags are the flags of the commands that converge.
@@ -41,6 +44,7 @@ type engineFlags struct {
 	backoffMax  time.Duration
 	drift       string
 	timeout     time.Duration
+	webhooks    []string
 }
 
 func (f *engineFlags) register(cmd *cobra.Command, timeout bool) {
@@ -48,6 +52,7 @@ func (f *engineFlags) register(cmd *cobra.Command, timeout bool) {
 	cmd.Flags().DurationVar(&f.backoffBase, "backoff-base", time.Second, "first retry delay after a failure (doubles each attempt, full jitter)")
 	cmd.Flags().DurationVar(&f.backoffMax, "backoff-max", 60*time.Second, "longest retry delay")
 	cmd.Flags().StringVar(&f.drift, "drift", manifest.DriftCorrect, "drift policy for resources that set none: correct, alert or ignore")
+	cmd.Flags().StringArrayVar(&f.webhooks, "alert-webhook", nil, "POST a JSON alert here on drift, failures and rollbacks (repeatable)")
 	if timeout {
 		cmd.Flags().DurationVar(&f.timeout, "timeout", 10*time.Minute, "give up after this long")
 	}
@@ -166,18 +171,41 @@ func (g *globals) newEngine(ctx context.Context, reg *provider.Registry, st stor
 	if err != nil {
 		return nil, err
 	}
-	e := engine.New(reg, st, engine.Options{
+	opts := engine.Options{
 		Workers:      f.workers,
 		BackoffBase:  f.backoffBase,
 		BackoffMax:   f.backoffMax,
 		DefaultDrift: f.drift,
 		DryRun:       dryRun,
 		Logger:       log,
-	})
+	}
+	if len(f.webhooks) > 0 {
+		for _, u := range f.webhooks {
+			if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+				return nil, fmt.Errorf("--alert-webhook %q: want an http or https URL", u)
+			}
+		}
+		g.alerts = alert.New(f.webhooks, alert.Options{Logger: log})
+		opts.Alert = g.alerts.Notify
+	}
+	e := engine.New(reg, st, opts)
 	if err := e.Load(ctx); err != nil {
 		return nil, err
 	}
 	return e, nil
+}
+
+// closeAlerts delivers the alerts still queued, for at most a few seconds.
+func (g *globals) closeAlerts() {
+	if g.alerts == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	g.alerts.Close(ctx)
+	if s := g.alerts.Stats(); s.Undeliverable+s.Dropped > 0 {
+		fmt.Fprintf(g.stderr, "warning: %d alerts could not be delivered to the webhooks\n", s.Undeliverable+s.Dropped)
+	}
 }
 
 // formatError renders an error for people: manifest problems one per line.

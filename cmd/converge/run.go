@@ -64,6 +64,7 @@ nothing.`,
 			if err != nil {
 				return err
 			}
+			defer g.closeAlerts()
 			watcher, err := watch(g.files)
 			if err != nil {
 				return err
