@@ -181,6 +181,12 @@ type Revision struct {
 	Sources []string  `json:"sources"`
 	State   string    `json:"state"`
 	Reason  string    `json:"reason,omitempty"`
+	// Commit is the git commit of the manifests' work tree, with "-dirty"
+	// when they had uncommitted changes; empty outside git.
+	Commit string `json:"commit,omitempty"`
+	// Converged is when the revision last converged; the revision that
+	// converged last is the last known good one.
+	Converged time.Time `json:"converged,omitempty"`
 	// Resources is the revision's resources, serialized by the manifest
 	// package, so an earlier revision can be targeted again.
 	Resources []byte `json:"-"`
@@ -221,4 +227,15 @@ type Deferrer interface {
 	// Flush waits until every write deferred so far committed, and returns
 	// the first error of those writes since the last Flush.
 	Flush(ctx context.Context) error
+}
+
+// LastKnownGood returns the revision among revs that converged last.
+func LastKnownGood(revs []Revision) (Revision, bool) {
+	var best Revision
+	for _, r := range revs {
+		if !r.Converged.IsZero() && r.Converged.After(best.Converged) {
+			best = r
+		}
+	}
+	return best, best.Hash != ""
 }

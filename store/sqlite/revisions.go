@@ -10,16 +10,19 @@ import (
 	"github.com/convergehq/converge/store"
 )
 
-const revisionColumns = `hash, created, sources, state, reason, resources`
+const revisionColumns = `hash, created, sources, state, reason, resources, git_commit, converged`
 
 func scanRevision(s scanner) (store.Revision, error) {
 	var r store.Revision
-	var created int64
+	var created, converged int64
 	var sources string
-	if err := s.Scan(&r.Hash, &created, &sources, &r.State, &r.Reason, &r.Resources); err != nil {
+	if err := s.Scan(&r.Hash, &created, &sources, &r.State, &r.Reason, &r.Resources, &r.Commit, &converged); err != nil {
 		return store.Revision{}, err
 	}
 	r.Created = fromNanos(created)
+	if converged != 0 {
+		r.Converged = fromNanos(converged)
+	}
 	if err := json.Unmarshal([]byte(sources), &r.Sources); err != nil {
 		return store.Revision{}, fmt.Errorf("decode sources: %w", err)
 	}
@@ -50,12 +53,17 @@ func (d *DB) PutRevision(ctx context.Context, r store.Revision) error {
 		resources = r.Resources
 	}
 	err = d.write(ctx, func(t *txn) error {
-		_, err := t.tx.ExecContext(t.ctx, `INSERT INTO revisions (`+revisionColumns+`) VALUES (?, ?, ?, ?, ?, ?)
+		convergedAt := int64(0)
+		if !r.Converged.IsZero() {
+			convergedAt = r.Converged.UnixNano()
+		}
+		_, err := t.tx.ExecContext(t.ctx, `INSERT INTO revisions (`+revisionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (hash) DO UPDATE SET
 				created = CASE WHEN ? THEN created ELSE excluded.created END,
 				sources = excluded.sources, state = excluded.state,
-				reason = excluded.reason, resources = excluded.resources`,
-			r.Hash, created.UnixNano(), string(sources), r.State, r.Reason, resources, keepCreated)
+				reason = excluded.reason, resources = excluded.resources,
+				git_commit = excluded.git_commit, converged = excluded.converged`,
+			r.Hash, created.UnixNano(), string(sources), r.State, r.Reason, resources, r.Commit, convergedAt, keepCreated)
 		return err
 	})
 	if err != nil {

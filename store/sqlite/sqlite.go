@@ -38,6 +38,7 @@ type Option func(*options)
 type options struct {
 	now      func() time.Time
 	readOnly bool
+	shared   bool
 }
 
 // WithNow sets the clock used to stamp events and revisions that carry no
@@ -48,6 +49,12 @@ func WithNow(now func() time.Time) Option { return func(o *options) { o.now = no
 // the writer's lock, so it works while another process writes. Writes
 // return ErrReadOnly. The file must exist and have this build's schema.
 func ReadOnly() Option { return func(o *options) { o.readOnly = true } }
+
+// Shared opens the state file for reading and writing without taking the
+// exclusive lock, for short administrative writes (such as a rollback's
+// new target) while a daemon holds it; SQLite serializes the writes. The
+// engine never runs on a shared store.
+func Shared() Option { return func(o *options) { o.shared = true } }
 
 // DB is a store.Store backed by one SQLite file.
 type DB struct {
@@ -116,8 +123,10 @@ func Open(ctx context.Context, path string, opts ...Option) (db *DB, err error) 
 	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
 		return nil, fmt.Errorf("open state file %s: create directory: %w", path, err)
 	}
-	if d.lock, err = lockFile(abs+".lock", path); err != nil {
-		return nil, fmt.Errorf("open state file: %w", err)
+	if !o.shared {
+		if d.lock, err = lockFile(abs+".lock", path); err != nil {
+			return nil, fmt.Errorf("open state file: %w", err)
+		}
 	}
 	if d.writeDB, err = openPool(abs, "_pragma=journal_mode(WAL)&_txlock=immediate", 1); err != nil {
 		return nil, fmt.Errorf("open state file %s: %w", path, err)

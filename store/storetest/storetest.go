@@ -32,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"EventFilters", testEventFilters},
 		{"Revisions", testRevisions},
 		{"Target", testTarget},
+		{"RevisionHistory", testRevisionHistory},
 		{"CancelledContext", testCancelledContext},
 		{"Concurrent", testConcurrent},
 	}
@@ -594,5 +595,42 @@ func testConcurrent(t *testing.T, s store.Store) {
 	}
 	if len(events) != 1 || events[0].Count != workers*perWorker {
 		t.Errorf("events after concurrent use = %+v; want one event with count %d", events, workers*perWorker)
+	}
+}
+
+// testRevisionHistory checks the history fields round-trip and that the
+// last known good revision is the one that converged last.
+func testRevisionHistory(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	base := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	revs := []store.Revision{
+		{Hash: "a", Created: base, State: store.RevisionConverged, Converged: base.Add(time.Minute), Commit: "0123abc"},
+		{Hash: "b", Created: base.Add(time.Hour), State: store.RevisionConverged, Converged: base.Add(2 * time.Hour), Commit: "4567def-dirty"},
+		{Hash: "c", Created: base.Add(3 * time.Hour), State: store.RevisionFailed, Reason: "file.File/x: permission denied"},
+	}
+	for _, r := range revs {
+		if err := s.PutRevision(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.ListRevisions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[1].Commit != "4567def-dirty" || !got[1].Converged.Equal(base.Add(2*time.Hour)) || !got[2].Converged.IsZero() {
+		t.Fatalf("ListRevisions() = %+v; want the commit and converged times back", got)
+	}
+	lkg, ok := store.LastKnownGood(got)
+	if !ok || lkg.Hash != "b" {
+		t.Errorf("LastKnownGood() = %q, %v; want b", lkg.Hash, ok)
+	}
+	// Re-converging an older revision makes it the last known good.
+	revs[0].Converged = base.Add(4 * time.Hour)
+	if err := s.PutRevision(ctx, revs[0]); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.ListRevisions(ctx)
+	if lkg, _ := store.LastKnownGood(got); lkg.Hash != "a" {
+		t.Errorf("LastKnownGood() after a converged again = %q; want a", lkg.Hash)
 	}
 }
