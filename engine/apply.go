@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -30,20 +31,26 @@ type Report struct {
 	Failures []Failure `json:"failures,omitempty"`
 	// Drifted are resources that drifted and whose policy says only report
 	// it: they count as converged, and are listed.
-	Drifted  []Failure     `json:"drifted,omitempty"`
-	Stats    Stats         `json:"stats"`
-	Duration time.Duration `json:"-"`
+	Drifted []Failure `json:"drifted,omitempty"`
+	// RolledBack is set when the revision failed and Apply converged the
+	// last known good one instead.
+	RolledBack *Rollback     `json:"rolledBack,omitempty"`
+	Stats      Stats         `json:"stats"`
+	Duration   time.Duration `json:"-"`
 	// Seconds is Duration, for JSON.
 	Seconds float64 `json:"seconds"`
 }
 
-// OK reports whether everything converged.
-func (r Report) OK() bool { return len(r.Failures) == 0 }
+// OK reports whether everything converged, on the revision asked for.
+func (r Report) OK() bool { return len(r.Failures) == 0 && r.RolledBack == nil }
 
 // Apply converges rv once: it returns when every resource is Ready or
 // failed in a way retrying now cannot fix, or when ctx is done (a timeout).
 // A nil rv destroys everything recorded. In-flight calls finish before it
-// returns, and every outcome is in the store.
+// returns, and every outcome is in the store. With Options.Rollback, a
+// revision that fails terminally or misses Options.ProgressDeadline is
+// marked failed and the last known good revision is converged instead; the
+// report says so.
 func (e *Engine) Apply(ctx context.Context, rv *manifest.Revision) (Report, error) {
 	start := e.opts.Clock.Now()
 	before := len(e.Records())
@@ -51,9 +58,43 @@ func (e *Engine) Apply(ctx context.Context, rv *manifest.Revision) (Report, erro
 		return Report{}, err
 	}
 	wg := e.Start(ctx)
-	waitErr := e.WaitIdle(ctx)
+	var (
+		waitErr    error
+		rolledBack *Rollback
+	)
+	if rv != nil && e.opts.Rollback {
+		var deadline time.Time
+		if e.opts.ProgressDeadline > 0 {
+			deadline = start.Add(e.opts.ProgressDeadline)
+		}
+		outcome, p := e.WaitConverged(ctx, deadline)
+		reason := p.Failed
+		switch outcome {
+		case OutcomeDeadline:
+			reason = fmt.Sprintf("not converged within the progress deadline (%s)", e.opts.ProgressDeadline)
+		case OutcomeIdle:
+			reason = "stopped converging: " + e.stuckReason()
+		case OutcomeStopped:
+			waitErr = ctx.Err()
+		}
+		if outcome == OutcomeFailed || outcome == OutcomeDeadline || outcome == OutcomeIdle {
+			back, err := e.FailAndRollBack(ctx, reason, true)
+			if err != nil {
+				e.Stop(wg)
+				return Report{}, err
+			}
+			if back != nil {
+				rolledBack = &Rollback{From: rv.Hash, To: back.Hash, Reason: reason}
+				rv = back
+				waitErr = e.WaitIdle(ctx)
+			}
+		}
+	} else {
+		waitErr = e.WaitIdle(ctx)
+	}
 	e.Stop(wg)
 	rep := e.report(rv)
+	rep.RolledBack = rolledBack
 	rep.Duration = e.opts.Clock.Since(start)
 	rep.Seconds = rep.Duration.Seconds()
 	if rv == nil {
@@ -63,24 +104,43 @@ func (e *Engine) Apply(ctx context.Context, rv *manifest.Revision) (Report, erro
 		return rep, fmt.Errorf("apply: %w", waitErr)
 	}
 	if rv != nil && !e.opts.DryRun {
-		state, reason := store.RevisionConverged, ""
-		if !rep.OK() {
-			state, reason = store.RevisionProgressing, fmt.Sprintf("%d resources did not converge", len(rep.Failures))
-		}
-		if err := e.markRevision(context.WithoutCancel(ctx), rv.Hash, state, reason); err != nil {
-			return rep, err
+		bg := context.WithoutCancel(ctx)
+		if p := e.Progress(); p.Converged {
+			if err := e.MarkConverged(bg); err != nil {
+				return rep, err
+			}
+		} else if p.Failed != "" && rolledBack == nil {
+			if err := e.setRevisionState(bg, rv.Hash, store.RevisionFailed, p.Failed); err != nil {
+				return rep, err
+			}
 		}
 	}
 	return rep, nil
 }
 
-func (e *Engine) markRevision(ctx context.Context, hash, state, reason string) error {
-	r, err := e.store.GetRevision(ctx, hash)
-	if err != nil {
-		return fmt.Errorf("mark revision: %w", err)
+// Rollback says that Apply rolled back.
+type Rollback struct {
+	From   string `json:"from"`
+	To     string `json:"to"`
+	Reason string `json:"reason"`
+}
+
+// stuckReason names a few resources that are not Ready, and why.
+func (e *Engine) stuckReason() string {
+	var parts []string
+	for _, f := range e.report(e.currentTarget()).Failures {
+		parts = append(parts, f.ID+": "+f.Message)
+		if len(parts) == 3 {
+			break
+		}
 	}
-	r.State, r.Reason = state, reason
-	return e.store.PutRevision(ctx, r)
+	return strings.Join(parts, "; ")
+}
+
+func (e *Engine) currentTarget() *manifest.Revision {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.target
 }
 
 // report summarizes the records against rv.

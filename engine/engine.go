@@ -45,6 +45,13 @@ type Options struct {
 	// Alert, when set, is called for drift, terminal failures, conflicts
 	// and rollbacks. It must not block (alert.Notifier.Notify does not).
 	Alert func(alert.Alert)
+	// Rollback makes Apply target the last known good revision again when
+	// the new one fails terminally or does not converge within
+	// ProgressDeadline.
+	Rollback bool
+	// ProgressDeadline bounds how long a revision may take to converge
+	// before it counts as failed (with Rollback); zero means no deadline.
+	ProgressDeadline time.Duration
 }
 
 func (o *Options) defaults() {
@@ -85,6 +92,7 @@ type Engine struct {
 
 	mu          sync.Mutex
 	target      *manifest.Revision // nil: nothing desired (destroy)
+	targetSince time.Time          // when target became the target
 	destroying  bool
 	dependents  map[string][]string        // desired: id -> desired resources that depend on it
 	records     map[string]*store.Record   // every record, authoritative
@@ -168,15 +176,17 @@ func (e *Engine) SetTarget(ctx context.Context, rv *manifest.Revision) error {
 		if err != nil {
 			return fmt.Errorf("encode revision: %w", err)
 		}
-		now := e.opts.Clock.Now()
-		old, err := e.store.GetRevision(ctx, rv.Hash)
-		created := now
-		if err == nil {
-			created = old.Created
+		rec := store.Revision{Hash: rv.Hash, Created: e.opts.Clock.Now(), Sources: rv.Paths, State: store.RevisionProgressing, Resources: b, Commit: rv.Commit}
+		if old, err := e.store.GetRevision(ctx, rv.Hash); err == nil {
+			rec.Created, rec.Converged = old.Created, old.Converged
+			if rec.Commit == "" {
+				rec.Commit = old.Commit
+			}
+			if rv.Hash == e.targetHash() {
+				rec.State, rec.Reason = old.State, old.Reason // still the target: its state stands
+			}
 		}
-		if err := e.store.PutRevision(ctx, store.Revision{
-			Hash: rv.Hash, Created: created, Sources: rv.Paths, State: store.RevisionProgressing, Resources: b,
-		}); err != nil {
+		if err := e.store.PutRevision(ctx, rec); err != nil {
 			return fmt.Errorf("save revision: %w", err)
 		}
 		if err := e.store.SetTarget(ctx, rv.Hash); err != nil {
@@ -187,6 +197,9 @@ func (e *Engine) SetTarget(ctx context.Context, rv *manifest.Revision) error {
 	e.configure(rv)
 	e.mu.Lock()
 	old := e.target
+	if rvHash(old) != rvHash(rv) || e.targetSince.IsZero() {
+		e.targetSince = e.opts.Clock.Now()
+	}
 	e.target = rv
 	e.destroying = rv == nil
 	e.dependents = map[string][]string{}

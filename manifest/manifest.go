@@ -108,6 +108,10 @@ type Revision struct {
 	Resources []*Resource `json:"resources"`
 	// ProviderConfigs by provider name.
 	ProviderConfigs map[string]ProviderConfig `json:"providerConfigs,omitempty"`
+	// Commit is the git commit of the manifests' work tree ("-dirty" when
+	// they had changes), when the caller found one. It is not part of the
+	// hash: the same content is the same revision.
+	Commit string `json:"commit,omitempty"`
 
 	byID map[string]*Resource
 }
