@@ -176,7 +176,7 @@ func lineChange(c Change) (string, bool) {
 	if !ok1 || !ok2 || (!isLong(o) && !isLong(n)) {
 		return "", false
 	}
-	ol, nl := strings.Split(o, "\n"), strings.Split(n, "\n")
+	ol, nl := lines(o), lines(n)
 	i := 0
 	for i < len(ol) && i < len(nl) && ol[i] == nl[i] {
 		i++
@@ -191,3 +191,12 @@ func lineChange(c Change) (string, bool) {
 }
 
 func isLong(s string) bool { return strings.Count(s, "\n") > 0 || len(s) > 120 }
+
+// lines splits s into lines; a final newline ends the last line rather
+// than starting another.
+func lines(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+}

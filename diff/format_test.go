@@ -104,7 +104,7 @@ func TestChangeStringMultiline(t *testing.T) {
 	}{
 		"second line differs": {
 			diff.Change{Path: "content", Old: "a\nb\nc\n", New: "a\nB\nc\n"},
-			`content: line 2: "b" -> "B" (4 -> 4 lines)`,
+			`content: line 2: "b" -> "B" (3 -> 3 lines)`,
 		},
 		"line added": {
 			diff.Change{Path: "content", Old: "a\nb", New: "a\nb\nc"},
@@ -113,6 +113,10 @@ func TestChangeStringMultiline(t *testing.T) {
 		"sensitive stays masked": {
 			diff.Change{Path: "token", Old: "a\nb", New: "a\nc", Sensitive: true},
 			`token: (sensitive) -> (sensitive)`,
+		},
+		"a final newline is not a line": {
+			diff.Change{Path: "content", Old: "hello\n", New: "hello again\n"},
+			`content: line 1: "hello" -> "hello again" (1 -> 1 lines)`,
 		},
 		"short strings unchanged": {
 			diff.Change{Path: "mode", Old: "0644", New: "0600"},

@@ -44,6 +44,10 @@ func (e *Engine) intend(ctx context.Context, s snapshot, op string, phase store.
 	if s.in.Desired != nil {
 		hash = s.in.Desired.Hash
 	}
+	if r.Origin == "" && r.Pending != nil && r.Pending.Op == "create" && op != "create" {
+		// An interrupted create left an object behind: it is converge's.
+		r.Origin = store.OriginCreated
+	}
 	if r.Pending == nil || r.Pending.Op != op || r.Pending.SpecHash != hash {
 		spec := cloneMap(s.in.Spec)
 		if spec == nil && r.Pending != nil {

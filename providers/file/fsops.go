@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/convergehq/converge/provider"
@@ -64,6 +65,59 @@ func tempName(loc location) string {
 	return filepath.Join(loc.dir, "."+filepath.Base(loc.name)+".converge-"+rand.Text())
 }
 
+// isTemp reports whether name is one of converge's temporary files (for
+// base, when base is not empty): "." + base + ".converge-" + 26 characters
+// of base32, as rand.Text makes them.
+func isTemp(name, base string) bool {
+	if !strings.HasPrefix(name, ".") {
+		return false
+	}
+	i := strings.LastIndex(name, ".converge-")
+	if i < 1 || (base != "" && name[1:i] != base) {
+		return false
+	}
+	tail := name[i+len(".converge-"):]
+	if len(tail) != 26 {
+		return false
+	}
+	for _, c := range tail {
+		if !(c >= 'A' && c <= 'Z' || c >= '2' && c <= '7') {
+			return false
+		}
+	}
+	return true
+}
+
+// removeTemps removes the temporary files and links a crashed write left
+// in dir (for base only, when base is not empty), never directories, and
+// returns how many other entries dir holds.
+func removeTemps(r *os.Root, dir, base string) (others int, err error) {
+	d, err := r.Open(dir)
+	if err != nil {
+		return 0, err
+	}
+	names, err := d.Readdirnames(-1)
+	d.Close()
+	if err != nil {
+		return 0, err
+	}
+	for _, n := range names {
+		if !isTemp(n, base) {
+			others++
+			continue
+		}
+		p := filepath.Join(dir, n)
+		if fi, err := r.Lstat(p); err == nil && !fi.IsDir() {
+			if err := r.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				others++
+			}
+		} else {
+			others++
+		}
+	}
+	return others, nil
+}
+
 // syncDir fsyncs the directory dir (relative to the root) so that a rename,
 // creation or removal in it is durable.
 func syncDir(r *os.Root, dir string) error {
@@ -86,6 +140,7 @@ func syncDir(r *os.Root, dir string) error {
 // rename it over loc, fsync the directory. The temporary file is removed on
 // failure.
 func writeAtomic(r *os.Root, loc location, data []byte, m uint32) (err error) {
+	_, _ = removeTemps(r, loc.dir, filepath.Base(loc.name)) // left by a crash
 	tmp := tempName(loc)
 	f, err := r.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
@@ -118,6 +173,7 @@ func writeAtomic(r *os.Root, loc location, data []byte, m uint32) (err error) {
 // symlinkAtomic points loc at target: a temporary link in the same
 // directory renamed over loc, then the directory fsynced.
 func symlinkAtomic(r *os.Root, loc location, target string) error {
+	_, _ = removeTemps(r, loc.dir, filepath.Base(loc.name)) // left by a crash
 	tmp := tempName(loc)
 	if err := r.Symlink(target, tmp); err != nil {
 		return classify("create temporary symlink for "+loc.rel, err)
@@ -170,11 +226,20 @@ func (p *Provider) remove(kind string, loc location) error {
 			return wrongType(loc, "a symbolic link", fi)
 		}
 	}
+	if kind != KindDirectory {
+		_, _ = removeTemps(r, loc.dir, filepath.Base(loc.name))
+	}
 	if err := r.Remove(loc.name); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
 		if kind == KindDirectory && (errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST)) {
+			// Temporary files a crash left behind are converge's own.
+			if others, terr := removeTemps(r, loc.name, ""); terr == nil && others == 0 {
+				if err := r.Remove(loc.name); err == nil || errors.Is(err, fs.ErrNotExist) {
+					return syncDir(r, loc.dir)
+				}
+			}
 			return notEmpty(r, loc)
 		}
 		return classify("remove "+loc.rel, err)
