@@ -1,0 +1,274 @@
+package httpprovider
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/convergehq/converge/provider"
+)
+
+const (
+	// maxResponse is the most of a response body that is read.
+	maxResponse = 16 << 20
+	// maxMessage is the longest server message put in an error.
+	maxMessage = 300
+	// maxRetryAfter caps a server's Retry-After, so that a bogus value
+	// cannot stop the provider for days.
+	maxRetryAfter = time.Hour
+)
+
+// call is one HTTP request.
+type call struct {
+	method  string
+	url     string
+	body    any               // JSON-encoded when non-nil
+	headers map[string]string // expanded
+	secrets []string          // scrubbed from every message
+	idemKey string            // Idempotency-Key header, when non-empty
+}
+
+// response is a complete HTTP response.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// hostGate keeps, per host, the time before which no request may be sent
+// (a 429's Retry-After).
+type hostGate struct {
+	mu    sync.Mutex
+	until map[string]time.Time
+}
+
+// wait returns how long host is still paused at now (zero: not paused).
+func (g *hostGate) wait(host string, now time.Time) time.Duration {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	u, ok := g.until[host]
+	if !ok {
+		return 0
+	}
+	if !now.Before(u) {
+		delete(g.until, host)
+		return 0
+	}
+	return u.Sub(now)
+}
+
+// pause makes host wait until t, unless it already waits longer.
+func (g *hostGate) pause(host string, t time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.until == nil {
+		g.until = map[string]time.Time{}
+	}
+	if t.After(g.until[host]) {
+		g.until[host] = t
+	}
+}
+
+// do sends c and reads the whole response. Transport failures (connection
+// refused, reset, timeouts) are retryable; a host paused by a 429 fails
+// fast, rate limited, without sending anything. The status is not checked:
+// see statusError.
+func (p *Provider) do(ctx context.Context, c call) (*response, error) {
+	u, err := url.Parse(c.url)
+	if err != nil {
+		return nil, provider.Terminal(fmt.Errorf("%s %s: %w", c.method, c.url, err))
+	}
+	if wait := p.gate.wait(u.Host, p.now()); wait > 0 {
+		return nil, provider.RateLimited(fmt.Errorf("%s %s: host %s rate limited us: waiting %s more before calling it again", c.method, c.url, u.Host, wait.Round(time.Millisecond)), wait)
+	}
+	var body io.Reader
+	if c.body != nil {
+		b, err := json.Marshal(c.body)
+		if err != nil {
+			return nil, provider.Terminal(fmt.Errorf("%s %s: encode body: %w", c.method, c.url, err))
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, c.method, c.url, body)
+	if err != nil {
+		return nil, provider.Terminal(fmt.Errorf("%s %s: %w", c.method, c.url, err))
+	}
+	for k, v := range c.headers {
+		req.Header.Set(k, v)
+	}
+	if req.Header.Get("Accept") == "" {
+		req.Header.Set("Accept", "application/json")
+	}
+	if c.body != nil && req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.idemKey != "" {
+		req.Header.Set("Idempotency-Key", c.idemKey)
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return nil, provider.Retryable(fmt.Errorf("%s %s: %s", c.method, c.url, scrub(transportMessage(err), c.secrets)))
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	if err != nil {
+		return nil, provider.Retryable(fmt.Errorf("%s %s: read response: %s", c.method, c.url, scrub(transportMessage(err), c.secrets)))
+	}
+	return &response{status: resp.StatusCode, header: resp.Header, body: b}, nil
+}
+
+// transportMessage describes a transport error without repeating the URL
+// (the caller names it) and says plainly when it was a timeout.
+func transportMessage(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timed out: " + err.Error()
+	case errors.Is(err, context.Canceled):
+		return "canceled: " + err.Error()
+	}
+	return err.Error()
+}
+
+// statusError classifies a response: nil for 2xx; rate limited for 429
+// (pausing the host for its Retry-After); retryable for 5xx, 408 and 425;
+// terminal for any other status, with the server's message.
+func (p *Provider) statusError(c call, r *response) error {
+	if r.status >= 200 && r.status < 300 {
+		return nil
+	}
+	err := fmt.Errorf("%s %s: %s%s", c.method, c.url, statusText(r.status), serverMessage(r, c.secrets))
+	switch {
+	case r.status == http.StatusTooManyRequests:
+		now := p.now()
+		after := parseRetryAfter(r.header.Get("Retry-After"), now)
+		if after > 0 {
+			if u, perr := url.Parse(c.url); perr == nil {
+				p.gate.pause(u.Host, now.Add(after))
+			}
+		}
+		return provider.RateLimited(err, after)
+	case r.status >= 500, r.status == http.StatusRequestTimeout, r.status == http.StatusTooEarly:
+		return provider.Retryable(err)
+	}
+	return provider.Terminal(err)
+}
+
+func statusText(code int) string {
+	if t := http.StatusText(code); t != "" {
+		return strconv.Itoa(code) + " " + t
+	}
+	return strconv.Itoa(code)
+}
+
+// parseRetryAfter reads a Retry-After value: delay-seconds or an HTTP date.
+// Anything else, and a time already past, is zero (the engine chooses the
+// pause). The result is capped at maxRetryAfter.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n <= 0 {
+			return 0
+		}
+		if n > int64(maxRetryAfter/time.Second) {
+			return maxRetryAfter
+		}
+		d = time.Duration(n) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	}
+	if d <= 0 {
+		return 0
+	}
+	return min(d, maxRetryAfter)
+}
+
+// serverMessage returns ": " and the server's explanation of an error: the
+// "error" or "message" field of a JSON object (or error.message), else the
+// body as text, trimmed, truncated, with secrets scrubbed. Empty when the
+// body says nothing.
+func serverMessage(r *response, secrets []string) string {
+	msg := ""
+	var obj map[string]any
+	if json.Unmarshal(r.body, &obj) == nil {
+		msg = messageOf(obj)
+	}
+	if msg == "" && !looksJSON(r.body) {
+		msg = strings.Join(strings.Fields(string(r.body)), " ")
+	}
+	msg = scrub(msg, secrets)
+	if len(msg) > maxMessage {
+		msg = strings.ToValidUTF8(msg[:maxMessage], "") + "..."
+	}
+	if msg == "" {
+		return ""
+	}
+	return ": " + msg
+}
+
+func messageOf(obj map[string]any) string {
+	for _, k := range []string{"error", "message", "detail", "title"} {
+		switch v := obj[k].(type) {
+		case string:
+			if v != "" {
+				return v
+			}
+		case map[string]any:
+			if m := messageOf(v); m != "" {
+				return m
+			}
+		}
+	}
+	return ""
+}
+
+func looksJSON(b []byte) bool {
+	b = bytes.TrimSpace(b)
+	return len(b) > 0 && (b[0] == '{' || b[0] == '[')
+}
+
+// scrub replaces every secret in s with "(sensitive)". Secrets shorter than
+// 3 bytes are left alone: replacing them would mangle the message and hide
+// nothing.
+func scrub(s string, secrets []string) string {
+	for _, sec := range secrets {
+		if len(sec) >= 3 {
+			s = strings.ReplaceAll(s, sec, "(sensitive)")
+		}
+	}
+	return s
+}
+
+// decodeJSON decodes a response body keeping numbers exact, in canonical
+// form. An empty body is nil.
+func decodeJSON(b []byte) (any, error) {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	if dec.More() {
+		return nil, errors.New("trailing data after the JSON value")
+	}
+	return provider.Canonical(v), nil
+}
