@@ -282,6 +282,9 @@ func (e *Engine) planOne(ctx context.Context, rv *manifest.Revision, res *manife
 		release()
 		atomic.AddInt64(&e.stats.Observes, 1)
 		if err != nil {
+			if strings.HasPrefix(err.Error(), "observe "+in.ID) {
+				return plan.Action{}, err
+			}
 			return plan.Action{}, fmt.Errorf("observe %s: %w", in.ID, err)
 		}
 		in.Observed = &obs

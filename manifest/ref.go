@@ -47,6 +47,17 @@ func parseTemplate(s string) (parts []part, hasRef bool, err error) {
 			return nil, false, fmt.Errorf("unterminated reference %q: want ${KIND/NAME.outputs.FIELD} (write $${ for a literal ${)", s[i:])
 		}
 		expr := s[i+2 : i+end]
+		if name, ok := strings.CutPrefix(expr, "env:"); ok {
+			// ${env:NAME} is not a reference: it stays as written, and the
+			// provider that reads it expands it at call time, so the
+			// value is never stored.
+			if !validEnvName(name) {
+				return nil, false, fmt.Errorf("malformed environment variable %q: want ${env:NAME} with NAME made of letters, digits and _", s[i:i+end+1])
+			}
+			lit.WriteString("${" + expr + "}")
+			i += end + 1
+			continue
+		}
 		target, output, ok := parseRef(expr)
 		if !ok {
 			return nil, false, fmt.Errorf("malformed reference %q: want ${KIND/NAME.outputs.FIELD} (write $${ for a literal ${)", s[i:i+end+1])
@@ -339,4 +350,17 @@ func deepCopy(v any) any {
 		return l
 	}
 	return v
+}
+
+// validEnvName reports whether n is a portable environment variable name.
+func validEnvName(n string) bool {
+	if n == "" || n[0] >= '0' && n[0] <= '9' {
+		return false
+	}
+	for _, c := range n {
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
 }

@@ -59,6 +59,10 @@ type Schema struct {
 	// Outputs names the outputs a Ready resource of this kind exposes, for
 	// references such as ${file.File/index.outputs.sha256}.
 	Outputs []string
+	// AnyOutputs makes the outputs open: any name may be referenced (the
+	// provider returns the whole remote object). A reference to an output
+	// the object lacks fails when it is resolved.
+	AnyOutputs bool
 }
 
 // FieldNames returns the spec field names in sorted order.
@@ -73,6 +77,9 @@ func (s Schema) FieldNames() []string {
 
 // HasOutput reports whether name is a declared output of the kind.
 func (s Schema) HasOutput(name string) bool {
+	if s.AnyOutputs {
+		return true
+	}
 	for _, o := range s.Outputs {
 		if o == name {
 			return true

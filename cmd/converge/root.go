@@ -19,6 +19,7 @@ import (
 	"github.com/convergehq/converge/manifest"
 	"github.com/convergehq/converge/provider"
 	"github.com/convergehq/converge/providers/file"
+	httpprovider "github.com/convergehq/converge/providers/http"
 	"github.com/convergehq/converge/store"
 	"github.com/convergehq/converge/store/memory"
 	"github.com/convergehq/converge/store/sqlite"
@@ -133,7 +134,7 @@ func (g *globals) registry() (*provider.Registry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--root %s: %w", g.root, err)
 	}
-	return provider.NewRegistry(fp)
+	return provider.NewRegistry(fp, httpprovider.New())
 }
 
 // load validates the manifests into a revision.

@@ -80,6 +80,8 @@ func schema() provider.Schema {
 			},
 		},
 		Outputs: []string{"id", "name", "state"},
+		// The outputs are the whole observed object: any field may be referenced.
+		AnyOutputs: true,
 	}
 }
 
