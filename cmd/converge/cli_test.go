@@ -564,7 +564,7 @@ func TestStatus(t *testing.T) {
 	if diff := cmp.Diff(wantIDs, ids); diff != "" {
 		t.Errorf("status -o json resources (-want +got):\n%s", diff)
 	}
-	if len(got.Target) != 64 || lines[0] != "Target revision: "+short(got.Target) {
+	if len(got.Target) != 64 || lines[0] != "Target revision: "+short(got.Target)+" (converged)" {
 		t.Errorf("status: target %q, table %q: want the same revision", got.Target, lines[0])
 	}
 	if got.Resources[1].Outputs["path"] != "site/index.html" {

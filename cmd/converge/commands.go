@@ -138,7 +138,7 @@ Running it again right away makes no changes.`,
 			if err != nil {
 				return err
 			}
-			return g.converge(cmd, reg, rv, f, output)
+			return g.converge(cmd, reg, rv, f, output, true)
 		},
 	}
 	f.register(cmd, true)
@@ -184,7 +184,7 @@ terminal; elsewhere pass --yes.`,
 					return exitCode(1)
 				}
 			}
-			return g.converge(cmd, reg, nil, f, output)
+			return g.converge(cmd, reg, nil, f, output, false)
 		},
 	}
 	f.register(cmd, true)
@@ -207,8 +207,10 @@ func confirm(in io.Reader, out io.Writer, state string) (bool, error) {
 	return strings.TrimSpace(line) == "yes", nil
 }
 
-// converge applies rv (nil: destroy) once and prints the report.
-func (g *globals) converge(cmd *cobra.Command, reg *provider.Registry, rv *manifest.Revision, f engineFlags, output string) error {
+// converge applies rv (nil: destroy) once and prints the report. With
+// choose, a revision that failed or was rolled back from is not targeted
+// again until the manifests change (see chooseTarget).
+func (g *globals) converge(cmd *cobra.Command, reg *provider.Registry, rv *manifest.Revision, f engineFlags, output string, choose bool) error {
 	if output != "text" && output != "json" {
 		return fmt.Errorf("-o %q: must be text or json", output)
 	}
@@ -224,6 +226,16 @@ func (g *globals) converge(cmd *cobra.Command, reg *provider.Registry, rv *manif
 		return err
 	}
 	defer g.closeAlerts()
+	if rv != nil && choose {
+		next, note, err := chooseTarget(ctx, st, rv, f.rollback == "auto")
+		if err != nil {
+			return err
+		}
+		if note != "" {
+			fmt.Fprintln(cmd.ErrOrStderr(), "note: "+note)
+		}
+		rv = next
+	}
 	actx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	rep, err := e.Apply(actx, rv)
@@ -257,6 +269,9 @@ func printReport(w io.Writer, rep engine.Report, destroy bool, err error) {
 	}
 	if err != nil {
 		fmt.Fprintf(w, "Stopped before converging: %v.\n", err)
+	}
+	if rb := rep.RolledBack; rb != nil {
+		fmt.Fprintf(w, "Revision %s failed (%s): rolled back to the last known good revision %s.\n", short(rb.From), rb.Reason, short(rb.To))
 	}
 	if len(rep.Drifted) > 0 {
 		fmt.Fprintf(w, "%s drifted and were left alone (drift policy alert):\n", plural(len(rep.Drifted), "resource"))
@@ -311,17 +326,41 @@ func newStatusCmd(g *globals) *cobra.Command {
 				rows = withDesired(rows, rv)
 			}
 			target, _ := st.Target(ctx)
+			revs, err := st.ListRevisions(ctx)
+			if err != nil {
+				return err
+			}
+			lkg, _ := store.LastKnownGood(revs)
+			var tstate, treason string
+			for _, r := range revs {
+				if r.Hash == target {
+					tstate, treason = r.State, r.Reason
+				}
+			}
 			if output == "json" {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
 				return enc.Encode(struct {
-					Target    string      `json:"targetRevision,omitempty"`
-					Resources []statusRow `json:"resources"`
-				}{target, rows})
+					Target        string      `json:"targetRevision,omitempty"`
+					TargetState   string      `json:"targetState,omitempty"`
+					TargetReason  string      `json:"targetReason,omitempty"`
+					LastKnownGood string      `json:"lastKnownGood,omitempty"`
+					Resources     []statusRow `json:"resources"`
+				}{target, tstate, treason, lkg.Hash, rows})
 			}
 			w := cmd.OutOrStdout()
 			if target != "" {
-				fmt.Fprintf(w, "Target revision: %s\n", short(target))
+				line := fmt.Sprintf("Target revision: %s (%s)", short(target), tstate)
+				if treason != "" {
+					line += ": " + oneLine(treason)
+				}
+				fmt.Fprintln(w, line)
+				switch {
+				case lkg.Hash == "":
+					fmt.Fprintln(w, "Last known good: none yet")
+				case lkg.Hash != target:
+					fmt.Fprintf(w, "Last known good: %s (converged %s ago)\n", short(lkg.Hash), ago(time.Now(), lkg.Converged))
+				}
 			}
 			if len(rows) == 0 {
 				fmt.Fprintln(w, "No resources recorded yet.")

@@ -46,6 +46,8 @@ type engineFlags struct {
 	drift       string
 	timeout     time.Duration
 	webhooks    []string
+	rollback    string
+	deadline    time.Duration
 }
 
 func (f *engineFlags) register(cmd *cobra.Command, timeout bool) {
@@ -54,6 +56,8 @@ func (f *engineFlags) register(cmd *cobra.Command, timeout bool) {
 	cmd.Flags().DurationVar(&f.backoffMax, "backoff-max", 60*time.Second, "longest retry delay")
 	cmd.Flags().StringVar(&f.drift, "drift", manifest.DriftCorrect, "drift policy for resources that set none: correct, alert or ignore")
 	cmd.Flags().StringArrayVar(&f.webhooks, "alert-webhook", nil, "POST a JSON alert here on drift, failures and rollbacks (repeatable)")
+	cmd.Flags().StringVar(&f.rollback, "rollback", "off", "auto: when a new revision fails terminally or misses --progress-deadline, converge the last known good one again; off: never")
+	cmd.Flags().DurationVar(&f.deadline, "progress-deadline", 5*time.Minute, "with --rollback auto, how long a new revision may take to converge")
 	if timeout {
 		cmd.Flags().DurationVar(&f.timeout, "timeout", 10*time.Minute, "give up after this long")
 	}
@@ -67,6 +71,15 @@ func (f *engineFlags) validate() error {
 	}
 	if f.workers < 1 {
 		return fmt.Errorf("--workers %d: must be at least 1", f.workers)
+	}
+	if f.rollback == "" {
+		f.rollback = "off"
+	}
+	if f.rollback != "auto" && f.rollback != "off" {
+		return fmt.Errorf("--rollback %q: must be auto or off", f.rollback)
+	}
+	if f.deadline < 0 {
+		return fmt.Errorf("--progress-deadline %s: must not be negative", f.deadline)
 	}
 	if f.backoffBase <= 0 || f.backoffMax < f.backoffBase {
 		return fmt.Errorf("--backoff-base %s, --backoff-max %s: need 0 < base <= max", f.backoffBase, f.backoffMax)
@@ -109,6 +122,8 @@ once (apply) or continuously (run).`,
 		newGraphCmd(g),
 		newDestroyCmd(g),
 		newDriftCmd(g),
+		newHistoryCmd(g),
+		newRollbackCmd(g),
 	)
 	return root
 }
@@ -142,7 +157,12 @@ func (g *globals) load(reg *provider.Registry) (*manifest.Revision, error) {
 	if len(g.files) == 0 {
 		return nil, errors.New("no manifests given: pass -f FILE_OR_DIR (repeatable)")
 	}
-	return manifest.Load(g.files, reg)
+	rv, err := manifest.Load(g.files, reg)
+	if err != nil {
+		return nil, err
+	}
+	rv.Commit = gitCommit(g.files)
+	return rv, nil
 }
 
 // openStore opens the state database. Read-only opens do not lock it (so
@@ -179,6 +199,10 @@ func (g *globals) newEngine(ctx context.Context, reg *provider.Registry, st stor
 		DefaultDrift: f.drift,
 		DryRun:       dryRun,
 		Logger:       log,
+		Rollback:     f.rollback == "auto",
+	}
+	if opts.Rollback {
+		opts.ProgressDeadline = f.deadline
 	}
 	if len(f.webhooks) > 0 {
 		for _, u := range f.webhooks {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"os/signal"
@@ -13,6 +14,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 	"github.com/spf13/cobra"
 
+	"github.com/convergehq/converge/engine"
 	"github.com/convergehq/converge/graph"
 	"github.com/convergehq/converge/store"
 )
@@ -71,17 +73,32 @@ nothing.`,
 			}
 			defer watcher.Close()
 
-			if err := e.SetTarget(ctx, rv); err != nil {
+			auto := f.rollback == "auto"
+			target, note, err := chooseTarget(ctx, st, rv, auto)
+			if err != nil {
+				return err
+			}
+			if note != "" {
+				log.Warn(note)
+			}
+			if err := e.SetTarget(ctx, target); err != nil {
 				return err
 			}
 			wg := e.Start(ctx)
-			log.Info("converge running", "resources", len(rv.Resources), "revision", short(rv.Hash), "resync", resync, "dry_run", dryRun)
+			log.Info("converge running", "resources", len(target.Resources), "revision", short(target.Hash), "resync", resync, "dry_run", dryRun, "rollback", f.rollback)
 
 			timer := time.NewTimer(jitter(resync))
 			defer timer.Stop()
+			// Every second: record convergence, roll back a failing
+			// revision, and follow a target set by converge rollback.
+			progress := time.NewTicker(time.Second)
+			defer progress.Stop()
+			watchdog := revisionWatch{e: e, st: st, log: log, auto: auto, deadline: f.deadline, dryRun: dryRun}
 			var reload <-chan time.Time
 			for {
 				select {
+				case <-progress.C:
+					watchdog.tick(ctx)
 				case <-ctx.Done():
 					log.Info("shutting down: finishing calls in flight")
 					e.Stop(wg)
@@ -114,7 +131,15 @@ nothing.`,
 						continue
 					}
 					rv = next
-					if err := e.SetTarget(ctx, rv); err != nil {
+					target, note, err := chooseTarget(ctx, st, rv, auto)
+					if err != nil {
+						log.Error("choose target", "err", err)
+						continue
+					}
+					if note != "" {
+						log.Warn(note)
+					}
+					if err := e.SetTarget(ctx, target); err != nil {
 						log.Error("set target", "err", err)
 						continue
 					}
@@ -186,4 +211,69 @@ func graphOptions(ctx context.Context, g *globals) graph.RenderOptions {
 		opts.Status[r.ID] = string(r.Phase)
 	}
 	return opts
+}
+
+// revisionWatch follows the target revision's progress in the daemon.
+type revisionWatch struct {
+	e        *engine.Engine
+	st       store.Store
+	log      *slog.Logger
+	auto     bool
+	deadline time.Duration
+	dryRun   bool
+
+	converged string // the target last recorded converged
+	failed    string // the target last recorded failed
+}
+
+func (w *revisionWatch) tick(ctx context.Context) {
+	if w.dryRun {
+		return
+	}
+	// A target set by `converge rollback` beside us.
+	if t, err := w.st.Target(ctx); err == nil && t != "" && t != w.e.Progress().Revision {
+		r, err := w.st.GetRevision(ctx, t)
+		if err == nil {
+			if rv, err := engine.RevisionFromStore(r); err == nil {
+				w.log.Warn("the target revision was changed by converge rollback", "revision", short(t))
+				if err := w.e.SetTarget(ctx, rv); err != nil {
+					w.log.Error("set target", "err", err)
+				}
+				return
+			}
+		}
+	}
+	p := w.e.Progress()
+	switch {
+	case p.Revision == "":
+	case p.Converged:
+		if w.converged != p.Revision {
+			if err := w.e.MarkConverged(context.WithoutCancel(ctx)); err != nil {
+				w.log.Error("record convergence", "err", err)
+				return
+			}
+			w.converged = p.Revision
+			w.log.Info("revision converged", "revision", short(p.Revision))
+		}
+	case w.failed == p.Revision:
+	case p.Failed != "" || (w.auto && w.deadline > 0 && time.Since(p.Since) > w.deadline):
+		reason := p.Failed
+		if reason == "" {
+			reason = fmt.Sprintf("not converged within the progress deadline (%s)", w.deadline)
+		}
+		if p.Failed == "" && !w.auto {
+			return
+		}
+		w.failed = p.Revision
+		back, err := w.e.FailAndRollBack(context.WithoutCancel(ctx), reason, w.auto)
+		if err != nil {
+			w.log.Error("roll back", "err", err)
+			return
+		}
+		if back != nil {
+			w.log.Warn("revision failed: rolled back to the last known good revision", "failed", short(p.Revision), "to", short(back.Hash), "reason", reason)
+		} else {
+			w.log.Warn("revision failed", "revision", short(p.Revision), "reason", reason)
+		}
+	}
 }

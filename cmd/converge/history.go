@@ -1,0 +1,307 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/convergehq/converge/engine"
+	"github.com/convergehq/converge/manifest"
+	"github.com/convergehq/converge/store"
+	"github.com/convergehq/converge/store/sqlite"
+)
+
+// gitCommit returns the commit of the git work tree holding the first
+// manifest path, with "-dirty" when the manifests have uncommitted
+// changes; empty outside git or without git.
+func gitCommit(paths []string) string {
+	if len(paths) == 0 {
+		return ""
+	}
+	dir := paths[0]
+	if fi, err := osStat(dir); err != nil || !fi.IsDir() {
+		dir = filepath.Dir(dir)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "git", "-C", dir, "rev-parse", "HEAD").Output()
+	if err != nil {
+		return ""
+	}
+	commit := strings.TrimSpace(string(out))
+	args := append([]string{"-C", dir, "status", "--porcelain", "--"}, absAll(paths)...)
+	if st, err := exec.CommandContext(ctx, "git", args...).Output(); err == nil && len(strings.TrimSpace(string(st))) > 0 {
+		commit += "-dirty"
+	}
+	return commit
+}
+
+func absAll(paths []string) []string {
+	out := make([]string, 0, len(paths))
+	for _, p := range paths {
+		if a, err := filepath.Abs(p); err == nil {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// chooseTarget decides which revision to converge given the manifests'
+// revision rv: rv itself, unless rv failed earlier (with automatic
+// rollback) or was rolled back from by hand; then the stored target stays
+// until the manifests change. note says why, for people.
+func chooseTarget(ctx context.Context, st store.Store, rv *manifest.Revision, rollbackAuto bool) (*manifest.Revision, string, error) {
+	prev, err := st.GetRevision(ctx, rv.Hash)
+	if errors.Is(err, store.ErrNotFound) {
+		return rv, "", nil
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	stay := prev.State == store.RevisionRolledBack || (rollbackAuto && prev.State == store.RevisionFailed)
+	if !stay {
+		return rv, "", nil
+	}
+	target, err := st.Target(ctx)
+	if err != nil || target == rv.Hash {
+		return rv, "", nil
+	}
+	tr, err := st.GetRevision(ctx, target)
+	if err != nil {
+		return nil, "", err
+	}
+	back, err := engine.RevisionFromStore(tr)
+	if err != nil {
+		return nil, "", err
+	}
+	note := fmt.Sprintf("the manifests are at revision %s, which was %s (%s); staying on revision %s until the manifests change",
+		short(rv.Hash), prev.State, prev.Reason, short(target))
+	return back, note, nil
+}
+
+func newHistoryCmd(g *globals) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "history",
+		Short: "List the revisions converge targeted, the target and the last known good one",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "table" && output != "json" {
+				return fmt.Errorf("-o %q: must be table or json", output)
+			}
+			ctx := cmd.Context()
+			st, err := g.openStore(ctx, true)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			revs, err := st.ListRevisions(ctx)
+			if err != nil {
+				return err
+			}
+			target, _ := st.Target(ctx)
+			lkg, _ := store.LastKnownGood(revs)
+			type row struct {
+				store.Revision
+				Resources     int  `json:"resources"`
+				Target        bool `json:"target"`
+				LastKnownGood bool `json:"lastKnownGood"`
+			}
+			rows := make([]row, 0, len(revs))
+			for _, r := range revs {
+				n := 0
+				if rv, err := engine.RevisionFromStore(r); err == nil {
+					n = len(rv.Resources)
+				}
+				rows = append(rows, row{Revision: r, Resources: n, Target: r.Hash == target, LastKnownGood: r.Hash == lkg.Hash})
+			}
+			if output == "json" {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(rows)
+			}
+			w := cmd.OutOrStdout()
+			if len(rows) == 0 {
+				fmt.Fprintln(w, "No revisions yet.")
+				return nil
+			}
+			tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "REVISION\tCREATED\tSTATE\tRESOURCES\tCOMMIT\t\tREASON")
+			for _, r := range rows {
+				var marks []string
+				if r.Target {
+					marks = append(marks, "target")
+				}
+				if r.LastKnownGood {
+					marks = append(marks, "last known good")
+				}
+				commit := strings.TrimSuffix(r.Commit, "-dirty")
+				if len(commit) > 12 {
+					commit = commit[:12]
+				}
+				if strings.HasSuffix(r.Commit, "-dirty") {
+					commit += "-dirty"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", short(r.Hash), r.Created.Local().Format("2006-01-02 15:04:05"),
+					r.State, r.Resources, dash(commit), strings.Join(marks, ", "), oneLine(r.Reason))
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	return cmd
+}
+
+var osStat = os.Stat
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func newRollbackCmd(g *globals) *cobra.Command {
+	var (
+		f      engineFlags
+		output string
+	)
+	cmd := &cobra.Command{
+		Use:   "rollback [REVISION]",
+		Short: "Target an earlier revision again (default: the last known good one)",
+		Long: `rollback makes an earlier revision the target again: by default the last known
+good one (the revision that converged last), or the one named by a prefix of
+its hash (see converge history). The manifest files are left alone: converge
+stays on that revision until they change.
+
+When no daemon runs, rollback converges the revision at once, like apply.
+When converge run holds the state, rollback records the new target and the
+daemon converges it within seconds.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.validate(); err != nil {
+				return err
+			}
+			if output != "text" && output != "json" {
+				return fmt.Errorf("-o %q: must be text or json", output)
+			}
+			ctx := cmd.Context()
+			st, shared, err := g.openForRollback(ctx)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			to, from, err := pickRollback(ctx, st, args)
+			if err != nil {
+				return err
+			}
+			rv, err := engine.RevisionFromStore(to)
+			if err != nil {
+				return err
+			}
+			if from != "" {
+				cur, err := st.GetRevision(ctx, from)
+				if err == nil && cur.State != store.RevisionFailed {
+					cur.State, cur.Reason = store.RevisionRolledBack, "rolled back by hand to revision "+short(to.Hash)
+					if err := st.PutRevision(ctx, cur); err != nil {
+						return err
+					}
+				}
+			}
+			if _, err := st.AddEvent(ctx, store.Event{Type: store.Warning, Reason: "RolledBack",
+				Message: fmt.Sprintf("rolled back by hand from revision %s to revision %s", dash(short(from)), short(to.Hash))}); err != nil {
+				return err
+			}
+			if shared {
+				if err := st.SetTarget(ctx, to.Hash); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "Revision %s is the target again; the running converge converges it within seconds.\n", short(to.Hash))
+				return nil
+			}
+			st.Close()
+			reg, err := g.registry()
+			if err != nil {
+				return err
+			}
+			return g.converge(cmd, reg, rv, f, output, false)
+		},
+	}
+	f.register(cmd, true)
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "report format: text or json")
+	return cmd
+}
+
+// openForRollback opens the state exclusively, or shared when a daemon
+// holds it (shared=true).
+func (g *globals) openForRollback(ctx context.Context) (store.Store, bool, error) {
+	if _, err := osStat(g.state); err != nil {
+		return nil, false, fmt.Errorf("no state at %s: nothing to roll back", g.state)
+	}
+	db, err := sqlite.Open(ctx, g.state)
+	var locked *sqlite.LockedError
+	if errors.As(err, &locked) {
+		db, err = sqlite.Open(ctx, g.state, sqlite.Shared())
+		if err != nil {
+			return nil, false, fmt.Errorf("open state %s: %w", g.state, err)
+		}
+		return db, true, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("open state %s: %w", g.state, err)
+	}
+	return db, false, nil
+}
+
+// pickRollback returns the revision to roll back to (args[0] as a hash
+// prefix, or the last known good one) and the current target.
+func pickRollback(ctx context.Context, st store.Store, args []string) (store.Revision, string, error) {
+	revs, err := st.ListRevisions(ctx)
+	if err != nil {
+		return store.Revision{}, "", err
+	}
+	cur, _ := st.Target(ctx)
+	if len(args) == 1 {
+		prefix := args[0]
+		if len(prefix) < 4 {
+			return store.Revision{}, "", fmt.Errorf("revision %q: give at least 4 characters of its hash (see converge history)", prefix)
+		}
+		var found []store.Revision
+		for _, r := range revs {
+			if strings.HasPrefix(r.Hash, prefix) {
+				found = append(found, r)
+			}
+		}
+		switch len(found) {
+		case 0:
+			return store.Revision{}, "", fmt.Errorf("revision %q: no such revision (see converge history)", prefix)
+		case 1:
+		default:
+			return store.Revision{}, "", fmt.Errorf("revision %q is ambiguous: %d revisions start with it", prefix, len(found))
+		}
+		if found[0].Hash == cur {
+			return store.Revision{}, "", fmt.Errorf("revision %s is already the target", short(cur))
+		}
+		return found[0], cur, nil
+	}
+	var others []store.Revision
+	for _, r := range revs {
+		if r.Hash != cur {
+			others = append(others, r)
+		}
+	}
+	lkg, ok := store.LastKnownGood(others)
+	if !ok {
+		return store.Revision{}, "", errors.New("no earlier revision converged: nothing to roll back to (see converge history)")
+	}
+	return lkg, cur, nil
+}
