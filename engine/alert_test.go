@@ -124,3 +124,70 @@ func sortedCopy(s []string) []string {
 	}
 	return out
 }
+
+// An alert-only resource is left untouched across many resyncs: the event
+// counts each observation, one alert is sent, and a DriftResolved event
+// follows when the drift goes away.
+func TestAlertOnlyDriftAcrossResyncs(t *testing.T) {
+	h := newFileHarness(t)
+	sink := &alertSink{}
+	h.opts.Alert = sink.notify
+	m := `
+kind: file.File
+metadata: {name: watched}
+policy: {drift: alert}
+spec: {path: watched.txt, content: v1}
+`
+	e := h.engine()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	wg := e.Start(ctx)
+	defer e.Stop(wg)
+	if err := e.SetTarget(ctx, h.load(m)); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(h.root, "watched.txt")
+	if err := os.WriteFile(path, []byte("hand edit"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const resyncs = 6
+	for i := 0; i < resyncs; i++ {
+		e.ResyncAll()
+		if err := e.WaitIdle(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "hand edit" {
+		t.Errorf("watched.txt = %q; an alert-only resource was touched", b)
+	}
+	evs := h.events("DriftDetected")
+	if len(evs) != 1 || evs[0].Count != resyncs {
+		t.Errorf("DriftDetected events = %+v; want one row counted %d times", evs, resyncs)
+	}
+	if got := sink.reasons(); len(got) != 1 {
+		t.Errorf("alerts = %v; want exactly one for the whole incident", got)
+	}
+	// Put it back by hand: the drift is resolved.
+	if err := os.WriteFile(path, []byte("v1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.ResyncAll()
+	if err := e.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(h.events("DriftResolved")); n != 1 {
+		t.Errorf("DriftResolved events = %d; want 1", n)
+	}
+	if r, _ := recordOf(e, "file.File/watched"); r.Phase != "Ready" {
+		t.Errorf("phase after the drift went away = %s; want Ready", r.Phase)
+	}
+}
