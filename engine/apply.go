@@ -53,7 +53,7 @@ func (r Report) OK() bool { return len(r.Failures) == 0 && r.RolledBack == nil }
 // report says so.
 func (e *Engine) Apply(ctx context.Context, rv *manifest.Revision) (Report, error) {
 	start := e.opts.Clock.Now()
-	before := len(e.Records())
+	before := e.recordCount()
 	if err := e.SetTarget(ctx, rv); err != nil {
 		return Report{}, err
 	}
@@ -98,7 +98,7 @@ func (e *Engine) Apply(ctx context.Context, rv *manifest.Revision) (Report, erro
 	rep.Duration = e.opts.Clock.Since(start)
 	rep.Seconds = rep.Duration.Seconds()
 	if rv == nil {
-		rep.Deleted = before - len(e.Records())
+		rep.Deleted = before - e.recordCount()
 	}
 	if waitErr != nil && rep.OK() {
 		return rep, fmt.Errorf("apply: %w", waitErr)
@@ -143,13 +143,18 @@ func (e *Engine) currentTarget() *manifest.Revision {
 	return e.target
 }
 
+func (e *Engine) recordCount() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.records)
+}
+
 // report summarizes the records against rv.
 func (e *Engine) report(rv *manifest.Revision) Report {
 	rep := Report{Revision: rvHash(rv), Stats: e.Stats()}
-	recs := map[string]store.Record{}
-	for _, r := range e.Records() {
-		recs[r.ID] = r
-	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	recs := e.records // read under the lock, never written here
 	if rv != nil {
 		for _, res := range rv.Resources {
 			r, ok := recs[res.ID]

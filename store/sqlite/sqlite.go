@@ -128,7 +128,7 @@ func Open(ctx context.Context, path string, opts ...Option) (db *DB, err error) 
 			return nil, fmt.Errorf("open state file: %w", err)
 		}
 	}
-	if d.writeDB, err = openPool(abs, "_pragma=journal_mode(WAL)&_txlock=immediate", 1); err != nil {
+	if d.writeDB, err = openPool(abs, "_pragma=journal_mode(WAL)&_pragma=cache_size(-65536)&_txlock=immediate", 1); err != nil {
 		return nil, fmt.Errorf("open state file %s: %w", path, err)
 	}
 	if err := migrate(ctx, d.writeDB, path); err != nil {
