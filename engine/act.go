@@ -25,6 +25,9 @@ func (e *Engine) call(ctx context.Context, s snapshot, fn func(context.Context) 
 	defer cancel()
 	atomic.AddInt64(counter, 1)
 	err = fn(cctx)
+	if err == nil && !e.opts.FixedRate {
+		s.limiter.Recover()
+	}
 	if err != nil && errors.Is(cctx.Err(), context.DeadlineExceeded) && !errors.Is(err, context.DeadlineExceeded) {
 		err = fmt.Errorf("%w (timed out after %s)", err, s.timeout)
 	}
@@ -273,6 +276,9 @@ func (e *Engine) fail(ctx context.Context, s snapshot, err error, op string) res
 			after = e.q.When(id) // no Retry-After: the key's exponential backoff
 		}
 		s.limiter.Pause(after)
+		if !e.opts.FixedRate {
+			s.limiter.Throttle() // each 429 lowers the rate; successes raise it again
+		}
 		res = result{failed: true, retry: after}
 		r.NextRetry = r.LastReconcile.Add(after)
 	default:

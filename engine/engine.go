@@ -52,6 +52,10 @@ type Options struct {
 	// ProgressDeadline bounds how long a revision may take to converge
 	// before it counts as failed (with Rollback); zero means no deadline.
 	ProgressDeadline time.Duration
+	// FixedRate turns off the adaptation of a provider's rate to its
+	// rate-limit answers (each one halves the rate, successes restore it).
+	// For comparisons; the default adapts.
+	FixedRate bool
 }
 
 func (o *Options) defaults() {

@@ -30,6 +30,9 @@ type Limiter struct {
 	maxInFlight int           // 0: no cap
 
 	mu          sync.Mutex
+	qps         float64 // configured
+	rate        float64 // effective: lowered by Throttle, raised by Recover
+	throttles   int
 	inFlight    int
 	pausedUntil time.Time
 	waiters     list.List // of *waiter, first come first served
@@ -55,11 +58,48 @@ func NewLimiter(cfg LimiterConfig, c clock.Clock) *Limiter {
 	if c == nil {
 		c = clock.RealClock{}
 	}
-	l := &Limiter{clock: c, maxInFlight: max(cfg.MaxInFlight, 0)}
+	l := &Limiter{clock: c, maxInFlight: max(cfg.MaxInFlight, 0), qps: cfg.QPS, rate: cfg.QPS}
 	if cfg.QPS > 0 {
 		l.bucket = rate.NewLimiter(rate.Limit(cfg.QPS), max(cfg.Burst, 1))
 	}
 	return l
+}
+
+// Throttle lowers the rate after the provider answered that calls come too
+// fast: the effective QPS halves, down to a floor of a sixteenth of the
+// configured QPS. Recover raises it again. Without a QPS limit it does
+// nothing (the provider's Retry-After pause still applies).
+func (l *Limiter) Throttle() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.bucket == nil {
+		return
+	}
+	l.rate = max(l.rate/2, l.qps/16)
+	l.bucket.SetLimitAt(l.clock.Now(), rate.Limit(l.rate))
+	l.throttles++
+}
+
+// Recover raises the effective rate a step after a call succeeded: by a
+// twentieth of the configured QPS, up to it. After a Throttle, about twenty
+// successes bring the full rate back: additive increase, multiplicative
+// decrease.
+func (l *Limiter) Recover() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.bucket == nil || l.rate >= l.qps {
+		return
+	}
+	l.rate = min(l.rate+l.qps/20, l.qps)
+	l.bucket.SetLimitAt(l.clock.Now(), rate.Limit(l.rate))
+}
+
+// Rate returns the effective QPS (0: unlimited) and how many times
+// Throttle lowered it.
+func (l *Limiter) Rate() (qps float64, throttles int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.rate, l.throttles
 }
 
 // Acquire waits for any pause to end, then for an in-flight slot, then for a
