@@ -255,7 +255,12 @@ func (e *Engine) ResyncAll() {
 	}
 	e.mu.Unlock()
 	for _, id := range ids {
-		e.enqueue(id)
+		e.mu.Lock()
+		e.outstanding[id]++
+		e.mu.Unlock()
+		// A lane of its own: a flood of new resources does not starve the
+		// resync of the others, nor the reverse.
+		e.q.AddBackground(id)
 	}
 }
 

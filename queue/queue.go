@@ -59,7 +59,8 @@ type Queue[K comparable] struct {
 	items      map[K]*item[K] // every key queued, held, delayed or failing
 	free       []*item[K]     // idle records for reuse
 	slab       []item[K]      // records never used yet
-	fifo       fifo[*item[K]] // ready keys, in order; each is stQueued
+	lanes      [2]fifo[*item[K]] // ready keys, in order; each is stQueued: changes, then background work
+	turn       int               // the lane Get serves next when both have keys
 	processing int            // number of held keys
 	delayed    delayHeap[K]   // keys waiting for a deadline
 	shutdown   bool           // ShutDown or ShutDownWithDrain was called
@@ -143,11 +144,25 @@ func (q *Queue[K]) Add(k K) {
 	q.mu.Unlock()
 }
 
-func (q *Queue[K]) addLocked(it *item[K]) {
+// AddBackground is Add for background work (a periodic resync): such keys
+// wait in a lane of their own, and Get serves the two lanes in turn, so a
+// flood of changes cannot starve background work nor the reverse. A key
+// already queued in either lane stays where it is.
+func (q *Queue[K]) AddBackground(k K) {
+	q.mu.Lock()
+	if !q.shutdown {
+		q.addLaneLocked(q.itemLocked(k), 1)
+	}
+	q.mu.Unlock()
+}
+
+func (q *Queue[K]) addLocked(it *item[K]) { q.addLaneLocked(it, 0) }
+
+func (q *Queue[K]) addLaneLocked(it *item[K], lane int) {
 	switch it.state {
 	case stIdle:
 		it.state = stQueued
-		q.fifo.push(it)
+		q.lanes[lane].push(it)
 		q.ready.Signal()
 	case stProcessing:
 		it.state = stDirty
@@ -166,8 +181,8 @@ func (q *Queue[K]) Get() (k K, shutdown bool) {
 		if q.shutdown && !q.drain {
 			return k, true
 		}
-		if q.fifo.len() > 0 {
-			it := q.fifo.pop()
+		if q.readyLen() > 0 {
+			it := q.popLocked()
 			it.state = stProcessing
 			q.processing++
 			return it.key, false
@@ -193,13 +208,13 @@ func (q *Queue[K]) Done(k K) {
 	q.processing--
 	if it.state == stDirty && (!q.shutdown || q.drain) {
 		it.state = stQueued
-		q.fifo.push(it)
+		q.lanes[0].push(it)
 		q.ready.Signal()
 	} else {
 		it.state = stIdle
 		q.forgetIfIdleLocked(it)
 	}
-	if q.drain && q.processing == 0 && q.fifo.len() == 0 {
+	if q.drain && q.processing == 0 && q.readyLen() == 0 {
 		q.drained.Broadcast()
 		q.ready.Broadcast() // blocked Gets now return shutdown
 	}
@@ -210,7 +225,19 @@ func (q *Queue[K]) Done(k K) {
 func (q *Queue[K]) Len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.fifo.len()
+	return q.readyLen()
+}
+
+func (q *Queue[K]) readyLen() int { return q.lanes[0].len() + q.lanes[1].len() }
+
+// popLocked takes the next ready key, serving the lanes in turn.
+func (q *Queue[K]) popLocked() *item[K] {
+	lane := q.turn
+	if q.lanes[lane].len() == 0 {
+		lane = 1 - lane
+	}
+	q.turn = 1 - lane
+	return q.lanes[lane].pop()
 }
 
 // ShuttingDown reports whether ShutDown or ShutDownWithDrain was called.
@@ -229,12 +256,13 @@ func (q *Queue[K]) ShutDown() {
 	q.mu.Lock()
 	q.shutdown = true
 	q.drain = false
-	for q.fifo.len() > 0 {
-		it := q.fifo.pop()
+	for q.readyLen() > 0 {
+		it := q.popLocked()
 		it.state = stIdle
 		q.forgetIfIdleLocked(it)
 	}
-	q.fifo.reset()
+	q.lanes[0].reset()
+	q.lanes[1].reset()
 	q.dropDelayedLocked()
 	q.ready.Broadcast()
 	q.drained.Broadcast()
@@ -254,7 +282,7 @@ func (q *Queue[K]) ShutDownWithDrain() {
 		q.drain = true
 		q.dropDelayedLocked()
 	}
-	for q.drain && (q.processing > 0 || q.fifo.len() > 0) {
+	for q.drain && (q.processing > 0 || q.readyLen() > 0) {
 		q.drained.Wait()
 	}
 	q.ready.Broadcast()
