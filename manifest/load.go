@@ -417,6 +417,7 @@ func (l *loader) revision() *Revision {
 	}
 	rv.Hash = revisionHash(rv)
 	rv.index()
+	rv.graph = l.graph // with the line of each dependsOn entry
 	return rv
 }
 

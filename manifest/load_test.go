@@ -384,8 +384,8 @@ func TestLoadGraph(t *testing.T) {
 		t.Errorf("edges mismatch (-want +got):\n%s", diff)
 	}
 
-	// A valid revision gives the same graph through BuildGraph, with
-	// dependsOn explained by the resource's kind line.
+	// A valid revision gives the same graph through BuildGraph: the
+	// loader's, with the line of each dependsOn entry.
 	rv, err := LoadBytes(map[string][]byte{"m.yaml": []byte(strings.Replace(content, "file.File/b, ", "", 1))}, testRegistry(t))
 	if err != nil {
 		t.Fatalf("LoadBytes() error = %v", err)
@@ -395,10 +395,28 @@ func TestLoadGraph(t *testing.T) {
 		got = append(got, e.String())
 	}
 	want = []string{
-		"file.File/a needs file.Directory/www: dependsOn at m.yaml:1",
+		"file.File/a needs file.Directory/www: dependsOn at m.yaml:3",
 		"file.File/b needs file.File/a: reference in spec.path at m.yaml:9",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("BuildGraph edges mismatch (-want +got):\n%s", diff)
+	}
+	// A revision that did not come from the loader (one kept in the store)
+	// gets a graph built from its resources, dependsOn at the kind line.
+	b, err := Marshal(rv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := Unmarshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = nil
+	for _, e := range BuildGraph(stored).Edges() {
+		got = append(got, e.String())
+	}
+	want[0] = "file.File/a needs file.Directory/www: dependsOn at m.yaml:1"
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("BuildGraph of a stored revision (-want +got):\n%s", diff)
 	}
 }

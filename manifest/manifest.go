@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
+
+	"github.com/convergehq/converge/graph"
 )
 
 // Source is where something was written.
@@ -113,26 +116,29 @@ type Revision struct {
 	// hash: the same content is the same revision.
 	Commit string `json:"commit,omitempty"`
 
-	byID map[string]*Resource
+	indexOnce sync.Once
+	byID      map[string]*Resource
+	graphOnce sync.Once
+	graph     *graph.Graph // the loader's, or built on first use
 }
 
-// Get returns the resource with the given ID.
+// Get returns the resource with the given ID. It is safe for concurrent use.
 func (rv *Revision) Get(id string) (*Resource, bool) {
 	if rv == nil {
 		return nil, false
 	}
-	if rv.byID == nil {
-		rv.index()
-	}
+	rv.index()
 	r, ok := rv.byID[id]
 	return r, ok
 }
 
 func (rv *Revision) index() {
-	rv.byID = make(map[string]*Resource, len(rv.Resources))
-	for _, r := range rv.Resources {
-		rv.byID[r.ID] = r
-	}
+	rv.indexOnce.Do(func() {
+		rv.byID = make(map[string]*Resource, len(rv.Resources))
+		for _, r := range rv.Resources {
+			rv.byID[r.ID] = r
+		}
+	})
 }
 
 // Error is one problem in the manifests. It names the file, the line, the
