@@ -187,6 +187,9 @@ spec: {path: watched.txt, content: v1}
 	if n := len(h.events("DriftResolved")); n != 1 {
 		t.Errorf("DriftResolved events = %d; want 1", n)
 	}
+	if got := sink.reasons(); len(got) != 2 || got[1] != "DriftResolved file.File/watched" {
+		t.Errorf("alerts = %v; want DriftDetected then DriftResolved", got)
+	}
 	if r, _ := recordOf(e, "file.File/watched"); r.Phase != "Ready" {
 		t.Errorf("phase after the drift went away = %s; want Ready", r.Phase)
 	}

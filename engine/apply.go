@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -62,7 +63,7 @@ func (e *Engine) Apply(ctx context.Context, rv *manifest.Revision) (Report, erro
 		waitErr    error
 		rolledBack *Rollback
 	)
-	if rv != nil && e.opts.Rollback {
+	if rv != nil && e.opts.Rollback && !e.Proven(ctx, rv.Hash) {
 		var deadline time.Time
 		if e.opts.ProgressDeadline > 0 {
 			deadline = start.Add(e.opts.ProgressDeadline)
@@ -109,7 +110,7 @@ func (e *Engine) Apply(ctx context.Context, rv *manifest.Revision) (Report, erro
 			if err := e.MarkConverged(bg); err != nil {
 				return rep, err
 			}
-		} else if p.Failed != "" && rolledBack == nil {
+		} else if p.Failed != "" && rolledBack == nil && !e.Proven(bg, rv.Hash) {
 			if err := e.setRevisionState(bg, rv.Hash, store.RevisionFailed, p.Failed); err != nil {
 				return rep, err
 			}
@@ -207,14 +208,21 @@ func (e *Engine) Plan(ctx context.Context, rv *manifest.Revision) (*plan.Plan, e
 		if err != nil {
 			return nil, err
 		}
-		for _, id := range order {
-			res, _ := rv.Get(id)
-			a, err := e.planOne(ctx, rv, res, recs[id], recs, predicted)
+		// Level by level, dependencies first; the resources of one level
+		// are observed in parallel (each level only reads what earlier
+		// levels predicted).
+		for _, level := range levels(order, g.Deps) {
+			actions, err := e.planLevel(ctx, level, func(id string) (plan.Action, error) {
+				res, _ := rv.Get(id)
+				return e.planOne(ctx, rv, res, recs[id], recs, predicted)
+			})
 			if err != nil {
 				return nil, err
 			}
-			predicted[id] = a.Type
-			p.Actions = append(p.Actions, a)
+			for i, id := range level {
+				predicted[id] = actions[i].Type
+			}
+			p.Actions = append(p.Actions, actions...)
 		}
 	}
 	// Resources that left the manifests, dependents first.
@@ -236,15 +244,73 @@ func (e *Engine) Plan(ctx context.Context, rv *manifest.Revision) (*plan.Plan, e
 	if err != nil {
 		return nil, fmt.Errorf("order deletions: %w", err)
 	}
-	for i := len(order) - 1; i >= 0; i-- {
-		id := order[i]
-		a, err := e.planOne(ctx, rv, nil, recs[id], recs, predicted)
+	lv := levels(order, g.Deps)
+	for i := len(lv) - 1; i >= 0; i-- {
+		actions, err := e.planLevel(ctx, lv[i], func(id string) (plan.Action, error) {
+			return e.planOne(ctx, rv, nil, recs[id], recs, predicted)
+		})
 		if err != nil {
 			return nil, err
 		}
-		p.Actions = append(p.Actions, a)
+		p.Actions = append(p.Actions, actions...)
 	}
 	return p, nil
+}
+
+// levels groups a topological order (dependencies first) into levels:
+// every dependency of a resource is in an earlier level.
+func levels(order []string, deps func(string) []string) [][]string {
+	depth := make(map[string]int, len(order))
+	var out [][]string
+	for _, id := range order {
+		d := 0
+		for _, dep := range deps(id) {
+			if dd, ok := depth[dep]; ok && dd+1 > d {
+				d = dd + 1
+			}
+		}
+		depth[id] = d
+		for len(out) <= d {
+			out = append(out, nil)
+		}
+		out[d] = append(out[d], id)
+	}
+	return out
+}
+
+// planLevel runs fn for every id, Workers at a time, and returns the
+// actions in the order of ids, or the first error.
+func (e *Engine) planLevel(ctx context.Context, ids []string, fn func(string) (plan.Action, error)) ([]plan.Action, error) {
+	out := make([]plan.Action, len(ids))
+	errs := make([]error, len(ids))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < min(e.opts.Workers, len(ids)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				out[i], errs[i] = fn(ids[i])
+			}
+		}()
+	}
+	for i := range ids {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 func (e *Engine) planOne(ctx context.Context, rv *manifest.Revision, res *manifest.Resource, rec *store.Record, recs map[string]*store.Record, predicted map[string]plan.Type) (plan.Action, error) {

@@ -338,6 +338,7 @@ func (e *Engine) settle(ctx context.Context, s snapshot, a plan.Action, now time
 		if c, ok := rec.Condition("Drifted"); ok && c.Status == "True" && !a.Drift {
 			r.SetCondition(store.Condition{Type: "Drifted", Status: "False", Reason: "DriftResolved", Message: "observed state matches again", LastTransitionTime: now})
 			e.event(ctx, in.ID, store.Normal, "DriftResolved", "observed state matches the applied spec again")
+			e.alert("drift", "DriftResolved", in.ID, in.Kind, "observed state matches the applied spec again", nil)
 		}
 		r.SetCondition(store.Condition{Type: "Ready", Status: "True", Reason: "Converged", LastTransitionTime: now})
 	}

@@ -88,6 +88,14 @@ func (e *Engine) MarkConverged(ctx context.Context) error {
 	return nil
 }
 
+// Proven reports whether the revision converged at some point. A proven
+// revision is never failed or rolled back automatically: trouble after it
+// converged (drift, a conflict) is not a failure of the revision.
+func (e *Engine) Proven(ctx context.Context, hash string) bool {
+	r, err := e.store.GetRevision(ctx, hash)
+	return err == nil && !r.Converged.IsZero()
+}
+
 // ErrNoKnownGood is returned by Rollback when no earlier revision converged.
 var ErrNoKnownGood = errors.New("no earlier revision converged: nothing to roll back to")
 

@@ -102,3 +102,36 @@ func TestRollbackWithNothingToRollBackTo(t *testing.T) {
 		t.Errorf("want a RollbackImpossible event")
 	}
 }
+
+// A revision that converged before is never rolled back for trouble that
+// came after (here a conflict: someone put a directory where a file was).
+func TestProvenRevisionIsNotRolledBack(t *testing.T) {
+	h := newFileHarness(t)
+	h.mustConverge(fileDocs(map[string]string{"a.txt": "a1"}))
+	v2 := fileDocs(map[string]string{"a.txt": "a2", "b.txt": "b2"})
+	h.mustConverge(v2)
+	if err := os.Remove(filepath.Join(h.root, "b.txt")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(h.root, "b.txt"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	h.opts.Rollback = true
+	h.opts.ProgressDeadline = time.Minute
+	rep, _ := h.apply(v2)
+	if rep.RolledBack != nil || rep.OK() {
+		t.Fatalf("report %+v; want a failure reported and no rollback", rep)
+	}
+	revs, _ := h.st.ListRevisions(context.Background())
+	for _, r := range revs {
+		if r.State == store.RevisionFailed || r.State == store.RevisionRolledBack {
+			t.Errorf("revision %s is %s; want neither failed nor rolled back", r.Hash[:8], r.State)
+		}
+	}
+	if lkg, _ := store.LastKnownGood(revs); lkg.Hash != revs[len(revs)-1].Hash {
+		t.Errorf("last known good = %s; want the proven v2", lkg.Hash[:8])
+	}
+	if h.tree()["a.txt"] != "a2" {
+		t.Errorf("a.txt = %q; want a2 (no rollback)", h.tree()["a.txt"])
+	}
+}

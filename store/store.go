@@ -229,10 +229,14 @@ type Deferrer interface {
 	Flush(ctx context.Context) error
 }
 
-// LastKnownGood returns the revision among revs that converged last.
+// LastKnownGood returns the revision among revs that converged last,
+// leaving out those that failed or that someone rolled back from.
 func LastKnownGood(revs []Revision) (Revision, bool) {
 	var best Revision
 	for _, r := range revs {
+		if r.State == RevisionFailed || r.State == RevisionRolledBack {
+			continue
+		}
 		if !r.Converged.IsZero() && r.Converged.After(best.Converged) {
 			best = r
 		}

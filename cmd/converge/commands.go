@@ -274,7 +274,11 @@ func printReport(w io.Writer, rep engine.Report, destroy bool, err error) {
 		fmt.Fprintf(w, "Revision %s failed (%s): rolled back to the last known good revision %s.\n", short(rb.From), rb.Reason, short(rb.To))
 	}
 	if len(rep.Drifted) > 0 {
-		fmt.Fprintf(w, "%s drifted and were left alone (drift policy alert):\n", plural(len(rep.Drifted), "resource"))
+		verb := "were"
+		if len(rep.Drifted) == 1 {
+			verb = "was"
+		}
+		fmt.Fprintf(w, "%s drifted and %s left alone (drift policy alert):\n", plural(len(rep.Drifted), "resource"), verb)
 		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 		for _, f := range rep.Drifted {
 			fmt.Fprintf(tw, "  %s\t%s\t%s\n", f.ID, f.Phase, f.Message)
@@ -313,8 +317,9 @@ func newStatusCmd(g *globals) *cobra.Command {
 				return err
 			}
 			rows := statusRows(recs)
+			target, _ := st.Target(ctx)
+			var staying string
 			if len(g.files) > 0 {
-				// Desired resources converge has not recorded yet are Pending.
 				reg, err := g.registry()
 				if err != nil {
 					return err
@@ -323,9 +328,15 @@ func newStatusCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				rows = withDesired(rows, rv)
+				if prev, err := st.GetRevision(ctx, rv.Hash); err == nil && rv.Hash != target &&
+					(prev.State == store.RevisionFailed || prev.State == store.RevisionRolledBack) {
+					staying = fmt.Sprintf("The manifests are at revision %s, which was %s (%s); converge stays on revision %s until they change.",
+						short(rv.Hash), prev.State, oneLine(prev.Reason), short(target))
+				} else {
+					// Desired resources converge has not recorded yet are Pending.
+					rows = withDesired(rows, rv)
+				}
 			}
-			target, _ := st.Target(ctx)
 			revs, err := st.ListRevisions(ctx)
 			if err != nil {
 				return err
@@ -345,8 +356,9 @@ func newStatusCmd(g *globals) *cobra.Command {
 					TargetState   string      `json:"targetState,omitempty"`
 					TargetReason  string      `json:"targetReason,omitempty"`
 					LastKnownGood string      `json:"lastKnownGood,omitempty"`
+					Staying       string      `json:"staying,omitempty"`
 					Resources     []statusRow `json:"resources"`
-				}{target, tstate, treason, lkg.Hash, rows})
+				}{target, tstate, treason, lkg.Hash, staying, rows})
 			}
 			w := cmd.OutOrStdout()
 			if target != "" {
@@ -360,6 +372,9 @@ func newStatusCmd(g *globals) *cobra.Command {
 					fmt.Fprintln(w, "Last known good: none yet")
 				case lkg.Hash != target:
 					fmt.Fprintf(w, "Last known good: %s (converged %s ago)\n", short(lkg.Hash), ago(time.Now(), lkg.Converged))
+				}
+				if staying != "" {
+					fmt.Fprintln(w, staying)
 				}
 			}
 			if len(rows) == 0 {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/convergehq/converge/alert"
 	"github.com/convergehq/converge/engine"
 	"github.com/convergehq/converge/manifest"
 	"github.com/convergehq/converge/store"
@@ -111,10 +112,16 @@ func newHistoryCmd(g *globals) *cobra.Command {
 			target, _ := st.Target(ctx)
 			lkg, _ := store.LastKnownGood(revs)
 			type row struct {
-				store.Revision
-				Resources     int  `json:"resources"`
-				Target        bool `json:"target"`
-				LastKnownGood bool `json:"lastKnownGood"`
+				Hash          string     `json:"hash"`
+				Created       time.Time  `json:"created"`
+				Sources       []string   `json:"sources"`
+				State         string     `json:"state"`
+				Reason        string     `json:"reason,omitempty"`
+				Commit        string     `json:"commit,omitempty"`
+				Converged     *time.Time `json:"converged,omitempty"`
+				Resources     int        `json:"resources"`
+				Target        bool       `json:"target"`
+				LastKnownGood bool       `json:"lastKnownGood"`
 			}
 			rows := make([]row, 0, len(revs))
 			for _, r := range revs {
@@ -122,7 +129,13 @@ func newHistoryCmd(g *globals) *cobra.Command {
 				if rv, err := engine.RevisionFromStore(r); err == nil {
 					n = len(rv.Resources)
 				}
-				rows = append(rows, row{Revision: r, Resources: n, Target: r.Hash == target, LastKnownGood: r.Hash == lkg.Hash})
+				x := row{Hash: r.Hash, Created: r.Created, Sources: r.Sources, State: r.State, Reason: r.Reason, Commit: r.Commit,
+					Resources: n, Target: r.Hash == target, LastKnownGood: r.Hash == lkg.Hash}
+				if !r.Converged.IsZero() {
+					c := r.Converged
+					x.Converged = &c
+				}
+				rows = append(rows, x)
 			}
 			if output == "json" {
 				enc := json.NewEncoder(cmd.OutOrStdout())
@@ -135,7 +148,7 @@ func newHistoryCmd(g *globals) *cobra.Command {
 				return nil
 			}
 			tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "REVISION\tCREATED\tSTATE\tRESOURCES\tCOMMIT\t\tREASON")
+			fmt.Fprintln(tw, "REVISION\tCREATED\tSTATE\tRESOURCES\tCOMMIT\tMARKS\tREASON")
 			for _, r := range rows {
 				var marks []string
 				if r.Target {
@@ -217,9 +230,17 @@ daemon converges it within seconds.`,
 					}
 				}
 			}
-			if _, err := st.AddEvent(ctx, store.Event{Type: store.Warning, Reason: "RolledBack",
-				Message: fmt.Sprintf("rolled back by hand from revision %s to revision %s", dash(short(from)), short(to.Hash))}); err != nil {
+			msg := fmt.Sprintf("rolled back by hand from revision %s to revision %s", dash(short(from)), short(to.Hash))
+			if _, err := st.AddEvent(ctx, store.Event{Type: store.Warning, Reason: "RolledBack", Message: msg}); err != nil {
 				return err
+			}
+			if len(f.webhooks) > 0 {
+				n := alert.New(f.webhooks, alert.Options{})
+				n.Notify(alert.Alert{Type: "rollback", Reason: "RolledBack", Message: msg, Revision: to.Hash})
+				g.alerts = n
+				if shared {
+					defer g.closeAlerts()
+				}
 			}
 			if shared {
 				if err := st.SetTarget(ctx, to.Hash); err != nil {

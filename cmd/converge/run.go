@@ -213,7 +213,10 @@ func graphOptions(ctx context.Context, g *globals) graph.RenderOptions {
 	return opts
 }
 
-// revisionWatch follows the target revision's progress in the daemon.
+// revisionWatch follows the target revision's progress in the daemon. A
+// revision is judged once, while it makes its way to convergence: once it
+// converged, later trouble (drift, a conflict, a deleted file) is not a
+// failure of the revision and never rolls it back.
 type revisionWatch struct {
 	e        *engine.Engine
 	st       store.Store
@@ -222,8 +225,9 @@ type revisionWatch struct {
 	deadline time.Duration
 	dryRun   bool
 
-	converged string // the target last recorded converged
-	failed    string // the target last recorded failed
+	current string // the target being watched
+	settled bool   // current converged or failed: nothing more to judge
+	proven  bool   // current converged at some point: never failed automatically
 }
 
 func (w *revisionWatch) tick(ctx context.Context) {
@@ -244,27 +248,29 @@ func (w *revisionWatch) tick(ctx context.Context) {
 		}
 	}
 	p := w.e.Progress()
+	if p.Revision != w.current {
+		w.current, w.settled = p.Revision, false
+		w.proven = p.Revision != "" && w.e.Proven(ctx, p.Revision)
+	}
+	if p.Revision == "" || w.settled {
+		return
+	}
 	switch {
-	case p.Revision == "":
 	case p.Converged:
-		if w.converged != p.Revision {
-			if err := w.e.MarkConverged(context.WithoutCancel(ctx)); err != nil {
-				w.log.Error("record convergence", "err", err)
-				return
-			}
-			w.converged = p.Revision
-			w.log.Info("revision converged", "revision", short(p.Revision))
+		if err := w.e.MarkConverged(context.WithoutCancel(ctx)); err != nil {
+			w.log.Error("record convergence", "err", err)
+			return
 		}
-	case w.failed == p.Revision:
+		w.settled = true
+		w.log.Info("revision converged", "revision", short(p.Revision))
+	case w.proven:
+		// It converged before: a failure now is not the revision's.
 	case p.Failed != "" || (w.auto && w.deadline > 0 && time.Since(p.Since) > w.deadline):
 		reason := p.Failed
 		if reason == "" {
 			reason = fmt.Sprintf("not converged within the progress deadline (%s)", w.deadline)
 		}
-		if p.Failed == "" && !w.auto {
-			return
-		}
-		w.failed = p.Revision
+		w.settled = true
 		back, err := w.e.FailAndRollBack(context.WithoutCancel(ctx), reason, w.auto)
 		if err != nil {
 			w.log.Error("roll back", "err", err)

@@ -633,4 +633,13 @@ func testRevisionHistory(t *testing.T, s store.Store) {
 	if lkg, _ := store.LastKnownGood(got); lkg.Hash != "a" {
 		t.Errorf("LastKnownGood() after a converged again = %q; want a", lkg.Hash)
 	}
+	// A revision rolled back from is not good, however recently it converged.
+	revs[0].State = store.RevisionRolledBack
+	if err := s.PutRevision(ctx, revs[0]); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.ListRevisions(ctx)
+	if lkg, _ := store.LastKnownGood(got); lkg.Hash != "b" {
+		t.Errorf("LastKnownGood() after a was rolled back from = %q; want b", lkg.Hash)
+	}
 }
