@@ -1,0 +1,35 @@
+// Package engine converges the world to a target revision.
+//
+// The flow of one reconcile, for one resource ID taken from the queue:
+//
+//  1. snapshot: read the desired resource, its record and its
+//     dependencies' readiness from memory, once, under the lock;
+//  2. observe: ask the provider what exists (under the provider's limiter
+//     and timeout), unless the decision cannot depend on it;
+//  3. Decide: a pure function of (desired, observed, record, dependencies)
+//     that returns one plan.Action: wait, create, update, replace, delete,
+//     adopt, forget, conflict, drift, blocked or nothing;
+//  4. act: record the intent, call the provider, record the outcome and an
+//     event; and one switch decides what happens to the key next (done,
+//     retry after its backoff, pause for a rate limit, look again soon).
+//
+// Guarantees:
+//   - A key is reconciled by one worker at a time (the queue's guarantee).
+//   - Every mutation is preceded by a durable record of its intent, with an
+//     idempotency key that stays the same across retries, crashes included;
+//     the next attempt observes first, so nothing is created twice and an
+//     object whose create was interrupted stays converge's.
+//   - A resource starts as soon as its own dependencies are Ready; one that
+//     fails blocks only its dependents. Deletions run dependents first.
+//   - converge deletes only what it created: adopted objects and those with
+//     deletion policy orphan are forgotten, never deleted.
+//   - Drift (the object differs from what was last applied while the
+//     desired spec did not change) is corrected, reported or ignored per
+//     policy; a revision that converged is never rolled back for it.
+//   - Terminal errors are not retried until the desired spec changes;
+//     retryable ones back off exponentially with full jitter; a rate limit
+//     pauses the whole provider and lowers its rate.
+//
+// Apply converges once; Start, SetTarget and ResyncAll run it as a daemon;
+// Plan and Drift only observe.
+package engine
