@@ -18,6 +18,7 @@ import (
 	"github.com/convergehq/converge/engine"
 	"github.com/convergehq/converge/manifest"
 	"github.com/convergehq/converge/provider"
+	"github.com/convergehq/converge/providers/cloud"
 	"github.com/convergehq/converge/providers/file"
 	httpprovider "github.com/convergehq/converge/providers/http"
 	"github.com/convergehq/converge/store"
@@ -32,6 +33,7 @@ type globals struct {
 	state     string
 	logFormat string
 	logLevel  string
+	cloudURL  string
 
 	stdout io.Writer
 	stderr io.Writer
@@ -111,6 +113,7 @@ once (apply) or continuously (run).`,
 	pf.StringVar(&g.state, "state", filepath.Join(".converge", "state.db"), "state database (SQLite)")
 	pf.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	pf.StringVar(&g.cloudURL, "cloud-url", envOr("CONVERGE_CLOUD_URL", defaultCloudURL), "base URL of the cloud API the cloud.* kinds manage, such as cloudsim's (env CONVERGE_CLOUD_URL)")
 
 	root.AddCommand(
 		newValidateCmd(g),
@@ -149,7 +152,27 @@ func (g *globals) registry() (*provider.Registry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--root %s: %w", g.root, err)
 	}
-	return provider.NewRegistry(fp, httpprovider.New())
+	cloudURL := g.cloudURL
+	if cloudURL == "" {
+		cloudURL = defaultCloudURL
+	}
+	if u, err := url.Parse(cloudURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("--cloud-url %q: want an http or https URL such as %s", cloudURL, defaultCloudURL)
+	}
+	return provider.NewRegistry(fp, httpprovider.New(), cloud.New(cloudURL))
+}
+
+// defaultCloudURL is where the cloud provider finds the API when neither
+// --cloud-url nor CONVERGE_CLOUD_URL says: cloudsim's default address.
+const defaultCloudURL = "http://127.0.0.1:9000"
+
+// envOr returns the environment variable name, or def when it is unset or
+// empty.
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }
 
 // load validates the manifests into a revision.
@@ -210,7 +233,9 @@ func (g *globals) newEngine(ctx context.Context, reg *provider.Registry, st stor
 				return nil, fmt.Errorf("--alert-webhook %q: want an http or https URL", u)
 			}
 		}
-		g.alerts = alert.New(f.webhooks, alert.Options{Logger: log})
+		if g.alerts == nil {
+			g.alerts = alert.New(f.webhooks, alert.Options{Logger: log})
+		}
 		opts.Alert = g.alerts.Notify
 	}
 	e := engine.New(reg, st, opts)
@@ -229,7 +254,7 @@ func (g *globals) closeAlerts() {
 	defer cancel()
 	g.alerts.Close(ctx)
 	if s := g.alerts.Stats(); s.Undeliverable+s.Dropped > 0 {
-		fmt.Fprintf(g.stderr, "warning: %d alerts could not be delivered to the webhooks\n", s.Undeliverable+s.Dropped)
+		fmt.Fprintf(g.stderr, "warning: %s could not be delivered to the webhooks\n", plural(int(s.Undeliverable+s.Dropped), "alert"))
 	}
 }
 

@@ -1,0 +1,228 @@
+package cloud
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/convergehq/converge/provider"
+)
+
+const (
+	// maxResponse is the most of a response body that is read.
+	maxResponse = 16 << 20
+	// maxMessage is the longest server message put in an error.
+	maxMessage = 300
+	// maxRetryAfter caps a server's Retry-After, so that a bogus value
+	// cannot stop the provider for days.
+	maxRetryAfter = time.Hour
+)
+
+// response is a complete HTTP response.
+type response struct {
+	method string
+	url    string
+	status int
+	header http.Header
+	body   []byte
+}
+
+// do sends one request (body JSON-encoded when non-nil, Idempotency-Key
+// when idemKey is set) and reads the whole response. Transport failures
+// (connection refused or reset, timeouts) are retryable. The status is not
+// checked: see (*response).err.
+func (p *Provider) do(ctx context.Context, method, u string, body any, idemKey string) (*response, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, provider.Terminal(fmt.Errorf("%s %s: encode body: %w", method, u, err))
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return nil, provider.Terminal(fmt.Errorf("%s %s: %w", method, u, err))
+	}
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if idemKey != "" {
+		req.Header.Set("Idempotency-Key", idemKey)
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return nil, provider.Retryable(fmt.Errorf("%s %s: %s", method, u, transportMessage(err)))
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	if err != nil {
+		return nil, provider.Retryable(fmt.Errorf("%s %s: read response: %s", method, u, transportMessage(err)))
+	}
+	return &response{method: method, url: u, status: resp.StatusCode, header: resp.Header, body: b}, nil
+}
+
+// transportMessage describes a transport error without repeating the URL
+// (the caller names it) and says plainly when it was a timeout.
+func transportMessage(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timed out: " + err.Error()
+	case errors.Is(err, context.Canceled):
+		return "canceled: " + err.Error()
+	}
+	return err.Error()
+}
+
+// err classifies r: nil for 2xx; rate limited for 429 with its
+// Retry-After; retryable for 5xx, 408 and 425; terminal for any other
+// status, with the server's message.
+func (r *response) err(now time.Time) error {
+	if r.status >= 200 && r.status < 300 {
+		return nil
+	}
+	err := r.plainErr()
+	switch {
+	case r.status == http.StatusTooManyRequests:
+		return provider.RateLimited(err, parseRetryAfter(r.header.Get("Retry-After"), now))
+	case r.status >= 500, r.status == http.StatusRequestTimeout, r.status == http.StatusTooEarly:
+		return provider.Retryable(err)
+	}
+	return provider.Terminal(err)
+}
+
+// plainErr describes r's status and the server's message, unclassified.
+func (r *response) plainErr() error {
+	return fmt.Errorf("%s %s: %s%s", r.method, r.url, statusText(r.status), serverMessage(r.body))
+}
+
+func statusText(code int) string {
+	if t := http.StatusText(code); t != "" {
+		return strconv.Itoa(code) + " " + t
+	}
+	return strconv.Itoa(code)
+}
+
+// parseRetryAfter reads a Retry-After value: delay-seconds or an HTTP date.
+// Anything else, and a time already past, is zero (the engine chooses the
+// pause). The result is capped at maxRetryAfter.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n <= 0 {
+			return 0
+		}
+		if n > int64(maxRetryAfter/time.Second) {
+			return maxRetryAfter
+		}
+		d = time.Duration(n) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	}
+	if d <= 0 {
+		return 0
+	}
+	return min(d, maxRetryAfter)
+}
+
+// serverMessage returns ": " and the server's explanation of an error (the
+// "error" field of a JSON object, else the body as text), trimmed and
+// truncated; empty when the body says nothing.
+func serverMessage(body []byte) string {
+	var obj struct {
+		Error string `json:"error"`
+	}
+	msg := ""
+	if json.Unmarshal(body, &obj) == nil {
+		msg = obj.Error
+	}
+	if msg == "" && !looksJSON(body) {
+		msg = strings.Join(strings.Fields(string(body)), " ")
+	}
+	if len(msg) > maxMessage {
+		msg = strings.ToValidUTF8(msg[:maxMessage], "") + "..."
+	}
+	if msg == "" {
+		return ""
+	}
+	return ": " + msg
+}
+
+func looksJSON(b []byte) bool {
+	b = bytes.TrimSpace(b)
+	return len(b) > 0 && (b[0] == '{' || b[0] == '[')
+}
+
+// decode parses r's body as JSON, numbers exact, in provider.Canonical
+// form. A body that does not parse is terminal: the server does not speak
+// the protocol this provider expects.
+func (r *response) decode() (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(r.body))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, provider.Terminal(fmt.Errorf("%s %s: response is not JSON: %w", r.method, r.url, err))
+	}
+	if dec.More() {
+		return nil, provider.Terminal(fmt.Errorf("%s %s: trailing data after the JSON value", r.method, r.url))
+	}
+	return provider.Canonical(v), nil
+}
+
+// object decodes a response holding one JSON object with a string id.
+func (r *response) object() (map[string]any, error) {
+	v, err := r.decode()
+	if err != nil {
+		return nil, err
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return nil, provider.Terminal(fmt.Errorf("%s %s: response is not a JSON object", r.method, r.url))
+	}
+	if id, _ := obj["id"].(string); id == "" {
+		return nil, provider.Terminal(fmt.Errorf("%s %s: the object has no id", r.method, r.url))
+	}
+	return obj, nil
+}
+
+// objects decodes a response holding a JSON array of objects (or an object
+// with an items array).
+func (r *response) objects() ([]map[string]any, error) {
+	v, err := r.decode()
+	if err != nil {
+		return nil, err
+	}
+	items, ok := v.([]any)
+	if env, isObj := v.(map[string]any); isObj {
+		items, ok = env["items"].([]any)
+	}
+	if !ok {
+		return nil, provider.Terminal(fmt.Errorf("%s %s: response is not a JSON array", r.method, r.url))
+	}
+	out := make([]map[string]any, 0, len(items))
+	for _, it := range items {
+		obj, ok := it.(map[string]any)
+		if !ok {
+			return nil, provider.Terminal(fmt.Errorf("%s %s: list item is not a JSON object", r.method, r.url))
+		}
+		out = append(out, obj)
+	}
+	return out, nil
+}
