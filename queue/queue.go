@@ -56,21 +56,21 @@ type Queue[K comparable] struct {
 	// shutdown; drained is signalled when a draining queue becomes empty.
 	ready, drained sync.Cond
 
-	items      map[K]*item[K] // every key queued, held, delayed or failing
-	free       []*item[K]     // idle records for reuse
-	slab       []item[K]      // records never used yet
+	items      map[K]*item[K]    // every key queued, held, delayed or failing
+	free       []*item[K]        // idle records for reuse
+	slab       []item[K]         // records never used yet
 	lanes      [2]fifo[*item[K]] // ready keys, in order; each is stQueued: changes, then background work
 	turn       int               // the lane Get serves next when both have keys
-	processing int            // number of held keys
-	delayed    delayHeap[K]   // keys waiting for a deadline
-	shutdown   bool           // ShutDown or ShutDownWithDrain was called
-	drain      bool           // shutting down with drain, not yet forced
-	getWaiters int            // goroutines blocked in Get, for tests
-	timer      clock.Timer    // fires when the earliest delayed key is due
-	armed      time.Time      // deadline the timer is set for; zero: unset
-	stop       chan struct{}  // closed to stop the delay loop
-	stopOnce   sync.Once      // guards close(stop)
-	loopDone   chan struct{}  // closed when the delay loop has returned
+	processing int               // number of held keys
+	delayed    delayHeap[K]      // keys waiting for a deadline
+	shutdown   bool              // ShutDown or ShutDownWithDrain was called
+	drain      bool              // shutting down with drain, not yet forced
+	getWaiters int               // goroutines blocked in Get, for tests
+	timer      clock.Timer       // fires when the earliest delayed key is due
+	armed      time.Time         // deadline the timer is set for; zero: unset
+	stop       chan struct{}     // closed to stop the delay loop
+	stopOnce   sync.Once         // guards close(stop)
+	loopDone   chan struct{}     // closed when the delay loop has returned
 }
 
 // New returns an empty queue and starts the goroutine that moves delayed keys
