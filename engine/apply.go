@@ -195,6 +195,14 @@ func (e *Engine) report(rv *manifest.Revision) Report {
 // are shown as known after apply.
 func (e *Engine) Plan(ctx context.Context, rv *manifest.Revision) (*plan.Plan, error) {
 	p := &plan.Plan{Revision: rvHash(rv)}
+	e.mu.Lock()
+	loaded := e.loaded
+	e.mu.Unlock()
+	if !loaded {
+		if err := e.Load(ctx); err != nil {
+			return nil, err
+		}
+	}
 	e.configure(rv)
 	recs := map[string]*store.Record{}
 	for _, r := range e.Records() {

@@ -97,6 +97,7 @@ type Engine struct {
 	mu          sync.Mutex
 	target      *manifest.Revision // nil: nothing desired (destroy)
 	targetSince time.Time          // when target became the target
+	loaded      bool               // Load ran
 	destroying  bool
 	dependents  map[string][]string        // desired: id -> desired resources that depend on it
 	records     map[string]*store.Record   // every record, authoritative
@@ -153,6 +154,7 @@ func (e *Engine) Load(ctx context.Context) error {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.loaded = true
 	for i := range recs {
 		r := recs[i]
 		e.setRecordLocked(&r)
@@ -175,6 +177,15 @@ func (e *Engine) Stats() Stats {
 // first call). A nil rv means nothing is desired: everything recorded is
 // deleted, dependents first.
 func (e *Engine) SetTarget(ctx context.Context, rv *manifest.Revision) error {
+	e.mu.Lock()
+	loaded := e.loaded
+	e.mu.Unlock()
+	if !loaded {
+		// Never act without knowing what was recorded before.
+		if err := e.Load(ctx); err != nil {
+			return err
+		}
+	}
 	if rv != nil {
 		b, err := manifest.Marshal(rv)
 		if err != nil {
