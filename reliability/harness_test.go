@@ -86,13 +86,18 @@ type sim struct {
 
 func newSim(t *testing.T, cfg cloudsim.Config) *sim {
 	t.Helper()
+	s := newSimNoCleanup(t, cfg)
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+func newSimNoCleanup(_ testing.TB, cfg cloudsim.Config) *sim {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	s := cloudsim.New(cfg)
 	rec := &recorder{next: s}
 	srv := httptest.NewServer(rec)
-	t.Cleanup(srv.Close)
 	return &sim{Server: s, rec: rec, srv: srv}
 }
 
@@ -176,7 +181,7 @@ func load(t *testing.T, reg *provider.Registry, files map[string][]byte) *manife
 	return rv
 }
 
-func registry(t *testing.T, baseURL string, opts ...cloud.Option) *provider.Registry {
+func registry(t testing.TB, baseURL string, opts ...cloud.Option) *provider.Registry {
 	t.Helper()
 	reg, err := provider.NewRegistry(cloud.New(baseURL, opts...))
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -28,16 +29,19 @@ import (
 
 // globals are the flags every command shares.
 type globals struct {
-	files     []string
-	root      string
-	state     string
-	logFormat string
-	logLevel  string
-	cloudURL  string
+	files      []string
+	root       string
+	state      string
+	logFormat  string
+	logLevel   string
+	cloudURL   string
+	cpuProfile string
 
 	stdout io.Writer
 	stderr io.Writer
 	alerts *alert.Notifier // set when --alert-webhook is given
+
+	stopProfile func()
 }
 
 // engineFlags are the flags of the commands that converge.
@@ -101,8 +105,25 @@ once (apply) or continuously (run).`,
 		SilenceErrors: true,
 		// Logs go where the command's error stream goes, so that a caller
 		// that redirects it (SetErr) gets the logs too.
-		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			g.stdout, g.stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
+			if g.cpuProfile != "" {
+				f, err := os.Create(g.cpuProfile)
+				if err != nil {
+					return fmt.Errorf("--cpuprofile: %w", err)
+				}
+				if err := pprof.StartCPUProfile(f); err != nil {
+					f.Close()
+					return fmt.Errorf("--cpuprofile: %w", err)
+				}
+				g.stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
+			}
+			return nil
+		},
+		PersistentPostRun: func(*cobra.Command, []string) {
+			if g.stopProfile != nil {
+				g.stopProfile()
+			}
 		},
 	}
 	root.SetOut(os.Stdout)
@@ -113,6 +134,8 @@ once (apply) or continuously (run).`,
 	pf.StringVar(&g.state, "state", filepath.Join(".converge", "state.db"), "state database (SQLite)")
 	pf.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	pf.StringVar(&g.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (for performance reports)")
+	_ = pf.MarkHidden("cpuprofile")
 	pf.StringVar(&g.cloudURL, "cloud-url", envOr("CONVERGE_CLOUD_URL", defaultCloudURL), "base URL of the cloud API the cloud.* kinds manage, such as cloudsim's (env CONVERGE_CLOUD_URL)")
 
 	root.AddCommand(

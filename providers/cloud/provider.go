@@ -51,7 +51,7 @@ func WithGrace(d time.Duration) Option { return func(p *Provider) { p.grace = d 
 // New returns a provider for the API at baseURL (the part before /v1, such
 // as "http://127.0.0.1:9000").
 func New(baseURL string, opts ...Option) *Provider {
-	p := &Provider{base: strings.TrimRight(baseURL, "/"), client: &http.Client{}, now: time.Now, grace: DefaultGrace}
+	p := &Provider{base: strings.TrimRight(baseURL, "/"), client: defaultClient(), now: time.Now, grace: DefaultGrace}
 	for _, o := range opts {
 		o(p)
 	}
@@ -408,4 +408,14 @@ func (p *Provider) Delete(ctx context.Context, req provider.Request) error {
 		return fmt.Errorf("delete %s: %w", req.ID, err)
 	}
 	return nil
+}
+
+// defaultClient keeps enough idle connections per host for the calls the
+// engine runs at once (its in-flight cap decides the concurrency): the
+// standard two would make most calls dial a new connection.
+func defaultClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 512
+	t.MaxIdleConnsPerHost = 256
+	return &http.Client{Transport: t}
 }

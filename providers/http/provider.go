@@ -55,7 +55,7 @@ func WithLookupEnv(f func(string) (string, bool)) Option {
 
 // New returns an http provider.
 func New(opts ...Option) *Provider {
-	p := &Provider{client: &http.Client{}, now: time.Now, grace: DefaultGrace, lookupEnv: osLookupEnv}
+	p := &Provider{client: defaultClient(), now: time.Now, grace: DefaultGrace, lookupEnv: osLookupEnv}
 	for _, o := range opts {
 		o(p)
 	}
@@ -486,4 +486,14 @@ func (p *Provider) Delete(ctx context.Context, req provider.Request) error {
 		return fmt.Errorf("delete %s: %w", req.ID, err)
 	}
 	return nil
+}
+
+// defaultClient keeps enough idle connections per host for the calls the
+// engine runs at once (its in-flight cap decides the concurrency): the
+// standard two would make most calls dial a new connection.
+func defaultClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 512
+	t.MaxIdleConnsPerHost = 256
+	return &http.Client{Transport: t}
 }
