@@ -52,7 +52,7 @@ func (e *Engine) intend(ctx context.Context, s snapshot, op string, phase store.
 		r.Origin = store.OriginCreated
 	}
 	if r.Pending == nil || r.Pending.Op != op || r.Pending.SpecHash != hash {
-		spec := cloneMap(s.in.Spec)
+		spec := s.in.Spec // never modified in place: shared
 		if spec == nil && r.Pending != nil {
 			spec = r.Pending.Spec // a delete of an interrupted create
 		}

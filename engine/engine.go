@@ -538,20 +538,28 @@ func (e *Engine) Records() []store.Record {
 	defer e.mu.Unlock()
 	out := make([]store.Record, 0, len(e.records))
 	for _, r := range e.records {
-		out = append(out, *cloneRecord(r))
+		c := cloneRecord(r)
+		c.AppliedSpec = cloneMap(r.AppliedSpec)
+		c.Outputs = cloneMap(r.Outputs)
+		c.Private = cloneStrings(r.Private)
+		if c.Pending != nil {
+			c.Pending.Spec = cloneMap(r.Pending.Spec)
+		}
+		out = append(out, *c)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
 
+// cloneRecord copies r for the engine's own use. The maps it holds
+// (applied spec, outputs, private state, an intent's spec) are never
+// modified in place anywhere in the engine, only replaced, so they are
+// shared; the slices, which are, are copied.
 func cloneRecord(r *store.Record) *store.Record {
 	if r == nil {
 		return nil
 	}
 	c := *r
-	c.AppliedSpec = cloneMap(r.AppliedSpec)
-	c.Outputs = cloneMap(r.Outputs)
-	c.Private = cloneStrings(r.Private)
 	c.Deps = append([]string(nil), r.Deps...)
 	c.Conditions = append([]store.Condition(nil), r.Conditions...)
 	c.Deposed = append([]store.Instance(nil), r.Deposed...)

@@ -289,7 +289,7 @@ func (e *Engine) base(in Input) *store.Record {
 // applied marks r as holding the desired spec of s.
 func (e *Engine) applied(r *store.Record, s snapshot, outputs map[string]any, private map[string]string) {
 	in := s.in
-	r.AppliedSpec = cloneMap(in.Spec)
+	r.AppliedSpec = in.Spec // built for this reconcile, never modified in place
 	r.AppliedHash = in.Desired.Hash
 	r.Deps = in.Desired.Deps()
 	r.DeletionPolicy = in.Desired.Policy.Deletion

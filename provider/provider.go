@@ -22,6 +22,8 @@ type Provider interface {
 }
 
 // Request identifies one resource and carries what the engine knows of it.
+// Its maps are shared with the engine's records: a provider must not
+// modify them.
 type Request struct {
 	ID   string // "file.File/index"
 	Kind string // "file.File"
