@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -62,6 +63,7 @@ func BenchmarkConverge100k(b *testing.B) {
 		},
 	}
 	files := independent(n)
+	defer cliGC()()
 	for _, name := range []string{"memory", "sqlite"} {
 		b.Run(name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
@@ -216,6 +218,7 @@ func BenchmarkValidatePlan100k(b *testing.B) {
 	}
 	mem := providertest.NewMemory()
 	reg := memRegistry(b, mem)
+	defer cliGC()()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		rv, err := manifest.LoadBytes(files, reg)
@@ -239,4 +242,14 @@ func BenchmarkValidatePlan100k(b *testing.B) {
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err == nil {
 		b.ReportMetric(float64(ru.Maxrss)/1024, "peak-RSS-MB")
 	}
+}
+
+// cliGC sets the collector as cmd/converge does (tuneGC in main.go), unless
+// GOGC is set, and returns the function that restores it.
+func cliGC() func() {
+	if os.Getenv("GOGC") != "" {
+		return func() {}
+	}
+	old := debug.SetGCPercent(400)
+	return func() { debug.SetGCPercent(old) }
 }

@@ -7,12 +7,25 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 
 	"github.com/spf13/cobra"
 )
 
 func main() {
+	tuneGC()
 	os.Exit(run(os.Args[1:]))
+}
+
+// tuneGC lets the heap grow to five times the live data between
+// collections (GOGC=400) unless GOGC says otherwise: loading and planning
+// allocate a lot of short-lived data, and with the default the collector
+// takes a sixth of the time of a large plan. Memory stays well under the
+// budget (a 100,000-resource plan peaks under 500 MB).
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
 }
 
 // run executes the CLI and returns the process exit code.
