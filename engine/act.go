@@ -145,7 +145,12 @@ func (e *Engine) replace(ctx context.Context, s snapshot, a plan.Action) result 
 		return e.fail(ctx, s, err, "replace")
 	}
 	old := store.Instance{Spec: r.AppliedSpec, Outputs: r.Outputs, Private: r.Private}
-	if !s.in.Schema.CreateBeforeDestroy && r.AppliedSpec != nil {
+	// Create first when the kind says so, always or when other resources
+	// depend on this one (they must move to the new object before the old
+	// one can go: an API refuses to delete what is still referenced).
+	// Otherwise delete first, so that no two objects ever share a name.
+	createFirst := s.in.Schema.CreateBeforeDestroy || (s.in.Schema.CreateBeforeDestroyIfDepended && len(s.dependents) > 0)
+	if !createFirst && r.AppliedSpec != nil {
 		del := provider.Request{ID: s.in.ID, Kind: s.in.Kind, Name: s.in.Name, Spec: old.Spec, Outputs: old.Outputs, Private: old.Private, IdempotencyKey: r.Pending.Key}
 		if err := e.call(ctx, s, func(ctx context.Context) error { return s.provider.Delete(ctx, del) }, &e.stats.Deletes); err != nil {
 			return e.fail(ctx, s, err, "replace (delete old)")
@@ -166,7 +171,7 @@ func (e *Engine) replace(ctx context.Context, s snapshot, a plan.Action) result 
 	}, &e.stats.Creates); err != nil {
 		return e.fail(ctx, s, err, "replace (create new)")
 	}
-	if s.in.Schema.CreateBeforeDestroy && old.Spec != nil {
+	if createFirst && old.Spec != nil && !sameObject(old.Private, res.Private) {
 		r.Deposed = append(r.Deposed, old)
 	}
 	r.Origin = store.OriginCreated
@@ -199,6 +204,12 @@ func (e *Engine) delete(ctx context.Context, s snapshot, a plan.Action) result {
 	}
 	for len(r.Deposed) > 0 {
 		d := r.Deposed[0]
+		if sameObject(d.Private, r.Private) {
+			// The provider handed back the very object (it adopted it by
+			// name): it is not an old one to delete.
+			r.Deposed = r.Deposed[1:]
+			continue
+		}
 		req := provider.Request{ID: s.in.ID, Kind: s.in.Kind, Name: s.in.Name, Spec: d.Spec, Outputs: d.Outputs, Private: d.Private, IdempotencyKey: r.Pending.Key}
 		if err := e.call(ctx, s, func(ctx context.Context) error { return s.provider.Delete(ctx, req) }, &e.stats.Deletes); err != nil {
 			return e.fail(ctx, s, err, "delete replaced object")
@@ -323,3 +334,8 @@ func (e *Engine) backoff(id string) result {
 // removedHash is the FailedHash of a resource that failed terminally while
 // leaving the manifests: it is retried when the desired set changes.
 func removedHash(revision string) string { return "removed:" + revision }
+
+// sameObject reports whether two private states name one remote object.
+func sameObject(a, b map[string]string) bool {
+	return len(a) > 0 && a["id"] != "" && a["id"] == b["id"]
+}

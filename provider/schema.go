@@ -56,6 +56,13 @@ type Schema struct {
 	// moved to the new object). Set it only when a new object can never
 	// collide with the old one. The default is destroy, then create.
 	CreateBeforeDestroy bool
+	// CreateBeforeDestroyIfDepended creates the new object first only when
+	// other resources depend on this one: they move to the new object, then
+	// the old one is deleted (an API refuses to delete what is still
+	// referenced). Without dependents the old object goes first, so that two
+	// objects never share a name. Set it only when the provider can hold
+	// both objects at once (it identifies them by a remote id).
+	CreateBeforeDestroyIfDepended bool
 	// Outputs names the outputs a Ready resource of this kind exposes, for
 	// references such as ${file.File/index.outputs.sha256}.
 	Outputs []string

@@ -271,3 +271,73 @@ func TestDestroyUnderFire(t *testing.T) {
 // without idempotency keys; make sure the test above exercises it.
 var _ = cloud.New
 var _ = strings.Contains
+
+// Replacing objects that others reference (an instance behind a load
+// balancer; a subnet under instances, which replaces them too): the new
+// objects are created first, the dependents move to them, then the old ones
+// are deleted. No duplicate or leak is left, and nothing answers 409.
+func TestReplaceReferencedObjects(t *testing.T) {
+	s := newSim(t, cloudsim.Config{Seed: 10})
+	files, expect := app(2, "{maxInFlight: 16}")
+	if err := s.Expect(expect); err != nil {
+		t.Fatal(err)
+	}
+	reg := registry(t, s.srv.URL)
+	st := memory.New()
+	opts := engine.Options{Workers: 16, BackoffBase: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond, Logger: quiet()}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	apply := func(files map[string][]byte) engine.Report {
+		t.Helper()
+		rep, err := engine.New(reg, st, opts).Apply(ctx, load(t, reg, files))
+		if err != nil || !rep.OK() {
+			t.Fatalf("apply: %v %+v", err, rep.Failures)
+		}
+		return rep
+	}
+	apply(files)
+	ids := func(kind, name string) []string {
+		var out []string
+		for _, o := range s.Objects()[kind] {
+			if o["name"] == name {
+				out = append(out, o["id"].(string))
+			}
+		}
+		return out
+	}
+	oldWeb := ids("Instance", "web-0-0")
+
+	// A new image replaces web-0-0, which the load balancer references.
+	unit0 := strings.Replace(string(files["unit-00.yaml"]), "image: img-1", "image: img-2", 1)
+	files["unit-00.yaml"] = []byte(unit0)
+	rep := apply(files)
+	if rep.Stats.Creates != 1 || rep.Stats.Deletes != 1 {
+		t.Errorf("stats %+v; want one create and one delete", rep.Stats)
+	}
+	newWeb := ids("Instance", "web-0-0")
+	if len(newWeb) != 1 || newWeb[0] == oldWeb[0] {
+		t.Fatalf("web-0-0 ids: before %v, after %v; want one new object", oldWeb, newWeb)
+	}
+	var lbIDs []any
+	for _, o := range s.Objects()["LoadBalancer"] {
+		if o["name"] == "lb-0" {
+			lbIDs = o["instanceIds"].([]any)
+		}
+	}
+	if len(lbIDs) != 2 || lbIDs[0] != newWeb[0] && lbIDs[1] != newWeb[0] {
+		t.Errorf("lb-0 instances %v; want the new web-0-0 %s", lbIDs, newWeb[0])
+	}
+
+	// A new CIDR replaces pub-1, and with it the instances in it.
+	files["unit-01.yaml"] = []byte(strings.Replace(string(files["unit-01.yaml"]), "cidr: 10.1.1.0/24", "cidr: 10.1.3.0/24", 1))
+	apply(files)
+	a := s.Audit()
+	checkAudit(t, a)
+	if a.ByStatus["409"] != 0 {
+		t.Errorf("409 answers: %d; want none", a.ByStatus["409"])
+	}
+	// And again: nothing to do.
+	if rep := apply(files); rep.Stats.Creates+rep.Stats.Updates+rep.Stats.Deletes != 0 {
+		t.Errorf("apply after the replaces: %+v; want no changes", rep.Stats)
+	}
+}

@@ -156,6 +156,9 @@ var kindsByName = func() map[string]*kind {
 	m := make(map[string]*kind, len(kinds))
 	for _, k := range kinds {
 		k.schema.Outputs = k.outputs()
+		// Objects are identified by their id, so a replaced object and its
+		// replacement can live side by side while dependents move over.
+		k.schema.CreateBeforeDestroyIfDepended = true
 		m[k.schema.Kind] = k
 	}
 	return m
