@@ -9,21 +9,15 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/convergehq/converge/provider"
+	"github.com/convergehq/converge/provider/rest"
 )
 
 const (
 	// maxResponse is the most of a response body that is read.
 	maxResponse = 16 << 20
-	// maxMessage is the longest server message put in an error.
-	maxMessage = 300
-	// maxRetryAfter caps a server's Retry-After, so that a bogus value
-	// cannot stop the provider for days.
-	maxRetryAfter = time.Hour
 )
 
 // response is a complete HTTP response.
@@ -97,7 +91,7 @@ func (r *response) err(now time.Time) error {
 	err := r.plainErr()
 	switch {
 	case r.status == http.StatusTooManyRequests:
-		return provider.RateLimited(err, parseRetryAfter(r.header.Get("Retry-After"), now))
+		return provider.RateLimited(err, rest.RetryAfter(r.header.Get("Retry-After"), now))
 	case r.status >= 500, r.status == http.StatusRequestTimeout, r.status == http.StatusTooEarly:
 		return provider.Retryable(err)
 	}
@@ -106,68 +100,7 @@ func (r *response) err(now time.Time) error {
 
 // plainErr describes r's status and the server's message, unclassified.
 func (r *response) plainErr() error {
-	return fmt.Errorf("%s %s: %s%s", r.method, r.url, statusText(r.status), serverMessage(r.body))
-}
-
-func statusText(code int) string {
-	if t := http.StatusText(code); t != "" {
-		return strconv.Itoa(code) + " " + t
-	}
-	return strconv.Itoa(code)
-}
-
-// parseRetryAfter reads a Retry-After value: delay-seconds or an HTTP date.
-// Anything else, and a time already past, is zero (the engine chooses the
-// pause). The result is capped at maxRetryAfter.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	var d time.Duration
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n <= 0 {
-			return 0
-		}
-		if n > int64(maxRetryAfter/time.Second) {
-			return maxRetryAfter
-		}
-		d = time.Duration(n) * time.Second
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = t.Sub(now)
-	}
-	if d <= 0 {
-		return 0
-	}
-	return min(d, maxRetryAfter)
-}
-
-// serverMessage returns ": " and the server's explanation of an error (the
-// "error" field of a JSON object, else the body as text), trimmed and
-// truncated; empty when the body says nothing.
-func serverMessage(body []byte) string {
-	var obj struct {
-		Error string `json:"error"`
-	}
-	msg := ""
-	if json.Unmarshal(body, &obj) == nil {
-		msg = obj.Error
-	}
-	if msg == "" && !looksJSON(body) {
-		msg = strings.Join(strings.Fields(string(body)), " ")
-	}
-	if len(msg) > maxMessage {
-		msg = strings.ToValidUTF8(msg[:maxMessage], "") + "..."
-	}
-	if msg == "" {
-		return ""
-	}
-	return ": " + msg
-}
-
-func looksJSON(b []byte) bool {
-	b = bytes.TrimSpace(b)
-	return len(b) > 0 && (b[0] == '{' || b[0] == '[')
+	return fmt.Errorf("%s %s: %s%s", r.method, r.url, rest.StatusText(r.status), serverMessage(r.body))
 }
 
 // decode parses r's body as JSON, numbers exact, in provider.Canonical
@@ -225,4 +158,13 @@ func (r *response) objects() ([]map[string]any, error) {
 		out = append(out, obj)
 	}
 	return out, nil
+}
+
+// serverMessage returns ": " and the server's explanation of an error,
+// truncated; empty when the body says nothing.
+func serverMessage(body []byte) string {
+	if m := rest.Truncate(rest.Message(body)); m != "" {
+		return ": " + m
+	}
+	return ""
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/convergehq/converge/provider"
+	"github.com/convergehq/converge/provider/rest"
 )
 
 func TestParseRetryAfter(t *testing.T) {
@@ -22,11 +23,11 @@ func TestParseRetryAfter(t *testing.T) {
 		"negative":         {"-5", 0},
 		"garbage":          {"soon", 0},
 		"empty":            {"", 0},
-		"capped":           {"86400", maxRetryAfter},
+		"capped":           {"86400", rest.MaxRetryAfter},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			if got := parseRetryAfter(tc.in, now); got != tc.want {
+			if got := rest.RetryAfter(tc.in, now); got != tc.want {
 				t.Errorf("parseRetryAfter(%q) = %s; want %s", tc.in, got, tc.want)
 			}
 		})

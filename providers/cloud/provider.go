@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/convergehq/converge/provider"
+	"github.com/convergehq/converge/provider/rest"
 )
 
 // DefaultGrace is how long after a create a 404 on the read of the new
@@ -51,7 +52,7 @@ func WithGrace(d time.Duration) Option { return func(p *Provider) { p.grace = d 
 // New returns a provider for the API at baseURL (the part before /v1, such
 // as "http://127.0.0.1:9000").
 func New(baseURL string, opts ...Option) *Provider {
-	p := &Provider{base: strings.TrimRight(baseURL, "/"), client: defaultClient(), now: time.Now, grace: DefaultGrace}
+	p := &Provider{base: strings.TrimRight(baseURL, "/"), client: rest.NewClient(), now: time.Now, grace: DefaultGrace}
 	for _, o := range opts {
 		o(p)
 	}
@@ -316,7 +317,7 @@ func (p *Provider) Create(ctx context.Context, req provider.Request) (provider.R
 	if r.status == http.StatusConflict {
 		obj, err := p.find(ctx, t)
 		if err != nil {
-			return provider.Result{}, fmt.Errorf("create %s: after %s: %w", req.ID, statusText(r.status), err)
+			return provider.Result{}, fmt.Errorf("create %s: after %s: %w", req.ID, rest.StatusText(r.status), err)
 		}
 		if obj == nil {
 			return provider.Result{}, fmt.Errorf("create %s: %w", req.ID, provider.Retryable(
@@ -408,14 +409,4 @@ func (p *Provider) Delete(ctx context.Context, req provider.Request) error {
 		return fmt.Errorf("delete %s: %w", req.ID, err)
 	}
 	return nil
-}
-
-// defaultClient keeps enough idle connections per host for the calls the
-// engine runs at once (its in-flight cap decides the concurrency): the
-// standard two would make most calls dial a new connection.
-func defaultClient() *http.Client {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = 512
-	t.MaxIdleConnsPerHost = 256
-	return &http.Client{Transport: t}
 }

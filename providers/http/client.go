@@ -9,22 +9,17 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/convergehq/converge/provider"
+	"github.com/convergehq/converge/provider/rest"
 )
 
 const (
 	// maxResponse is the most of a response body that is read.
 	maxResponse = 16 << 20
-	// maxMessage is the longest server message put in an error.
-	maxMessage = 300
-	// maxRetryAfter caps a server's Retry-After, so that a bogus value
-	// cannot stop the provider for days.
-	maxRetryAfter = time.Hour
 )
 
 // call is one HTTP request.
@@ -149,11 +144,11 @@ func (p *Provider) statusError(c call, r *response) error {
 	if r.status >= 200 && r.status < 300 {
 		return nil
 	}
-	err := fmt.Errorf("%s %s: %s%s", c.method, c.url, statusText(r.status), serverMessage(r, c.secrets))
+	err := fmt.Errorf("%s %s: %s%s", c.method, c.url, rest.StatusText(r.status), serverMessage(r, c.secrets))
 	switch {
 	case r.status == http.StatusTooManyRequests:
 		now := p.now()
-		after := parseRetryAfter(r.header.Get("Retry-After"), now)
+		after := rest.RetryAfter(r.header.Get("Retry-After"), now)
 		if after > 0 {
 			if u, perr := url.Parse(c.url); perr == nil {
 				p.gate.pause(u.Host, now.Add(after))
@@ -164,83 +159,6 @@ func (p *Provider) statusError(c call, r *response) error {
 		return provider.Retryable(err)
 	}
 	return provider.Terminal(err)
-}
-
-func statusText(code int) string {
-	if t := http.StatusText(code); t != "" {
-		return strconv.Itoa(code) + " " + t
-	}
-	return strconv.Itoa(code)
-}
-
-// parseRetryAfter reads a Retry-After value: delay-seconds or an HTTP date.
-// Anything else, and a time already past, is zero (the engine chooses the
-// pause). The result is capped at maxRetryAfter.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	var d time.Duration
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n <= 0 {
-			return 0
-		}
-		if n > int64(maxRetryAfter/time.Second) {
-			return maxRetryAfter
-		}
-		d = time.Duration(n) * time.Second
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = t.Sub(now)
-	}
-	if d <= 0 {
-		return 0
-	}
-	return min(d, maxRetryAfter)
-}
-
-// serverMessage returns ": " and the server's explanation of an error: the
-// "error" or "message" field of a JSON object (or error.message), else the
-// body as text, trimmed, truncated, with secrets scrubbed. Empty when the
-// body says nothing.
-func serverMessage(r *response, secrets []string) string {
-	msg := ""
-	var obj map[string]any
-	if json.Unmarshal(r.body, &obj) == nil {
-		msg = messageOf(obj)
-	}
-	if msg == "" && !looksJSON(r.body) {
-		msg = strings.Join(strings.Fields(string(r.body)), " ")
-	}
-	msg = scrub(msg, secrets)
-	if len(msg) > maxMessage {
-		msg = strings.ToValidUTF8(msg[:maxMessage], "") + "..."
-	}
-	if msg == "" {
-		return ""
-	}
-	return ": " + msg
-}
-
-func messageOf(obj map[string]any) string {
-	for _, k := range []string{"error", "message", "detail", "title"} {
-		switch v := obj[k].(type) {
-		case string:
-			if v != "" {
-				return v
-			}
-		case map[string]any:
-			if m := messageOf(v); m != "" {
-				return m
-			}
-		}
-	}
-	return ""
-}
-
-func looksJSON(b []byte) bool {
-	b = bytes.TrimSpace(b)
-	return len(b) > 0 && (b[0] == '{' || b[0] == '[')
 }
 
 // scrub replaces every secret in s with "(sensitive)". Secrets shorter than
@@ -271,4 +189,13 @@ func decodeJSON(b []byte) (any, error) {
 		return nil, errors.New("trailing data after the JSON value")
 	}
 	return provider.Canonical(v), nil
+}
+
+// serverMessage returns ": " and the server's explanation of an error,
+// with secrets scrubbed, truncated; empty when the body says nothing.
+func serverMessage(r *response, secrets []string) string {
+	if m := rest.Truncate(scrub(rest.Message(r.body), secrets)); m != "" {
+		return ": " + m
+	}
+	return ""
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/convergehq/converge/provider"
+	"github.com/convergehq/converge/provider/rest"
 )
 
 // DefaultGrace is how long after a create a 404 on the read of the new
@@ -55,7 +56,7 @@ func WithLookupEnv(f func(string) (string, bool)) Option {
 
 // New returns an http provider.
 func New(opts ...Option) *Provider {
-	p := &Provider{client: defaultClient(), now: time.Now, grace: DefaultGrace, lookupEnv: osLookupEnv}
+	p := &Provider{client: rest.NewClient(), now: time.Now, grace: DefaultGrace, lookupEnv: osLookupEnv}
 	for _, o := range opts {
 		o(p)
 	}
@@ -377,7 +378,7 @@ func (p *Provider) Create(ctx context.Context, req provider.Request) (provider.R
 			}
 		}
 		return provider.Result{}, fmt.Errorf("create %s: %w", req.ID,
-			provider.Conflictf("POST %s: %s%s", c.url, statusText(r.status), serverMessage(r, t.secrets)))
+			provider.Conflictf("POST %s: %s%s", c.url, rest.StatusText(r.status), serverMessage(r, t.secrets)))
 	}
 	if err := p.statusError(c, r); err != nil {
 		return provider.Result{}, fmt.Errorf("create %s: %w", req.ID, err)
@@ -421,7 +422,7 @@ func (p *Provider) Update(ctx context.Context, req provider.Request) (provider.R
 	}
 	if r.status == http.StatusNotFound || r.status == http.StatusConflict {
 		return provider.Result{}, fmt.Errorf("update %s: %w", req.ID,
-			provider.Retryable(fmt.Errorf("%s %s: %s%s", c.method, c.url, statusText(r.status), serverMessage(r, t.secrets))))
+			provider.Retryable(fmt.Errorf("%s %s: %s%s", c.method, c.url, rest.StatusText(r.status), serverMessage(r, t.secrets))))
 	}
 	if err := p.statusError(c, r); err != nil {
 		return provider.Result{}, fmt.Errorf("update %s: %w", req.ID, err)
@@ -480,20 +481,10 @@ func (p *Provider) Delete(ctx context.Context, req provider.Request) error {
 		return nil
 	case http.StatusConflict:
 		return fmt.Errorf("delete %s: %w", req.ID,
-			provider.Retryable(fmt.Errorf("DELETE %s: %s%s", c.url, statusText(r.status), serverMessage(r, t.secrets))))
+			provider.Retryable(fmt.Errorf("DELETE %s: %s%s", c.url, rest.StatusText(r.status), serverMessage(r, t.secrets))))
 	}
 	if err := p.statusError(c, r); err != nil {
 		return fmt.Errorf("delete %s: %w", req.ID, err)
 	}
 	return nil
-}
-
-// defaultClient keeps enough idle connections per host for the calls the
-// engine runs at once (its in-flight cap decides the concurrency): the
-// standard two would make most calls dial a new connection.
-func defaultClient() *http.Client {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = 512
-	t.MaxIdleConnsPerHost = 256
-	return &http.Client{Transport: t}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/convergehq/converge/diff"
 	"github.com/convergehq/converge/provider"
+	"github.com/convergehq/converge/provider/rest"
 )
 
 const resourceID = Kind + "/web-1"
@@ -194,7 +195,7 @@ func TestStatusCodes(t *testing.T) {
 		"delete 409 is retryable":          {op: "delete", status: 409, body: `{"error":"network has subnets"}`, wantClass: "retryable", wantMsg: "network has subnets"},
 		"delete 401 is terminal":           {op: "delete", status: 401, wantClass: "terminal", wantMsg: "401 Unauthorized"},
 		"delete 500 is retryable":          {op: "delete", status: 500, wantClass: "retryable"},
-		"long message is truncated":        {op: "observe", status: 400, body: strings.Repeat("x", 1000), wantClass: "terminal", wantMsg: strings.Repeat("x", maxMessage) + "..."},
+		"long message is truncated":        {op: "observe", status: 400, body: strings.Repeat("x", 1000), wantClass: "terminal", wantMsg: strings.Repeat("x", rest.MaxMessage) + "..."},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -309,7 +310,7 @@ func TestParseRetryAfter(t *testing.T) {
 		"seconds with spaces": {in: " 3 ", want: 3 * time.Second},
 		"zero":                {in: "0", want: 0},
 		"negative":            {in: "-5", want: 0},
-		"capped":              {in: "999999999", want: maxRetryAfter},
+		"capped":              {in: "999999999", want: rest.MaxRetryAfter},
 		"IMF-fixdate":         {in: "Sun, 01 Mar 2026 12:00:45 GMT", want: 45 * time.Second},
 		"RFC 850 date":        {in: "Sunday, 01-Mar-26 12:01:00 GMT", want: time.Minute},
 		"asctime date":        {in: "Sun Mar  1 12:00:10 2026", want: 10 * time.Second},
@@ -319,7 +320,7 @@ func TestParseRetryAfter(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			if got := parseRetryAfter(tc.in, now); got != tc.want {
+			if got := rest.RetryAfter(tc.in, now); got != tc.want {
 				t.Errorf("parseRetryAfter(%q) = %s; want %s", tc.in, got, tc.want)
 			}
 		})
