@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
 	"sync"
@@ -539,11 +540,13 @@ func (e *Engine) Records() []store.Record {
 	out := make([]store.Record, 0, len(e.records))
 	for _, r := range e.records {
 		c := cloneRecord(r)
-		c.AppliedSpec = cloneMap(r.AppliedSpec)
-		c.Outputs = cloneMap(r.Outputs)
-		c.Private = cloneStrings(r.Private)
+		// A deep copy for callers outside: provider.CanonicalMap copies
+		// every map and list of a value already canonical.
+		c.AppliedSpec = provider.CanonicalMap(r.AppliedSpec)
+		c.Outputs = provider.CanonicalMap(r.Outputs)
+		c.Private = maps.Clone(r.Private)
 		if c.Pending != nil {
-			c.Pending.Spec = cloneMap(r.Pending.Spec)
+			c.Pending.Spec = provider.CanonicalMap(r.Pending.Spec)
 		}
 		out = append(out, *c)
 	}
@@ -568,42 +571,6 @@ func cloneRecord(r *store.Record) *store.Record {
 		c.Pending = &p
 	}
 	return &c
-}
-
-func cloneMap(m map[string]any) map[string]any {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = cloneValue(v)
-	}
-	return out
-}
-
-func cloneValue(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		return cloneMap(x)
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = cloneValue(e)
-		}
-		return out
-	}
-	return v
-}
-
-func cloneStrings(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 var errNoProvider = errors.New("no provider manages this kind")
