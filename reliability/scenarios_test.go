@@ -3,13 +3,15 @@ package reliability
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/convergehq/converge/cloudsim"
 	"github.com/convergehq/converge/engine"
-	"github.com/convergehq/converge/providers/cloud"
 	"github.com/convergehq/converge/store/memory"
 )
 
@@ -267,11 +269,6 @@ func TestDestroyUnderFire(t *testing.T) {
 	figure(t, "destroy", map[string]any{"resources": 10 * units, "seconds": took.Seconds(), "conflicts409": conflicts, "overlaps": a.Overlaps, "live": total(a.Live)})
 }
 
-// The cloud provider's name adoption is what keeps ambiguous creates single
-// without idempotency keys; make sure the test above exercises it.
-var _ = cloud.New
-var _ = strings.Contains
-
 // Replacing objects that others reference (an instance behind a load
 // balancer; a subnet under instances, which replaces them too): the new
 // objects are created first, the dependents move to them, then the old ones
@@ -340,4 +337,69 @@ func TestReplaceReferencedObjects(t *testing.T) {
 	if rep := apply(files); rep.Stats.Creates+rep.Stats.Updates+rep.Stats.Deletes != 0 {
 		t.Errorf("apply after the replaces: %+v; want no changes", rep.Stats)
 	}
+}
+
+// A revision that changes three resources and adds two, one of which the
+// API refuses (a security group of another network), rolls back to exactly
+// the previous state of the cloud.
+func TestRollbackOfACloudRevision(t *testing.T) {
+	s := newSim(t, cloudsim.Config{Seed: 11})
+	files, expect := app(2, "{maxInFlight: 16}")
+	if err := s.Expect(expect); err != nil {
+		t.Fatal(err)
+	}
+	reg := registry(t, s.srv.URL)
+	st := memory.New()
+	opts := engine.Options{Workers: 16, BackoffBase: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond, Logger: quiet(),
+		Rollback: true, ProgressDeadline: time.Minute}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if rep, err := engine.New(reg, st, opts).Apply(ctx, load(t, reg, files)); err != nil || !rep.OK() {
+		t.Fatalf("apply v1: %v %+v", err, rep.Failures)
+	}
+	instances := func() []string {
+		var out []string
+		for _, o := range s.Objects()["Instance"] {
+			out = append(out, fmt.Sprintf("%s %s %s", o["name"], o["size"], o["id"]))
+		}
+		sort.Strings(out)
+		return out
+	}
+	before := instances()
+
+	v2 := map[string][]byte{}
+	for k, v := range files {
+		v2[k] = v
+	}
+	u0 := string(files["unit-00.yaml"])
+	u0 = strings.Replace(u0, "size: small", "size: medium", 3) // three changed
+	u0 += `---
+kind: cloud.Instance
+metadata: {name: extra-good}
+spec:
+  subnetId: ${cloud.Subnet/pub-0.outputs.id}
+  image: img-1
+  size: small
+  securityGroupIds: ["${cloud.SecurityGroup/sg-0.outputs.id}"]
+---
+kind: cloud.Instance
+metadata: {name: extra-bad}
+spec:
+  subnetId: ${cloud.Subnet/pub-0.outputs.id}
+  image: img-1
+  size: small
+  securityGroupIds: ["${cloud.SecurityGroup/sg-1.outputs.id}"]
+`
+	v2["unit-00.yaml"] = []byte(u0)
+	rep, err := engine.New(reg, st, opts).Apply(ctx, load(t, reg, v2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.RolledBack == nil || !strings.Contains(rep.RolledBack.Reason, "extra-bad") {
+		t.Fatalf("report %+v; want a rollback naming extra-bad", rep)
+	}
+	if diff := cmp.Diff(before, instances()); diff != "" {
+		t.Errorf("instances after the rollback (-before +after):\n%s", diff)
+	}
+	checkAudit(t, s.Audit())
 }
