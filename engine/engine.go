@@ -516,7 +516,11 @@ func (e *Engine) event(ctx context.Context, id, typ, reason, msg string) {
 	if typ == store.Warning {
 		level = slog.LevelWarn
 	}
-	e.log.Log(ctx, level, msg, "resource", id, "reason", reason)
+	if id == "" {
+		e.log.Log(ctx, level, msg, "reason", reason) // about the whole run
+	} else {
+		e.log.Log(ctx, level, msg, "resource", id, "reason", reason)
+	}
 }
 
 // alert hands an alert to Options.Alert.
