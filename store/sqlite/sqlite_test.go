@@ -104,8 +104,8 @@ func TestReopenKeepsData(t *testing.T) {
 			t.Fatalf("reopen %d failed", i+1)
 		}
 	}
-	if got := schemaVersion(t, path); got != 2 {
-		t.Errorf("schema version = %d; want 2 (every migration applied once)", got)
+	if got := schemaVersion(t, path); got != 3 {
+		t.Errorf("schema version = %d; want 3 (every migration applied once)", got)
 	}
 }
 
