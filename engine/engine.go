@@ -516,11 +516,14 @@ func (e *Engine) event(ctx context.Context, id, typ, reason, msg string) {
 	if typ == store.Warning {
 		level = slog.LevelWarn
 	}
-	if id == "" {
-		e.log.Log(ctx, level, msg, "reason", reason) // about the whole run
-	} else {
-		e.log.Log(ctx, level, msg, "resource", id, "reason", reason)
+	args := []any{"reason", reason}
+	if id != "" { // empty: about the whole run
+		args = append(args, "resource", id)
 	}
+	if rid, ok := ctx.Value(reconcileKey{}).(string); ok {
+		args = append(args, "reconcile", rid)
+	}
+	e.log.Log(ctx, level, msg, args...)
 }
 
 // alert hands an alert to Options.Alert.

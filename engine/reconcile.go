@@ -130,7 +130,9 @@ func (e *Engine) reconcile(ctx context.Context, id string) result {
 		return result{}
 	}
 	in := s.in
-	log := e.log.With("resource", id, "reconcile", newKey()[:8])
+	rid := newKey()[:8]
+	ctx = context.WithValue(ctx, reconcileKey{}, rid) // on every line this pass logs
+	log := e.log.With("resource", id, "reconcile", rid)
 	now := e.opts.Clock.Now()
 	rec := in.Record
 
@@ -440,3 +442,7 @@ func (e *Engine) driftDetected(ctx context.Context, in Input, a plan.Action) {
 	}
 	e.alert("drift", "DriftDetected", in.ID, in.Kind, msg, a.Diff)
 }
+
+// reconcileKey carries the ID of one reconcile pass in its context, so
+// that every log line of the pass names it.
+type reconcileKey struct{}
