@@ -73,15 +73,11 @@ With --detailed-exitcode: 0 no changes, 2 changes, 1 error.`,
 				}
 			}
 			ctx := cmd.Context()
-			st, err := g.openStore(ctx, true)
+			e, done, err := g.observer(ctx, reg, drift)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			e, err := g.newEngine(ctx, reg, st, engineFlags{workers: 1, backoffBase: time.Second, backoffMax: time.Minute, drift: drift}, true)
-			if err != nil {
-				return err
-			}
+			defer done()
 			target := rv
 			if destroy {
 				target = nil
@@ -112,6 +108,23 @@ With --detailed-exitcode: 0 no changes, 2 changes, 1 error.`,
 	cmd.Flags().BoolVar(&destroy, "destroy", false, "plan the deletion of everything converge manages here")
 	cmd.Flags().StringVar(&drift, "drift", manifest.DriftCorrect, "drift policy for resources that set none: correct, alert or ignore")
 	return cmd
+}
+
+// observer returns an engine that only observes (plan, drift) over the
+// state opened read-only, and the function that closes it.
+func (g *globals) observer(ctx context.Context, reg *provider.Registry, drift string) (*engine.Engine, func(), error) {
+	st, err := g.openStore(ctx, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	// Eight observations at a time, like apply's default workers; the
+	// provider's limits apply as ever.
+	e, err := g.newEngine(ctx, reg, st, engineFlags{workers: 8, backoffBase: time.Second, backoffMax: time.Minute, drift: drift}, true)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return e, func() { st.Close() }, nil
 }
 
 func newApplyCmd(g *globals) *cobra.Command {

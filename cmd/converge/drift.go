@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -41,15 +40,11 @@ Exit codes: 0 no drift, 2 drift found, 1 error.`,
 				return err
 			}
 			ctx := cmd.Context()
-			st, err := g.openStore(ctx, true)
+			e, done, err := g.observer(ctx, reg, drift)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			e, err := g.newEngine(ctx, reg, st, engineFlags{workers: 1, backoffBase: time.Second, backoffMax: time.Minute, drift: drift}, true)
-			if err != nil {
-				return err
-			}
+			defer done()
 			drifted, err := e.Drift(ctx, rv)
 			if err != nil {
 				return err
