@@ -74,19 +74,27 @@ func (e *Engine) request(s snapshot, r *store.Record) provider.Request {
 	return req
 }
 
+// createObject asks the provider for a new object with the desired spec
+// and the intent's idempotency key.
+func (e *Engine) createObject(ctx context.Context, s snapshot, r *store.Record) (provider.Result, error) {
+	req := e.request(s, r)
+	req.Outputs, req.Private = nil, nil
+	var res provider.Result
+	err := e.call(ctx, s, func(ctx context.Context) error {
+		var err error
+		res, err = s.provider.Create(ctx, req)
+		return err
+	}, &e.stats.Creates)
+	return res, err
+}
+
 func (e *Engine) create(ctx context.Context, s snapshot, a plan.Action) result {
 	r, err := e.intend(ctx, s, "create", store.PhaseCreating)
 	if err != nil {
 		return e.fail(ctx, s, err, "create")
 	}
-	req := e.request(s, r)
-	req.Outputs, req.Private = nil, nil
-	var res provider.Result
-	if err := e.call(ctx, s, func(ctx context.Context) error {
-		var err error
-		res, err = s.provider.Create(ctx, req)
-		return err
-	}, &e.stats.Creates); err != nil {
+	res, err := e.createObject(ctx, s, r)
+	if err != nil {
 		return e.fail(ctx, s, err, "create")
 	}
 	r.Origin = store.OriginCreated
@@ -161,14 +169,8 @@ func (e *Engine) replace(ctx context.Context, s snapshot, a plan.Action) result 
 			return e.fail(ctx, s, err, "replace")
 		}
 	}
-	req := e.request(s, r)
-	req.Outputs, req.Private = nil, nil
-	var res provider.Result
-	if err := e.call(ctx, s, func(ctx context.Context) error {
-		var err error
-		res, err = s.provider.Create(ctx, req)
-		return err
-	}, &e.stats.Creates); err != nil {
+	res, err := e.createObject(ctx, s, r)
+	if err != nil {
 		return e.fail(ctx, s, err, "replace (create new)")
 	}
 	if createFirst && old.Spec != nil && !sameObject(old.Private, res.Private) {
