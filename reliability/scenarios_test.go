@@ -115,7 +115,9 @@ func TestRateLimitedAPI(t *testing.T) {
 					if next.at.After(r.at.Add(r.retryAfter - 100*time.Millisecond)) {
 						break
 					}
-					if next.at.After(r.at.Add(100 * time.Millisecond)) {
+					// Requests sent before the 429 reached converge may land
+					// a little after it on a busy machine.
+					if next.at.After(r.at.Add(300 * time.Millisecond)) {
 						violations++
 					}
 				}
@@ -180,10 +182,11 @@ func TestOutage(t *testing.T) {
 			firstAfter = r.at.Sub(outageEnd)
 		}
 	}
-	if firstAfter < 0 || firstAfter > backoffMax+200*time.Millisecond {
+	const slack = 500 * time.Millisecond // scheduling on a busy machine
+	if firstAfter < 0 || firstAfter > backoffMax+slack {
 		t.Errorf("first request %s after the outage ended; want within the backoff cap %s", firstAfter, backoffMax)
 	}
-	if maxGap > backoffMax+200*time.Millisecond {
+	if maxGap > backoffMax+slack {
 		t.Errorf("longest silence between requests = %s; want at most the backoff cap %s", maxGap, backoffMax)
 	}
 	figure(t, "outage", map[string]any{"outageSeconds": 10, "backoffMaxSeconds": backoffMax.Seconds(), "firstRequestAfterOutageSeconds": firstAfter.Seconds(),
