@@ -208,6 +208,8 @@ func (e *Engine) SetTarget(ctx context.Context, rv *manifest.Revision) error {
 		if err := e.store.SetTarget(ctx, rv.Hash); err != nil {
 			return fmt.Errorf("save target: %w", err)
 		}
+	} else if err := e.store.ClearTarget(ctx); err != nil {
+		return fmt.Errorf("save target: %w", err)
 	}
 
 	e.configure(rv)

@@ -210,6 +210,8 @@ type Store interface {
 	ListRevisions(ctx context.Context) ([]Revision, error) // oldest first
 	SetTarget(ctx context.Context, hash string) error
 	Target(ctx context.Context) (string, error) // ErrNotFound when none
+	// ClearTarget forgets the target: nothing is desired (after a destroy).
+	ClearTarget(ctx context.Context) error
 
 	Close() error
 }

@@ -272,3 +272,16 @@ func TestRollbackBesideDaemon(t *testing.T) {
 	}
 	eventually(t, 20*time.Second, "the daemon converges v1", treeIs(e.root, fileTree(v1)))
 }
+
+// After a destroy nothing is the target: status says so.
+func TestStatusAfterDestroy(t *testing.T) {
+	e := newEnv(t)
+	e.write(filesSet(map[string]string{"a.txt": "a"}))
+	e.mustRun(0, "apply")
+	e.mustRun(0, "destroy", "--yes")
+	r := e.mustRun(0, "status")
+	// The manifests are still given (-f): their resource is pending again.
+	if strings.Contains(r.stdout, "Target revision") || !strings.Contains(r.stdout, "not reconciled yet") {
+		t.Errorf("status after destroy:\n%s", r.stdout)
+	}
+}

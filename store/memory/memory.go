@@ -280,6 +280,17 @@ func (s *Store) SetTarget(ctx context.Context, hash string) error {
 	return nil
 }
 
+// ClearTarget forgets the target revision.
+func (s *Store) ClearTarget(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return fmt.Errorf("clear target: %w", err)
+	}
+	s.target = ""
+	return nil
+}
+
 // Target returns the hash of the target revision, or an error wrapping
 // store.ErrNotFound when none was set.
 func (s *Store) Target(ctx context.Context) (string, error) {

@@ -150,3 +150,16 @@ func (d *DB) Target(ctx context.Context) (string, error) {
 	}
 	return hash, nil
 }
+
+// ClearTarget forgets the target revision. It returns once the write
+// committed.
+func (d *DB) ClearTarget(ctx context.Context) error {
+	err := d.write(ctx, func(t *txn) error {
+		_, err := t.tx.ExecContext(t.ctx, `DELETE FROM target`)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("clear target: %w", err)
+	}
+	return nil
+}

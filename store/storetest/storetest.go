@@ -504,6 +504,13 @@ func testTarget(t *testing.T, s store.Store) {
 	if got, err := s.Target(ctx); err != nil || got != "h1" {
 		t.Errorf("Target() after failed SetTarget = %q, %v; want %q, nil", got, err, "h1")
 	}
+	// Clearing it: nothing is the target any more.
+	if err := s.ClearTarget(ctx); err != nil {
+		t.Fatalf("ClearTarget() = %v", err)
+	}
+	if _, err := s.Target(ctx); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Target() after ClearTarget = %v; want ErrNotFound", err)
+	}
 }
 
 func testCancelledContext(t *testing.T, s store.Store) {
