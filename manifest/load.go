@@ -254,6 +254,11 @@ func (l *loader) parseFile(f file, p *fastParser) (out fileResult) {
 			if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
 				e.Line, _ = strconv.Atoi(m[1])
 				e.Msg = "invalid YAML: " + m[2]
+				// yaml.v3 numbers its parser's "did not find expected"
+				// errors from 0, its scanner's from 1.
+				if strings.HasPrefix(m[2], "did not find expected") {
+					e.Line++
+				}
 			}
 			out.errs = append(out.errs, e)
 			return out

@@ -127,7 +127,15 @@ func TestLoadErrors(t *testing.T) {
 	}{
 		"invalid yaml": {
 			files: map[string]string{"a.yaml": "kind: file.File\nmetadata: [\n"},
-			want:  ErrorList{{File: "a.yaml", Line: 2, Msg: "invalid YAML: did not find expected node content"}},
+			want:  ErrorList{{File: "a.yaml", Line: 3, Msg: "invalid YAML: did not find expected node content"}},
+		},
+		"invalid yaml: unclosed flow list": {
+			files: map[string]string{"a.yaml": "kind: file.File\nmetadata:\n  name: a\nspec:\n  path: [unclosed\n  content: x\n"},
+			want:  ErrorList{{File: "a.yaml", Line: 5, Msg: "invalid YAML: did not find expected ',' or ']'"}},
+		},
+		"invalid yaml: bad indentation": {
+			files: map[string]string{"a.yaml": "kind: file.File\nmetadata:\n  name: c\n spec: {}\n"},
+			want:  ErrorList{{File: "a.yaml", Line: 4, Msg: "invalid YAML: did not find expected key"}},
 		},
 		"not a map": {
 			files: map[string]string{"a.yaml": "- kind\n"},
@@ -302,7 +310,7 @@ func TestManyErrors(t *testing.T) {
 	for _, e := range got {
 		where = append(where, Source{File: e.File, Line: e.Line}.String())
 	}
-	if diff := cmp.Diff([]string{"a.yaml:3", "a.yaml:5", "b.yaml:3", "b.yaml:5"}, where); diff != "" {
+	if diff := cmp.Diff([]string{"a.yaml:3", "a.yaml:6", "b.yaml:3", "b.yaml:5"}, where); diff != "" {
 		t.Errorf("error places mismatch (-want +got):\n%s\n%v", diff, got)
 	}
 	if !strings.HasPrefix(got.Error(), "4 problems:\n  a.yaml:3: file.File/a: dependsOn[0]: no resource file.File/zz") {
