@@ -151,7 +151,12 @@ func TestLoadErrors(t *testing.T) {
 		"unknown kind": {
 			files: map[string]string{"a.yaml": "kind: file.Fil\nmetadata: {name: a}\n"},
 			want: ErrorList{{File: "a.yaml", Line: 1, Resource: "file.Fil/a", Field: "kind",
-				Msg: `unknown kind "file.Fil" (known kinds: file.Directory, file.File, net.Port)`}},
+				Msg: `unknown kind "file.Fil": did you mean file.File? (known kinds: file.Directory, file.File, net.Port)`}},
+		},
+		"unknown kind, nothing near": {
+			files: map[string]string{"a.yaml": "kind: postgres.Role\nmetadata: {name: a}\n"},
+			want: ErrorList{{File: "a.yaml", Line: 1, Resource: "postgres.Role/a", Field: "kind",
+				Msg: `unknown kind "postgres.Role" (known kinds: file.Directory, file.File, net.Port)`}},
 		},
 		"unknown fields": {
 			files: map[string]string{"a.yaml": dirDoc + "specs: {}\n---\nkind: file.Directory\nmetadata: {name: b, namespace: x}\nspec: {path: /b}\n"},
