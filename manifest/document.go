@@ -141,7 +141,7 @@ func (d *docParser) parse(root *yaml.Node) *doc {
 	schema, known := provider.Schema{}, false
 	if kind != "" {
 		if schema, known = d.reg.Schema(kind); !known {
-			if near := closest(kind, d.known.kinds); near != "" {
+			if near := provider.Suggest(kind, d.known.kinds); near != "" {
 				d.errorf(top.node("kind").Line, "kind", "unknown kind %q: did you mean %s? (known kinds: %s)", kind, near, d.known.list())
 			} else {
 				d.errorf(top.node("kind").Line, "kind", "unknown kind %q (known kinds: %s)", kind, d.known.list())
@@ -438,39 +438,4 @@ func (d *docParser) providerConfig(top *topLevel, name string, kindLine int) *do
 		}
 	}
 	return &doc{cfg: cfg}
-}
-
-// closest returns the candidate nearest to s by edit distance (ignoring
-// case), when it is near enough to be a typo: at most 2 edits, and fewer
-// than a third of its length.
-func closest(s string, candidates []string) string {
-	best, bestD := "", 3
-	for _, c := range candidates {
-		d := editDistance(strings.ToLower(s), strings.ToLower(c))
-		if d < bestD && d*3 < len(c) {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-// editDistance is the Levenshtein distance between a and b, in bytes.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

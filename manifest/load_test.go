@@ -194,7 +194,7 @@ func TestLoadErrors(t *testing.T) {
 				{File: "a.yaml", Line: 4, Resource: "file.File/a", Field: "spec.mode", Msg: `"999" is not an octal mode`},
 				{File: "a.yaml", Line: 5, Resource: "file.File/a", Field: "spec.size", Msg: "must be a int, got string"},
 				{File: "a.yaml", Line: 6, Resource: "file.File/a", Field: "spec.sha256", Msg: "is computed by the provider and cannot be set"},
-				{File: "a.yaml", Line: 7, Resource: "file.File/a", Field: "spec.colour", Msg: "unknown field for kind file.File (known: [args content mode owner path sha256 size])"},
+				{File: "a.yaml", Line: 7, Resource: "file.File/a", Field: "spec.colour", Msg: "unknown field for kind file.File (known: args, content, mode, owner, path, sha256, size)"},
 			},
 		},
 		"missing spec reports the kind line": {

@@ -3,6 +3,7 @@ package provider
 import (
 	"fmt"
 	"sort"
+	"strings"
 )
 
 // Type is the type of a spec field.
@@ -147,7 +148,11 @@ func (s Schema) Check(spec map[string]any, isUnknown func(any) bool) []FieldErro
 	for name, v := range spec {
 		f, ok := s.Fields[name]
 		if !ok {
-			errs = append(errs, FieldError{"spec." + name, fmt.Sprintf("unknown field for kind %s (known: %v)", s.Kind, s.FieldNames())})
+			msg := fmt.Sprintf("unknown field for kind %s (known: %s)", s.Kind, strings.Join(s.FieldNames(), ", "))
+			if near := Suggest(name, s.FieldNames()); near != "" {
+				msg = fmt.Sprintf("unknown field for kind %s: did you mean %s? (known: %s)", s.Kind, near, strings.Join(s.FieldNames(), ", "))
+			}
+			errs = append(errs, FieldError{"spec." + name, msg})
 			continue
 		}
 		if f.Computed {

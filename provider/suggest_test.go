@@ -1,8 +1,8 @@
-package manifest
+package provider
 
 import "testing"
 
-func TestClosest(t *testing.T) {
+func TestSuggest(t *testing.T) {
 	kinds := []string{"file.Directory", "file.File", "file.Symlink", "cloud.Instance", "http.Resource"}
 	tests := map[string]string{
 		"file.Fil":       "file.File",
@@ -13,8 +13,8 @@ func TestClosest(t *testing.T) {
 		"x":              "",
 	}
 	for in, want := range tests {
-		if got := closest(in, kinds); got != want {
-			t.Errorf("closest(%q) = %q; want %q", in, got, want)
+		if got := Suggest(in, kinds); got != want {
+			t.Errorf("Suggest(%q) = %q; want %q", in, got, want)
 		}
 	}
 }
