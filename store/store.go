@@ -203,6 +203,9 @@ type Store interface {
 	// resource, type, reason and message. It returns the stored event.
 	AddEvent(ctx context.Context, e Event) (Event, error)
 	ListEvents(ctx context.Context, f EventFilter) ([]Event, error) // oldest first
+	// PruneEvents deletes the events last seen before the given time and
+	// returns how many it deleted.
+	PruneEvents(ctx context.Context, before time.Time) (int, error)
 
 	// PutRevision inserts or updates (by hash) a revision.
 	PutRevision(ctx context.Context, r Revision) error

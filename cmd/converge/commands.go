@@ -239,6 +239,9 @@ func (g *globals) converge(cmd *cobra.Command, reg *provider.Registry, rv *manif
 		return err
 	}
 	defer g.closeAlerts()
+	if log, err := g.logger(); err == nil {
+		g.pruneEvents(ctx, st, f.retention, log)
+	}
 	if rv != nil && choose {
 		next, note, err := chooseTarget(ctx, st, rv, f.rollback == "auto")
 		if err != nil {

@@ -285,3 +285,24 @@ func TestStatusAfterDestroy(t *testing.T) {
 		t.Errorf("status after destroy:\n%s", r.stdout)
 	}
 }
+
+// Events last seen longer ago than --events-retention are deleted.
+func TestEventsRetention(t *testing.T) {
+	e := newEnv(t)
+	e.write(filesSet(map[string]string{"a.txt": "a"}))
+	e.mustRun(0, "apply")
+	if r := e.mustRun(0, "events", "-o", "json"); !strings.Contains(r.stdout, `"Created"`) {
+		t.Fatalf("events after apply: %s", r.stdout)
+	}
+	e.mustRun(0, "apply", "--events-retention", "1ns")
+	if r := e.mustRun(0, "events", "-o", "json"); strings.Contains(r.stdout, `"Created"`) {
+		t.Errorf("events after a prune of everything older than 1ns: %s", r.stdout)
+	}
+	// 0 keeps everything.
+	e.write(filesSet(map[string]string{"a.txt": "b"}))
+	e.mustRun(0, "apply", "--events-retention", "0")
+	e.mustRun(0, "apply", "--events-retention", "0")
+	if r := e.mustRun(0, "events", "-o", "json"); !strings.Contains(r.stdout, `"Updated"`) {
+		t.Errorf("events with retention 0: %s", r.stdout)
+	}
+}

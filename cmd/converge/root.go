@@ -54,6 +54,7 @@ type engineFlags struct {
 	webhooks    []string
 	rollback    string
 	deadline    time.Duration
+	retention   time.Duration
 }
 
 func (f *engineFlags) register(cmd *cobra.Command, timeout bool) {
@@ -64,6 +65,7 @@ func (f *engineFlags) register(cmd *cobra.Command, timeout bool) {
 	cmd.Flags().StringArrayVar(&f.webhooks, "alert-webhook", nil, "POST a JSON alert here on drift, failures and rollbacks (repeatable)")
 	cmd.Flags().StringVar(&f.rollback, "rollback", "off", "auto: when a new revision fails terminally or misses --progress-deadline, converge the last known good one again; off: never")
 	cmd.Flags().DurationVar(&f.deadline, "progress-deadline", 5*time.Minute, "with --rollback auto, how long a new revision may take to converge")
+	cmd.Flags().DurationVar(&f.retention, "events-retention", 30*24*time.Hour, "delete events last seen longer ago than this (0: keep them all)")
 	if timeout {
 		cmd.Flags().DurationVar(&f.timeout, "timeout", 10*time.Minute, "give up after this long")
 	}
@@ -266,6 +268,20 @@ func (g *globals) newEngine(ctx context.Context, reg *provider.Registry, st stor
 		return nil, err
 	}
 	return e, nil
+}
+
+// pruneEvents deletes the events older than the retention (0: none).
+func (g *globals) pruneEvents(ctx context.Context, st store.Store, retention time.Duration, log *slog.Logger) {
+	if retention <= 0 {
+		return
+	}
+	n, err := st.PruneEvents(ctx, time.Now().Add(-retention))
+	switch {
+	case err != nil:
+		log.Warn("prune old events", "err", err)
+	case n > 0:
+		log.Info("pruned old events", "deleted", n, "older_than", retention)
+	}
 }
 
 // closeAlerts delivers the alerts still queued, for at most a few seconds.

@@ -93,12 +93,17 @@ nothing.`,
 			// revision, and follow a target set by converge rollback.
 			progress := time.NewTicker(time.Second)
 			defer progress.Stop()
+			g.pruneEvents(ctx, st, f.retention, log)
+			prune := time.NewTicker(24 * time.Hour)
+			defer prune.Stop()
 			watchdog := revisionWatch{e: e, st: st, log: log, auto: auto, deadline: f.deadline, dryRun: dryRun}
 			var reload <-chan time.Time
 			for {
 				select {
 				case <-progress.C:
 					watchdog.tick(ctx)
+				case <-prune.C:
+					g.pruneEvents(ctx, st, f.retention, log)
 				case <-ctx.Done():
 					log.Info("shutting down: finishing calls in flight")
 					e.Stop(wg)

@@ -35,8 +35,9 @@ type Store struct {
 	mu        sync.RWMutex
 	closed    bool
 	records   map[string]store.Record
-	events    []store.Event // in ID order; ID = index+1
+	events    []store.Event // in ID order
 	eventKeys map[eventKey]int
+	nextEvent int64 // the ID of the next new event, less one
 	revisions []store.Revision // in insertion order
 	revIndex  map[string]int
 	target    string
@@ -156,10 +157,33 @@ func (s *Store) AddEvent(ctx context.Context, e store.Event) (store.Event, error
 		}
 		return *old, nil
 	}
-	e.ID = int64(len(s.events) + 1)
+	s.nextEvent++
+	e.ID = s.nextEvent
 	s.eventKeys[k] = len(s.events)
 	s.events = append(s.events, e)
 	return e, nil
+}
+
+// PruneEvents deletes the events last seen before the given time.
+func (s *Store) PruneEvents(ctx context.Context, before time.Time) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return 0, fmt.Errorf("prune events: %w", err)
+	}
+	kept := s.events[:0]
+	for _, e := range s.events {
+		if !e.LastSeen.Before(before) {
+			kept = append(kept, e)
+		}
+	}
+	n := len(s.events) - len(kept)
+	s.events = kept
+	s.eventKeys = make(map[eventKey]int, len(kept))
+	for i, e := range kept {
+		s.eventKeys[eventKey{e.Resource, e.Type, e.Reason, e.Message}] = i
+	}
+	return n, nil
 }
 
 // defaultEvent fills the count and times of a new or repeated event.

@@ -117,3 +117,21 @@ func (d *DB) ListEvents(ctx context.Context, f store.EventFilter) ([]store.Event
 }
 
 func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+// PruneEvents deletes the events last seen before the given time. It
+// returns once the write committed.
+func (d *DB) PruneEvents(ctx context.Context, before time.Time) (int, error) {
+	var n int64
+	err := d.write(ctx, func(t *txn) error {
+		res, err := t.tx.ExecContext(t.ctx, `DELETE FROM events WHERE last_seen < ?`, before.UnixNano())
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune events: %w", err)
+	}
+	return int(n), nil
+}

@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Revisions", testRevisions},
 		{"Target", testTarget},
 		{"RevisionHistory", testRevisionHistory},
+		{"PruneEvents", testPruneEvents},
 		{"CancelledContext", testCancelledContext},
 		{"Concurrent", testConcurrent},
 	}
@@ -648,5 +649,33 @@ func testRevisionHistory(t *testing.T, s store.Store) {
 	got, _ = s.ListRevisions(ctx)
 	if lkg, _ := store.LastKnownGood(got); lkg.Hash != "b" {
 		t.Errorf("LastKnownGood() after a was rolled back from = %q; want b", lkg.Hash)
+	}
+}
+
+// testPruneEvents checks that old events go, recent ones stay, and new
+// events after a prune get fresh IDs and aggregate as before.
+func testPruneEvents(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i, r := range []string{"a", "b", "c"} {
+		at := base.Add(time.Duration(i) * time.Hour)
+		if _, err := s.AddEvent(ctx, store.Event{Type: store.Normal, Reason: "Created", Message: "created", Resource: r, FirstSeen: at, LastSeen: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := s.PruneEvents(ctx, base.Add(90*time.Minute))
+	if err != nil || n != 2 {
+		t.Fatalf("PruneEvents() = %d, %v; want 2 deleted", n, err)
+	}
+	evs, _ := s.ListEvents(ctx, store.EventFilter{})
+	if len(evs) != 1 || evs[0].Resource != "c" {
+		t.Fatalf("events after prune = %+v; want only c", evs)
+	}
+	// c aggregates as before; a comes back as a new event with a new ID.
+	later := base.Add(3 * time.Hour)
+	c, _ := s.AddEvent(ctx, store.Event{Type: store.Normal, Reason: "Created", Message: "created", Resource: "c", LastSeen: later})
+	a, _ := s.AddEvent(ctx, store.Event{Type: store.Normal, Reason: "Created", Message: "created", Resource: "a", LastSeen: later})
+	if c.Count != 2 || a.Count != 1 || a.ID == c.ID || a.ID <= evs[0].ID {
+		t.Errorf("after prune: c %+v, a %+v; want c counted twice and a new event with a new ID", c, a)
 	}
 }
