@@ -344,7 +344,7 @@ func (e *Engine) planOne(ctx context.Context, rv *manifest.Revision, res *manife
 		})
 		var err error
 		if in.Spec, err = in.Schema.Apply(spec); err != nil {
-			return plan.Action{}, fmt.Errorf("plan %s: %w", in.ID, err)
+			return planError(in, err), nil
 		}
 	}
 	ours := rec != nil && (rec.Origin != "" || rec.Pending != nil)
@@ -361,14 +361,24 @@ func (e *Engine) planOne(ctx context.Context, rv *manifest.Revision, res *manife
 		release()
 		atomic.AddInt64(&e.stats.Observes, 1)
 		if err != nil {
-			if strings.HasPrefix(err.Error(), "observe "+in.ID) {
-				return plan.Action{}, err
+			if ctx.Err() != nil {
+				return plan.Action{}, ctx.Err()
 			}
-			return plan.Action{}, fmt.Errorf("observe %s: %w", in.ID, err)
+			if !strings.HasPrefix(err.Error(), "observe "+in.ID) {
+				err = fmt.Errorf("observe %s: %w", in.ID, err)
+			}
+			// The rest of the plan goes on: one unreachable API does not
+			// hide what would happen everywhere else.
+			return planError(in, err), nil
 		}
 		in.Observed = &obs
 	}
 	return Decide(in), nil
+}
+
+// planError is the action of a resource the plan could not observe.
+func planError(in Input, err error) plan.Action {
+	return plan.Action{Type: plan.Error, ID: in.ID, Kind: in.Kind, Name: in.Name, Reason: err.Error()}
 }
 
 func (e *Engine) limiterFor(name string) *queue.Limiter {
@@ -425,8 +435,8 @@ func (e *Engine) timeoutFor(name string) time.Duration {
 // Drift observes every resource of rv and returns those whose observed
 // state differs from what converge last applied while their desired spec
 // did not change (including objects deleted out of band), in dependency
-// order. Resources with drift policy ignore are left out. It calls only
-// the providers' Observe.
+// order, and those it could not observe (type plan.Error). Resources with
+// drift policy ignore are left out. It calls only the providers' Observe.
 func (e *Engine) Drift(ctx context.Context, rv *manifest.Revision) ([]plan.Action, error) {
 	p, err := e.Plan(ctx, rv)
 	if err != nil {
@@ -434,7 +444,7 @@ func (e *Engine) Drift(ctx context.Context, rv *manifest.Revision) ([]plan.Actio
 	}
 	var out []plan.Action
 	for _, a := range p.Actions {
-		if a.Drift && a.Type != plan.None {
+		if (a.Drift && a.Type != plan.None) || a.Type == plan.Error {
 			out = append(out, a)
 		}
 	}

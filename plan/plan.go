@@ -18,6 +18,7 @@ const (
 	Conflict Type = "conflict" // exists, differs, not converge's: refuse to overwrite
 	Drift    Type = "drift"    // drifted, policy alert: report only
 	Blocked  Type = "blocked"  // failed terminally on this spec; not retried until it changes
+	Error    Type = "error"    // could not be observed (the reason says why): unknown what apply would do
 )
 
 // Mutating reports whether t calls a provider mutation.

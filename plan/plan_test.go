@@ -112,6 +112,9 @@ func fullPlan() *plan.Plan {
 				a.Drift = true
 				a.Diff = diff.Diff{{Path: "labels.team", Old: "ops", NewAbsent: true}}
 			}),
+			with(act(plan.Error, "http.Resource/api"), func(a *plan.Action) {
+				a.Reason = "observe http.Resource/api: GET http://127.0.0.1:9/v1/w: connection refused"
+			}),
 			act(plan.None, "file.File/same"),
 		},
 	}
@@ -194,7 +197,7 @@ func TestSummary(t *testing.T) {
 	got := fullPlan().Summary()
 	want := plan.Summary{
 		Create: 2, Update: 2, Replace: 1, Delete: 2, Adopt: 1, Forget: 1,
-		Wait: 2, Blocked: 1, Conflict: 1, Drift: 1, None: 2,
+		Wait: 2, Blocked: 1, Conflict: 1, Drift: 1, Error: 1, None: 2,
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("Summary(): -want +got:\n%s", d)
@@ -218,6 +221,7 @@ func TestHasChanges(t *testing.T) {
 		plan.Blocked:  false,
 		plan.Conflict: false,
 		plan.Drift:    false,
+		plan.Error:    false,
 		plan.Create:   true,
 		plan.Update:   true,
 		plan.Replace:  true,
@@ -313,5 +317,18 @@ func TestNilPlanRendersEmpty(t *testing.T) {
 	want := "converge plan\n\nNo changes. Observed state matches the manifests.\n"
 	if d := cmp.Diff(want, text.String()); d != "" {
 		t.Errorf("WriteText(nil): -want +got:\n%s", d)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	if !fullPlan().Errors() {
+		t.Errorf("Errors() = false for a plan with an error action")
+	}
+	if notesOnlyPlan().Errors() {
+		t.Errorf("Errors() = true for a plan without one")
+	}
+	var nilPlan *plan.Plan
+	if nilPlan.Errors() {
+		t.Errorf("nil Errors() = true")
 	}
 }

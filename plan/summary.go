@@ -14,6 +14,7 @@ type Summary struct {
 	Blocked  int `json:"blocked"`
 	Conflict int `json:"conflict"`
 	Drift    int `json:"drift"`
+	Error    int `json:"error"`
 	None     int `json:"none"`
 }
 
@@ -40,6 +41,8 @@ func (s *Summary) counter(t Type) *int {
 		return &s.Conflict
 	case Drift:
 		return &s.Drift
+	case Error:
+		return &s.Error
 	case None:
 		return &s.None
 	}
@@ -78,6 +81,20 @@ func (p *Plan) HasChanges() bool {
 	}
 	for _, a := range p.Actions {
 		if a.Type.Mutating() || a.Type == Adopt || a.Type == Forget {
+			return true
+		}
+	}
+	return false
+}
+
+// Errors reports whether some resources could not be observed: the plan is
+// then incomplete.
+func (p *Plan) Errors() bool {
+	if p == nil {
+		return false
+	}
+	for _, a := range p.Actions {
+		if a.Type == Error {
 			return true
 		}
 	}

@@ -26,6 +26,7 @@ var sections = []section{
 	{"Adopt (take over existing objects, which stay as they are):", []Type{Adopt}},
 	{"Forget (drop the records, leave the objects in place):", []Type{Forget}},
 	{"Not acted on:", []Type{Wait, Blocked, Conflict, Drift}},
+	{"Could not observe (what apply would do there is unknown):", []Type{Error}},
 }
 
 // markers prefix an action's line.
@@ -40,6 +41,7 @@ var markers = map[Type]string{
 	Blocked:  "blocked ",
 	Conflict: "conflict",
 	Drift:    "drift   ",
+	Error:    "error   ",
 }
 
 // WriteText renders the plan for people, in the style of terraform plan: a
@@ -173,6 +175,9 @@ func writeSummary(b *bytes.Buffer, s Summary, changes bool) {
 	}
 	if len(notes) > 0 {
 		fmt.Fprintf(b, "Not acted on: %s.\n", strings.Join(notes, ", "))
+	}
+	if s.Error > 0 {
+		fmt.Fprintf(b, "Incomplete: %d could not be observed.\n", s.Error)
 	}
 }
 

@@ -97,6 +97,10 @@ With --detailed-exitcode: 0 no changes, 2 changes, 1 error.`,
 			if err != nil {
 				return err
 			}
+			if p.Errors() {
+				fmt.Fprintln(cmd.ErrOrStderr(), "error: the plan is incomplete: some resources could not be observed")
+				return exitCode(1)
+			}
 			if detailed && p.HasChanges() {
 				return exitCode(2)
 			}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -57,6 +58,12 @@ Exit codes: 0 no drift, 2 drift found, 1 error.`,
 			if err != nil {
 				return err
 			}
+			for _, a := range drifted {
+				if a.Type == plan.Error {
+					fmt.Fprintln(cmd.ErrOrStderr(), "error: some resources could not be observed: drift unknown there")
+					return exitCode(1)
+				}
+			}
 			if len(drifted) > 0 {
 				return exitCode(2)
 			}
@@ -85,7 +92,10 @@ func driftItems(rv *manifest.Revision, drifted []plan.Action, def string) []drif
 			policy = r.Policy.Drift
 		}
 		it := driftItem{ID: a.ID, Kind: a.Kind, Name: a.Name, Policy: policy, Reason: "drifted", Diff: a.Diff.Masked()}
-		if a.Type == plan.Create || a.Reason == "deleted out of band" {
+		switch {
+		case a.Type == plan.Error:
+			it.Reason = "could not observe: " + a.Reason
+		case a.Type == plan.Create || a.Reason == "deleted out of band":
 			it.Reason, it.Diff = "deleted out of band", nil
 		}
 		items = append(items, it)
@@ -109,10 +119,13 @@ func writeDriftText(w io.Writer, rv *manifest.Revision, drifted []plan.Action, d
 		fmt.Fprintln(w, "No drift: every resource matches what converge last applied.")
 		return
 	}
-	fmt.Fprintf(w, "Drift: %s differ from what converge last applied.\n\n", plural(len(drifted), "resource"))
+	fmt.Fprintf(w, "Drift: %s differ from what converge last applied, or could not be observed.\n\n", plural(len(drifted), "resource"))
 	for _, it := range driftItems(rv, drifted, def) {
 		next := "the next apply or run corrects it"
-		if it.Policy == manifest.DriftAlert {
+		switch {
+		case strings.HasPrefix(it.Reason, "could not observe"):
+			next = "drift unknown"
+		case it.Policy == manifest.DriftAlert:
 			next = "reported only (policy alert)"
 		}
 		fmt.Fprintf(w, "  %s: %s; %s\n", it.ID, it.Reason, next)

@@ -306,3 +306,33 @@ func TestEventsRetention(t *testing.T) {
 		t.Errorf("events with retention 0: %s", r.stdout)
 	}
 }
+
+// A resource that cannot be observed does not hide the rest of the plan:
+// it is listed as an error, the others as usual, and plan exits 1.
+func TestPlanListsWhatItCannotObserve(t *testing.T) {
+	e := newEnv(t)
+	e.write(map[string]string{"m.yaml": `
+kind: file.File
+metadata: {name: a}
+spec: {path: a.txt, content: a}
+---
+kind: http.Resource
+metadata: {name: api}
+spec:
+  url: http://127.0.0.1:1/v1/widgets
+  body: {name: api}
+  adoptBy: name
+`})
+	r := e.run("plan")
+	if r.code != 1 {
+		t.Fatalf("plan: %s", r)
+	}
+	for _, want := range []string{"+ file.File/a", "Could not observe", "http.Resource/api", "Incomplete: 1 could not be observed."} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("plan output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if !strings.Contains(r.stderr, "the plan is incomplete") {
+		t.Errorf("plan stderr: %s", r.stderr)
+	}
+}
