@@ -263,6 +263,12 @@ func (e *Engine) fail(ctx context.Context, s snapshot, err error, op string) res
 	in.Record = cur
 	r := e.base(in)
 	r.Attempts++
+	if r.Pending != nil && r.Pending.Op == "create" {
+		// Whether this create may have taken effect decides how soon the
+		// next one may go (see pendingAmbiguousCreate).
+		r.Pending.Ambiguous = provider.IsAmbiguous(err)
+		r.Pending.Attempted = e.opts.Clock.Now()
+	}
 	r.LastError = err.Error()
 	if !strings.HasPrefix(r.LastError, strings.Fields(op)[0]+" ") {
 		r.LastError = op + ": " + r.LastError

@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/convergehq/converge/diff"
 	"github.com/convergehq/converge/manifest"
@@ -45,6 +46,8 @@ type Input struct {
 	DefaultDrift string
 	// Revision is the hash of the target revision ("" when destroying).
 	Revision string
+	// Now is the time of the decision; zero in plans (no waiting on time).
+	Now time.Time
 }
 
 // Decide returns the one action that moves the resource towards its desired
@@ -71,6 +74,14 @@ func Decide(in Input) plan.Action {
 	}
 	obs := in.Observed
 	if obs == nil || !obs.Exists {
+		if p := pendingAmbiguousCreate(in); p != nil {
+			// The last create may have taken effect and the API may not show
+			// the object yet: look again before creating a second one.
+			a.Type = plan.Wait
+			a.Reason = fmt.Sprintf("the last create may have taken effect; looking for the object until %s before creating again",
+				p.Attempted.Add(in.Schema.ReadAfterWriteGrace).Format(time.RFC3339))
+			return a
+		}
 		a.Type = plan.Create
 		a.Diff = diff.Compute(in.Schema, in.Spec, nil)
 		a.Reason = "not found"
@@ -234,4 +245,16 @@ func joinDeps(ds []Dep) string {
 		parts[i] = d.String()
 	}
 	return strings.Join(parts, ", ")
+}
+
+// pendingAmbiguousCreate returns the pending create of in's record when it
+// failed ambiguously less than the kind's ReadAfterWriteGrace ago.
+func pendingAmbiguousCreate(in Input) *store.Operation {
+	r := in.Record
+	grace := in.Schema.ReadAfterWriteGrace
+	if r == nil || r.Origin != "" || r.Pending == nil || r.Pending.Op != "create" || !r.Pending.Ambiguous ||
+		grace <= 0 || in.Now.IsZero() || in.Now.Sub(r.Pending.Attempted) >= grace {
+		return nil
+	}
+	return r.Pending
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -12,8 +13,11 @@ import (
 	"github.com/convergehq/converge/store"
 )
 
+var decideNow = time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+
 var testSchema = provider.Schema{
-	Kind: "t.Thing",
+	ReadAfterWriteGrace: 10 * time.Second,
+	Kind:                "t.Thing",
 	Fields: map[string]provider.Field{
 		"path":    {Type: provider.String, Required: true, ForceNew: true},
 		"content": {Type: provider.String},
@@ -56,6 +60,7 @@ func TestDecide(t *testing.T) {
 		waitFor  []Dep
 		deps     []Dep
 		def      string
+		now      time.Time
 		want     want
 	}{
 		"absent, never seen: create": {
@@ -89,6 +94,21 @@ func TestDecide(t *testing.T) {
 		"interrupted create, half done: update, not conflict": {
 			desired: desired(spec, manifest.Policy{}), spec: spec, record: pendingCreate, observed: exists(map[string]any{"path": "a", "content": ""}),
 			want: want{typ: plan.Update, paths: []string{"content"}},
+		},
+		"ambiguous create, nothing seen yet, within the grace: look again": {
+			desired: desired(spec, manifest.Policy{}), spec: spec, observed: &provider.Observation{}, now: decideNow,
+			record: &store.Record{ID: "t.Thing/a", Pending: &store.Operation{Op: "create", Key: "k", Ambiguous: true, Attempted: decideNow.Add(-5 * time.Second)}},
+			want:   want{typ: plan.Wait},
+		},
+		"ambiguous create, grace over: create again": {
+			desired: desired(spec, manifest.Policy{}), spec: spec, observed: &provider.Observation{}, now: decideNow,
+			record: &store.Record{ID: "t.Thing/a", Pending: &store.Operation{Op: "create", Key: "k", Ambiguous: true, Attempted: decideNow.Add(-15 * time.Second)}},
+			want:   want{typ: plan.Create, paths: []string{"content", "path"}},
+		},
+		"failed create that did not act: create again at once": {
+			desired: desired(spec, manifest.Policy{}), spec: spec, observed: &provider.Observation{}, now: decideNow,
+			record: &store.Record{ID: "t.Thing/a", Pending: &store.Operation{Op: "create", Key: "k", Attempted: decideNow.Add(-time.Second)}},
+			want:   want{typ: plan.Create, paths: []string{"content", "path"}},
 		},
 		"interrupted create, nothing there: create again": {
 			desired: desired(spec, manifest.Policy{}), spec: spec, record: pendingCreate, observed: &provider.Observation{},
@@ -183,7 +203,7 @@ func TestDecide(t *testing.T) {
 			a := Decide(Input{
 				ID: "t.Thing/a", Kind: "t.Thing", Name: "a",
 				Desired: tc.desired, Spec: tc.spec, Schema: testSchema, Record: tc.record, Observed: tc.observed,
-				WaitFor: tc.waitFor, Dependents: tc.deps, DefaultDrift: tc.def,
+				WaitFor: tc.waitFor, Dependents: tc.deps, DefaultDrift: tc.def, Now: tc.now,
 			})
 			got := want{typ: a.Type, drift: a.Drift, waitFor: a.WaitFor, deposed: a.Deposed}
 			if len(a.Diff) > 0 {

@@ -42,7 +42,7 @@ func (e *Engine) snapshot(id string) (snapshot, bool) {
 		return s, false
 	}
 	s.revision = rvHash(e.target)
-	in := Input{ID: id, Desired: desired, Record: rec, DefaultDrift: e.opts.DefaultDrift, Revision: s.revision}
+	in := Input{ID: id, Desired: desired, Record: rec, DefaultDrift: e.opts.DefaultDrift, Revision: s.revision, Now: e.opts.Clock.Now()}
 	if desired != nil {
 		in.Kind, in.Name = desired.Kind, desired.Name
 	} else {
@@ -180,14 +180,19 @@ func (e *Engine) reconcile(ctx context.Context, id string) result {
 		}
 		r.Phase = store.PhaseWaiting
 		r.Message = a.Reason
+		// Waiting on time, not on dependencies: look again soon.
+		res := result{}
+		if len(a.WaitFor) == 0 {
+			res.after = e.opts.ReadyPoll
+		}
 		if rec != nil && rec.Phase == r.Phase && rec.Message == r.Message {
-			return result{}
+			return res
 		}
 		if err := e.putRecord(ctx, r); err != nil {
 			log.Error("save", "err", err)
 			return e.backoff(s.in.ID)
 		}
-		return result{}
+		return res
 	case plan.Blocked:
 		return result{}
 	case plan.Adopt:

@@ -40,7 +40,11 @@ func (c Class) String() string {
 type Error struct {
 	Class      Class
 	RetryAfter time.Duration // for ClassRateLimited; zero means unknown
-	Err        error
+	// Ambiguous marks a retryable failure of a call the remote side may
+	// have carried out anyway (a 500 or a timeout after the request went
+	// out): a create may exist without the caller knowing its id.
+	Ambiguous bool
+	Err       error
 }
 
 func (e *Error) Error() string { return e.Err.Error() }
@@ -66,6 +70,17 @@ func RateLimited(err error, after time.Duration) error {
 // Retryable marks err as retryable. Unclassified errors already are; this
 // makes it explicit.
 func Retryable(err error) error { return &Error{Class: ClassRetryable, Err: err} }
+
+// Ambiguous marks err as retryable and ambiguous: the call may have taken
+// effect. After an ambiguous create the engine gives the object the kind's
+// ReadAfterWriteGrace to show up before it creates again.
+func Ambiguous(err error) error { return &Error{Class: ClassRetryable, Ambiguous: true, Err: err} }
+
+// IsAmbiguous reports whether err says its call may have taken effect.
+func IsAmbiguous(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Ambiguous
+}
 
 // Classify returns the class of err and, for rate limits, the pause asked for.
 // context deadline errors are retryable.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Type is the type of a spec field.
@@ -67,6 +68,11 @@ type Schema struct {
 	// Outputs names the outputs a Ready resource of this kind exposes, for
 	// references such as ${file.File/index.outputs.sha256}.
 	Outputs []string
+	// ReadAfterWriteGrace is how long an object the API created may take to
+	// show in reads. After a create whose outcome is unknown (an ambiguous
+	// error) the engine looks again for this long before it creates again,
+	// so that a lagging API never gets a second object. Zero: no wait.
+	ReadAfterWriteGrace time.Duration
 	// AnyOutputs makes the outputs open: any name may be referenced (the
 	// provider returns the whole remote object). A reference to an output
 	// the object lacks fails when it is resolved.

@@ -149,6 +149,24 @@ func TestAmbiguousCreates(t *testing.T) {
 	}
 }
 
+// 3 and 6 together: ambiguous creates against an API whose reads lag by 2 s
+// and that has no idempotency keys. The adoption by name cannot see an
+// object created a moment ago, so converge gives an ambiguous create the
+// kind's read-after-write grace before it creates again: zero duplicates.
+func TestAmbiguousCreatesWithLag(t *testing.T) {
+	s := newSim(t, cloudsim.Config{Seed: 3, Lag: 2 * time.Second, DisableIdempotency: true, Faults: cloudsim.Faults{AmbiguousRate: 0.3}})
+	files, expect := app(units, "{maxInFlight: 32}")
+	if err := s.Expect(expect); err != nil {
+		t.Fatal(err)
+	}
+	reg := registry(t, s.srv.URL)
+	rep, took := converge(t, reg, load(t, reg, files), engine.Options{Workers: 32, BackoffBase: 20 * time.Millisecond, BackoffMax: 500 * time.Millisecond, ReadyPoll: 200 * time.Millisecond})
+	a := s.Audit()
+	checkAudit(t, a)
+	figure(t, "ambiguous-with-lag", map[string]any{"lagSeconds": 2, "idempotencyKeys": false, "resources": rep.Ready, "seconds": took.Seconds(),
+		"ambiguous": a.Faults["ambiguous"], "creates": a.ByMethod["POST"], "duplicates": len(a.Duplicates), "leaks": len(a.Leaks)})
+}
+
 // 5. The server is down for 10 s, then returns: converge recovers within one
 // backoff cap of its return, and no retry waits longer than the cap.
 func TestOutage(t *testing.T) {

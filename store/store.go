@@ -61,6 +61,10 @@ type Operation struct {
 	// interrupted create can still be found and deleted.
 	Spec    map[string]any `json:"spec,omitempty"`
 	Started time.Time      `json:"started"`
+	// Ambiguous says the last attempt failed in a way that may have taken
+	// effect anyway, at Attempted.
+	Ambiguous bool      `json:"ambiguous,omitempty"`
+	Attempted time.Time `json:"attempted,omitzero"`
 }
 
 // Instance is one object in the world that converge manages.

@@ -8,6 +8,8 @@ package rest
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -112,4 +114,23 @@ func Truncate(msg string) string {
 func LooksJSON(b []byte) bool {
 	b = bytes.TrimSpace(b)
 	return len(b) > 0 && (b[0] == '{' || b[0] == '[')
+}
+
+// MayHaveActed reports whether a failed call may still have been carried
+// out by the server: an answer 500, 502 or 504, or a transport error after
+// the request may have gone out (anything but a refused or failed
+// connection). A 503, a 429 and other answers say it was not.
+func MayHaveActed(status int, transport error) bool {
+	if transport != nil {
+		var op *net.OpError
+		if errors.As(transport, &op) && op.Op == "dial" {
+			return false
+		}
+		return true
+	}
+	switch status {
+	case http.StatusInternalServerError, http.StatusBadGateway, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
 }

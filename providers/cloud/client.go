@@ -55,12 +55,12 @@ func (p *Provider) do(ctx context.Context, method, u string, body any, idemKey s
 	}
 	resp, err := p.client.Do(req)
 	if err != nil {
-		return nil, provider.Retryable(fmt.Errorf("%s %s: %s", method, u, transportMessage(err)))
+		return nil, retry(method, 0, err, fmt.Errorf("%s %s: %s", method, u, transportMessage(err)))
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
 	if err != nil {
-		return nil, provider.Retryable(fmt.Errorf("%s %s: read response: %s", method, u, transportMessage(err)))
+		return nil, retry(method, 0, err, fmt.Errorf("%s %s: read response: %s", method, u, transportMessage(err)))
 	}
 	return &response{method: method, url: u, status: resp.StatusCode, header: resp.Header, body: b}, nil
 }
@@ -93,9 +93,18 @@ func (r *response) err(now time.Time) error {
 	case r.status == http.StatusTooManyRequests:
 		return provider.RateLimited(err, rest.RetryAfter(r.header.Get("Retry-After"), now))
 	case r.status >= 500, r.status == http.StatusRequestTimeout, r.status == http.StatusTooEarly:
-		return provider.Retryable(err)
+		return retry(r.method, r.status, nil, err)
 	}
 	return provider.Terminal(err)
+}
+
+// retry classifies a retryable failure: ambiguous when it was a create the
+// server may have carried out (see rest.MayHaveActed).
+func retry(method string, status int, transport, err error) error {
+	if method == http.MethodPost && rest.MayHaveActed(status, transport) {
+		return provider.Ambiguous(err)
+	}
+	return provider.Retryable(err)
 }
 
 // plainErr describes r's status and the server's message, unclassified.

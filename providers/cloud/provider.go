@@ -69,6 +69,9 @@ func (p *Provider) Schemas() []provider.Schema {
 	out := make([]provider.Schema, len(kinds))
 	for i, k := range kinds {
 		out[i] = k.schema
+		// After an ambiguous create, the engine gives the object as long to
+		// show up as this provider trusts a create it saw succeed.
+		out[i].ReadAfterWriteGrace = p.grace
 	}
 	return out
 }

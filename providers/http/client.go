@@ -111,12 +111,12 @@ func (p *Provider) do(ctx context.Context, c call) (*response, error) {
 	}
 	resp, err := p.client.Do(req)
 	if err != nil {
-		return nil, provider.Retryable(fmt.Errorf("%s %s: %s", c.method, c.url, scrub(transportMessage(err), c.secrets)))
+		return nil, retry(c.method, 0, err, fmt.Errorf("%s %s: %s", c.method, c.url, scrub(transportMessage(err), c.secrets)))
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
 	if err != nil {
-		return nil, provider.Retryable(fmt.Errorf("%s %s: read response: %s", c.method, c.url, scrub(transportMessage(err), c.secrets)))
+		return nil, retry(c.method, 0, err, fmt.Errorf("%s %s: read response: %s", c.method, c.url, scrub(transportMessage(err), c.secrets)))
 	}
 	return &response{status: resp.StatusCode, header: resp.Header, body: b}, nil
 }
@@ -156,7 +156,7 @@ func (p *Provider) statusError(c call, r *response) error {
 		}
 		return provider.RateLimited(err, after)
 	case r.status >= 500, r.status == http.StatusRequestTimeout, r.status == http.StatusTooEarly:
-		return provider.Retryable(err)
+		return retry(c.method, r.status, nil, err)
 	}
 	return provider.Terminal(err)
 }
@@ -198,4 +198,13 @@ func serverMessage(r *response, secrets []string) string {
 		return ": " + m
 	}
 	return ""
+}
+
+// retry classifies a retryable failure: ambiguous when it was a create the
+// server may have carried out (see rest.MayHaveActed).
+func retry(method string, status int, transport, err error) error {
+	if method == http.MethodPost && rest.MayHaveActed(status, transport) {
+		return provider.Ambiguous(err)
+	}
+	return provider.Retryable(err)
 }

@@ -72,7 +72,13 @@ var (
 func (p *Provider) Name() string { return "http" }
 
 // Schemas describes http.Resource.
-func (p *Provider) Schemas() []provider.Schema { return []provider.Schema{schema()} }
+func (p *Provider) Schemas() []provider.Schema {
+	s := schema()
+	// After an ambiguous create, the engine gives the object as long to
+	// show up as this provider trusts a create it saw succeed.
+	s.ReadAfterWriteGrace = p.grace
+	return []provider.Schema{s}
+}
 
 // target is one resource's spec with its headers expanded for this call.
 type target struct {

@@ -37,7 +37,7 @@ type Store struct {
 	records   map[string]store.Record
 	events    []store.Event // in ID order
 	eventKeys map[eventKey]int
-	nextEvent int64 // the ID of the next new event, less one
+	nextEvent int64            // the ID of the next new event, less one
 	revisions []store.Revision // in insertion order
 	revIndex  map[string]int
 	target    string
