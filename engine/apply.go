@@ -420,6 +420,10 @@ func (e *Engine) configure(rv *manifest.Revision) {
 		if d, err := time.ParseDuration(pc.Timeout); err == nil && d > 0 {
 			e.timeouts[name] = d
 		}
+		delete(e.graces, name)
+		if d, err := time.ParseDuration(pc.ReadAfterWriteGrace); err == nil && d >= 0 {
+			e.graces[name] = d
+		}
 	}
 }
 

@@ -78,8 +78,7 @@ func Decide(in Input) plan.Action {
 			// The last create may have taken effect and the API may not show
 			// the object yet: look again before creating a second one.
 			a.Type = plan.Wait
-			a.Reason = fmt.Sprintf("the last create may have taken effect; looking for the object until %s before creating again",
-				p.Attempted.Add(in.Schema.ReadAfterWriteGrace).Format(time.RFC3339))
+			a.Reason = "the last create may have taken effect; looking for the object before creating again"
 			return a
 		}
 		a.Type = plan.Create
@@ -212,6 +211,12 @@ func decideRemoved(a plan.Action, in Input, ours bool) plan.Action {
 		a.Reason = "adopted, not created by converge: left in place"
 		return a
 	case in.Observed != nil && !in.Observed.Exists && len(rec.Deposed) == 0:
+		if pendingAmbiguousCreate(in) != nil {
+			// It may exist without showing yet: forgetting it could leak it.
+			a.Type = plan.Wait
+			a.Reason = "the last create may have taken effect; looking for the object before forgetting it"
+			return a
+		}
 		a.Type = plan.Forget
 		a.Reason = "already gone"
 		return a
@@ -249,11 +254,19 @@ func joinDeps(ds []Dep) string {
 
 // pendingAmbiguousCreate returns the pending create of in's record when it
 // failed ambiguously less than the kind's ReadAfterWriteGrace ago.
+// A create with no recorded outcome at all was interrupted (a crash): it is
+// as ambiguous as any, from when it started.
 func pendingAmbiguousCreate(in Input) *store.Operation {
 	r := in.Record
 	grace := in.Schema.ReadAfterWriteGrace
-	if r == nil || r.Origin != "" || r.Pending == nil || r.Pending.Op != "create" || !r.Pending.Ambiguous ||
-		grace <= 0 || in.Now.IsZero() || in.Now.Sub(r.Pending.Attempted) >= grace {
+	if r == nil || r.Origin != "" || r.Pending == nil || r.Pending.Op != "create" || grace <= 0 || in.Now.IsZero() {
+		return nil
+	}
+	since, ambiguous := r.Pending.Attempted, r.Pending.Ambiguous
+	if since.IsZero() {
+		since, ambiguous = r.Pending.Started, true
+	}
+	if !ambiguous || in.Now.Sub(since) >= grace {
 		return nil
 	}
 	return r.Pending

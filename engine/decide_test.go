@@ -110,6 +110,16 @@ func TestDecide(t *testing.T) {
 			record: &store.Record{ID: "t.Thing/a", Pending: &store.Operation{Op: "create", Key: "k", Attempted: decideNow.Add(-time.Second)}},
 			want:   want{typ: plan.Create, paths: []string{"content", "path"}},
 		},
+		"create interrupted by a crash a moment ago, nothing seen yet: look again": {
+			desired: desired(spec, manifest.Policy{}), spec: spec, observed: &provider.Observation{}, now: decideNow,
+			record: &store.Record{ID: "t.Thing/a", Pending: &store.Operation{Op: "create", Key: "k", Started: decideNow.Add(-time.Second)}},
+			want:   want{typ: plan.Wait},
+		},
+		"removed, ambiguous create not seen yet: look again before forgetting": {
+			observed: &provider.Observation{}, now: decideNow,
+			record: &store.Record{ID: "t.Thing/a", Pending: &store.Operation{Op: "create", Key: "k", Ambiguous: true, Attempted: decideNow.Add(-time.Second)}},
+			want:   want{typ: plan.Wait},
+		},
 		"interrupted create, nothing there: create again": {
 			desired: desired(spec, manifest.Policy{}), spec: spec, record: pendingCreate, observed: &provider.Observation{},
 			want: want{typ: plan.Create, paths: []string{"content", "path"}},

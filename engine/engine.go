@@ -105,6 +105,7 @@ type Engine struct {
 	recDeps     map[string]map[string]bool // records: id -> recorded resources whose Deps hold it
 	limiters    map[string]*queue.Limiter
 	limitCfgs   map[string]queue.LimiterConfig // the config each limiter was made with
+	graces      map[string]time.Duration       // ProviderConfig readAfterWriteGrace overrides
 	timeouts    map[string]time.Duration
 	outstanding map[string]uint64 // keys queued, scheduled or in progress, with their add generation
 	idle        *sync.Cond
@@ -135,6 +136,7 @@ func New(reg *provider.Registry, st store.Store, opts Options) *Engine {
 		dependents:  map[string][]string{},
 		limiters:    map[string]*queue.Limiter{},
 		limitCfgs:   map[string]queue.LimiterConfig{},
+		graces:      map[string]time.Duration{},
 		timeouts:    map[string]time.Duration{},
 		outstanding: map[string]uint64{},
 	}

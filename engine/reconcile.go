@@ -80,6 +80,9 @@ func (e *Engine) snapshot(id string) (snapshot, bool) {
 		in.Schema, _ = e.reg.Schema(in.Kind)
 		name := p.Name()
 		s.limiter = e.limiterLocked(name)
+		if g, ok := e.graces[name]; ok {
+			in.Schema.ReadAfterWriteGrace = g
+		}
 		s.timeout = e.timeouts[name]
 	}
 	if s.timeout == 0 {

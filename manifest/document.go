@@ -371,7 +371,7 @@ func (d *docParser) spec(res *Resource, top *topLevel, schema provider.Schema, k
 	res.Spec = final
 }
 
-var providerConfigSpecKeys = map[string]bool{"qps": true, "burst": true, "maxInFlight": true, "timeout": true}
+var providerConfigSpecKeys = map[string]bool{"qps": true, "burst": true, "maxInFlight": true, "timeout": true, "readAfterWriteGrace": true}
 
 // providerConfig reads a ProviderConfig document.
 func (d *docParser) providerConfig(top *topLevel, name string, kindLine int) *doc {
@@ -428,6 +428,14 @@ func (d *docParser) providerConfig(top *topLevel, name string, kindLine int) *do
 					d.errorf(line, "spec.timeout", "must be a positive Go duration such as 30s or 2m, got %v", v)
 				} else {
 					cfg.Timeout = s
+				}
+			}
+			if v, line, ok := num("readAfterWriteGrace"); ok {
+				s, _ := v.(string)
+				if dur, err := time.ParseDuration(s); err != nil || dur < 0 {
+					d.errorf(line, "spec.readAfterWriteGrace", "must be a Go duration such as 10s or 0s, got %v", v)
+				} else {
+					cfg.ReadAfterWriteGrace = s
 				}
 			}
 		}

@@ -41,7 +41,7 @@ spec:
 ---
 kind: ProviderConfig
 metadata: {name: file}
-spec: {qps: 2.5, burst: 5, maxInFlight: 3, timeout: 30s}
+spec: {qps: 2.5, burst: 5, maxInFlight: 3, timeout: 30s, readAfterWriteGrace: 0s}
 `),
 		"a.yml": []byte(dirDoc),
 	}
@@ -79,7 +79,7 @@ spec: {qps: 2.5, burst: 5, maxInFlight: 3, timeout: 30s}
 			},
 		},
 		ProviderConfigs: map[string]ProviderConfig{
-			"file": {Name: "file", QPS: 2.5, Burst: 5, MaxInFlight: 3, Timeout: "30s", Source: Source{File: "b.yaml", Line: 22}},
+			"file": {Name: "file", QPS: 2.5, Burst: 5, MaxInFlight: 3, Timeout: "30s", ReadAfterWriteGrace: "0s", Source: Source{File: "b.yaml", Line: 22}},
 		},
 	}
 	opts := cmp.Options{cmpopts.IgnoreUnexported(Revision{}), cmpopts.IgnoreFields(Resource{}, "Hash"), cmpopts.IgnoreFields(Revision{}, "Hash")}
@@ -232,13 +232,14 @@ func TestLoadErrors(t *testing.T) {
 			},
 		},
 		"provider configs": {
-			files: map[string]string{"a.yaml": "kind: ProviderConfig\nmetadata: {name: file}\nspec: {qps: 0, burst: 1.5, maxInFlight: -1, timeout: soon, extra: 1}\n---\nkind: ProviderConfig\nmetadata: {name: cloud}\ndependsOn: []\n", "b.yaml": "kind: ProviderConfig\nmetadata: {name: file}\n"},
+			files: map[string]string{"a.yaml": "kind: ProviderConfig\nmetadata: {name: file}\nspec: {qps: 0, burst: 1.5, maxInFlight: -1, timeout: soon, readAfterWriteGrace: -1s, extra: 1}\n---\nkind: ProviderConfig\nmetadata: {name: cloud}\ndependsOn: []\n", "b.yaml": "kind: ProviderConfig\nmetadata: {name: file}\n"},
 			want: ErrorList{
 				{File: "a.yaml", Line: 3, Resource: "ProviderConfig/file", Field: "spec.extra", Msg: "unknown field"},
 				{File: "a.yaml", Line: 3, Resource: "ProviderConfig/file", Field: "spec.qps", Msg: "must be a number greater than 0"},
 				{File: "a.yaml", Line: 3, Resource: "ProviderConfig/file", Field: "spec.burst", Msg: "must be an integer of at least 1"},
 				{File: "a.yaml", Line: 3, Resource: "ProviderConfig/file", Field: "spec.maxInFlight", Msg: "must be an integer of at least 1"},
 				{File: "a.yaml", Line: 3, Resource: "ProviderConfig/file", Field: "spec.timeout", Msg: "must be a positive Go duration such as 30s or 2m, got soon"},
+				{File: "a.yaml", Line: 3, Resource: "ProviderConfig/file", Field: "spec.readAfterWriteGrace", Msg: "must be a Go duration such as 10s or 0s, got -1s"},
 				{File: "a.yaml", Line: 6, Resource: "ProviderConfig/cloud", Field: "metadata.name", Msg: `no provider "cloud" is registered (known providers: file, net)`},
 				{File: "a.yaml", Line: 7, Resource: "ProviderConfig/cloud", Field: "dependsOn", Msg: "is not allowed in a ProviderConfig"},
 				{File: "b.yaml", Line: 1, Resource: "ProviderConfig/file", Msg: `duplicate ProviderConfig for provider "file" (first defined at a.yaml:1)`},

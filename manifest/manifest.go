@@ -98,7 +98,11 @@ type ProviderConfig struct {
 	Burst       int     `json:"burst,omitempty"`
 	MaxInFlight int     `json:"maxInFlight,omitempty"`
 	Timeout     string  `json:"timeout,omitempty"` // a Go duration
-	Source      Source  `json:"source"`
+	// ReadAfterWriteGrace overrides the provider's kinds' grace for objects
+	// to show up after a create (a Go duration; "0s" for an API that
+	// honours idempotency keys or never lags). Empty: the kinds' own.
+	ReadAfterWriteGrace string `json:"readAfterWriteGrace,omitempty"`
+	Source              Source `json:"source"`
 }
 
 // Revision is an immutable, validated desired set.
