@@ -185,7 +185,7 @@ func TestOutage(t *testing.T) {
 	_, took := converge(t, reg, rv, engine.Options{Workers: 16, BackoffBase: 100 * time.Millisecond, BackoffMax: backoffMax})
 	a := s.Audit()
 	checkAudit(t, a)
-	recovered := time.Now().Sub(outageEnd)
+	recovered := time.Since(outageEnd)
 	// The first request after the outage comes within one cap; the whole
 	// app then converges quickly, without faults.
 	var firstAfter time.Duration = -1
