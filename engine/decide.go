@@ -217,6 +217,13 @@ func decideRemoved(a plan.Action, in Input, ours bool) plan.Action {
 			a.Reason = "the last create may have taken effect; looking for the object before forgetting it"
 			return a
 		}
+		if rec.Origin == "" && rec.Pending != nil && rec.Pending.Op == "create" {
+			// An interrupted create may have left a part behind (a
+			// temporary file): the provider's idempotent delete clears it.
+			a.Type = plan.Delete
+			a.Reason = "removed from manifests; its create was interrupted"
+			return a
+		}
 		a.Type = plan.Forget
 		a.Reason = "already gone"
 		return a

@@ -200,6 +200,10 @@ func TestDecide(t *testing.T) {
 			record: waiting,
 			want:   want{typ: plan.Forget},
 		},
+		"removed, interrupted create, nothing found: delete anyway (parts may be left)": {
+			record: pendingCreate, observed: &provider.Observation{},
+			want: want{typ: plan.Delete},
+		},
 		"removed, interrupted create: delete": {
 			record: pendingCreate, observed: exists(spec),
 			want: want{typ: plan.Delete},

@@ -208,6 +208,11 @@ func (p *Provider) remove(kind string, loc location) error {
 		return err
 	}
 	defer r.Close()
+	if kind != KindDirectory {
+		// A crash during a write leaves a temporary file even when the
+		// object itself never came to be.
+		_, _ = removeTemps(r, loc.dir, filepath.Base(loc.name))
+	}
 	fi, err := lstat(r, loc)
 	if err != nil || fi == nil {
 		return err
@@ -225,9 +230,6 @@ func (p *Provider) remove(kind string, loc location) error {
 		if fi.Mode()&fs.ModeSymlink == 0 {
 			return wrongType(loc, "a symbolic link", fi)
 		}
-	}
-	if kind != KindDirectory {
-		_, _ = removeTemps(r, loc.dir, filepath.Base(loc.name))
 	}
 	if err := r.Remove(loc.name); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {

@@ -452,3 +452,27 @@ func TestPathNormalize(t *testing.T) {
 		}
 	}
 }
+
+// Deleting a file whose create was interrupted before the rename removes
+// the temporary file the crash left, though the file itself never came to
+// be; temporary files of other names stay.
+func TestDeleteClearsTemporaryFilesOfAnInterruptedCreate(t *testing.T) {
+	p, root, _ := newTestProvider(t)
+	left := filepath.Join(root, ".a.txt.converge-ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+	other := filepath.Join(root, ".b.txt.converge-ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+	for _, f := range []string{left, other} {
+		if err := os.WriteFile(f, []byte("partial"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	req := provider.Request{ID: "file.File/a", Kind: KindFile, Name: "a", Spec: map[string]any{"path": "a.txt", "content": "x", "mode": "0644"}}
+	if err := p.Delete(t.Context(), req); err != nil {
+		t.Fatalf("Delete() = %v", err)
+	}
+	if _, err := os.Stat(left); !os.IsNotExist(err) {
+		t.Errorf("temporary file of a.txt still there: %v", err)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("temporary file of b.txt removed: %v", err)
+	}
+}
