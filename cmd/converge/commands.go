@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -59,8 +58,8 @@ create, update, replace and delete. It never mutates anything.
 With --detailed-exitcode: 0 no changes, 2 changes, 1 error.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "text" && output != "json" {
-				return fmt.Errorf("-o %q: must be text or json", output)
+			if err := checkOutput(output, "text", "json"); err != nil {
+				return err
 			}
 			reg, err := g.registry()
 			if err != nil {
@@ -228,8 +227,8 @@ func confirm(in io.Reader, out io.Writer, state string) (bool, error) {
 // choose, a revision that failed or was rolled back from is not targeted
 // again until the manifests change (see chooseTarget).
 func (g *globals) converge(cmd *cobra.Command, reg *provider.Registry, rv *manifest.Revision, f engineFlags, output string, choose bool) error {
-	if output != "text" && output != "json" {
-		return fmt.Errorf("-o %q: must be text or json", output)
+	if err := checkOutput(output, "text", "json"); err != nil {
+		return err
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -264,9 +263,7 @@ func (g *globals) converge(cmd *cobra.Command, reg *provider.Registry, rv *manif
 	}
 	out := cmd.OutOrStdout()
 	if output == "json" {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
+		if err := writeJSON(out, rep); err != nil {
 			return err
 		}
 	} else {
@@ -323,8 +320,8 @@ func newStatusCmd(g *globals) *cobra.Command {
 		Short: "Show every resource's phase, age, last reconcile and message",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "table" && output != "json" {
-				return fmt.Errorf("-o %q: must be table or json", output)
+			if err := checkOutput(output, "table", "json"); err != nil {
+				return err
 			}
 			ctx := cmd.Context()
 			st, err := g.openStore(ctx, true)
@@ -369,9 +366,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 				}
 			}
 			if output == "json" {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(struct {
+				return writeJSON(cmd.OutOrStdout(), struct {
 					Target        string      `json:"targetRevision,omitempty"`
 					TargetState   string      `json:"targetState,omitempty"`
 					TargetReason  string      `json:"targetReason,omitempty"`
@@ -473,8 +468,8 @@ func newEventsCmd(g *globals) *cobra.Command {
 		Short: "Show what happened: creates, updates, drift, failures",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "table" && output != "json" {
-				return fmt.Errorf("-o %q: must be table or json", output)
+			if err := checkOutput(output, "table", "json"); err != nil {
+				return err
 			}
 			filter := store.EventFilter{Resource: resource, Limit: limit}
 			if since != "" {
@@ -498,9 +493,7 @@ func newEventsCmd(g *globals) *cobra.Command {
 				if evs == nil {
 					evs = []store.Event{}
 				}
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(evs)
+				return writeJSON(cmd.OutOrStdout(), evs)
 			}
 			w := cmd.OutOrStdout()
 			if len(evs) == 0 {
@@ -543,8 +536,8 @@ state exists. A graph with a cycle is still drawn, the cycle marked in red,
 and the command then exits 1 with the cycle explained.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "dot" && output != "mermaid" {
-				return fmt.Errorf("-o %q: must be dot or mermaid", output)
+			if err := checkOutput(output, "dot", "mermaid"); err != nil {
+				return err
 			}
 			reg, err := g.registry()
 			if err != nil {

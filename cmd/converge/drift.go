@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -29,8 +28,8 @@ anything: use it from CI or cron.
 Exit codes: 0 no drift, 2 drift found, 1 error.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "text" && output != "json" {
-				return fmt.Errorf("-o %q: must be text or json", output)
+			if err := checkOutput(output, "text", "json"); err != nil {
+				return err
 			}
 			reg, err := g.registry()
 			if err != nil {
@@ -104,10 +103,7 @@ func driftItems(rv *manifest.Revision, drifted []plan.Action, def string) []drif
 }
 
 func writeDriftJSON(w io.Writer, rv *manifest.Revision, drifted []plan.Action, def string) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(struct {
+	return writeJSON(w, struct {
 		Revision string      `json:"revision"`
 		Drifted  []driftItem `json:"drifted"`
 		Count    int         `json:"count"`

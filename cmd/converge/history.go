@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -96,8 +95,8 @@ func newHistoryCmd(g *globals) *cobra.Command {
 		Short: "List the revisions converge targeted, the target and the last known good one",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "table" && output != "json" {
-				return fmt.Errorf("-o %q: must be table or json", output)
+			if err := checkOutput(output, "table", "json"); err != nil {
+				return err
 			}
 			ctx := cmd.Context()
 			st, err := g.openStore(ctx, true)
@@ -138,9 +137,7 @@ func newHistoryCmd(g *globals) *cobra.Command {
 				rows = append(rows, x)
 			}
 			if output == "json" {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(rows)
+				return writeJSON(cmd.OutOrStdout(), rows)
 			}
 			w := cmd.OutOrStdout()
 			if len(rows) == 0 {
@@ -204,8 +201,8 @@ daemon converges it within seconds.`,
 			if err := f.validate(); err != nil {
 				return err
 			}
-			if output != "text" && output != "json" {
-				return fmt.Errorf("-o %q: must be text or json", output)
+			if err := checkOutput(output, "text", "json"); err != nil {
+				return err
 			}
 			ctx := cmd.Context()
 			st, shared, err := g.openForRollback(ctx)
