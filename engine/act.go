@@ -14,7 +14,9 @@ import (
 
 // call runs one provider call under the provider's limits and timeout.
 // Waiting for limits stops when ctx is done; a call that started is not
-// cancelled by ctx (a shutdown lets it finish) but by its timeout.
+// cancelled by ctx (a shutdown lets it finish) but by its timeout, or by
+// ctx's deadline when it has one (apply --timeout bounds the calls in
+// flight too).
 func (e *Engine) call(ctx context.Context, s snapshot, fn func(context.Context) error, counter *int64) error {
 	release, err := s.limiter.Acquire(ctx)
 	if err != nil {
@@ -23,13 +25,23 @@ func (e *Engine) call(ctx context.Context, s snapshot, fn func(context.Context) 
 	defer release()
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
 	defer cancel()
+	if dl, ok := ctx.Deadline(); ok {
+		var cancelDeadline context.CancelFunc
+		cctx, cancelDeadline = context.WithDeadline(cctx, dl)
+		defer cancelDeadline()
+	}
 	atomic.AddInt64(counter, 1)
 	err = fn(cctx)
 	if err == nil && !e.opts.FixedRate {
 		s.limiter.Recover()
 	}
-	if err != nil && errors.Is(cctx.Err(), context.DeadlineExceeded) && !errors.Is(err, context.DeadlineExceeded) {
-		err = fmt.Errorf("%w (timed out after %s)", err, s.timeout)
+	if err != nil && errors.Is(cctx.Err(), context.DeadlineExceeded) {
+		switch {
+		case ctx.Err() != nil:
+			err = fmt.Errorf("%w (stopped: the run's deadline passed)", err)
+		case !errors.Is(err, context.DeadlineExceeded):
+			err = fmt.Errorf("%w (timed out after %s)", err, s.timeout)
+		}
 	}
 	return err
 }

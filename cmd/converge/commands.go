@@ -261,6 +261,12 @@ func (g *globals) converge(cmd *cobra.Command, reg *provider.Registry, rv *manif
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 		return err
 	}
+	switch {
+	case errors.Is(actx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
+		err = fmt.Errorf("--timeout %s passed; the calls in flight were stopped, and the next run observes what they did", f.timeout)
+	case ctx.Err() != nil:
+		err = errors.New("interrupted; the calls in flight were finished and recorded")
+	}
 	out := cmd.OutOrStdout()
 	if output == "json" {
 		if err := writeJSON(out, rep); err != nil {
