@@ -57,11 +57,19 @@ nothing.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			st, err := g.openStore(ctx, false)
+			st, err := g.openStore(ctx, dryRun)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
+			if dryRun {
+				// A dry run reports through its logs; the state file is
+				// never written, not even a revision's history.
+				if st, err = snapshot(ctx, st); err != nil {
+					return err
+				}
+				defer st.Close()
+			}
 			e, err := g.newEngine(ctx, reg, st, f, dryRun)
 			if err != nil {
 				return err
