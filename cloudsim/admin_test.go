@@ -115,6 +115,7 @@ func TestAuditCounts(t *testing.T) {
 		},
 		ByStatus:             map[string]int{"201": 1, "200": 2, "204": 1, "404": 2},
 		Faults:               map[string]int{},
+		Created:              map[string]map[string]int{"Bucket": {"bkt": 1}},
 		MaxPerSecond:         6,
 		MaxAdmittedPerSecond: 6,
 		Live:                 map[string]int{},

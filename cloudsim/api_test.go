@@ -383,8 +383,19 @@ func TestIdempotencyKeys(t *testing.T) {
 					t.Errorf("replayed object (-first +second):\n%s", diff)
 				}
 			}
-			if got := e.srv.Audit().Live["Network"]; got != tc.wantObjects {
+			a := e.srv.Audit()
+			if got := a.Live["Network"]; got != tc.wantObjects {
 				t.Errorf("networks: got %d; want %d", got, tc.wantObjects)
+			}
+			if got := a.Created["Network"]["n"]; got != tc.wantObjects {
+				t.Errorf("networks created: got %d; want %d", got, tc.wantObjects)
+			}
+			wantReplays := 0
+			if tc.wantReplay {
+				wantReplays = 1
+			}
+			if a.Replays != wantReplays {
+				t.Errorf("replays: got %d; want %d", a.Replays, wantReplays)
 			}
 		})
 	}
@@ -434,27 +445,30 @@ func TestReadLag(t *testing.T) {
 		Status     int
 		Versioning any
 		Listed     int
+		Stale      int // of the two reads, those the audit counts as stale
 	}
 	look := func() view {
+		before := e.srv.Audit().StaleReads
 		r := e.do("GET", "/v1/buckets/"+id, nil)
-		return view{Status: r.status, Versioning: r.obj()["versioning"], Listed: len(e.do("GET", "/v1/buckets", nil).body.([]any))}
+		listed := len(e.do("GET", "/v1/buckets", nil).body.([]any))
+		return view{Status: r.status, Versioning: r.obj()["versioning"], Listed: listed, Stale: e.srv.Audit().StaleReads - before}
 	}
 	steps := []struct {
 		name string
 		act  func()
 		want view
 	}{
-		{"just created", func() {}, view{404, nil, 0}},
-		{"almost visible", func() { e.clock.Step(lag - time.Millisecond) }, view{404, nil, 0}},
-		{"visible", func() { e.clock.Step(time.Millisecond) }, view{200, false, 1}},
+		{"just created", func() {}, view{404, nil, 0, 2}},
+		{"almost visible", func() { e.clock.Step(lag - time.Millisecond) }, view{404, nil, 0, 2}},
+		{"visible", func() { e.clock.Step(time.Millisecond) }, view{200, false, 1, 0}},
 		{"just updated", func() {
 			if r := e.do("PATCH", "/v1/buckets/"+id, map[string]any{"versioning": true}); r.status != 200 || r.obj()["versioning"] != true {
 				t.Errorf("PATCH: got %d %v; want 200 with the new value", r.status, r.body)
 			}
-		}, view{200, false, 1}},
-		{"update visible", func() { e.clock.Step(lag) }, view{200, true, 1}},
-		{"just deleted", func() { e.do("DELETE", "/v1/buckets/"+id, nil) }, view{200, true, 1}},
-		{"delete visible", func() { e.clock.Step(lag) }, view{404, nil, 0}},
+		}, view{200, false, 1, 2}},
+		{"update visible", func() { e.clock.Step(lag) }, view{200, true, 1, 0}},
+		{"just deleted", func() { e.do("DELETE", "/v1/buckets/"+id, nil) }, view{200, true, 1, 2}},
+		{"delete visible", func() { e.clock.Step(lag) }, view{404, nil, 0, 0}},
 	}
 	for _, s := range steps {
 		s.act()
@@ -469,5 +483,16 @@ func TestReadLag(t *testing.T) {
 	}
 	if got := e.srv.Audit().Live["Bucket"]; got != 1 {
 		t.Errorf("audit live buckets: got %d; want 1", got)
+	}
+	// A list by name is stale only if the lag hides that name.
+	for _, tc := range []struct {
+		name string
+		want int
+	}{{"fresh", 1}, {"other", 0}} {
+		before := e.srv.Audit().StaleReads
+		e.do("GET", "/v1/buckets?name="+tc.name, nil)
+		if got := e.srv.Audit().StaleReads - before; got != tc.want {
+			t.Errorf("stale reads of a list by name %q: got %d; want %d", tc.name, got, tc.want)
+		}
 	}
 }

@@ -30,8 +30,22 @@ type Audit struct {
 	// those the rate limiter let through.
 	MaxPerSecond         int `json:"maxPerSecond"`
 	MaxAdmittedPerSecond int `json:"maxAdmittedPerSecond"`
-	// InFlight is the number of API requests being handled now.
-	InFlight int `json:"inFlight"`
+	// InFlight is the number of API requests being handled now;
+	// MutatingInFlight counts the mutating ones among them that the server
+	// may still act on (see Overlaps).
+	InFlight         int `json:"inFlight"`
+	MutatingInFlight int `json:"mutatingInFlight"`
+	// Created counts the objects made, per kind, then per name: each POST
+	// that created an object, whatever answer reached the client (an
+	// ambiguous 500, or none because the client went away). A create
+	// answered from an idempotency key makes nothing and counts under
+	// Replays.
+	Created map[string]map[string]int `json:"created"`
+	Replays int                       `json:"replays"`
+	// StaleReads counts reads (GET by id and lists) that Config.Lag made
+	// differ from the current state: an object shown in an older version,
+	// not shown yet, or shown after it was deleted.
+	StaleReads int `json:"staleReads"`
 	// Live counts live objects per kind.
 	Live map[string]int `json:"live"`
 	// Duplicates lists every name held by two or more live objects of one
@@ -80,6 +94,9 @@ type auditor struct {
 	maxAdmitted int
 	inFlight    int
 	mutating    map[string]int // object key -> mutating requests in flight
+	created     map[string]map[string]int
+	replays     int
+	staleReads  int
 	overlaps    int
 	overlapIDs  map[string]bool
 	expect      map[string]map[string]bool // kind -> names; nil: no leak check
@@ -92,8 +109,17 @@ func newAuditor() *auditor {
 		byStatus:   map[string]int{},
 		faults:     map[string]int{},
 		mutating:   map[string]int{},
+		created:    map[string]map[string]int{},
 		overlapIDs: map[string]bool{},
 	}
+}
+
+// create records that a POST made an object of kind with name.
+func (a *auditor) create(kind, name string) {
+	if a.created[kind] == nil {
+		a.created[kind] = map[string]int{}
+	}
+	a.created[kind][name]++
 }
 
 // tracked is one API request from arrival to answer.
@@ -174,6 +200,9 @@ func (a *auditor) snapshot(st *state) Audit {
 		MaxPerSecond:         a.maxSeen,
 		MaxAdmittedPerSecond: a.maxAdmitted,
 		InFlight:             a.inFlight,
+		Created:              map[string]map[string]int{},
+		Replays:              a.replays,
+		StaleReads:           a.staleReads,
 		Live:                 map[string]int{},
 		Duplicates:           []Duplicate{},
 		Leaks:                []ObjectRef{},
@@ -184,6 +213,12 @@ func (a *auditor) snapshot(st *state) Audit {
 	}
 	for k, m := range a.byKind {
 		out.ByKind[k] = maps.Clone(m)
+	}
+	for k, m := range a.created {
+		out.Created[k] = maps.Clone(m)
+	}
+	for _, n := range a.mutating {
+		out.MutatingInFlight += n
 	}
 	names := map[string]map[string][]string{} // kind -> name -> ids
 	for _, o := range st.sorted() {

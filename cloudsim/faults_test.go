@@ -111,8 +111,13 @@ func TestAmbiguousWrites(t *testing.T) {
 	if got := len(objs["DNSRecord"]); got != 0 {
 		t.Errorf("DNS records: got %d; want the ambiguous delete committed", got)
 	}
-	if got := e.srv.Audit().Faults["ambiguous"]; got != 3 {
+	a := e.srv.Audit()
+	if got := a.Faults["ambiguous"]; got != 3 {
 		t.Errorf("ambiguous faults: got %d; want 3", got)
+	}
+	// The ambiguous create made its object; the refused one did not.
+	if got := a.Created["Bucket"]; !cmp.Equal(got, map[string]int{"assets": 1, "ambiguous": 1}) {
+		t.Errorf("buckets created: got %v; want assets and ambiguous once each", got)
 	}
 }
 
@@ -160,8 +165,9 @@ func TestLatency(t *testing.T) {
 	e := newEnv(t, cloudsim.Config{Faults: cloudsim.Faults{Latency: cloudsim.Duration(2 * time.Second)}})
 	ch := e.async("POST", "/v1/buckets", map[string]any{"name": "slow"})
 	waitUntil(t, "the request waits", e.clock.HasWaiters)
-	if got := e.srv.Audit().Live["Bucket"]; got != 0 {
-		t.Errorf("buckets while the request waits: got %d; want 0 (latency comes before acting)", got)
+	if a := e.srv.Audit(); a.Live["Bucket"] != 0 || a.MutatingInFlight != 1 {
+		t.Errorf("while the request waits: got %d buckets, %d mutating requests in flight; want 0 (latency comes before acting), 1",
+			a.Live["Bucket"], a.MutatingInFlight)
 	}
 	e.clock.Step(2*time.Second - time.Nanosecond)
 	select {
@@ -172,6 +178,9 @@ func TestLatency(t *testing.T) {
 	e.clock.Step(time.Nanosecond)
 	if r := <-ch; r.status != 201 {
 		t.Errorf("got %d; want 201", r.status)
+	}
+	if got := e.srv.Audit().MutatingInFlight; got != 0 {
+		t.Errorf("mutating requests in flight after the answer: got %d; want 0", got)
 	}
 }
 
@@ -189,6 +198,9 @@ func TestOverlappingMutations(t *testing.T) {
 	}
 	hung := e.async("PATCH", "/v1/buckets/"+b, map[string]any{"versioning": true})
 	waitUntil(t, "the hung request blocks", func() bool { return e.clock.Waiters() == 1 })
+	if got := e.srv.Audit().MutatingInFlight; got != 0 {
+		t.Errorf("mutating requests in flight with only a hung one: got %d; want 0", got)
+	}
 
 	// Concurrent writes: two on a, one on b (overlapping only the hung
 	// one), and two creates of one name.

@@ -422,18 +422,26 @@ func (s *Server) readTime(now time.Time) time.Time { return now.Add(-s.cfg.Lag) 
 func (s *Server) list(now time.Time, k *kind, query map[string]string) response {
 	items := []map[string]any{}
 	t := s.readTime(now)
+	name, byName := query["name"]
+	stale := false
 	for _, o := range s.st.sorted() {
 		if o.kind != k {
 			continue
 		}
 		f := o.at(t)
+		if o.stale(t) && (!byName || f != nil && f["name"] == name || o.current() != nil && o.current()["name"] == name) {
+			stale = true
+		}
 		if f == nil {
 			continue
 		}
-		if name, ok := query["name"]; ok && f["name"] != name {
+		if byName && f["name"] != name {
 			continue
 		}
 		items = append(items, s.render(now, o, f))
+	}
+	if stale {
+		s.audit.staleReads++
 	}
 	if query["envelope"] == "1" || query["envelope"] == "true" {
 		return response{status: http.StatusOK, body: map[string]any{"items": items}}
@@ -446,7 +454,11 @@ func (s *Server) get(now time.Time, k *kind, id string) (response, error) {
 	if !ok || o.kind != k {
 		return response{}, notFoundf("%s %q not found", k.name, id)
 	}
-	f := o.at(s.readTime(now))
+	t := s.readTime(now)
+	if o.stale(t) {
+		s.audit.staleReads++
+	}
+	f := o.at(t)
 	if f == nil {
 		return response{}, notFoundf("%s %q not found", k.name, id)
 	}
@@ -547,6 +559,7 @@ func (s *Server) create(now time.Time, k *kind, raw []byte, idem string) (respon
 			if o, ok := s.st.objects[e.id]; ok && o.current() != nil {
 				reply = s.render(now, o, o.current())
 			}
+			s.audit.replays++
 			return response{status: e.status, body: reply, header: map[string]string{"Idempotent-Replayed": "true"}}, nil
 		}
 	}
@@ -576,6 +589,7 @@ func (s *Server) create(now time.Time, k *kind, raw []byte, idem string) (respon
 	o := &object{kind: k, id: id, seq: s.st.seq, created: now}
 	s.st.objects[id] = o
 	s.st.put(o, now, fields)
+	s.audit.create(k.name, fields["name"].(string))
 	reply := s.render(now, o, fields)
 	if idemKey != "" {
 		s.st.keys[idemKey] = idempotent{collection: k.collection, bodyHash: hashBody(body), id: id, status: http.StatusCreated, reply: cloneFields(reply), at: now}

@@ -31,12 +31,30 @@ func (o *object) current() map[string]any { return o.versions[len(o.versions)-1]
 // at returns the object as a read at time t sees it, nil if it did not exist
 // (yet, or any more).
 func (o *object) at(t time.Time) map[string]any {
-	for i := len(o.versions) - 1; i >= 0; i-- {
-		if !o.versions[i].at.After(t) {
-			return o.versions[i].fields
-		}
+	if i := o.visible(t); i >= 0 {
+		return o.versions[i].fields
 	}
 	return nil
+}
+
+// visible returns the index of the version a read at t sees, -1 for none.
+func (o *object) visible(t time.Time) int {
+	for i := len(o.versions) - 1; i >= 0; i-- {
+		if !o.versions[i].at.After(t) {
+			return i
+		}
+	}
+	return -1
+}
+
+// stale reports whether a read at t sees o other than it is now: an older
+// version, nothing while o exists, or o after it was deleted.
+func (o *object) stale(t time.Time) bool {
+	i := o.visible(t)
+	if i < 0 {
+		return o.current() != nil
+	}
+	return i != len(o.versions)-1
 }
 
 // compact drops the versions no read at or after horizon can see. It
