@@ -176,6 +176,9 @@ const (
 	RevisionConverged   = "converged"
 	RevisionFailed      = "failed"
 	RevisionRolledBack  = "rolled-back"
+	// RevisionHeld is a revision that was not targeted because it would
+	// delete more than the deletion limit allows; Reason says what.
+	RevisionHeld = "held"
 )
 
 // Revision is a desired set converge targeted.
