@@ -31,6 +31,10 @@ type fastParser struct {
 	line  int // number of the line at pos, from 1
 	depth int
 
+	// column's place on the current line: the position colPos of the line
+	// starting at colLine is at column col.
+	colLine, colPos, col int
+
 	nodes []yaml.Node // current chunk of nodes
 	ptrs  []*yaml.Node
 	stack []*yaml.Node // children being collected
@@ -89,6 +93,7 @@ func (p *fastParser) parse(src string) (docs []*yaml.Node, ok bool) {
 
 func (p *fastParser) reset(src string) {
 	p.src, p.depth = src, 0
+	p.colLine = -1
 	p.spare = append(p.spare, p.used...)
 	p.used = p.used[:0]
 	p.nodes = nil
@@ -401,8 +406,17 @@ func (p *fastParser) null(line, col int) *yaml.Node {
 	return n
 }
 
-// column returns the column of position i on the current line.
-func (p *fastParser) column(i int) int { return utf8.RuneCountInString(p.src[p.pos:i]) + 1 }
+// column returns the column of position i on the current line. The
+// positions asked for on one line mostly grow, so counting resumes from the
+// last one: a line costs its length, not its length times its items.
+func (p *fastParser) column(i int) int {
+	if p.colLine != p.pos || i < p.colPos {
+		p.colLine, p.colPos, p.col = p.pos, p.pos, 1
+	}
+	p.col += utf8.RuneCountInString(p.src[p.colPos:i])
+	p.colPos = i
+	return p.col
+}
 
 // inline parses the scalar or flow collection at i on the current line; in
 // flow context (flow), plain scalars end at ",[]{}". It returns the node and
