@@ -71,18 +71,19 @@ func RetryAfter(v string, now time.Time) time.Duration {
 // Message returns the server's explanation of an error: the "error",
 // "message", "detail" or "title" field of a JSON object (or those of a
 // nested "error" object), else the body as text, with runs of white space
-// folded. It is not truncated: see Truncate.
+// folded and made Printable: no control character or escape sequence the
+// server sent survives. It is not truncated: see Truncate.
 func Message(body []byte) string {
 	var obj map[string]any
 	if json.Unmarshal(body, &obj) == nil {
 		if m := messageOf(obj); m != "" {
-			return m
+			return Printable(strings.Join(strings.Fields(m), " "))
 		}
 	}
 	if LooksJSON(body) {
 		return ""
 	}
-	return strings.Join(strings.Fields(string(body)), " ")
+	return Printable(strings.Join(strings.Fields(string(body)), " "))
 }
 
 func messageOf(obj map[string]any) string {
@@ -101,9 +102,10 @@ func messageOf(obj map[string]any) string {
 	return ""
 }
 
-// Truncate cuts msg to MaxMessage bytes (on a rune boundary), marking the
-// cut with "...".
+// Truncate makes msg Printable and cuts it to MaxMessage bytes (on a rune
+// boundary), marking the cut with "...".
 func Truncate(msg string) string {
+	msg = Printable(msg)
 	if len(msg) > MaxMessage {
 		return strings.ToValidUTF8(msg[:MaxMessage], "") + "..."
 	}
