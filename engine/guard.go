@@ -170,7 +170,7 @@ func (e *Engine) Hold(ctx context.Context, rv *manifest.Revision, held *HeldErro
 		if old.State == store.RevisionHeld && old.Reason == rec.Reason {
 			return nil // already held for this
 		}
-		rec.Created, rec.Converged = old.Created, old.Converged
+		rec.Converged = old.Converged // Created is now: the newest revision is the one held
 	}
 	if !e.opts.DryRun {
 		if err := e.store.PutRevision(ctx, rec); err != nil {

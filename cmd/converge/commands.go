@@ -20,6 +20,7 @@ import (
 	"github.com/convergehq/converge/manifest"
 	"github.com/convergehq/converge/provider"
 	"github.com/convergehq/converge/store"
+	"github.com/convergehq/converge/store/sqlite"
 )
 
 func newValidateCmd(g *globals) *cobra.Command {
@@ -48,6 +49,7 @@ func newPlanCmd(g *globals) *cobra.Command {
 		detailed bool
 		destroy  bool
 		drift    string
+		gf       guardFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "plan",
@@ -59,6 +61,10 @@ With --detailed-exitcode: 0 no changes, 2 changes, 1 error.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkOutput(output, "text", "json"); err != nil {
+				return err
+			}
+			guard, err := gf.guard()
+			if err != nil {
 				return err
 			}
 			reg, err := g.registry()
@@ -81,6 +87,13 @@ With --detailed-exitcode: 0 no changes, 2 changes, 1 error.`,
 			if destroy {
 				target = nil
 			}
+			var heldNote string
+			switch err := guard.Check(e.Records(), target); {
+			case errors.Is(err, engine.ErrEmpty):
+				return err
+			case err != nil:
+				heldNote = "note: apply would refuse this plan and run would hold it: " + err.Error()
+			}
 			p, err := e.Plan(ctx, target)
 			if err != nil {
 				return err
@@ -96,6 +109,9 @@ With --detailed-exitcode: 0 no changes, 2 changes, 1 error.`,
 			if err != nil {
 				return err
 			}
+			if heldNote != "" {
+				fmt.Fprintln(cmd.ErrOrStderr(), heldNote)
+			}
 			if p.Errors() {
 				fmt.Fprintln(cmd.ErrOrStderr(), "error: the plan is incomplete: some resources could not be observed")
 				return exitCode(1)
@@ -110,6 +126,7 @@ With --detailed-exitcode: 0 no changes, 2 changes, 1 error.`,
 	cmd.Flags().BoolVar(&detailed, "detailed-exitcode", false, "exit 0 when there are no changes, 2 when there are, 1 on error")
 	cmd.Flags().BoolVar(&destroy, "destroy", false, "plan the deletion of everything converge manages here")
 	cmd.Flags().StringVar(&drift, "drift", manifest.DriftCorrect, "drift policy for resources that set none: correct, alert or ignore")
+	gf.register(cmd, true)
 	return cmd
 }
 
@@ -133,6 +150,7 @@ func (g *globals) observer(ctx context.Context, reg *provider.Registry, drift st
 func newApplyCmd(g *globals) *cobra.Command {
 	var (
 		f      engineFlags
+		gf     guardFlags
 		output string
 	)
 	cmd := &cobra.Command{
@@ -140,10 +158,20 @@ func newApplyCmd(g *globals) *cobra.Command {
 		Short: "Converge once: exit 0 when every resource is Ready",
 		Long: `apply converges every resource once, in dependency order, and exits 0 when
 all are Ready. Otherwise it exits 1 with a summary of what failed and why.
-Running it again right away makes no changes.`,
+Running it again right away makes no changes.
+
+apply refuses manifests that declare no resources while the state manages
+some (--allow-empty), and a revision that would delete more than
+--max-delete of the managed resources (--allow-delete). When converge run
+holds the state, apply --allow-delete (or --allow-empty) makes the revision
+the target and the running converge converges it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := f.validate(); err != nil {
+				return err
+			}
+			guard, err := gf.guard()
+			if err != nil {
 				return err
 			}
 			reg, err := g.registry()
@@ -154,10 +182,11 @@ Running it again right away makes no changes.`,
 			if err != nil {
 				return err
 			}
-			return g.converge(cmd, reg, rv, f, output, true)
+			return g.converge(cmd, reg, rv, f, output, &guard)
 		},
 	}
 	f.register(cmd, true)
+	gf.register(cmd, true)
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "report format: text or json")
 	return cmd
 }
@@ -200,7 +229,7 @@ terminal; elsewhere pass --yes.`,
 					return exitCode(1)
 				}
 			}
-			return g.converge(cmd, reg, nil, f, output, false)
+			return g.converge(cmd, reg, nil, f, output, nil)
 		},
 	}
 	f.register(cmd, true)
@@ -223,16 +252,21 @@ func confirm(in io.Reader, out io.Writer, state string) (bool, error) {
 	return strings.TrimSpace(line) == "yes", nil
 }
 
-// converge applies rv (nil: destroy) once and prints the report. With
-// choose, a revision that failed or was rolled back from is not targeted
-// again until the manifests change (see chooseTarget).
-func (g *globals) converge(cmd *cobra.Command, reg *provider.Registry, rv *manifest.Revision, f engineFlags, output string, choose bool) error {
+// converge applies rv (nil: destroy) once and prints the report. With a
+// guard (apply), a revision that failed or was rolled back from is not
+// targeted again until the manifests change (see chooseTarget), and one
+// that deletes more than the guard allows is refused.
+func (g *globals) converge(cmd *cobra.Command, reg *provider.Registry, rv *manifest.Revision, f engineFlags, output string, guard *engine.Guard) error {
 	if err := checkOutput(output, "text", "json"); err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	st, err := g.openStore(ctx, false)
+	var locked *sqlite.LockedError
+	if errors.As(err, &locked) && guard != nil && rv != nil && (guard.AllowDelete || guard.AllowEmpty) {
+		return g.handOver(cmd, reg, rv, f, *guard)
+	}
 	if err != nil {
 		return err
 	}
@@ -245,7 +279,7 @@ func (g *globals) converge(cmd *cobra.Command, reg *provider.Registry, rv *manif
 	if log, err := g.logger(); err == nil {
 		g.pruneEvents(ctx, st, f.retention, log)
 	}
-	if rv != nil && choose {
+	if rv != nil && guard != nil {
 		next, note, err := chooseTarget(ctx, st, rv, f.rollback == "auto")
 		if err != nil {
 			return err
@@ -254,6 +288,15 @@ func (g *globals) converge(cmd *cobra.Command, reg *provider.Registry, rv *manif
 			fmt.Fprintln(cmd.ErrOrStderr(), "note: "+note)
 		}
 		rv = next
+		if err := guard.Check(e.Records(), rv); err != nil {
+			var held *engine.HeldError
+			if errors.As(err, &held) {
+				if herr := e.Hold(ctx, rv, held); herr != nil {
+					return herr
+				}
+			}
+			return err
+		}
 	}
 	actx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
@@ -365,11 +408,25 @@ func newStatusCmd(g *globals) *cobra.Command {
 				return err
 			}
 			lkg, _ := store.LastKnownGood(revs)
-			var tstate, treason string
-			for _, r := range revs {
+			var (
+				tstate, treason string
+				held            *store.Revision // the newest revision, when it is held
+				newest          *store.Revision
+			)
+			for i, r := range revs {
 				if r.Hash == target {
 					tstate, treason = r.State, r.Reason
 				}
+				if newest == nil || !r.Created.Before(newest.Created) {
+					newest = &revs[i]
+				}
+			}
+			if newest != nil && newest.State == store.RevisionHeld {
+				held = newest
+			}
+			var heldHash, heldReason string
+			if held != nil {
+				heldHash, heldReason = held.Hash, held.Reason
 			}
 			if output == "json" {
 				return writeJSON(cmd.OutOrStdout(), struct {
@@ -378,10 +435,15 @@ func newStatusCmd(g *globals) *cobra.Command {
 					TargetReason  string      `json:"targetReason,omitempty"`
 					LastKnownGood string      `json:"lastKnownGood,omitempty"`
 					Staying       string      `json:"staying,omitempty"`
+					Held          string      `json:"heldRevision,omitempty"`
+					HeldReason    string      `json:"heldReason,omitempty"`
 					Resources     []statusRow `json:"resources"`
-				}{target, tstate, treason, lkg.Hash, staying, rows})
+				}{target, tstate, treason, lkg.Hash, staying, heldHash, heldReason, rows})
 			}
 			w := cmd.OutOrStdout()
+			if held != nil {
+				fmt.Fprintf(w, "Held revision: %s: %s\n", short(held.Hash), strings.ReplaceAll(held.Reason, "\n", " "))
+			}
 			if target != "" {
 				line := fmt.Sprintf("Target revision: %s (%s)", short(target), tstate)
 				if treason != "" {

@@ -251,7 +251,7 @@ daemon converges it within seconds.`,
 			if err != nil {
 				return err
 			}
-			return g.converge(cmd, reg, rv, f, output, false)
+			return g.converge(cmd, reg, rv, f, output, nil)
 		},
 	}
 	f.register(cmd, true)

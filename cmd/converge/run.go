@@ -2,26 +2,27 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
 	"github.com/spf13/cobra"
 
 	"github.com/convergehq/converge/engine"
 	"github.com/convergehq/converge/graph"
+	"github.com/convergehq/converge/manifest"
 	"github.com/convergehq/converge/store"
 )
 
 func newRunCmd(g *globals) *cobra.Command {
 	var (
 		f        engineFlags
+		gf       guardFlags
 		resync   time.Duration
 		debounce time.Duration
 		dryRun   bool
@@ -33,15 +34,30 @@ func newRunCmd(g *globals) *cobra.Command {
 the manifest paths and reconciles only the resources whose desired state
 changed, re-observes everything every --resync (jittered) so drift is found
 and corrected, and on SIGINT/SIGTERM finishes the calls in flight and exits.
-With --dry-run it reports what it would do (status, events) and mutates
-nothing.`,
+SIGHUP reloads the manifests.
+
+A new revision that declares no resources while the state manages some is
+not targeted (an EmptyManifests event says so), nor is one that would delete
+more than --max-delete of the managed resources (a DeletionHeld event and
+converge status say what it would delete; converge apply --allow-delete
+releases it).
+
+With --dry-run it reports in its logs what it would do and writes nothing,
+not even to the state.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := f.validate(); err != nil {
 				return err
 			}
+			guard, err := gf.guard()
+			if err != nil {
+				return err
+			}
 			if resync <= 0 {
 				return fmt.Errorf("--resync %s: must be positive", resync)
+			}
+			if debounce < 0 {
+				return fmt.Errorf("--debounce %s: must not be negative", debounce)
 			}
 			reg, err := g.registry()
 			if err != nil {
@@ -57,6 +73,9 @@ nothing.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
 			st, err := g.openStore(ctx, dryRun)
 			if err != nil {
 				return err
@@ -75,25 +94,25 @@ nothing.`,
 				return err
 			}
 			defer g.closeAlerts()
-			watcher, err := watch(g.files)
+			watcher, err := newManifestWatcher(g.files, debounce, log)
 			if err != nil {
 				return err
 			}
 			defer watcher.Close()
+			wctx, stopWatch := context.WithCancel(ctx)
+			defer stopWatch()
+			go watcher.Run(wctx)
 
-			auto := f.rollback == "auto"
-			target, note, err := chooseTarget(ctx, st, rv, auto)
+			d := &daemon{g: g, e: e, st: st, log: log, guard: guard, auto: f.rollback == "auto"}
+			target, err := d.first(ctx, rv)
 			if err != nil {
 				return err
-			}
-			if note != "" {
-				log.Warn(note)
 			}
 			if err := e.SetTarget(ctx, target); err != nil {
 				return err
 			}
 			wg := e.Start(ctx)
-			log.Info("converge running", "resources", len(target.Resources), "revision", short(target.Hash), "resync", resync, "dry_run", dryRun, "rollback", f.rollback)
+			log.Info("converge running", "resources", len(target.Resources), "revision", short(target.Hash), "resync", resync, "dry_run", dryRun, "rollback", f.rollback, "state", g.state)
 
 			timer := time.NewTimer(jitter(resync))
 			defer timer.Stop()
@@ -104,8 +123,34 @@ nothing.`,
 			g.pruneEvents(ctx, st, f.retention, log)
 			prune := time.NewTicker(24 * time.Hour)
 			defer prune.Stop()
-			watchdog := revisionWatch{e: e, st: st, log: log, auto: auto, deadline: f.deadline, dryRun: dryRun}
-			var reload <-chan time.Time
+			watchdog := revisionWatch{e: e, st: st, log: log, auto: d.auto, deadline: f.deadline, dryRun: dryRun}
+
+			// Manifests load outside this loop, so that a signal is served
+			// at once however long a large set takes to parse.
+			type loaded struct {
+				rv          *manifest.Revision
+				err         error
+				fingerprint uint64
+			}
+			var (
+				results     = make(chan loaded, 1)
+				loading     bool
+				again       bool // a change came while loading
+				fingerprint = Fingerprint(g.files)
+			)
+			reload := func(why string) {
+				if loading {
+					again = true
+					return
+				}
+				loading = true
+				log.Debug("reloading the manifests", "why", why)
+				go func() {
+					fp := Fingerprint(g.files)
+					rv, err := g.load(reg)
+					results <- loaded{rv: rv, err: err, fingerprint: fp}
+				}()
+			}
 			for {
 				select {
 				case <-progress.C:
@@ -120,91 +165,151 @@ nothing.`,
 				case <-timer.C:
 					e.ResyncAll()
 					timer.Reset(jitter(resync))
-				case ev, ok := <-watcher.Events:
-					if !ok {
-						return fmt.Errorf("manifest watcher stopped")
+					if !loading && Fingerprint(g.files) != fingerprint {
+						reload("the manifests changed without a notification")
 					}
-					if ev.Has(fsnotify.Create) {
-						addDirs(watcher, ev.Name)
-					}
-					reload = time.After(debounce)
-				case err, ok := <-watcher.Errors:
-					if ok {
+				case <-watcher.Changes:
+					reload("manifest change")
+				case <-hup:
+					log.Info("SIGHUP: reloading the manifests")
+					reload("SIGHUP")
+				case res := <-results:
+					loading = false
+					fingerprint = res.fingerprint
+					if err := watcher.Sync(); err != nil {
 						log.Warn("manifest watcher", "err", err)
 					}
-				case <-reload:
-					reload = nil
-					next, err := g.load(reg)
-					if err != nil {
-						log.Error("manifests changed but are invalid; keeping the current revision", "err", formatError(err))
-						_, _ = st.AddEvent(context.WithoutCancel(ctx), store.Event{Type: store.Warning, Reason: "InvalidManifests", Message: formatError(err), Count: 1, FirstSeen: time.Now(), LastSeen: time.Now()})
-						continue
+					if res.err == nil {
+						rv = d.next(ctx, rv, res.rv)
+					} else {
+						d.invalid(ctx, res.err)
 					}
-					if next.Hash == rv.Hash {
-						continue
-					}
-					rv = next
-					target, note, err := chooseTarget(ctx, st, rv, auto)
-					if err != nil {
-						log.Error("choose target", "err", err)
-						continue
-					}
-					if note != "" {
-						log.Warn(note)
-					}
-					if err := e.SetTarget(ctx, target); err != nil {
-						log.Error("set target", "err", err)
-						continue
+					if again {
+						again = false
+						reload("manifest change while loading")
 					}
 				}
 			}
 		},
 	}
 	f.register(cmd, false)
+	gf.register(cmd, true)
 	cmd.Flags().DurationVar(&resync, "resync", 30*time.Second, "re-observe every resource this often (jittered by ±10%)")
-	cmd.Flags().DurationVar(&debounce, "debounce", 300*time.Millisecond, "wait this long after a manifest change before reloading")
-	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "report what would be done; mutate nothing")
+	cmd.Flags().DurationVar(&debounce, "debounce", 300*time.Millisecond, "wait this long after a manifest change before reloading (never more than 10 times this, at least 1s, under constant changes)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "report in the logs what would be done; change nothing, the state included")
 	return cmd
+}
+
+// daemon decides what the running converge targets as the manifests
+// change.
+type daemon struct {
+	g     *globals
+	e     *engine.Engine
+	st    store.Store
+	log   *slog.Logger
+	guard engine.Guard
+	auto  bool
+}
+
+// first returns the revision to target at start: the manifests' one, or
+// the current target when the manifests' one would delete more than the
+// guard allows (an empty set is refused).
+func (d *daemon) first(ctx context.Context, rv *manifest.Revision) (*manifest.Revision, error) {
+	target, note, err := chooseTarget(ctx, d.st, rv, d.auto)
+	if err != nil {
+		return nil, err
+	}
+	if note != "" {
+		d.log.Warn(note)
+	}
+	err = d.guard.Check(d.e.Records(), target)
+	var held *engine.HeldError
+	switch {
+	case err == nil:
+		return target, nil
+	case errors.As(err, &held):
+		cur, cerr := d.current(ctx)
+		if cerr != nil {
+			return nil, fmt.Errorf("%w; and there is no current revision to stay on: %v", err, cerr)
+		}
+		if herr := d.e.Hold(ctx, target, held); herr != nil {
+			return nil, herr
+		}
+		d.log.Warn("the manifests' revision is held; staying on the current one", "held", short(target.Hash), "current", short(cur.Hash), "reason", err.Error())
+		return cur, nil
+	default:
+		return nil, err
+	}
+}
+
+// current returns the target revision recorded in the state.
+func (d *daemon) current(ctx context.Context) (*manifest.Revision, error) {
+	t, err := d.st.Target(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r, err := d.st.GetRevision(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	return engine.RevisionFromStore(r)
+}
+
+// next targets the manifests' new revision next, unless it is the same as
+// loaded, declares nothing over a managed state, or deletes more than the
+// guard allows. It returns the manifests' revision, targeted or not.
+func (d *daemon) next(ctx context.Context, loaded, next *manifest.Revision) *manifest.Revision {
+	if next.Hash == loaded.Hash {
+		return loaded
+	}
+	bg := context.WithoutCancel(ctx)
+	target, note, err := chooseTarget(ctx, d.st, next, d.auto)
+	if err != nil {
+		d.log.Error("choose target", "err", err)
+		return loaded
+	}
+	if note != "" {
+		d.log.Warn(note)
+	}
+	err = d.guard.Check(d.e.Records(), target)
+	var held *engine.HeldError
+	switch {
+	case errors.Is(err, engine.ErrEmpty):
+		msg := "the manifests changed and declare no resources: keeping the current revision. " + err.Error()
+		d.log.Error(msg)
+		d.warn(bg, "EmptyManifests", msg)
+		return next
+	case errors.As(err, &held):
+		if herr := d.e.Hold(bg, target, held); herr != nil {
+			d.log.Error("hold revision", "err", herr)
+		}
+		return next
+	case err != nil:
+		d.log.Error("check deletions", "err", err)
+		return loaded
+	}
+	if err := d.e.SetTarget(ctx, target); err != nil {
+		d.log.Error("set target", "err", err)
+		return loaded
+	}
+	return next
+}
+
+// invalid reports manifests that changed but do not validate.
+func (d *daemon) invalid(ctx context.Context, err error) {
+	d.log.Error("manifests changed but are invalid; keeping the current revision", "err", formatError(err))
+	d.warn(context.WithoutCancel(ctx), "InvalidManifests", formatError(err))
+}
+
+func (d *daemon) warn(ctx context.Context, reason, msg string) {
+	now := time.Now()
+	if _, err := d.st.AddEvent(ctx, store.Event{Type: store.Warning, Reason: reason, Message: msg, Count: 1, FirstSeen: now, LastSeen: now}); err != nil {
+		d.log.Error("record event", "reason", reason, "err", err)
+	}
 }
 
 func jitter(d time.Duration) time.Duration {
 	return time.Duration(float64(d) * (0.9 + 0.2*rand.Float64()))
-}
-
-// watch watches every manifest path: directories recursively, and files
-// through their parent directory (editors replace files by renaming).
-func watch(paths []string) (*fsnotify.Watcher, error) {
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return nil, fmt.Errorf("watch manifests: %w", err)
-	}
-	for _, p := range paths {
-		fi, err := os.Stat(p)
-		if err != nil {
-			w.Close()
-			return nil, fmt.Errorf("watch %s: %w", p, err)
-		}
-		if fi.IsDir() {
-			addDirs(w, p)
-		} else if err := w.Add(filepath.Dir(p)); err != nil {
-			w.Close()
-			return nil, fmt.Errorf("watch %s: %w", p, err)
-		}
-	}
-	return w, nil
-}
-
-func addDirs(w *fsnotify.Watcher, root string) {
-	_ = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-		if err != nil || !d.IsDir() {
-			return nil
-		}
-		if p != root && len(d.Name()) > 0 && d.Name()[0] == '.' {
-			return filepath.SkipDir
-		}
-		_ = w.Add(p)
-		return nil
-	})
 }
 
 // graphOptions colours the graph by the recorded phases, when a state exists.
