@@ -6,6 +6,11 @@
 //     path+".lock" (holding the owner's pid) and fails with a *LockedError
 //     while another process holds it. ReadOnly opens take no lock, so status
 //     and events commands work while a daemon runs.
+//   - One lock per file, whatever its name: the path is resolved first
+//     (absolute, symbolic links evaluated, see ResolvePath), and the lock is
+//     taken beside the real file. A file with more than one name (hard
+//     links) is refused, since neither the lock nor SQLite's log would be
+//     shared between its names.
 //   - Durability: the database runs in WAL mode with synchronous=NORMAL; a
 //     write that returned nil survives a crash of the process (not
 //     necessarily a power loss before the next checkpoint).

@@ -51,3 +51,11 @@ func (l *fileLock) release() error {
 	}
 	return l.f.Close()
 }
+
+// linkCount is the number of names (hard links) of the file.
+func linkCount(fi os.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return uint64(st.Nlink)
+	}
+	return 1
+}

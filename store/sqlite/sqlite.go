@@ -59,6 +59,7 @@ func Shared() Option { return func(o *options) { o.shared = true } }
 // DB is a store.Store backed by one SQLite file.
 type DB struct {
 	name     string // the path as given to Open, for messages
+	path     string // the file: absolute, symbolic links evaluated
 	now      func() time.Time
 	readOnly bool
 
@@ -93,10 +94,6 @@ func Open(ctx context.Context, path string, opts ...Option) (db *DB, err error) 
 	for _, opt := range opts {
 		opt(&o)
 	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return nil, fmt.Errorf("open state file %s: %w", path, err)
-	}
 	d := &DB{name: path, now: o.now, readOnly: o.readOnly}
 	defer func() {
 		if err != nil {
@@ -105,8 +102,17 @@ func Open(ctx context.Context, path string, opts ...Option) (db *DB, err error) 
 	}()
 
 	if o.readOnly {
-		if _, err := os.Stat(abs); err != nil {
+		abs, err := ResolvePath(path)
+		if err != nil {
 			return nil, fmt.Errorf("open state file %s read-only: %w", path, err)
+		}
+		d.path = abs
+		fi, err := os.Stat(abs)
+		if err != nil {
+			return nil, fmt.Errorf("open state file %s read-only: %w", path, err)
+		}
+		if err := checkNames(fi, path); err != nil {
+			return nil, err
 		}
 		if d.read, err = openPool(abs, "mode=ro", runtime.GOMAXPROCS(0)+2); err != nil {
 			return nil, fmt.Errorf("open state file %s read-only: %w", path, err)
@@ -120,12 +126,27 @@ func Open(ctx context.Context, path string, opts ...Option) (db *DB, err error) 
 		return d, nil
 	}
 
-	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+	given, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("open state file %s: %w", path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(given), 0o755); err != nil {
 		return nil, fmt.Errorf("open state file %s: create directory: %w", path, err)
 	}
+	// Every name of the file takes the lock beside the one real name.
+	abs, err := ResolvePath(path)
+	if err != nil {
+		return nil, fmt.Errorf("open state file %s: %w", path, err)
+	}
+	d.path = abs
 	if !o.shared {
 		if d.lock, err = lockFile(abs+".lock", path); err != nil {
 			return nil, fmt.Errorf("open state file: %w", err)
+		}
+	}
+	if fi, err := os.Stat(abs); err == nil {
+		if err := checkNames(fi, path); err != nil {
+			return nil, err
 		}
 	}
 	if d.writeDB, err = openPool(abs, "_pragma=journal_mode(WAL)&_pragma=cache_size(-65536)&_txlock=immediate", 1); err != nil {
@@ -148,6 +169,10 @@ func Open(ctx context.Context, path string, opts ...Option) (db *DB, err error) 
 	go d.runWriter()
 	return d, nil
 }
+
+// Path returns the state file the DB uses: absolute, with symbolic links
+// evaluated.
+func (d *DB) Path() string { return d.path }
 
 // openPool opens a connection pool on the file at abs with the settings
 // every connection shares plus extra (URI query parameters).
