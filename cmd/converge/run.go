@@ -146,8 +146,10 @@ not even to the state.`,
 				loading = true
 				log.Debug("reloading the manifests", "why", why)
 				go func() {
+					began := time.Now()
 					fp := Fingerprint(g.files)
 					rv, err := g.load(reg)
+					log.Debug("manifests loaded", "took", time.Since(began).Round(time.Millisecond), "valid", err == nil)
 					results <- loaded{rv: rv, err: err, fingerprint: fp}
 				}()
 			}
