@@ -11,8 +11,12 @@
 //     re-checks that the cleaned path lies inside the root and that its
 //     existing parent directories, with symbolic links resolved, stay inside
 //     it; a symbolic link placed by hand that leads out is a terminal error
-//     and is never followed. A symlink target that resolves outside the root
-//     is refused the same way. Operations then go through an os.Root, so a
+//     and is never followed. Paths and symlink targets are resolved as the
+//     kernel resolves them, component by component, following links (40 at
+//     most), never as strings. A symlink target that resolves outside the
+//     root is refused the same way, and so is one with ".." after a name,
+//     which a link made later could lead out: no link converge makes can
+//     lead another out. Operations then go through an os.Root, so a
 //     directory swapped for an escaping link between the check and the write
 //     is refused by the kernel-level lookup too.
 //   - Writes are atomic and durable: content goes to a temporary file in the

@@ -3,17 +3,13 @@ package file
 import (
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/convergehq/converge/provider"
 )
-
-// maxLinkHops bounds how many dangling symbolic links resolve follows, as
-// the kernel bounds symlink chains.
-const maxLinkHops = 40
 
 // errNoParent matches (errors.Is) a missing parent directory: Observe
 // reports the object absent, Delete succeeds, Create and Update return it as
@@ -38,8 +34,8 @@ type location struct {
 	// resolved: what os.Root operations use.
 	name string
 	// dir is the real parent directory relative to the root ("." for the
-	// root itself), and abs the real absolute path of the object.
-	dir, abs string
+	// root itself).
+	dir string
 }
 
 // clean returns p cleaned and relative to the root, or an error if it is
@@ -74,97 +70,117 @@ func (p *Provider) inside(abs string) (string, bool) {
 }
 
 // locate checks path for an operation: the lexical checks of clean, then the
-// parent directory's real location. An escape is terminal; a missing parent
-// is errNoParent (wrapped with the parent's name, retryable); a parent that
-// is not a directory is retryable.
+// parent directory's real location, resolved as the kernel would. An escape
+// is terminal; a missing parent is errNoParent (wrapped with the parent's
+// name, retryable); a parent that is not a directory is retryable.
 func (p *Provider) locate(path string) (location, error) {
 	rel, err := p.clean(path)
 	if err != nil {
 		return location{}, provider.Terminal(err)
 	}
-	parentRel := filepath.Dir(rel)
-	real, exists, err := p.resolve(filepath.Join(p.root, parentRel))
+	r, err := p.openRoot()
 	if err != nil {
-		return location{}, classify("resolve parent of "+rel, err)
+		return location{}, err
 	}
-	dir, ok := p.inside(real)
-	if !ok {
-		return location{}, provider.Terminalf("parent directory %s of %s leads outside the root to %s through a symbolic link; converge never follows it", parentRel, rel, real)
+	defer r.Close()
+	parentRel := filepath.Dir(rel)
+	res, err := resolve(p.root, ".", parentRel, liveLookup(r, nil))
+	if err != nil {
+		return location{}, classify("resolve parent of "+show(rel), err)
 	}
-	if !exists {
+	if res.escaped {
+		return location{}, provider.Terminalf("parent directory %s of %s leads outside the root to %s through a symbolic link; converge never follows it", show(parentRel), show(rel), res.outside)
+	}
+	if !res.exists {
 		return location{}, provider.Retryable(&noParentError{dir: filepath.ToSlash(parentRel)})
 	}
-	fi, err := os.Stat(real)
-	if err != nil {
-		return location{}, classify("stat parent of "+rel, err)
-	}
-	if !fi.IsDir() {
-		return location{}, provider.Retryable(fmt.Errorf("parent %s of %s is not a directory", parentRel, rel))
+	if !res.isDir {
+		return location{}, provider.Retryable(fmt.Errorf("parent %s of %s is not a directory", show(parentRel), show(rel)))
 	}
 	base := filepath.Base(rel)
-	return location{rel: rel, name: filepath.Join(dir, base), dir: dir, abs: filepath.Join(real, base)}, nil
+	return location{rel: rel, name: filepath.Join(res.rel, base), dir: res.rel}, nil
 }
 
-// checkTarget checks that the symlink target, read relative to the real
-// directory holding the link, resolves inside the root, following existing
-// symbolic links (dangling ones included) on the way.
+// maxTarget is the longest symlink target the kernel stores (PATH_MAX - 1).
+const maxTarget = 4095
+
+// targetSyntax checks a symlink target as a string and returns what is
+// wrong with it, or "".
+func targetSyntax(target string) string {
+	switch {
+	case target == "":
+		return "target is empty"
+	case strings.IndexByte(target, 0) >= 0:
+		return fmt.Sprintf("target %s contains a NUL byte", quote(target))
+	case len(target) > maxTarget:
+		return fmt.Sprintf("target is %d bytes; a symbolic link holds at most %d", len(target), maxTarget)
+	case dotDotAfterName(target):
+		return fmt.Sprintf(`target %s has ".." after a name: the kernel applies it to wherever that name leads, and a symbolic link there can lead it out of the root; put every ".." first ("../../shared") or write the target without it`, quote(target))
+	}
+	return ""
+}
+
+// targetOutside is the message for a target whose resolution res leaves
+// the root.
+func (p *Provider) targetOutside(target string, res resolution) string {
+	switch {
+	case len(res.via) > 0:
+		return fmt.Sprintf("target %s resolves to %s, outside the root %s, through %s", quote(target), res.outside, p.root, links(res.via))
+	case filepath.IsAbs(target):
+		return fmt.Sprintf("target %s is outside the root %s", quote(target), p.root)
+	}
+	return fmt.Sprintf("target %s, relative to the link's directory, leads outside the root %s", quote(target), p.root)
+}
+
+// checkTarget checks that the symlink target, read from the real directory
+// holding the link, resolves inside the root as the kernel would resolve it
+// once the link is written: following every link on the way (the link
+// itself included, with its new target), dangling or not.
 func (p *Provider) checkTarget(loc location, target string) error {
-	if target == "" {
-		return provider.Terminalf("symlink %s: target is empty", loc.rel)
+	if msg := targetSyntax(target); msg != "" {
+		return provider.Terminalf("symlink %s: %s", show(loc.rel), msg)
 	}
-	abs := target
-	if !filepath.IsAbs(abs) {
-		abs = filepath.Join(p.root, loc.dir, abs)
-	}
-	abs = filepath.Clean(abs)
-	if _, ok := p.inside(abs); !ok {
-		return provider.Terminalf("symlink %s: target %q is outside the root %s", loc.rel, target, p.root)
-	}
-	real, _, err := p.resolve(abs)
+	r, err := p.openRoot()
 	if err != nil {
-		return classify("resolve target of symlink "+loc.rel, err)
+		return err
 	}
-	if _, ok := p.inside(real); !ok {
-		return provider.Terminalf("symlink %s: target %q resolves to %s, outside the root %s, through a symbolic link", loc.rel, target, real, p.root)
+	defer r.Close()
+	res, err := resolve(p.root, loc.dir, target, liveLookup(r, map[string]string{loc.name: target}))
+	if err != nil {
+		return classify("resolve target of symlink "+show(loc.rel), err)
+	}
+	if res.escaped {
+		return provider.Terminalf("symlink %s: %s", show(loc.rel), p.targetOutside(target, res))
 	}
 	return nil
 }
 
-// resolve returns the real location of the absolute path abs: the longest
-// existing prefix with every symbolic link resolved (filepath.EvalSymlinks),
-// then the rest as written. Dangling links are followed as strings, so a
-// link to a not-yet-existing place outside the root is still seen as leading
-// out. exists reports whether the whole path exists.
-func (p *Provider) resolve(abs string) (real string, exists bool, err error) {
-	cur, rest := abs, ""
-	for hops := 0; ; {
-		r, err := filepath.EvalSymlinks(cur)
-		if err == nil {
-			return filepath.Join(r, rest), rest == "", nil
+// links names the symbolic links a resolution followed: "the symbolic link
+// a", "the symbolic links a, b and c", at most four of them.
+func links(via []string) string {
+	names := make([]string, 0, 4)
+	for i, v := range via {
+		if len(via) > 4 && i == 2 {
+			names = append(names, fmt.Sprintf("%d more", len(via)-3))
+			names = append(names, show(via[len(via)-1]))
+			break
 		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			return "", false, err
-		}
-		if fi, lerr := os.Lstat(cur); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
-			// A dangling link: follow its text.
-			if hops++; hops > maxLinkHops {
-				return "", false, fmt.Errorf("resolve %s: too many levels of symbolic links", abs)
-			}
-			t, err := os.Readlink(cur)
-			if err != nil {
-				return "", false, err
-			}
-			if !filepath.IsAbs(t) {
-				t = filepath.Join(filepath.Dir(cur), t)
-			}
-			cur = filepath.Clean(t)
-			continue
-		}
-		parent := filepath.Dir(cur)
-		if parent == cur {
-			return filepath.Join(cur, rest), false, nil
-		}
-		rest = filepath.Join(filepath.Base(cur), rest)
-		cur = parent
+		names = append(names, show(v))
 	}
+	if len(names) == 1 {
+		return "the symbolic link " + names[0]
+	}
+	return "the symbolic links " + strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+}
+
+// quote returns s in double quotes, escaped, for messages.
+func quote(s string) string { return strconv.Quote(s) }
+
+// show returns a path for a message: as is, or quoted and escaped when it
+// holds a newline, a control character or anything else not printable.
+func show(s string) string {
+	if strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		return strconv.Quote(s)
+	}
+	return s
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/convergehq/converge/provider"
 )
@@ -128,9 +129,11 @@ func (p *Provider) Schemas() []provider.Schema {
 }
 
 // ValidateSpec reports a path or symlink target that escapes the root, an
-// empty path, and the root itself used as a path. It only reads the strings;
-// operations check the file system again. Unknown values and strings holding
-// unresolved references are skipped.
+// empty path, and the root itself used as a path. A symlink target is
+// resolved as the kernel would, on the file system as it is now (it reads,
+// never writes): a ".." after a name is refused outright, since a link
+// created there later could lead it out. Operations check everything again.
+// Unknown values and strings holding unresolved references are skipped.
 func (p *Provider) ValidateSpec(kind string, spec map[string]any) []provider.FieldError {
 	if !known(kind) {
 		return []provider.FieldError{{Field: "kind", Msg: fmt.Sprintf("unknown kind %s for the file provider", kind)}}
@@ -146,9 +149,13 @@ func (p *Provider) ValidateSpec(kind string, spec map[string]any) []provider.Fie
 		}
 	}
 	if kind == KindSymlink {
-		// A relative target can only be checked against a known path.
-		if target, ok := checkable(spec["target"]); ok && (relOK || filepath.IsAbs(target)) {
-			if msg := p.targetEscapes(rel, target); msg != "" {
+		if target, ok := checkable(spec["target"]); ok {
+			msg := targetSyntax(target)
+			// A relative target can only be resolved from a known path.
+			if msg == "" && (relOK || filepath.IsAbs(target)) {
+				msg = p.validateTarget(rel, target)
+			}
+			if msg != "" {
 				errs = append(errs, provider.FieldError{Field: "spec.target", Msg: msg})
 			}
 		}
@@ -156,20 +163,45 @@ func (p *Provider) ValidateSpec(kind string, spec map[string]any) []provider.Fie
 	return errs
 }
 
-// targetEscapes checks a symlink target lexically, relative to the link's
-// directory, and returns a message when it leaves the root.
-func (p *Provider) targetEscapes(rel, target string) string {
-	if target == "" {
-		return "target is empty"
-	}
-	if filepath.IsAbs(target) {
-		if _, ok := p.inside(filepath.Clean(target)); !ok {
-			return fmt.Sprintf("target %q is outside the root %s", target, p.root)
+// validateTarget resolves a symlink target for ValidateSpec, from the real
+// directory of the link at rel ("" when unknown: only absolute targets are
+// resolved then), and returns a message when it leads outside the root or
+// loops. A file system that cannot be read is taken as empty: operations
+// check again.
+func (p *Provider) validateTarget(rel, target string) string {
+	look := func(string) (entry, error) { return entry{kind: entryAbsent}, nil }
+	if r, err := os.OpenRoot(p.root); err == nil {
+		defer r.Close()
+		live := liveLookup(r, nil)
+		look = func(name string) (entry, error) {
+			e, err := live(name)
+			if err != nil {
+				return entry{kind: entryAbsent}, nil
+			}
+			return e, nil
 		}
-		return ""
 	}
-	if _, ok := p.inside(filepath.Join(p.root, filepath.Dir(rel), target)); !ok {
-		return fmt.Sprintf("target %q, relative to the link's directory, leads outside the root %s", target, p.root)
+	dir, overlay := ".", map[string]string{}
+	if rel != "" {
+		dir = filepath.Dir(rel)
+		if res, err := resolve(p.root, ".", dir, look); err == nil && !res.escaped {
+			dir = res.rel
+		}
+		overlay[filepath.Join(dir, filepath.Base(rel))] = target
+	}
+	res, err := resolve(p.root, dir, target, func(name string) (entry, error) {
+		if t, ok := overlay[name]; ok {
+			return entry{kind: entryLink, target: t}, nil
+		}
+		return look(name)
+	})
+	switch {
+	case errors.Is(err, syscall.ELOOP):
+		return fmt.Sprintf("target %s loops: more than %d symbolic links to follow", quote(target), maxLinkHops)
+	case err != nil:
+		return ""
+	case res.escaped:
+		return p.targetOutside(target, res)
 	}
 	return ""
 }

@@ -204,6 +204,10 @@ func TestValidateSpec(t *testing.T) {
 		{name: "symlink relative target with unknown path skipped", kind: KindSymlink, spec: map[string]any{"path": provider.Unknown{Expr: ref}, "target": "../../.."}},
 		{name: "symlink target unknown", kind: KindSymlink, spec: map[string]any{"path": "l", "target": provider.Unknown{Expr: ref}}},
 		{name: "symlink target empty", kind: KindSymlink, spec: map[string]any{"path": "l", "target": ""}, want: []string{"spec.target: target is empty"}},
+		{name: "symlink target out and back in along the root's path", kind: KindSymlink, spec: map[string]any{"path": "l", "target": "../" + filepath.Base(root) + "/x"}},
+		{name: "symlink target climbing through a link to be made", kind: KindSymlink, spec: map[string]any{"path": "passwd", "target": "x1/x2/x3/x4/x5/up/../../../../../../etc/passwd"}, want: []string{`spec.target: has ".." after a name`}},
+		{name: "symlink target with dotdot after a name, lexically harmless", kind: KindSymlink, spec: map[string]any{"path": "l", "target": "a/../b"}, want: []string{`spec.target: has ".." after a name`}},
+		{name: "symlink target absolute with dotdot", kind: KindSymlink, spec: map[string]any{"path": "l", "target": root + "/a/../b"}, want: []string{`spec.target: has ".." after a name`}},
 		{name: "both bad", kind: KindSymlink, spec: map[string]any{"path": "../l", "target": "/etc"}, want: []string{"spec.path: is outside the root", "spec.target: is outside the root"}},
 		{name: "unknown kind", kind: "file.Socket", spec: map[string]any{"path": "x"}, want: []string{"kind: unknown kind"}},
 	}
@@ -218,6 +222,48 @@ func TestValidateSpec(t *testing.T) {
 				if errs[i].Field != field || !strings.Contains(errs[i].Msg, sub) {
 					t.Errorf("error %d = %v; want %s containing %q", i, errs[i], field, sub)
 				}
+			}
+		})
+	}
+}
+
+// TestValidateSpecResolvesTheLiveTree: a symlink target is resolved on the
+// tree as it is, following the links already there as the kernel would.
+func TestValidateSpecResolvesTheLiveTree(t *testing.T) {
+	p, root, outside := newTestProvider(t)
+	mkdirs(t, root, "x1/x2/x3/x4/x5", "data/real")
+	symlink(t, "../../../../..", filepath.Join(root, "x1/x2/x3/x4/x5/up"))
+	// Lexically inside (root/etc), really outside: up leads to the root.
+	symlink(t, "x1/x2/x3/x4/x5/up/../../../../../../etc", filepath.Join(root, "door"))
+	symlink(t, outside, filepath.Join(root, "out"))
+	symlink(t, "data/real", filepath.Join(root, "rel"))
+	symlink(t, "loop2", filepath.Join(root, "loop1"))
+	symlink(t, "loop1", filepath.Join(root, "loop2"))
+	tests := []struct {
+		name string
+		spec map[string]any
+		want string // substring of the spec.target message; "" for none
+	}{
+		{"through a hand-made link that climbs out", map[string]any{"path": "l", "target": "door/passwd"}, "through the symbolic links door and x1/x2/x3/x4/x5/up"},
+		{"through a hand-made link leading out", map[string]any{"path": "l", "target": "out/secret"}, "through the symbolic link out"},
+		{"absolute through a link leading out", map[string]any{"path": "l", "target": filepath.Join(root, "out/secret")}, "through the symbolic link out"},
+		{"through a link that stays inside", map[string]any{"path": "l", "target": "x1/x2/x3/x4/x5/up/data"}, ""},
+		{"from a link's real directory", map[string]any{"path": "rel/l", "target": "../../x1"}, ""},
+		{"climbing out of a link's real directory", map[string]any{"path": "rel/l", "target": "../../../x"}, "leads outside the root"},
+		{"through itself", map[string]any{"path": "self", "target": "self/x"}, "loops"},
+		{"into a loop", map[string]any{"path": "l", "target": "loop1/x"}, "loops"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			errs := p.ValidateSpec(KindSymlink, tt.spec)
+			if tt.want == "" {
+				if len(errs) != 0 {
+					t.Errorf("ValidateSpec = %v; want no error", errs)
+				}
+				return
+			}
+			if len(errs) != 1 || errs[0].Field != "spec.target" || !strings.Contains(errs[0].Msg, tt.want) {
+				t.Errorf("ValidateSpec = %v; want one spec.target error containing %q", errs, tt.want)
 			}
 		})
 	}

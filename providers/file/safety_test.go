@@ -114,6 +114,38 @@ func TestEscapes(t *testing.T) {
 			ops:     mutations,
 			wantMsg: "resolves to",
 		},
+		{
+			// up leads to the root, so the ".." after it climb above it;
+			// read lexically, the target is root/etc/passwd.
+			name:    "symlink target climbing through a link",
+			setup:   makeHostile,
+			kind:    KindSymlink,
+			spec:    func(_, _ string) map[string]any { return map[string]any{"path": "passwd", "target": hostileTarget} },
+			ops:     mutations,
+			wantMsg: `has ".." after a name`,
+		},
+		{
+			name: "symlink target through a hand-made dangling link that climbs through another",
+			setup: func(t *testing.T, root, outside string) {
+				makeHostile(t, root, outside)
+				symlink(t, "x1/x2/x3/x4/x5/up/../../../../../../nowhere", filepath.Join(root, "door"))
+			},
+			kind:    KindSymlink,
+			spec:    func(_, _ string) map[string]any { return map[string]any{"path": "l", "target": "door/x"} },
+			ops:     mutations,
+			wantMsg: "through the symbolic links door and x1/x2/x3/x4/x5/up",
+		},
+		{
+			name: "parent through a hand-made dangling link that climbs through another",
+			setup: func(t *testing.T, root, outside string) {
+				makeHostile(t, root, outside)
+				symlink(t, "x1/x2/x3/x4/x5/up/../../../../../../nowhere", filepath.Join(root, "door"))
+			},
+			kind:    KindFile,
+			spec:    func(_, _ string) map[string]any { return map[string]any{"path": "door/f", "content": "x"} },
+			ops:     all,
+			wantMsg: "leads outside the root",
+		},
 	}
 	ctx := context.Background()
 	for _, tt := range tests {
@@ -150,6 +182,17 @@ func TestEscapes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// hostileTarget stays inside the root when read lexically and leads to
+// /etc/passwd when resolved, once makeHostile made x1/x2/x3/x4/x5/up lead
+// to the root (for roots less than 6 levels deep).
+const hostileTarget = "x1/x2/x3/x4/x5/up/../../../../../../etc/passwd"
+
+func makeHostile(t *testing.T, root, _ string) {
+	t.Helper()
+	mkdirs(t, root, "x1/x2/x3/x4/x5")
+	symlink(t, "../../../../..", filepath.Join(root, "x1/x2/x3/x4/x5/up"))
 }
 
 func symlink(t *testing.T, target, link string) {
@@ -366,6 +409,7 @@ func TestClassify(t *testing.T) {
 		{"EACCES", pathErr(syscall.EACCES), "terminal", "write site/x: permission denied: open site/x"},
 		{"EPERM", pathErr(syscall.EPERM), "terminal", "permission denied"},
 		{"read-only file system", pathErr(syscall.EROFS), "terminal", "read-only"},
+		{"ELOOP", pathErr(syscall.ELOOP), "terminal", "more than 40 symbolic links"},
 		{"ENOSPC", pathErr(syscall.ENOSPC), "retryable", "write site/x: open site/x: no space left on device"},
 		{"EDQUOT", pathErr(syscall.EDQUOT), "retryable", "quota"},
 		{"os.Root escape", &fs.PathError{Op: "openat", Path: "x", Err: errors.New("path escapes from parent")}, "terminal", "escapes"},

@@ -1,0 +1,196 @@
+package file_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/convergehq/converge/engine"
+	"github.com/convergehq/converge/manifest"
+	"github.com/convergehq/converge/provider"
+	"github.com/convergehq/converge/providers/file"
+	"github.com/convergehq/converge/store"
+	"github.com/convergehq/converge/store/memory"
+)
+
+// harness runs the engine with the file provider on a fresh root, one
+// Apply per step with a fresh engine over one store, as consecutive
+// `converge apply` runs do. Backoff is the engine's default (1s, doubling):
+// a test that must not wait for retries notices.
+type harness struct {
+	t    *testing.T
+	root string
+	reg  *provider.Registry
+	st   store.Store
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	p, err := file.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := provider.NewRegistry(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &harness{t: t, root: p.Root(), reg: reg, st: memory.New()}
+}
+
+func (h *harness) load(manifests string) (*manifest.Revision, error) {
+	return manifest.LoadBytes(map[string][]byte{"m.yaml": []byte(manifests)}, h.reg)
+}
+
+func (h *harness) mustLoad(manifests string) *manifest.Revision {
+	h.t.Helper()
+	rv, err := h.load(manifests)
+	if err != nil {
+		h.t.Fatalf("load: %v", err)
+	}
+	return rv
+}
+
+// apply converges rv (nil destroys) within timeout and returns the report
+// and how long it took.
+func (h *harness) apply(rv *manifest.Revision, timeout time.Duration) (engine.Report, time.Duration) {
+	h.t.Helper()
+	e := engine.New(h.reg, h.st, engine.Options{Workers: 4, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := e.Load(ctx); err != nil {
+		h.t.Fatal(err)
+	}
+	start := time.Now()
+	rep, err := e.Apply(ctx, rv)
+	if err != nil {
+		h.t.Fatalf("apply: %v (report %+v)", err, rep)
+	}
+	return rep, time.Since(start)
+}
+
+func (h *harness) mustConverge(rv *manifest.Revision) {
+	h.t.Helper()
+	if rep, _ := h.apply(rv, 20*time.Second); !rep.OK() {
+		h.t.Fatalf("apply did not converge: %+v", rep.Failures)
+	}
+}
+
+// tree lists every path under the root: file content, "-> target" for
+// links, "/" for directories.
+func (h *harness) tree() map[string]string {
+	h.t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(h.root, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(h.root, p)
+		switch {
+		case rel == ".":
+		case d.Type()&os.ModeSymlink != 0:
+			t, _ := os.Readlink(p)
+			out[rel] = "-> " + t
+		case d.IsDir():
+			out[rel] = "/"
+		default:
+			b, _ := os.ReadFile(p)
+			out[rel] = string(b)
+		}
+		return nil
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return out
+}
+
+// chain declares the directories x1 ... x5, each in the one before.
+const chain = `
+kind: file.Directory
+metadata: {name: x1}
+spec: {path: x1}
+---
+kind: file.Directory
+metadata: {name: x2}
+spec: {path: "${file.Directory/x1.outputs.path}/x2"}
+---
+kind: file.Directory
+metadata: {name: x3}
+spec: {path: "${file.Directory/x2.outputs.path}/x3"}
+---
+kind: file.Directory
+metadata: {name: x4}
+spec: {path: "${file.Directory/x3.outputs.path}/x4"}
+---
+kind: file.Directory
+metadata: {name: x5}
+spec: {path: "${file.Directory/x4.outputs.path}/x5"}
+---
+kind: file.Symlink
+metadata: {name: up}
+spec: {path: "${file.Directory/x5.outputs.path}/up", target: ../../../../..}
+`
+
+// TestEngineRefusesATargetClimbingThroughALink is the hostile example: up
+// leads back to the root, and passwd's ".." after it climb above the root
+// to /etc/passwd, though the target read lexically is root/etc/passwd.
+func TestEngineRefusesATargetClimbingThroughALink(t *testing.T) {
+	h := newHarness(t)
+	m := chain + `---
+kind: file.Symlink
+metadata: {name: passwd}
+spec: {path: passwd, target: x1/x2/x3/x4/x5/up/../../../../../../etc/passwd}
+`
+	rv, err := h.load(m)
+	if err == nil {
+		rep, _ := h.apply(rv, 20*time.Second)
+		real, _ := filepath.EvalSymlinks(filepath.Join(h.root, "passwd"))
+		t.Fatalf("the revision loaded and applied (failures %+v); passwd resolves to %q", rep.Failures, real)
+	}
+	msg := err.Error()
+	for _, want := range []string{"file.Symlink/passwd", "spec.target", `has ".." after a name`} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("load error %q; want it to contain %q", msg, want)
+		}
+	}
+	// The rest of it is fine, and up leads to the root, inside.
+	h.mustConverge(h.mustLoad(chain))
+	if real, err := filepath.EvalSymlinks(filepath.Join(h.root, "x1/x2/x3/x4/x5/up")); err != nil || real != h.root {
+		t.Errorf("up resolves to %q, %v; want the root %s", real, err, h.root)
+	}
+}
+
+// TestEngineRefusesATargetLeadingOutThroughAHandMadeLink: the revision is
+// valid when loaded; a link made by hand before it is applied makes the
+// target lead out. The create fails terminally, promptly, and nothing is
+// written.
+func TestEngineRefusesATargetLeadingOutThroughAHandMadeLink(t *testing.T) {
+	h := newHarness(t)
+	h.mustConverge(h.mustLoad(chain))
+	rv := h.mustLoad(chain + `---
+kind: file.Symlink
+metadata: {name: l}
+spec: {path: l, target: door/x}
+`)
+	// Dangling; lexically root/nowhere, really /nowhere: the kernel
+	// follows up first.
+	if err := os.Symlink("x1/x2/x3/x4/x5/up/../../../../../../nowhere", filepath.Join(h.root, "door")); err != nil {
+		t.Fatal(err)
+	}
+	rep, took := h.apply(rv, 20*time.Second)
+	if len(rep.Failures) != 1 || rep.Failures[0].ID != "file.Symlink/l" || rep.Failures[0].Phase != store.PhaseFailed ||
+		!strings.Contains(rep.Failures[0].Message, "outside the root") {
+		t.Errorf("failures = %+v; want file.Symlink/l Failed, outside the root", rep.Failures)
+	}
+	if took > 5*time.Second {
+		t.Errorf("apply took %s; want a prompt terminal failure", took)
+	}
+	if _, err := os.Lstat(filepath.Join(h.root, "l")); !os.IsNotExist(err) {
+		t.Errorf("l was created: %v", err)
+	}
+}
