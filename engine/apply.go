@@ -334,7 +334,7 @@ func (e *Engine) planOne(ctx context.Context, rv *manifest.Revision, res *manife
 	}
 	in.Schema, _ = e.reg.Schema(in.Kind)
 	if res != nil {
-		spec, _ := manifest.Resolve(res, func(dep string) (map[string]any, bool) {
+		spec, _ := manifest.Resolve(res, in.Schema, func(dep string) (map[string]any, bool) {
 			r := recs[dep]
 			t := predicted[dep]
 			if r == nil || r.Phase != store.PhaseReady || (t != plan.None && t != plan.Adopt) {

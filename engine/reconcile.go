@@ -89,7 +89,7 @@ func (e *Engine) snapshot(id string) (snapshot, bool) {
 		s.timeout = e.opts.CallTimeout
 	}
 	if desired != nil && len(in.WaitFor) == 0 {
-		spec, unresolved := manifest.Resolve(desired, func(dep string) (map[string]any, bool) {
+		spec, unresolved := manifest.Resolve(desired, in.Schema, func(dep string) (map[string]any, bool) {
 			r := e.records[dep]
 			if r == nil {
 				return nil, false

@@ -10,11 +10,13 @@ import (
 	"github.com/convergehq/converge/provider"
 )
 
-// part is a piece of a template string: a literal or a reference.
+// part is a piece of a template string: a literal, a reference or, when
+// asked for, an environment variable.
 type part struct {
 	lit    string
 	target string // "file.Directory/www"; empty for a literal
 	output string
+	env    string // "API_TOKEN" for ${env:API_TOKEN} (lit holds it as written)
 }
 
 // isTemplate reports whether s holds a reference or an escape: whether it
@@ -22,8 +24,14 @@ type part struct {
 func isTemplate(s string) bool { return strings.Contains(s, "${") }
 
 // parseTemplate splits s into literals and references. "$${" is a literal
-// "${"; it is read left to right.
+// "${"; it is read left to right. ${env:NAME} is literal text.
 func parseTemplate(s string) (parts []part, hasRef bool, err error) {
+	return parseParts(s, false)
+}
+
+// parseParts is parseTemplate; with env, each ${env:NAME} is a part of its
+// own, so that it can be told from a literal "${env:NAME}" written $${.
+func parseParts(s string, env bool) (parts []part, hasRef bool, err error) {
 	var lit strings.Builder
 	flush := func() {
 		if lit.Len() > 0 {
@@ -49,12 +57,17 @@ func parseTemplate(s string) (parts []part, hasRef bool, err error) {
 		expr := s[i+2 : i+end]
 		if name, ok := strings.CutPrefix(expr, "env:"); ok {
 			// ${env:NAME} is not a reference: it stays as written, and the
-			// provider that reads it expands it at call time, so the
-			// value is never stored.
+			// provider that reads it expands it at call time (in the
+			// fields whose schema says Env), so the value is never stored.
 			if !validEnvName(name) {
 				return nil, false, fmt.Errorf("malformed environment variable %q: want ${env:NAME} with NAME made of letters, digits and _", s[i:i+end+1])
 			}
-			lit.WriteString("${" + expr + "}")
+			if env {
+				flush()
+				parts = append(parts, part{lit: "${" + expr + "}", env: name})
+			} else {
+				lit.WriteString("${" + expr + "}")
+			}
 			i += end + 1
 			continue
 		}
@@ -228,9 +241,25 @@ func joinLiterals(parts []part) string {
 // outputs yet, or lacks that output, the whole string becomes
 // provider.Unknown{Expr: the string as written} and the target is listed in
 // unresolved (sorted, without duplicates).
-func Resolve(r *Resource, outputs func(id string) (map[string]any, bool)) (spec map[string]any, unresolved []string) {
+//
+// The strings of the fields schema marks Env are templates for
+// provider.ExpandEnv instead: the ${env:NAME} the manifest wrote stay live,
+// and every other "$" is doubled, those of outputs and of escapes ($${)
+// included, so that no value another resource's API returned, and no text
+// the manifest escaped, is ever expanded from the environment.
+func Resolve(r *Resource, schema provider.Schema, outputs func(id string) (map[string]any, bool)) (spec map[string]any, unresolved []string) {
 	missing := map[string]bool{}
-	out, _ := resolveValue(r.Spec, outputs, missing).(map[string]any)
+	var out map[string]any
+	if r.Spec != nil {
+		out = make(map[string]any, len(r.Spec))
+		for k, v := range r.Spec {
+			if schema.Fields[k].Env {
+				out[k] = resolveEnvValue(v, outputs, missing)
+			} else {
+				out[k] = resolveValue(v, outputs, missing)
+			}
+		}
+	}
 	for id := range missing {
 		unresolved = append(unresolved, id)
 	}
@@ -310,6 +339,97 @@ func resolveString(s string, outputs func(string) (map[string]any, bool), missin
 	return b.String()
 }
 
+// resolveEnvValue resolves v, a value of an Env field, into a template for
+// provider.ExpandEnv (see Resolve).
+func resolveEnvValue(v any, outputs func(string) (map[string]any, bool), missing map[string]bool) any {
+	switch x := v.(type) {
+	case string:
+		return resolveEnvString(x, outputs, missing)
+	case map[string]any:
+		if x == nil {
+			return map[string]any(nil)
+		}
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[k] = resolveEnvValue(e, outputs, missing)
+		}
+		return m
+	case []any:
+		if x == nil {
+			return []any(nil)
+		}
+		l := make([]any, len(x))
+		for i, e := range x {
+			l[i] = resolveEnvValue(e, outputs, missing)
+		}
+		return l
+	}
+	return v
+}
+
+func resolveEnvString(s string, outputs func(string) (map[string]any, bool), missing map[string]bool) any {
+	parts, _, err := parseParts(s, true)
+	if err != nil {
+		// Not a valid template (a loaded revision never holds one): all
+		// of it is text.
+		return provider.EscapeEnv(s)
+	}
+	values := make([]any, len(parts))
+	unknown := false
+	for i, p := range parts {
+		if p.target == "" {
+			continue
+		}
+		outs, ok := outputs(p.target)
+		var val any
+		if ok {
+			val, ok = outs[p.output]
+		}
+		if !ok {
+			missing[p.target] = true
+			unknown = true
+			continue
+		}
+		values[i] = val
+	}
+	if unknown {
+		return provider.Unknown{Expr: s}
+	}
+	if len(parts) == 1 && parts[0].target != "" {
+		return escapeEnvAll(provider.Canonical(deepCopy(values[0])))
+	}
+	var b strings.Builder
+	for i, p := range parts {
+		switch {
+		case p.env != "":
+			b.WriteString(p.lit) // the manifest's own: live
+		case p.target != "":
+			b.WriteString(provider.EscapeEnv(format(values[i])))
+		default:
+			b.WriteString(provider.EscapeEnv(p.lit))
+		}
+	}
+	return b.String()
+}
+
+// escapeEnvAll escapes every string in v for provider.ExpandEnv, deeply,
+// in place (v is a copy).
+func escapeEnvAll(v any) any {
+	switch x := v.(type) {
+	case string:
+		return provider.EscapeEnv(x)
+	case map[string]any:
+		for k, e := range x {
+			x[k] = escapeEnvAll(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = escapeEnvAll(e)
+		}
+	}
+	return v
+}
+
 // format renders an output value inside a longer string.
 func format(v any) string {
 	switch x := provider.Canonical(v).(type) {
@@ -353,14 +473,4 @@ func deepCopy(v any) any {
 }
 
 // validEnvName reports whether n is a portable environment variable name.
-func validEnvName(n string) bool {
-	if n == "" || n[0] >= '0' && n[0] <= '9' {
-		return false
-	}
-	for _, c := range n {
-		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
-}
+func validEnvName(n string) bool { return provider.ValidEnvName(n) }

@@ -1,6 +1,10 @@
 package manifest
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/convergehq/converge/provider"
+)
 
 func TestEnvIsNotAReference(t *testing.T) {
 	tests := map[string]struct {
@@ -32,6 +36,69 @@ func TestEnvIsNotAReference(t *testing.T) {
 			}
 			if got != tc.want {
 				t.Errorf("literal = %q; want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// In a field that expands the environment, only the manifest's own
+// ${env:NAME} stay live: every other "$" (from an output, from an escape
+// $${, or plain text) is escaped so that provider.ExpandEnv gives it back
+// literally. Other fields keep the text as it is.
+func TestResolveEnvField(t *testing.T) {
+	schema := provider.Schema{Fields: map[string]provider.Field{
+		"headers": {Type: provider.Map, Env: true},
+		"token":   {Type: provider.String, Env: true},
+		"content": {Type: provider.String},
+	}}
+	outputs := map[string]map[string]any{
+		"http.Resource/evil": {"name": "${env:SECRET}", "price": "$$5", "obj": map[string]any{"k": "${env:SECRET}"}},
+	}
+	lookup := func(id string) (map[string]any, bool) { o, ok := outputs[id]; return o, ok }
+	env := map[string]string{"SECRET": "top-secret", "TOKEN": "tok-123"}
+	expand := func(s string) string {
+		got, _, err := provider.ExpandEnv(s, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+		if err != nil {
+			t.Fatalf("ExpandEnv(%q): %v", s, err)
+		}
+		return got
+	}
+	tests := map[string]struct {
+		field, written string
+		want           string // after resolution, and ExpandEnv for Env fields
+	}{
+		"manifest env is expanded":      {field: "token", written: "Bearer ${env:TOKEN}", want: "Bearer tok-123"},
+		"escaped env is literal":        {field: "token", written: "$${env:SECRET}", want: "${env:SECRET}"},
+		"output env is literal":         {field: "token", written: "${http.Resource/evil.outputs.name}", want: "${env:SECRET}"},
+		"output env inside a string":    {field: "token", written: "x-${http.Resource/evil.outputs.name}-${env:TOKEN}", want: "x-${env:SECRET}-tok-123"},
+		"dollars in outputs are kept":   {field: "token", written: "${http.Resource/evil.outputs.price}", want: "$$5"},
+		"dollars in text are kept":      {field: "token", written: "pa$$word $HOME", want: "pa$$word $HOME"},
+		"dollar before a live env":      {field: "token", written: "${http.Resource/evil.outputs.price}${env:TOKEN}", want: "$$5tok-123"},
+		"output map in a map field":     {field: "headers", written: "${http.Resource/evil.outputs.obj}", want: `{"k":"${env:SECRET}"}`},
+		"other fields keep env as text": {field: "content", written: "${env:SECRET} and ${http.Resource/evil.outputs.name}", want: "${env:SECRET} and ${env:SECRET}"},
+		"other fields undo the escape":  {field: "content", written: "$${env:SECRET}", want: "${env:SECRET}"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			r := &Resource{ID: "x.X/r", Spec: map[string]any{tc.field: tc.written}}
+			spec, unresolved := Resolve(r, schema, lookup)
+			if len(unresolved) > 0 {
+				t.Fatalf("unresolved %v", unresolved)
+			}
+			var got string
+			switch v := spec[tc.field].(type) {
+			case string:
+				got = v
+				if schema.Fields[tc.field].Env {
+					got = expand(v)
+				}
+			case map[string]any:
+				got = `{"k":"` + expand(v["k"].(string)) + `"}`
+			default:
+				t.Fatalf("spec.%s = %#v", tc.field, v)
+			}
+			if got != tc.want {
+				t.Errorf("%s %q: resolved %q, expanded %q; want %q", tc.field, tc.written, spec[tc.field], got, tc.want)
 			}
 		})
 	}

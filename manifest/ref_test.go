@@ -109,7 +109,7 @@ func TestResolve(t *testing.T) {
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
 			r := &Resource{ID: "x.X/r", Spec: tt.spec}
-			got, unresolved := Resolve(r, lookup)
+			got, unresolved := Resolve(r, provider.Schema{}, lookup)
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("Resolve() spec mismatch (-want +got):\n%s", diff)
 			}
@@ -121,7 +121,7 @@ func TestResolve(t *testing.T) {
 
 	// The result is a copy: changing it touches neither the spec nor outputs.
 	r := &Resource{Spec: map[string]any{"l": "${net.Port/http.outputs.addrs}", "m": map[string]any{"k": "v"}}}
-	got, _ := Resolve(r, lookup)
+	got, _ := Resolve(r, provider.Schema{}, lookup)
 	got["l"].([]any)[0] = "changed"
 	got["m"].(map[string]any)["k"] = "changed"
 	if outputs["net.Port/http"]["addrs"].([]any)[0] != "a" || r.Spec["m"].(map[string]any)["k"] != "v" {

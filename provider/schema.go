@@ -34,6 +34,13 @@ type Field struct {
 	// Sensitive values are never printed: plans, logs, events and the API show
 	// "(sensitive)" instead.
 	Sensitive bool
+	// Env fields expand ${env:NAME}, written in the manifest, from the
+	// environment at call time (see ExpandEnv), so that the value is never
+	// stored. Their resolved strings are templates: only the manifest's own
+	// ${env:NAME} are live, every other "$" (of an output, of an escape)
+	// is written "$$" so that ExpandEnv gives it back as it was. Fields
+	// without Env take ${env:NAME} as text.
+	Env bool
 	// Default is applied when the field is absent; a defaulted field that is
 	// absent from the spec never shows as a change.
 	Default any

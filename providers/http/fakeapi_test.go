@@ -22,6 +22,7 @@ type seen struct {
 	Path   string // escaped
 	Key    string // Idempotency-Key
 	Auth   string // Authorization
+	Header http.Header
 }
 
 // fakeAPI is a small JSON REST API over one collection, in memory. Objects
@@ -96,7 +97,7 @@ func (f *fakeAPI) count() int {
 
 func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
-	f.requests = append(f.requests, seen{Method: r.Method, Path: r.URL.EscapedPath(), Key: r.Header.Get("Idempotency-Key"), Auth: r.Header.Get("Authorization")})
+	f.requests = append(f.requests, seen{Method: r.Method, Path: r.URL.EscapedPath(), Key: r.Header.Get("Idempotency-Key"), Auth: r.Header.Get("Authorization"), Header: r.Header.Clone()})
 	n := len(f.requests)
 	intercept := f.intercept
 	f.mu.Unlock()

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"regexp"
 	"strings"
 
 	"github.com/convergehq/converge/provider"
@@ -76,6 +75,7 @@ func schema() provider.Schema {
 				Type:        provider.Map,
 				Description: "Request headers. Values are sensitive and may hold ${env:NAME}, expanded from the environment at call time.",
 				Sensitive:   true,
+				Env:         true,
 				Validate:    validateHeaders,
 			},
 		},
@@ -177,7 +177,7 @@ type spec struct {
 	readyField   string
 	readyEquals  any
 	hasReady     bool
-	headers      map[string]string // as written: ${env:NAME} not expanded
+	headers      map[string]string // templates: ${env:NAME} not expanded (see provider.ExpandEnv)
 }
 
 // parseSpec reads a resolved spec. Defaults are applied here too, so that a
@@ -236,13 +236,12 @@ func parseSpec(m map[string]any) (spec, error) {
 	return s, nil
 }
 
-// envRef matches ${env:NAME} in a header value.
-var envRef = regexp.MustCompile(`\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}`)
-
-// expandHeaders returns the headers with every ${env:NAME} replaced by the
-// variable's value, and the secrets to scrub from messages: every expanded
-// value and every variable value used. A variable that is not set is a
-// terminal error naming the header and the variable, never a value.
+// expandHeaders returns the headers with their templates expanded (see
+// provider.ExpandEnv: the engine's resolution leaves live only the
+// ${env:NAME} the manifest wrote), and the secrets to keep out of
+// messages: every header value, as written and expanded, and every
+// variable value used. A variable that is not set is a terminal error
+// naming the header and the variable, never a value.
 func expandHeaders(hs map[string]string, lookup func(string) (string, bool)) (map[string]string, []string, error) {
 	if len(hs) == 0 {
 		return nil, nil, nil
@@ -250,25 +249,13 @@ func expandHeaders(hs map[string]string, lookup func(string) (string, bool)) (ma
 	out := make(map[string]string, len(hs))
 	var secrets []string
 	for _, k := range provider.SortedKeys(hs) {
-		v := hs[k]
-		var missing string
-		expanded := envRef.ReplaceAllStringFunc(v, func(ref string) string {
-			name := envRef.FindStringSubmatch(ref)[1]
-			val, ok := lookup(name)
-			if !ok {
-				if missing == "" {
-					missing = name
-				}
-				return ""
-			}
-			secrets = append(secrets, val)
-			return val
-		})
-		if missing != "" {
-			return nil, nil, provider.Terminalf("spec.headers.%s: environment variable %s is not set", k, missing)
+		expanded, used, err := provider.ExpandEnv(hs[k], lookup)
+		if err != nil {
+			return nil, nil, provider.Terminal(fmt.Errorf("spec.headers.%s: %w", k, err))
 		}
 		out[k] = expanded
-		secrets = append(secrets, expanded)
+		secrets = append(secrets, hs[k], expanded)
+		secrets = append(secrets, used...)
 	}
 	return out, secrets, nil
 }
