@@ -23,6 +23,10 @@
 //   - A Revision is valid as a whole: kinds are known, specs pass their
 //     schema, every dependsOn and reference names an existing resource and a
 //     declared output, and there is no cycle.
+//   - Symlinks are followed, to directories and files, as the -f path or
+//     inside a directory; a broken link and a loop are errors naming the
+//     link, never skipped; a file reached twice is read once. WatchPaths
+//     names every directory a watcher needs to see a change.
 //
 // Parsing: a file written in the plain subset of YAML manifests use (block
 // maps and lists, one-line flow collections and quoted strings, comments) is

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"regexp"
 	"runtime"
 	"sort"
@@ -36,8 +34,10 @@ var _ Registry = (*provider.Registry)(nil)
 // Load reads the manifests at paths and validates them as one Revision. A
 // path is a file (read whatever its name) or a directory, read recursively
 // for .yaml and .yml files, skipping hidden files and directories (.git,
-// .converge). Files are read in sorted order; a file may hold several
-// documents, and empty ones are skipped.
+// .converge), following symlinks; see WatchPaths for the directories that
+// makes it read. Files are read in sorted order; a file may hold several
+// documents, and empty ones are skipped. An empty directory is an empty
+// set, not an error.
 //
 // On any problem Load returns a nil Revision and an ErrorList holding every
 // problem found, sorted by file and line.
@@ -90,64 +90,6 @@ func LoadGraph(paths []string, reg Registry) (*graph.Graph, error) {
 type file struct {
 	name string
 	data []byte
-}
-
-// readPaths reads every manifest file below paths, sorted by name.
-func readPaths(paths []string) ([]file, ErrorList) {
-	var errs ErrorList
-	seen := map[string]bool{}
-	var names []string
-	for _, p := range paths {
-		info, err := os.Stat(p)
-		if err != nil {
-			errs = append(errs, &Error{File: p, Msg: describeIOError(err)})
-			continue
-		}
-		if !info.IsDir() {
-			if !seen[p] {
-				seen[p] = true
-				names = append(names, p)
-			}
-			continue
-		}
-		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				errs = append(errs, &Error{File: path, Msg: describeIOError(err)})
-				if d != nil && d.IsDir() {
-					return fs.SkipDir
-				}
-				return nil
-			}
-			hidden := path != p && strings.HasPrefix(d.Name(), ".")
-			if d.IsDir() {
-				if hidden {
-					return fs.SkipDir
-				}
-				return nil
-			}
-			ext := filepath.Ext(path)
-			if hidden || (ext != ".yaml" && ext != ".yml") || seen[path] {
-				return nil
-			}
-			seen[path] = true
-			names = append(names, path)
-			return nil
-		})
-		if err != nil {
-			errs = append(errs, &Error{File: p, Msg: describeIOError(err)})
-		}
-	}
-	sort.Strings(names)
-	files := make([]file, 0, len(names))
-	for _, name := range names {
-		data, err := os.ReadFile(name)
-		if err != nil {
-			errs = append(errs, &Error{File: name, Msg: describeIOError(err)})
-			continue
-		}
-		files = append(files, file{name: name, data: data})
-	}
-	return files, errs
 }
 
 func describeIOError(err error) string {
