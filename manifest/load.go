@@ -37,7 +37,7 @@ var _ Registry = (*provider.Registry)(nil)
 // .converge), following symlinks; see WatchPaths for the directories that
 // makes it read. Files are read in sorted order; a file may hold several
 // documents, and empty ones are skipped. An empty directory is an empty
-// set, not an error.
+// set, not an error. It reads within MaxFileBytes and MaxTotalBytes.
 //
 // On any problem Load returns a nil Revision and an ErrorList holding every
 // problem found, sorted by file and line.
@@ -55,14 +55,28 @@ func Load(paths []string, reg Registry) (*Revision, error) {
 }
 
 // LoadBytes is Load for manifests held in memory, keyed by file name.
-// Revision.Paths holds the file names, sorted.
+// Revision.Paths holds the file names, sorted. The same limits apply.
 func LoadBytes(files map[string][]byte, reg Registry) (*Revision, error) {
 	list := make([]file, 0, len(files))
 	for name, data := range files {
 		list = append(list, file{name: name, data: data})
 	}
 	sort.Slice(list, func(i, j int) bool { return list[i].name < list[j].name })
-	rv, err := load(list, reg, nil)
+	var errs ErrorList
+	left := MaxTotalBytes
+	for i, f := range list {
+		if e, total := sizeError(f.name, int64(len(f.data)), left); e != nil {
+			errs = append(errs, e)
+			if total {
+				list = list[:i]
+				break
+			}
+			list[i].data = nil // not parsed: its error is enough
+			continue
+		}
+		left -= int64(len(f.data))
+	}
+	rv, err := load(list, reg, errs)
 	if err != nil {
 		return nil, err
 	}

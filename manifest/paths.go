@@ -3,6 +3,7 @@ package manifest
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -253,7 +254,10 @@ func WatchPaths(paths []string) ([]string, error) {
 	return dirs, nil
 }
 
-// readPaths reads every manifest file below paths, sorted by name.
+// readPaths reads every manifest file below paths, sorted by name, within
+// MaxFileBytes and MaxTotalBytes: once the files read add up to more, the
+// file that crossed the limit is an error and the files after it are not
+// read.
 func readPaths(paths []string) ([]file, ErrorList) {
 	w := newWalker(false)
 	for _, p := range paths {
@@ -262,13 +266,43 @@ func readPaths(paths []string) ([]file, ErrorList) {
 	errs := w.errs
 	sort.Strings(w.names)
 	files := make([]file, 0, len(w.names))
+	left := MaxTotalBytes
 	for _, name := range w.names {
-		data, err := os.ReadFile(name)
+		data, err, total := readFile(name, left)
 		if err != nil {
-			errs = append(errs, &Error{File: name, Msg: describeIOError(err)})
+			errs = append(errs, err)
+			if total {
+				break
+			}
 			continue
 		}
+		left -= int64(len(data))
 		files = append(files, file{name: name, data: data})
 	}
 	return files, errs
+}
+
+// readFile reads the manifest file name, with left bytes left of
+// MaxTotalBytes; total reports an error for being over that.
+func readFile(name string, left int64) (data []byte, e *Error, total bool) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, &Error{File: name, Msg: describeIOError(err)}, false
+	}
+	defer f.Close()
+	if info, err := f.Stat(); err == nil && info.Mode().IsRegular() {
+		if e, total := sizeError(name, info.Size(), left); e != nil {
+			return nil, e, total
+		}
+	}
+	// Read one byte past the limits, to know they are passed: the size
+	// Stat gave can change, and a stream (-f /dev/stdin) has none.
+	data, err = io.ReadAll(io.LimitReader(f, min(MaxFileBytes, left)+1))
+	if err != nil {
+		return nil, &Error{File: name, Msg: describeIOError(err)}, false
+	}
+	if e, total := sizeError(name, int64(len(data)), left); e != nil {
+		return nil, e, total
+	}
+	return data, nil, false
 }
