@@ -194,3 +194,18 @@ spec: {path: l, target: door/x}
 		t.Errorf("l was created: %v", err)
 	}
 }
+
+// TestEngineNULIsAValidationError: a NUL byte, which no system call takes,
+// is refused when the manifests load, naming the resource and the field.
+func TestEngineNULIsAValidationError(t *testing.T) {
+	h := newHarness(t)
+	for field, m := range map[string]string{
+		"spec.path":   "kind: file.File\nmetadata: {name: f}\nspec: {path: \"a\\0b\", content: x}\n",
+		"spec.target": "kind: file.Symlink\nmetadata: {name: l}\nspec: {path: l, target: \"a\\0b\"}\n",
+	} {
+		_, err := h.load(m)
+		if err == nil || !strings.Contains(err.Error(), field+": ") || !strings.Contains(err.Error(), "NUL byte") {
+			t.Errorf("load %s with a NUL byte: %v; want an error naming %s", field, err, field)
+		}
+	}
+}

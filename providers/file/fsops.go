@@ -2,6 +2,8 @@ package file
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -9,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"unicode/utf8"
 
 	"github.com/convergehq/converge/provider"
 )
@@ -31,7 +34,7 @@ func lstat(r *os.Root, loc location) (fs.FileInfo, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, classify("lstat "+loc.rel, err)
+		return nil, classify("lstat "+show(loc.rel), err)
 	}
 	return fi, nil
 }
@@ -57,12 +60,28 @@ func typeName(m fs.FileMode) string {
 
 // wrongType is the conflict for an object of another type than declared.
 func wrongType(loc location, want string, fi fs.FileInfo) error {
-	return provider.Conflictf("%s is %s, not %s; converge will not replace it", loc.rel, typeName(fi.Mode()), want)
+	return provider.Conflictf("%s is %s, not %s; converge will not replace it", show(loc.rel), typeName(fi.Mode()), want)
 }
 
 // tempName returns a fresh name next to loc for an atomic replace.
 func tempName(loc location) string {
-	return filepath.Join(loc.dir, "."+filepath.Base(loc.name)+".converge-"+rand.Text())
+	return filepath.Join(loc.dir, "."+tempStem(filepath.Base(loc.name))+".converge-"+rand.Text())
+}
+
+// tempStem is base as it appears in the names of its temporary files:
+// base itself, or, when the temporary name would be longer than a file
+// name may be, its beginning and a hash of the whole.
+func tempStem(base string) string {
+	max := maxName - len(".") - len(".converge-") - 26
+	if len(base) <= max {
+		return base
+	}
+	sum := sha256.Sum256([]byte(base))
+	cut := max - len("~") - 8
+	for cut > 0 && !utf8.RuneStart(base[cut]) {
+		cut--
+	}
+	return base[:cut] + "~" + hex.EncodeToString(sum[:4])
 }
 
 // isTemp reports whether name is one of converge's temporary files (for
@@ -73,7 +92,7 @@ func isTemp(name, base string) bool {
 		return false
 	}
 	i := strings.LastIndex(name, ".converge-")
-	if i < 1 || (base != "" && name[1:i] != base) {
+	if i < 1 || (base != "" && name[1:i] != tempStem(base)) {
 		return false
 	}
 	tail := name[i+len(".converge-"):]
@@ -144,7 +163,7 @@ func writeAtomic(r *os.Root, loc location, data []byte, m uint32) (err error) {
 	tmp := tempName(loc)
 	f, err := r.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return classify("create temporary file for "+loc.rel, err)
+		return classify("create temporary file for "+show(loc.rel), err)
 	}
 	defer func() {
 		if err != nil {
@@ -153,19 +172,19 @@ func writeAtomic(r *os.Root, loc location, data []byte, m uint32) (err error) {
 		}
 	}()
 	if _, err := f.Write(data); err != nil {
-		return classify("write "+loc.rel, err)
+		return classify("write "+show(loc.rel), err)
 	}
 	if err := f.Sync(); err != nil {
-		return classify("sync "+loc.rel, err)
+		return classify("sync "+show(loc.rel), err)
 	}
 	if err := f.Chmod(fileMode(m)); err != nil {
-		return classify("chmod "+loc.rel, err)
+		return classify("chmod "+show(loc.rel), err)
 	}
 	if err := f.Close(); err != nil {
-		return classify("close "+loc.rel, err)
+		return classify("close "+show(loc.rel), err)
 	}
 	if err := r.Rename(tmp, loc.name); err != nil {
-		return classify("rename temporary file over "+loc.rel, err)
+		return classify("rename temporary file over "+show(loc.rel), err)
 	}
 	return syncDir(r, loc.dir)
 }
@@ -176,11 +195,11 @@ func symlinkAtomic(r *os.Root, loc location, target string) error {
 	_, _ = removeTemps(r, loc.dir, filepath.Base(loc.name)) // left by a crash
 	tmp := tempName(loc)
 	if err := r.Symlink(target, tmp); err != nil {
-		return classify("create temporary symlink for "+loc.rel, err)
+		return classify("create temporary symlink for "+show(loc.rel), err)
 	}
 	if err := r.Rename(tmp, loc.name); err != nil {
 		_ = r.Remove(tmp)
-		return classify("rename temporary symlink over "+loc.rel, err)
+		return classify("rename temporary symlink over "+show(loc.rel), err)
 	}
 	return syncDir(r, loc.dir)
 }
@@ -189,14 +208,14 @@ func symlinkAtomic(r *os.Root, loc location, target string) error {
 func chmodDir(r *os.Root, loc location, m uint32) error {
 	d, err := r.OpenFile(loc.name, os.O_RDONLY|syscall.O_DIRECTORY, 0)
 	if err != nil {
-		return classify("open directory "+loc.rel, err)
+		return classify("open directory "+show(loc.rel), err)
 	}
 	err = d.Chmod(fileMode(m))
 	if cerr := d.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return classify("chmod "+loc.rel, err)
+		return classify("chmod "+show(loc.rel), err)
 	}
 	return nil
 }
@@ -244,7 +263,7 @@ func (p *Provider) remove(kind string, loc location) error {
 			}
 			return notEmpty(r, loc)
 		}
-		return classify("remove "+loc.rel, err)
+		return classify("remove "+show(loc.rel), err)
 	}
 	return syncDir(r, loc.dir)
 }
@@ -254,12 +273,12 @@ func (p *Provider) remove(kind string, loc location) error {
 func notEmpty(r *os.Root, loc location) error {
 	d, err := r.Open(loc.name)
 	if err != nil {
-		return provider.Retryable(fmt.Errorf("directory %s is not empty", loc.rel))
+		return provider.Retryable(fmt.Errorf("directory %s is not empty", show(loc.rel)))
 	}
 	defer d.Close()
 	names, err := d.Readdirnames(-1)
 	if err != nil {
-		return provider.Retryable(fmt.Errorf("directory %s is not empty", loc.rel))
+		return provider.Retryable(fmt.Errorf("directory %s is not empty", show(loc.rel)))
 	}
-	return provider.Retryable(fmt.Errorf("directory %s is not empty: %d entries", loc.rel, len(names)))
+	return provider.Retryable(fmt.Errorf("directory %s is not empty: %d entries", show(loc.rel), len(names)))
 }

@@ -58,7 +58,7 @@ func (p *Provider) applyDirectory(loc location, spec map[string]any) (map[string
 		// Created private, then opened up by chmodDir: never more
 		// permissive than asked, whatever the umask.
 		if err := r.Mkdir(loc.name, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-			return nil, classify("mkdir "+loc.rel, err)
+			return nil, classify("mkdir "+show(loc.rel), err)
 		}
 		if err := syncDir(r, loc.dir); err != nil {
 			return nil, err
@@ -90,19 +90,19 @@ func (p *Provider) observeFile(loc location) (provider.Observation, error) {
 		return provider.Observation{}, nil
 	}
 	if err != nil {
-		return provider.Observation{}, classify("open "+loc.rel, err)
+		return provider.Observation{}, classify("open "+show(loc.rel), err)
 	}
 	defer f.Close()
 	fi, err = f.Stat()
 	if err != nil {
-		return provider.Observation{}, classify("stat "+loc.rel, err)
+		return provider.Observation{}, classify("stat "+show(loc.rel), err)
 	}
 	if !fi.Mode().IsRegular() {
 		return provider.Observation{}, wrongType(loc, "a regular file", fi)
 	}
 	data, err := io.ReadAll(f)
 	if err != nil {
-		return provider.Observation{}, classify("read "+loc.rel, err)
+		return provider.Observation{}, classify("read "+show(loc.rel), err)
 	}
 	return provider.Observation{
 		Exists:  true,
@@ -166,7 +166,7 @@ func (p *Provider) observeSymlink(loc location) (provider.Observation, error) {
 		return provider.Observation{}, nil
 	}
 	if err != nil {
-		return provider.Observation{}, classify("readlink "+loc.rel, err)
+		return provider.Observation{}, classify("readlink "+show(loc.rel), err)
 	}
 	return provider.Observation{
 		Exists:  true,

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"unicode"
 
 	"github.com/convergehq/converge/provider"
 )
@@ -20,7 +19,7 @@ var errNoParent = errors.New("parent directory does not exist")
 type noParentError struct{ dir string }
 
 func (e *noParentError) Error() string {
-	return fmt.Sprintf("parent directory %s does not exist (declare a file.Directory and depend on it)", e.dir)
+	return fmt.Sprintf("parent directory %s does not exist (declare a file.Directory and depend on it)", show(e.dir))
 }
 
 func (e *noParentError) Is(target error) bool { return target == errNoParent }
@@ -38,11 +37,24 @@ type location struct {
 	dir string
 }
 
+// maxName is the longest file name the file systems converge runs on
+// accept (NAME_MAX).
+const maxName = 255
+
 // clean returns p cleaned and relative to the root, or an error if it is
-// empty, escapes the root or is the root itself. It only looks at the string.
+// empty, holds a NUL byte or a name longer than maxName, escapes the root
+// or is the root itself. It only looks at the string.
 func (p *Provider) clean(path string) (string, error) {
 	if path == "" {
 		return "", errors.New("path is empty")
+	}
+	if strings.IndexByte(path, 0) >= 0 {
+		return "", fmt.Errorf("path %s contains a NUL byte", quote(path))
+	}
+	for _, c := range split(path) {
+		if len(c) > maxName {
+			return "", fmt.Errorf("name %s... in the path is %d bytes; a file name holds at most %d", quote(c[:32]), len(c), maxName)
+		}
 	}
 	abs := path
 	if !filepath.IsAbs(abs) {
@@ -179,7 +191,7 @@ func quote(s string) string { return strconv.Quote(s) }
 // show returns a path for a message: as is, or quoted and escaped when it
 // holds a newline, a control character or anything else not printable.
 func show(s string) string {
-	if strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+	if strings.IndexFunc(s, notPrintable) >= 0 {
 		return strconv.Quote(s)
 	}
 	return s

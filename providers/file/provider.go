@@ -236,14 +236,14 @@ func known(kind string) bool {
 // outside the root. It never writes.
 func (p *Provider) Observe(ctx context.Context, req provider.Request) (provider.Observation, error) {
 	if err := ctx.Err(); err != nil {
-		return provider.Observation{}, fmt.Errorf("observe %s: %w", req.ID, err)
+		return provider.Observation{}, oneLine(fmt.Errorf("observe %s: %w", req.ID, err))
 	}
 	path, loc, err := p.prepare(req)
 	if errors.Is(err, errNoParent) {
 		return provider.Observation{Exists: false}, nil
 	}
 	if err != nil {
-		return provider.Observation{}, fmt.Errorf("observe %s: %w", req.ID, err)
+		return provider.Observation{}, oneLine(fmt.Errorf("observe %s: %w", req.ID, err))
 	}
 	var obs provider.Observation
 	switch req.Kind {
@@ -255,7 +255,7 @@ func (p *Provider) Observe(ctx context.Context, req provider.Request) (provider.
 		obs, err = p.observeSymlink(loc)
 	}
 	if err != nil {
-		return provider.Observation{}, fmt.Errorf("observe %s: %w", req.ID, err)
+		return provider.Observation{}, oneLine(fmt.Errorf("observe %s: %w", req.ID, err))
 	}
 	if obs.Exists {
 		obs.State["path"] = path
@@ -280,11 +280,11 @@ func (p *Provider) Update(ctx context.Context, req provider.Request) (provider.R
 
 func (p *Provider) apply(ctx context.Context, op string, req provider.Request) (provider.Result, error) {
 	if err := ctx.Err(); err != nil {
-		return provider.Result{}, fmt.Errorf("%s %s: %w", op, req.ID, err)
+		return provider.Result{}, oneLine(fmt.Errorf("%s %s: %w", op, req.ID, err))
 	}
 	_, loc, err := p.prepare(req)
 	if err != nil {
-		return provider.Result{}, fmt.Errorf("%s %s: %w", op, req.ID, err)
+		return provider.Result{}, oneLine(fmt.Errorf("%s %s: %w", op, req.ID, err))
 	}
 	var out map[string]any
 	switch req.Kind {
@@ -296,7 +296,7 @@ func (p *Provider) apply(ctx context.Context, op string, req provider.Request) (
 		out, err = p.applySymlink(loc, req.Spec)
 	}
 	if err != nil {
-		return provider.Result{}, fmt.Errorf("%s %s: %w", op, req.ID, err)
+		return provider.Result{}, oneLine(fmt.Errorf("%s %s: %w", op, req.ID, err))
 	}
 	return provider.Result{Outputs: out}, nil
 }
@@ -307,17 +307,17 @@ func (p *Provider) apply(ctx context.Context, op string, req provider.Request) (
 // is left alone.
 func (p *Provider) Delete(ctx context.Context, req provider.Request) error {
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("delete %s: %w", req.ID, err)
+		return oneLine(fmt.Errorf("delete %s: %w", req.ID, err))
 	}
 	_, loc, err := p.prepare(req)
 	if errors.Is(err, errNoParent) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("delete %s: %w", req.ID, err)
+		return oneLine(fmt.Errorf("delete %s: %w", req.ID, err))
 	}
 	if err := p.remove(req.Kind, loc); err != nil {
-		return fmt.Errorf("delete %s: %w", req.ID, err)
+		return oneLine(fmt.Errorf("delete %s: %w", req.ID, err))
 	}
 	return nil
 }

@@ -409,6 +409,7 @@ func TestClassify(t *testing.T) {
 		{"EACCES", pathErr(syscall.EACCES), "terminal", "write site/x: permission denied: open site/x"},
 		{"EPERM", pathErr(syscall.EPERM), "terminal", "permission denied"},
 		{"read-only file system", pathErr(syscall.EROFS), "terminal", "read-only"},
+		{"ENAMETOOLONG", pathErr(syscall.ENAMETOOLONG), "terminal", "file name too long"},
 		{"ELOOP", pathErr(syscall.ELOOP), "terminal", "more than 40 symbolic links"},
 		{"ENOSPC", pathErr(syscall.ENOSPC), "retryable", "write site/x: open site/x: no space left on device"},
 		{"EDQUOT", pathErr(syscall.EDQUOT), "retryable", "quota"},
@@ -469,5 +470,100 @@ func TestCanceledContext(t *testing.T) {
 	}
 	if got := entries(t, root); len(got) != 0 {
 		t.Errorf("root holds %v; want nothing", got)
+	}
+}
+
+// TestOddPathsAreValidationErrors: what no file system call can take is
+// refused by ValidateSpec, naming the field.
+func TestOddPathsAreValidationErrors(t *testing.T) {
+	p, _, _ := newTestProvider(t)
+	long := strings.Repeat("n", 256)
+	tests := []struct {
+		name string
+		kind string
+		spec map[string]any
+		want string // "field: substring", "" for fine
+	}{
+		{"NUL in a file path", KindFile, map[string]any{"path": "a\x00b"}, `spec.path: path "a\x00b" contains a NUL byte`},
+		{"NUL in a directory path", KindDirectory, map[string]any{"path": "d/\x00"}, "spec.path: contains a NUL byte"},
+		{"NUL in a symlink path", KindSymlink, map[string]any{"path": "\x00", "target": "x"}, "spec.path: contains a NUL byte"},
+		{"NUL in a symlink target", KindSymlink, map[string]any{"path": "l", "target": "x\x00"}, `spec.target: target "x\x00" contains a NUL byte`},
+		{"empty", KindFile, map[string]any{"path": ""}, "spec.path: path is empty"},
+		{"only a slash", KindDirectory, map[string]any{"path": "/"}, `spec.path: path "/" is outside the root`},
+		{"only dots", KindDirectory, map[string]any{"path": "a/../.."}, "spec.path: is outside the root"},
+		{"a name of 256 bytes", KindFile, map[string]any{"path": "d/" + long}, "spec.path: is 256 bytes; a file name holds at most 255"},
+		{"a name of 255 bytes", KindFile, map[string]any{"path": "d/" + long[1:]}, ""},
+		{"a target longer than a link holds", KindSymlink, map[string]any{"path": "l", "target": strings.Repeat("t/", 2048)}, "spec.target: a symbolic link holds at most 4095"},
+		{"a newline", KindFile, map[string]any{"path": "a\nb"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			errs := p.ValidateSpec(tt.kind, tt.spec)
+			if tt.want == "" {
+				if len(errs) != 0 {
+					t.Errorf("ValidateSpec = %v; want none", errs)
+				}
+				return
+			}
+			field, sub, _ := strings.Cut(tt.want, ": ")
+			if len(errs) != 1 || errs[0].Field != field || !strings.Contains(errs[0].Msg, sub) {
+				t.Errorf("ValidateSpec = %v; want one %s error containing %q", errs, field, sub)
+			}
+		})
+	}
+}
+
+// TestOddPathsAtRunTime: specs that bypassed validation fail terminally,
+// never retried forever; long names and newlines work.
+func TestOddPathsAtRunTime(t *testing.T) {
+	ctx := context.Background()
+	p, root, _ := newTestProvider(t)
+	long := strings.Repeat("n", 256)
+	for _, tt := range []struct {
+		name string
+		req  provider.Request
+		want string
+	}{
+		{"NUL in a path", request(KindFile, "x", map[string]any{"path": "a\x00b", "content": "x"}), "contains a NUL byte"},
+		{"NUL in a target", request(KindSymlink, "x", map[string]any{"path": "l", "target": "a\x00"}), "contains a NUL byte"},
+		{"a name of 256 bytes", request(KindDirectory, "x", map[string]any{"path": long}), "at most 255"},
+		{"a target with dotdot after a name", request(KindSymlink, "x", map[string]any{"path": "l", "target": "a/../b"}), `".." after a name`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := p.Create(ctx, tt.req)
+			if got := classOf(err); got != "terminal" || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Create = %v (class %s); want terminal containing %q", err, got, tt.want)
+			}
+		})
+	}
+	// The longest names work for every kind, temporary files included.
+	name := long[1:]
+	for _, r := range []provider.Request{
+		request(KindDirectory, "d", map[string]any{"path": name}),
+		request(KindFile, "f", map[string]any{"path": name + "/" + name, "content": "x"}),
+		request(KindSymlink, "l", map[string]any{"path": name + "/" + name[1:] + "l", "target": name}),
+		request(KindFile, "nl", map[string]any{"path": "a\nb", "content": "x"}),
+	} {
+		if _, err := p.Create(ctx, r); err != nil {
+			t.Errorf("Create %s: %v", r.ID, err)
+		}
+		if _, err := p.Update(ctx, r); err != nil {
+			t.Errorf("Update %s: %v", r.ID, err)
+		}
+	}
+	if got, want := entries(t, filepath.Join(root, name)), []string{name[1:] + "l", name}; !cmp.Equal(got, want) {
+		t.Errorf("entries = %v; want %v", got, want)
+	}
+	// A name with a newline is printed escaped: a message is one line.
+	_, err := p.Create(ctx, request(KindFile, "x", map[string]any{"path": "new\nline/f"}))
+	if want := `create file.File/x: parent directory "new\nline" does not exist`; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("Create under a missing parent with a newline = %v; want it to begin %s", err, want)
+	}
+	if err := os.Mkdir(filepath.Join(root, "dir\nx"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.Create(ctx, request(KindFile, "x", map[string]any{"path": "dir\nx"}))
+	if got := classOf(err); got != "conflict" || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), `"dir\nx" is a directory`) {
+		t.Errorf("Create over a directory with a newline = %v (class %s); want a one-line conflict naming \"dir\\nx\"", err, got)
 	}
 }
