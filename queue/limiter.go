@@ -36,7 +36,7 @@ type Limiter struct {
 	inFlight    int
 	pausedUntil time.Time
 	waiters     list.List // of *waiter, first come first served
-	parked      int       // goroutines blocked in Acquire, for tests
+	parked      int       // callers blocked in Acquire: see Waiting
 }
 
 // waiter is an Acquire that could not take a slot at once.
@@ -297,4 +297,14 @@ func (l *Limiter) InFlight() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.inFlight
+}
+
+// Waiting returns the number of callers blocked in Acquire: waiting for
+// their turn, a slot, the end of a pause or a token. A caller counts from
+// when it blocks until it is woken, so a count that holds still tells that
+// callers are parked, a state no call returns to announce.
+func (l *Limiter) Waiting() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.parked
 }

@@ -13,11 +13,7 @@ import (
 
 // parked reports whether n Acquire calls are blocked.
 func parked(l *Limiter, n int) func() bool {
-	return func() bool {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		return l.parked == n
-	}
+	return func() bool { return l.Waiting() == n }
 }
 
 // acquire starts Acquire in a goroutine and returns the channel its result
@@ -267,4 +263,66 @@ func TestLimiterCancel(t *testing.T) {
 			t.Errorf("got InFlight %d; want %d", got, want)
 		}
 	})
+}
+
+// TestLimiterWaiting counts the callers blocked for a slot, for the end of a
+// pause and for a token, and not those that returned, with a slot or with
+// their context's error.
+func TestLimiterWaiting(t *testing.T) {
+	fc := testclock.NewFakeClock(epoch)
+	l := NewLimiter(LimiterConfig{QPS: 1, Burst: 1, MaxInFlight: 1}, fc)
+	ctx := context.Background()
+	if got := l.Waiting(); got != 0 {
+		t.Fatalf("Waiting of a new limiter = %d; want 0", got)
+	}
+	r1, err := l.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := l.Waiting(); got != 0 {
+		t.Fatalf("Waiting after an Acquire that returned at once = %d; want 0", got)
+	}
+
+	// Two callers wait for the one slot; one of them gives up.
+	cctx, cancel := context.WithCancel(ctx)
+	c2 := acquire(ctx, l)
+	await(t, "a caller to wait for the slot", parked(l, 1))
+	c3 := acquire(cctx, l)
+	await(t, "two callers to wait for the slot", parked(l, 2))
+	cancel()
+	if a := receive(t, "the caller that gave up", c3); !errors.Is(a.err, context.Canceled) {
+		t.Fatalf("Acquire with a canceled context: %v; want context.Canceled", a.err)
+	}
+	if got := l.Waiting(); got != 1 {
+		t.Fatalf("Waiting after one caller gave up = %d; want 1", got)
+	}
+
+	// The slot frees while the token is a second away: the caller now
+	// waits for the token.
+	r1()
+	await(t, "the caller to wait for its token", func() bool { return parked(l, 1)() && fc.Waiters() == 1 })
+	notYet(t, "the caller waiting for a token", c2)
+
+	// A pause holds a newcomer (and the slot is taken anyway).
+	fc.Step(time.Second)
+	a2 := receive(t, "the caller with its token", c2)
+	if a2.err != nil {
+		t.Fatal(a2.err)
+	}
+	if got := l.Waiting(); got != 0 {
+		t.Fatalf("Waiting once every caller returned = %d; want 0", got)
+	}
+	a2.release()
+	l.Pause(time.Minute)
+	c4 := acquire(ctx, l)
+	await(t, "a caller to wait for the pause", parked(l, 1))
+	fc.Step(time.Minute)
+	a4 := receive(t, "the caller after the pause", c4)
+	if a4.err != nil {
+		t.Fatal(a4.err)
+	}
+	a4.release()
+	if got := l.Waiting(); got != 0 {
+		t.Errorf("Waiting at the end = %d; want 0", got)
+	}
 }
