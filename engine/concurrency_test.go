@@ -253,14 +253,18 @@ func TestLimitsMaxInFlightAcrossNewRevision(t *testing.T) {
 	e := h.engine()
 	h.setTarget(e, h.load(docs(2, "x")...))
 	h.start(e)
+	// On a failure, let the blocked creates go before the workers drain.
+	var releaseOnce sync.Once
+	unblock := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(unblock)
 	pollUntil(t, "two creates in flight", func() bool { return entered.Load() == 2 })
 
 	// Two more resources arrive, with the same ProviderConfig.
 	h.setTarget(e, h.load(docs(4, "x")...))
 	pollUntil(t, "the new resources to wait for a slot, or to get one", func() bool {
-		return goroutinesIn("queue.(*Limiter).Acquire") == 2 || meter.max.Load() > 2
+		return waiting(e) == 2 || meter.max.Load() > 2
 	})
-	close(release)
+	unblock()
 	h.waitIdle(e)
 	if got := meter.max.Load(); got != 2 {
 		t.Errorf("at most %d calls at once; want 2 (maxInFlight)", got)

@@ -161,7 +161,7 @@ func TestFaultRateLimitPausesProvider(t *testing.T) {
 			before := len(h.faulty.Calls())
 			h.setTarget(e, h.load(docs("a", "b", "c")...))
 			pollUntil(t, "b and c to wait for the provider", func() bool {
-				return goroutinesIn("queue.(*Limiter).Acquire") == 2 || len(h.faulty.Calls()) > before
+				return waiting(e) == 2 || len(h.faulty.Calls()) > before
 			})
 			if extra := h.callsSince(before); len(extra) != 0 {
 				t.Fatalf("calls to a paused provider: %v", extra)
@@ -170,7 +170,7 @@ func TestFaultRateLimitPausesProvider(t *testing.T) {
 			if extra := h.callsSince(before); len(extra) != 0 {
 				t.Fatalf("calls before the pause ended: %v", extra)
 			}
-			if n := goroutinesIn("queue.(*Limiter).Acquire"); n != 2 {
+			if n := waiting(e); n != 2 {
 				t.Fatalf("%d workers wait for the provider just before the pause ends; want 2", n)
 			}
 

@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -193,26 +192,17 @@ func pollUntil(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// goroutinesIn counts the goroutines with fn on their stack. Tests use it to
-// know that workers are parked (in a limiter's Acquire), a state no event
+// waiting returns how many callers are blocked in the Acquire of e's
+// limiters. Tests use it to know that workers are parked, a state no event
 // announces.
-func goroutinesIn(fn string) int {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
+func waiting(e *Engine) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for _, l := range e.limiters {
+		n += l.Waiting()
 	}
-	count := 0
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, fn) {
-			count++
-		}
-	}
-	return count
+	return n
 }
 
 // memDoc is a mem.Object manifest document.
