@@ -255,3 +255,14 @@ func LastKnownGood(revs []Revision) (Revision, bool) {
 	}
 	return best, best.Hash != ""
 }
+
+// Meta is implemented by stores that keep state-wide settings: a few
+// named strings, such as the root directory the state belongs to.
+type Meta interface {
+	// GetMeta returns the value of key, or an error wrapping ErrNotFound
+	// when it is not set.
+	GetMeta(ctx context.Context, key string) (string, error)
+	// SetMeta sets key to value; an empty value deletes the key. It
+	// returns once the write is durable.
+	SetMeta(ctx context.Context, key, value string) error
+}

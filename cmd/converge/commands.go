@@ -219,6 +219,9 @@ terminal; elsewhere pass --yes.`,
 					return err
 				}
 			}
+			if _, err := g.requireState(); err != nil {
+				return err
+			}
 			if !yes {
 				ok, err := confirm(cmd.InOrStdin(), cmd.OutOrStdout(), g.state)
 				if err != nil {
@@ -373,7 +376,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			st, err := g.openStore(ctx, true)
+			st, err := g.readState(ctx)
 			if err != nil {
 				return err
 			}
@@ -548,7 +551,7 @@ func newEventsCmd(g *globals) *cobra.Command {
 				filter.Since = t
 			}
 			ctx := cmd.Context()
-			st, err := g.openStore(ctx, true)
+			st, err := g.readState(ctx)
 			if err != nil {
 				return err
 			}
@@ -607,6 +610,9 @@ and the command then exits 1 with the cycle explained.`,
 			if err := checkOutput(output, "dot", "mermaid"); err != nil {
 				return err
 			}
+			// graph draws the manifests and only borrows the state's
+			// phases for colours: it does not name the state.
+			g.announced = true
 			reg, err := g.registry()
 			if err != nil {
 				return err

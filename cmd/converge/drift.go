@@ -39,6 +39,11 @@ Exit codes: 0 no drift, 2 drift found, 1 error.`,
 			if err != nil {
 				return err
 			}
+			// Without a state nothing was applied, and nothing can drift:
+			// a wrong --state must not read as "no drift".
+			if _, err := g.requireState(); err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			e, done, err := g.observer(ctx, reg, drift)
 			if err != nil {

@@ -99,7 +99,7 @@ func newHistoryCmd(g *globals) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			st, err := g.openStore(ctx, true)
+			st, err := g.readState(ctx)
 			if err != nil {
 				return err
 			}
@@ -262,22 +262,29 @@ daemon converges it within seconds.`,
 // openForRollback opens the state exclusively, or shared when a daemon
 // holds it (shared=true).
 func (g *globals) openForRollback(ctx context.Context) (store.Store, bool, error) {
-	if _, err := osStat(g.state); err != nil {
-		return nil, false, fmt.Errorf("no state at %s: nothing to roll back", g.state)
+	if _, err := g.requireState(); err != nil {
+		return nil, false, err
 	}
+	root, err := g.rootPath()
+	if err != nil {
+		return nil, false, err
+	}
+	shared := false
 	db, err := sqlite.Open(ctx, g.state)
 	var locked *sqlite.LockedError
 	if errors.As(err, &locked) {
+		shared = true
 		db, err = sqlite.Open(ctx, g.state, sqlite.Shared())
-		if err != nil {
-			return nil, false, fmt.Errorf("open state %s: %w", g.state, err)
-		}
-		return db, true, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("open state %s: %w", g.state, err)
+		return nil, false, openError(g.state, err)
 	}
-	return db, false, nil
+	if err := g.checkRoot(ctx, db, root, true); err != nil {
+		db.Close()
+		return nil, false, err
+	}
+	g.announce(db.Path(), root, "")
+	return db, shared, nil
 }
 
 // pickRollback returns the revision to roll back to (args[0] as a hash

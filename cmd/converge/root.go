@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
@@ -40,6 +41,9 @@ type globals struct {
 	stdout io.Writer
 	stderr io.Writer
 	alerts *alert.Notifier // set when --alert-webhook is given
+
+	rootGiven bool // --root was given, not left at its default
+	announced bool // the state was named on stderr
 
 	stopProfile func()
 }
@@ -109,6 +113,7 @@ once (apply) or continuously (run).`,
 		// that redirects it (SetErr) gets the logs too.
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			g.stdout, g.stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
+			g.rootGiven = cmd.Flags().Changed("root")
 			if g.cpuProfile != "" {
 				f, err := os.Create(g.cpuProfile)
 				if err != nil {
@@ -152,6 +157,7 @@ once (apply) or continuously (run).`,
 		newDriftCmd(g),
 		newHistoryCmd(g),
 		newRollbackCmd(g),
+		newStateCmd(g),
 	)
 	return root
 }
@@ -213,25 +219,191 @@ func (g *globals) load(reg *provider.Registry) (*manifest.Revision, error) {
 	return rv, nil
 }
 
-// openStore opens the state database. Read-only opens do not lock it (so
-// status works while a daemon runs); a state file that does not exist yet
-// reads as empty.
+// metaRoot is the state's setting that holds the root it belongs to:
+// --root made absolute, its symbolic links evaluated.
+const metaRoot = "root"
+
+// openStore opens the state for a command that acts on the root:
+// read-only (plan, drift: no lock, and a state that does not exist yet
+// reads as empty) or read-write (apply, run, destroy, rollback: locked,
+// and created when it does not exist). The state must belong to --root:
+// the first read-write open records the root, and a later command with
+// another root is refused (see checkRoot). It names the state on stderr.
 func (g *globals) openStore(ctx context.Context, readOnly bool) (store.Store, error) {
+	root, err := g.rootPath()
+	if err != nil {
+		return nil, err
+	}
 	if readOnly {
-		if _, err := os.Stat(g.state); errors.Is(err, os.ErrNotExist) {
+		path, exists, err := g.statePath()
+		if err != nil {
+			return nil, err
+		}
+		if !exists {
+			g.announce(path, "", "none yet")
 			return memory.New(), nil
 		}
 		db, err := sqlite.Open(ctx, g.state, sqlite.ReadOnly())
 		if err != nil {
-			return nil, fmt.Errorf("open state %s: %w", g.state, err)
+			return nil, openError(g.state, err)
 		}
+		if err := g.checkRoot(ctx, db, root, false); err != nil {
+			db.Close()
+			return nil, err
+		}
+		g.announce(db.Path(), root, "")
 		return db, nil
 	}
 	db, err := sqlite.Open(ctx, g.state)
 	if err != nil {
-		return nil, fmt.Errorf("open state %s: %w", g.state, err)
+		return nil, openError(g.state, err)
 	}
+	if err := g.checkRoot(ctx, db, root, true); err != nil {
+		db.Close()
+		return nil, err
+	}
+	g.announce(db.Path(), root, "")
 	return db, nil
+}
+
+// readState opens the state read-only for a command that only reads it
+// (status, events, history). The state must exist. Such commands do not
+// use the root, so they check it only when --root is given.
+func (g *globals) readState(ctx context.Context) (store.Store, error) {
+	if _, err := g.requireState(); err != nil {
+		return nil, err
+	}
+	db, err := sqlite.Open(ctx, g.state, sqlite.ReadOnly())
+	if err != nil {
+		return nil, openError(g.state, err)
+	}
+	root, err := db.GetMeta(ctx, metaRoot)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		db.Close()
+		return nil, err
+	}
+	if g.rootGiven {
+		if root, err = g.rootPath(); err != nil {
+			db.Close()
+			return nil, err
+		}
+		if err := g.checkRoot(ctx, db, root, false); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	g.announce(db.Path(), root, "")
+	return db, nil
+}
+
+func openError(state string, err error) error {
+	if errors.Is(err, sqlite.ErrForeign) {
+		return err // it names the file and what it is
+	}
+	return fmt.Errorf("open state %s: %w", state, err)
+}
+
+// statePath returns the state file --state names (absolute, symbolic
+// links evaluated) and whether it exists.
+func (g *globals) statePath() (string, bool, error) {
+	p, err := sqlite.ResolvePath(g.state)
+	if errors.Is(err, fs.ErrNotExist) { // its directory does not exist either
+		abs, err := filepath.Abs(g.state)
+		return abs, false, err
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("--state %s: %w", g.state, err)
+	}
+	switch _, err := os.Stat(p); {
+	case errors.Is(err, fs.ErrNotExist):
+		return p, false, nil
+	case err != nil:
+		return "", false, fmt.Errorf("--state %s: %w", g.state, err)
+	}
+	return p, true, nil
+}
+
+// requireState fails unless the state file exists, for the commands that
+// have nothing to work on without one. It returns the state file.
+func (g *globals) requireState() (string, error) {
+	p, exists, err := g.statePath()
+	if err != nil {
+		return "", err
+	}
+	if !exists {
+		return "", fmt.Errorf("no state file at %s: nothing was applied with it (check --state, and the directory converge runs in)", p)
+	}
+	return p, nil
+}
+
+// rootPath returns --root made absolute, its symbolic links evaluated.
+func (g *globals) rootPath() (string, error) {
+	abs, err := filepath.Abs(g.root)
+	if err != nil {
+		return "", fmt.Errorf("--root %s: %w", g.root, err)
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return "", fmt.Errorf("--root %s: %w", g.root, err)
+	}
+	return real, nil
+}
+
+// checkRoot fails unless the state st belongs to root. A state that
+// records no root yet (new, or written by a converge before the root was
+// recorded) takes root when record is set.
+func (g *globals) checkRoot(ctx context.Context, st *sqlite.DB, root string, record bool) error {
+	got, err := st.GetMeta(ctx, metaRoot)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		if !record {
+			return nil
+		}
+		if err := st.SetMeta(ctx, metaRoot, root); err != nil {
+			return fmt.Errorf("record the root in the state: %w", err)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("read the state's root: %w", err)
+	case got == root:
+		return nil
+	}
+	given := "--root " + g.root
+	if !g.rootGiven {
+		given = "the default --root " + g.root
+	}
+	return fmt.Errorf("state %s belongs to root %s, not to %s (%s): run converge with --root %s; "+
+		"if the managed files moved to %s, move the state's root first: converge state set-root --state %s %s",
+		st.Path(), got, root, given, got, root, st.Path(), root)
+}
+
+// announce names the state on stderr, once per command, before anything
+// else the command prints there: a header line, or a log line with
+// --log-format json. note says more when there is no root to show.
+func (g *globals) announce(path, root, note string) {
+	if g.announced {
+		return
+	}
+	g.announced = true
+	if g.logFormat == "json" {
+		attrs := []any{"path", path}
+		if root != "" {
+			attrs = append(attrs, "root", root)
+		}
+		if note != "" {
+			attrs = append(attrs, "note", note)
+		}
+		slog.New(slog.NewJSONHandler(g.stderr, nil)).Info("state", attrs...)
+		return
+	}
+	line := "state: " + path
+	switch {
+	case note != "":
+		line += " (" + note + ")"
+	case root != "":
+		line += " (root " + root + ")"
+	}
+	fmt.Fprintln(g.stderr, line)
 }
 
 // newEngine wires an engine over st.

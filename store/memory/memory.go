@@ -41,11 +41,15 @@ type Store struct {
 	revisions []store.Revision // in insertion order
 	revIndex  map[string]int
 	target    string
+	meta      map[string]string
 }
 
 type eventKey struct{ resource, typ, reason, message string }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store = (*Store)(nil)
+	_ store.Meta  = (*Store)(nil)
+)
 
 // New returns an empty Store.
 func New(opts ...Option) *Store {
@@ -54,6 +58,7 @@ func New(opts ...Option) *Store {
 		records:   map[string]store.Record{},
 		eventKeys: map[eventKey]int{},
 		revIndex:  map[string]int{},
+		meta:      map[string]string{},
 	}
 	for _, o := range opts {
 		o(s)
@@ -327,6 +332,40 @@ func (s *Store) Target(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("target: %w", store.ErrNotFound)
 	}
 	return s.target, nil
+}
+
+// GetMeta returns the value of the state-wide setting key, or an error
+// wrapping store.ErrNotFound.
+func (s *Store) GetMeta(ctx context.Context, key string) (string, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.check(ctx); err != nil {
+		return "", fmt.Errorf("get %s: %w", key, err)
+	}
+	v, ok := s.meta[key]
+	if !ok {
+		return "", fmt.Errorf("get %s: %w", key, store.ErrNotFound)
+	}
+	return v, nil
+}
+
+// SetMeta sets the state-wide setting key to value; an empty value deletes
+// it.
+func (s *Store) SetMeta(ctx context.Context, key, value string) error {
+	if key == "" {
+		return errors.New("set meta: empty key")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return fmt.Errorf("set %s: %w", key, err)
+	}
+	if value == "" {
+		delete(s.meta, key)
+	} else {
+		s.meta[key] = value
+	}
+	return nil
 }
 
 // Close makes every later call fail with ErrClosed. It is idempotent.

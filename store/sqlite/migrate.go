@@ -72,8 +72,11 @@ func latestVersion() int {
 }
 
 // migrate applies, in one transaction, every migration newer than the
-// database's schema version.
-func migrate(ctx context.Context, db *sql.DB, name string) error {
+// database's schema version, after checking that the database is a
+// converge state (see identify); a state written before the
+// application_id existed is stamped with it. fresh says the database is a
+// new, empty one that createState builds.
+func migrate(ctx context.Context, db *sql.DB, name string, fresh bool) error {
 	ms, err := migrations()
 	if err != nil {
 		return err
@@ -83,6 +86,17 @@ func migrate(ctx context.Context, db *sql.DB, name string) error {
 		return fmt.Errorf("migrate: begin: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
+	stamp := fresh
+	if !fresh {
+		if stamp, err = identify(ctx, tx, name); err != nil {
+			return err
+		}
+	}
+	if stamp {
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA application_id = %d`, applicationID)); err != nil {
+			return fmt.Errorf("migrate: set application_id: %w", err)
+		}
+	}
 	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
 		return fmt.Errorf("migrate: create schema_version: %w", err)
 	}
@@ -94,6 +108,12 @@ func migrate(ctx context.Context, db *sql.DB, name string) error {
 		return err
 	}
 	if current == len(ms) {
+		if !stamp {
+			return nil
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migrate: commit: %w", err)
+		}
 		return nil
 	}
 	for _, m := range ms[current:] {
@@ -127,9 +147,12 @@ func schemaVersion(ctx context.Context, q querier) (int, error) {
 	return int(v.Int64), nil
 }
 
-// checkVersion is what a read-only Open requires: exactly this build's
-// schema.
+// checkVersion is what a read-only Open requires: a converge state with
+// exactly this build's schema.
 func checkVersion(ctx context.Context, db *sql.DB, name string) error {
+	if _, err := identify(ctx, db, name); err != nil {
+		return err
+	}
 	var n int
 	err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'schema_version'`).Scan(&n)
 	if err != nil {

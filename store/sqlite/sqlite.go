@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -23,6 +24,10 @@ var (
 	ErrClosed = errors.New("state store is closed")
 	// ErrReadOnly is returned by writes to a store opened with ReadOnly.
 	ErrReadOnly = errors.New("state store is open read-only")
+	// ErrForeign is wrapped by the error of an Open of a file that is not
+	// a converge state: empty, not an SQLite database, or another
+	// application's database.
+	ErrForeign = errors.New("not a converge state file")
 )
 
 const (
@@ -114,6 +119,9 @@ func Open(ctx context.Context, path string, opts ...Option) (db *DB, err error) 
 		if err := checkNames(fi, path); err != nil {
 			return nil, err
 		}
+		if err := checkFile(abs, path, fi); err != nil {
+			return nil, err
+		}
 		if d.read, err = openPool(abs, "mode=ro", runtime.GOMAXPROCS(0)+2); err != nil {
 			return nil, fmt.Errorf("open state file %s read-only: %w", path, err)
 		}
@@ -144,15 +152,37 @@ func Open(ctx context.Context, path string, opts ...Option) (db *DB, err error) 
 			return nil, fmt.Errorf("open state file: %w", err)
 		}
 	}
-	if fi, err := os.Stat(abs); err == nil {
+	switch fi, err := os.Stat(abs); {
+	case err == nil:
 		if err := checkNames(fi, path); err != nil {
 			return nil, err
 		}
+		if err := checkFile(abs, path, fi); err != nil {
+			return nil, err
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("open state file %s: %w", path, err)
+	case o.shared:
+		// Without the lock, another process could be creating it.
+		return nil, fmt.Errorf("open state file %s shared: %w", path, err)
+	default:
+		if err := createState(ctx, abs, path); err != nil {
+			return nil, err
+		}
 	}
-	if d.writeDB, err = openPool(abs, "_pragma=journal_mode(WAL)&_pragma=cache_size(-65536)&_txlock=immediate", 1); err != nil {
+	if d.writeDB, err = openPool(abs, "_pragma=cache_size(-65536)&_txlock=immediate", 1); err != nil {
 		return nil, fmt.Errorf("open state file %s: %w", path, err)
 	}
-	if err := migrate(ctx, d.writeDB, path); err != nil {
+	if err := migrate(ctx, d.writeDB, path, false); err != nil {
+		if errors.Is(err, ErrForeign) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("open state file %s: %w", path, err)
+	}
+	// Only now that the file is known to be a converge state: the switch
+	// writes its header. WAL mode is persistent, so every later
+	// connection has it.
+	if _, err := d.writeDB.ExecContext(ctx, `PRAGMA journal_mode = WAL`); err != nil {
 		return nil, fmt.Errorf("open state file %s: %w", path, err)
 	}
 	if d.read, err = openPool(abs, "_pragma=query_only(1)", runtime.GOMAXPROCS(0)+2); err != nil {

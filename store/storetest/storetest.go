@@ -34,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Target", testTarget},
 		{"RevisionHistory", testRevisionHistory},
 		{"PruneEvents", testPruneEvents},
+		{"Meta", testMeta},
 		{"CancelledContext", testCancelledContext},
 		{"Concurrent", testConcurrent},
 	}
@@ -677,5 +678,41 @@ func testPruneEvents(t *testing.T, s store.Store) {
 	a, _ := s.AddEvent(ctx, store.Event{Type: store.Normal, Reason: "Created", Message: "created", Resource: "a", LastSeen: later})
 	if c.Count != 2 || a.Count != 1 || a.ID == c.ID || a.ID <= evs[0].ID {
 		t.Errorf("after prune: c %+v, a %+v; want c counted twice and a new event with a new ID", c, a)
+	}
+}
+
+// testMeta checks the state-wide settings: unset keys are not found, a set
+// replaces, an empty value deletes.
+func testMeta(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	m, ok := s.(store.Meta)
+	if !ok {
+		t.Fatalf("%T does not implement store.Meta", s)
+	}
+	if _, err := m.GetMeta(ctx, "root"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetMeta(unset) = %v; want an error wrapping store.ErrNotFound", err)
+	}
+	for _, v := range []string{"/srv/www", "/srv/other", "with\nnewline and ünicode"} {
+		if err := m.SetMeta(ctx, "root", v); err != nil {
+			t.Fatalf("SetMeta(root, %q): %v", v, err)
+		}
+		if got, err := m.GetMeta(ctx, "root"); err != nil || got != v {
+			t.Errorf("GetMeta(root) = %q, %v; want %q", got, err, v)
+		}
+	}
+	if err := m.SetMeta(ctx, "other", "x"); err != nil {
+		t.Fatalf("SetMeta(other): %v", err)
+	}
+	if err := m.SetMeta(ctx, "root", ""); err != nil {
+		t.Fatalf("SetMeta(root, empty): %v", err)
+	}
+	if _, err := m.GetMeta(ctx, "root"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetMeta(root) after setting it empty = %v; want an error wrapping store.ErrNotFound", err)
+	}
+	if got, err := m.GetMeta(ctx, "other"); err != nil || got != "x" {
+		t.Errorf("GetMeta(other) = %q, %v; want x: deleting one key deletes only it", got, err)
+	}
+	if err := m.SetMeta(ctx, "", "x"); err == nil {
+		t.Errorf("SetMeta(empty key) = nil; want an error")
 	}
 }
