@@ -727,9 +727,10 @@ spec: {path: c2}
 
 // A kill -9 between writing a file's temporary copy and renaming it over
 // the file leaves the temporary file behind (TestCrashSafety finds such
-// files). These cases plant one where such a crash leaves it.
+// files). These cases plant one where such a crash leaves it: a name the
+// file provider made (its last 10 characters are the tag it checks).
 func TestLeftoverTemporaryFiles(t *testing.T) {
-	const leftover = "site/.index.html.converge-ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	const leftover = "site/.index.html.converge-ABCDEFGHIJKLMNOPSXNRMWNPVL"
 	tests := map[string]struct {
 		run      func(e *env) result
 		wantCode int

@@ -25,10 +25,14 @@
 //     or the new one, never a mix. Symlinks are replaced the same way.
 //   - Parent directories are never created implicitly: declare a
 //     file.Directory and depend on it. A missing parent is retryable.
-//   - Directories are only ever removed when empty (never recursively).
+//   - Directories are never removed recursively. Deleting one removes the
+//     temporary files converge's own writes left in it (recognised by a
+//     tag in their name, never by a look-alike name) and fails at once,
+//     terminally, naming what else it holds.
 //   - Observe never writes. Every operation is idempotent.
 //
 // Errors: an object of the wrong type at a path is a conflict; escapes,
-// permission errors and read-only file systems are terminal; a missing
-// parent, a non-empty directory on delete and a full disk are retryable.
+// permission errors, read-only file systems and a directory holding entries
+// converge does not manage are terminal; a missing parent and a full disk
+// are retryable.
 package file

@@ -209,3 +209,85 @@ func TestEngineNULIsAValidationError(t *testing.T) {
 		}
 	}
 }
+
+const site = `
+kind: file.Directory
+metadata: {name: site}
+spec: {path: site}
+---
+kind: file.Directory
+metadata: {name: www}
+spec: {path: "${file.Directory/site.outputs.path}/www"}
+---
+kind: file.File
+metadata: {name: index}
+spec: {path: "${file.Directory/www.outputs.path}/index.html", content: hi}
+---
+kind: file.File
+metadata: {name: top}
+spec: {path: "${file.Directory/site.outputs.path}/top.txt", content: top}
+`
+
+// TestEngineDestroyStopsPromptlyAtForeignEntries: destroy deletes
+// everything it can and reports, within seconds, the directory it cannot
+// delete and what in it is someone else's; it does not retry for minutes.
+// Once the entry is gone, destroy finishes.
+func TestEngineDestroyStopsPromptlyAtForeignEntries(t *testing.T) {
+	h := newHarness(t)
+	h.mustConverge(h.mustLoad(site))
+	if err := os.WriteFile(filepath.Join(h.root, "site/www/other.txt"), []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep, took := h.apply(nil, 15*time.Second)
+	if took > 5*time.Second {
+		t.Errorf("destroy took %s; want a prompt report", took)
+	}
+	var www *engine.Failure
+	for i, f := range rep.Failures {
+		if f.ID == "file.Directory/www" {
+			www = &rep.Failures[i]
+		}
+	}
+	want := "delete file.Directory/www: not deleted: site/www holds other.txt, which converge does not manage"
+	if www == nil || www.Phase != store.PhaseFailed || !strings.Contains(www.Message, want) {
+		t.Errorf("failures = %+v; want file.Directory/www Failed: %s", rep.Failures, want)
+	}
+	got := h.tree()
+	wantTree := map[string]string{"site": "/", "site/www": "/", "site/www/other.txt": "mine"}
+	if len(got) != len(wantTree) || got["site/www/other.txt"] != "mine" || got["site/top.txt"] != "" || got["site/www/index.html"] != "" {
+		t.Errorf("tree after destroy = %v; want %v", got, wantTree)
+	}
+	if err := os.Remove(filepath.Join(h.root, "site/www/other.txt")); err != nil {
+		t.Fatal(err)
+	}
+	h.mustConverge(nil)
+	if got := h.tree(); len(got) != 0 {
+		t.Errorf("tree after the second destroy = %v; want nothing", got)
+	}
+}
+
+// TestEngineRemovedDirectoryStopsPromptlyAtForeignEntries: the same for a
+// directory removed from the manifests.
+func TestEngineRemovedDirectoryStopsPromptlyAtForeignEntries(t *testing.T) {
+	h := newHarness(t)
+	h.mustConverge(h.mustLoad(site))
+	if err := os.WriteFile(filepath.Join(h.root, "site/www/other.txt"), []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var kept []string
+	for _, doc := range strings.Split(site, "---") {
+		if !strings.Contains(doc, "name: www") && !strings.Contains(doc, "name: index") {
+			kept = append(kept, doc)
+		}
+	}
+	rep, took := h.apply(h.mustLoad(strings.Join(kept, "---")), 15*time.Second)
+	if took > 5*time.Second {
+		t.Errorf("apply took %s; want a prompt report", took)
+	}
+	if len(rep.Failures) != 1 || rep.Failures[0].ID != "file.Directory/www" || !strings.Contains(rep.Failures[0].Message, "holds other.txt, which converge does not manage") {
+		t.Errorf("failures = %+v; want only file.Directory/www, naming other.txt", rep.Failures)
+	}
+	if _, err := os.Stat(filepath.Join(h.root, "site/www/index.html")); !os.IsNotExist(err) {
+		t.Errorf("index.html still there: %v", err)
+	}
+}

@@ -3,12 +3,14 @@ package file
 import (
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base32"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"unicode/utf8"
@@ -63,16 +65,39 @@ func wrongType(loc location, want string, fi fs.FileInfo) error {
 	return provider.Conflictf("%s is %s, not %s; converge will not replace it", show(loc.rel), typeName(fi.Mode()), want)
 }
 
+// Temporary files. A write goes to ".NAME.converge-NONCETAG" next to NAME,
+// then is renamed over it. NONCE is 16 random base32 characters; TAG is 10
+// base32 characters of a SHA-256 over NAME and NONCE. A crash can leave such
+// a file behind: the next write of NAME, its delete and the delete of the
+// directory holding it remove it. Only names whose TAG checks out are
+// removed: a name merely looking like one (".index.html.converge-tmp-123",
+// or one with 26 random characters) is someone else's file and stays. The
+// name alone says that converge made the file, so nothing has to be
+// recorded before the write, and a crash at any point loses nothing.
+const tempMark = ".converge-"
+
+const (
+	nonceLen = 16
+	tagLen   = 10
+)
+
 // tempName returns a fresh name next to loc for an atomic replace.
 func tempName(loc location) string {
-	return filepath.Join(loc.dir, "."+tempStem(filepath.Base(loc.name))+".converge-"+rand.Text())
+	stem := tempStem(filepath.Base(loc.name))
+	nonce := rand.Text()[:nonceLen]
+	return filepath.Join(loc.dir, "."+stem+tempMark+nonce+tempTag(stem, nonce))
+}
+
+func tempTag(stem, nonce string) string {
+	sum := sha256.Sum256([]byte("converge temporary file\x00" + stem + "\x00" + nonce))
+	return base32.StdEncoding.EncodeToString(sum[:7])[:tagLen]
 }
 
 // tempStem is base as it appears in the names of its temporary files:
 // base itself, or, when the temporary name would be longer than a file
 // name may be, its beginning and a hash of the whole.
 func tempStem(base string) string {
-	max := maxName - len(".") - len(".converge-") - 26
+	max := maxName - len(".") - len(tempMark) - nonceLen - tagLen
 	if len(base) <= max {
 		return base
 	}
@@ -84,56 +109,48 @@ func tempStem(base string) string {
 	return base[:cut] + "~" + hex.EncodeToString(sum[:4])
 }
 
-// isTemp reports whether name is one of converge's temporary files (for
-// base, when base is not empty): "." + base + ".converge-" + 26 characters
-// of base32, as rand.Text makes them.
+// isTemp reports whether name is a temporary file converge made (for base,
+// when base is not empty): its tag checks out.
 func isTemp(name, base string) bool {
-	if !strings.HasPrefix(name, ".") {
+	i := strings.LastIndex(name, tempMark)
+	if i < 1 || name[0] != '.' {
 		return false
 	}
-	i := strings.LastIndex(name, ".converge-")
-	if i < 1 || (base != "" && name[1:i] != tempStem(base)) {
+	stem, tail := name[1:i], name[i+len(tempMark):]
+	if len(tail) != nonceLen+tagLen || (base != "" && stem != tempStem(base)) {
 		return false
 	}
-	tail := name[i+len(".converge-"):]
-	if len(tail) != 26 {
-		return false
-	}
-	for _, c := range tail {
-		if !(c >= 'A' && c <= 'Z' || c >= '2' && c <= '7') {
-			return false
-		}
-	}
-	return true
+	return tail[nonceLen:] == tempTag(stem, tail[:nonceLen])
 }
 
-// removeTemps removes the temporary files and links a crashed write left
-// in dir (for base only, when base is not empty), never directories, and
-// returns how many other entries dir holds.
-func removeTemps(r *os.Root, dir, base string) (others int, err error) {
+// clearTemps removes the temporary files and links converge's writes left
+// in dir (those of base only, when base is not empty), never directories,
+// and returns the other entries, sorted, directories with a "/" after
+// their name.
+func clearTemps(r *os.Root, dir, base string) (others []string, err error) {
 	d, err := r.Open(dir)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	names, err := d.Readdirnames(-1)
+	des, err := d.ReadDir(-1)
 	d.Close()
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	for _, n := range names {
-		if !isTemp(n, base) {
-			others++
-			continue
-		}
-		p := filepath.Join(dir, n)
-		if fi, err := r.Lstat(p); err == nil && !fi.IsDir() {
-			if err := r.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				others++
+	for _, de := range des {
+		n := de.Name()
+		if isTemp(n, base) && !de.IsDir() {
+			err := r.Remove(filepath.Join(dir, n))
+			if err == nil || errors.Is(err, fs.ErrNotExist) {
+				continue
 			}
-		} else {
-			others++
 		}
+		if de.IsDir() {
+			n += "/"
+		}
+		others = append(others, n)
 	}
+	sort.Strings(others)
 	return others, nil
 }
 
@@ -159,7 +176,7 @@ func syncDir(r *os.Root, dir string) error {
 // rename it over loc, fsync the directory. The temporary file is removed on
 // failure.
 func writeAtomic(r *os.Root, loc location, data []byte, m uint32) (err error) {
-	_, _ = removeTemps(r, loc.dir, filepath.Base(loc.name)) // left by a crash
+	_, _ = clearTemps(r, loc.dir, filepath.Base(loc.name)) // left by a crash
 	tmp := tempName(loc)
 	f, err := r.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
@@ -192,7 +209,7 @@ func writeAtomic(r *os.Root, loc location, data []byte, m uint32) (err error) {
 // symlinkAtomic points loc at target: a temporary link in the same
 // directory renamed over loc, then the directory fsynced.
 func symlinkAtomic(r *os.Root, loc location, target string) error {
-	_, _ = removeTemps(r, loc.dir, filepath.Base(loc.name)) // left by a crash
+	_, _ = clearTemps(r, loc.dir, filepath.Base(loc.name)) // left by a crash
 	tmp := tempName(loc)
 	if err := r.Symlink(target, tmp); err != nil {
 		return classify("create temporary symlink for "+show(loc.rel), err)
@@ -230,7 +247,7 @@ func (p *Provider) remove(kind string, loc location) error {
 	if kind != KindDirectory {
 		// A crash during a write leaves a temporary file even when the
 		// object itself never came to be.
-		_, _ = removeTemps(r, loc.dir, filepath.Base(loc.name))
+		_, _ = clearTemps(r, loc.dir, filepath.Base(loc.name))
 	}
 	fi, err := lstat(r, loc)
 	if err != nil || fi == nil {
@@ -255,30 +272,52 @@ func (p *Provider) remove(kind string, loc location) error {
 			return nil
 		}
 		if kind == KindDirectory && (errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST)) {
-			// Temporary files a crash left behind are converge's own.
-			if others, terr := removeTemps(r, loc.name, ""); terr == nil && others == 0 {
-				if err := r.Remove(loc.name); err == nil || errors.Is(err, fs.ErrNotExist) {
-					return syncDir(r, loc.dir)
-				}
-			}
-			return notEmpty(r, loc)
+			return removeDir(r, loc)
 		}
 		return classify("remove "+show(loc.rel), err)
 	}
 	return syncDir(r, loc.dir)
 }
 
-// notEmpty is the retryable error for removing a directory that still holds
-// entries.
-func notEmpty(r *os.Root, loc location) error {
-	d, err := r.Open(loc.name)
-	if err != nil {
-		return provider.Retryable(fmt.Errorf("directory %s is not empty", show(loc.rel)))
+// removeDir removes the directory at loc, which held entries: the
+// temporary files converge's writes left in it go, and if anything else is
+// left it is someone else's (converge deletes what it manages inside a
+// directory before the directory): a terminal error that names it.
+func removeDir(r *os.Root, loc location) error {
+	for attempt := 0; ; attempt++ {
+		others, err := clearTemps(r, loc.name, "")
+		if err != nil {
+			return classify("list "+show(loc.rel), err)
+		}
+		if len(others) > 0 {
+			return provider.Terminalf("not deleted: %s holds %s, which converge does not manage", show(loc.rel), names(others))
+		}
+		err = r.Remove(loc.name)
+		switch {
+		case err == nil || errors.Is(err, fs.ErrNotExist):
+			return syncDir(r, loc.dir)
+		case attempt < 2 && (errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST)):
+			continue // something appeared since the listing: look again
+		}
+		return classify("remove "+show(loc.rel), err)
 	}
-	defer d.Close()
-	names, err := d.Readdirnames(-1)
-	if err != nil {
-		return provider.Retryable(fmt.Errorf("directory %s is not empty", show(loc.rel)))
+}
+
+// names lists a few of names for a message: "a", "a and b", "a, b and c",
+// "a, b, c and 4 more".
+func names(list []string) string {
+	shown := make([]string, 0, 3)
+	for i, n := range list {
+		if i == 3 {
+			break
+		}
+		shown = append(shown, show(n))
 	}
-	return provider.Retryable(fmt.Errorf("directory %s is not empty: %d entries", show(loc.rel), len(names)))
+	switch {
+	case len(list) > 3:
+		return strings.Join(shown, ", ") + fmt.Sprintf(" and %d more", len(list)-3)
+	case len(shown) == 1:
+		return shown[0]
+	}
+	return strings.Join(shown[:len(shown)-1], ", ") + " and " + shown[len(shown)-1]
 }

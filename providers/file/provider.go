@@ -302,9 +302,10 @@ func (p *Provider) apply(ctx context.Context, op string, req provider.Request) (
 }
 
 // Delete removes the object at spec.path. Nothing there (or no parent) is
-// success. A directory is removed only when empty: a non-empty one is a
-// retryable error. An object of another type than declared is a conflict and
-// is left alone.
+// success. A directory is never removed recursively: the temporary files
+// converge left in it go, and anything else in it makes a terminal error
+// naming it. An object of another type than declared is a conflict and is
+// left alone.
 func (p *Provider) Delete(ctx context.Context, req provider.Request) error {
 	if err := ctx.Err(); err != nil {
 		return oneLine(fmt.Errorf("delete %s: %w", req.ID, err))

@@ -501,12 +501,17 @@ func TestPathNormalize(t *testing.T) {
 
 // Deleting a file whose create was interrupted before the rename removes
 // the temporary file the crash left, though the file itself never came to
-// be; temporary files of other names stay.
+// be; converge's temporary files of other names stay, and so do files
+// merely named like converge's.
 func TestDeleteClearsTemporaryFilesOfAnInterruptedCreate(t *testing.T) {
 	p, root, _ := newTestProvider(t)
-	left := filepath.Join(root, ".a.txt.converge-ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-	other := filepath.Join(root, ".b.txt.converge-ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-	for _, f := range []string{left, other} {
+	left := filepath.Join(root, tempName(location{rel: "a.txt", name: "a.txt", dir: "."}))
+	other := filepath.Join(root, tempName(location{rel: "b.txt", name: "b.txt", dir: "."}))
+	lookalikes := []string{
+		filepath.Join(root, ".a.txt.converge-tmp-123"),
+		filepath.Join(root, ".a.txt.converge-ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
+	}
+	for _, f := range append([]string{left, other}, lookalikes...) {
 		if err := os.WriteFile(f, []byte("partial"), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -518,7 +523,49 @@ func TestDeleteClearsTemporaryFilesOfAnInterruptedCreate(t *testing.T) {
 	if _, err := os.Stat(left); !os.IsNotExist(err) {
 		t.Errorf("temporary file of a.txt still there: %v", err)
 	}
-	if _, err := os.Stat(other); err != nil {
-		t.Errorf("temporary file of b.txt removed: %v", err)
+	for _, f := range append([]string{other}, lookalikes...) {
+		if _, err := os.Stat(f); err != nil {
+			t.Errorf("%s removed: %v", filepath.Base(f), err)
+		}
+	}
+}
+
+// offByOne changes the last character of s.
+func offByOne(s string) string {
+	c := byte('A')
+	if s[len(s)-1] == c {
+		c = 'B'
+	}
+	return s[:len(s)-1] + string(c)
+}
+
+func TestIsTemp(t *testing.T) {
+	real := filepath.Base(tempName(location{rel: "index.html", name: "index.html", dir: "."}))
+	long := strings.Repeat("é", 127) // 254 bytes
+	realLong := filepath.Base(tempName(location{rel: long, name: long, dir: "."}))
+	tests := []struct {
+		name, base string
+		want       bool
+	}{
+		{real, "index.html", true},
+		{real, "", true},
+		{real, "other.html", false},
+		{realLong, long, true},
+		{realLong, "", true},
+		// Planted by cmd/converge's TestLeftoverTemporaryFiles.
+		{".index.html.converge-ABCDEFGHIJKLMNOPSXNRMWNPVL", "index.html", true},
+		{".index.html.converge-tmp-123", "", false},
+		{".index.html.converge-ABCDEFGHIJKLMNOPQRSTUVWXYZ", "", false},
+		{real[1:], "", false},                                   // no leading dot
+		{offByOne(real), "", false},                             // tag off by one
+		{strings.Replace(real, "index", "Index", 1), "", false}, // another name
+	}
+	for _, tt := range tests {
+		if got := isTemp(tt.name, tt.base); got != tt.want {
+			t.Errorf("isTemp(%q, %q) = %v; want %v", tt.name, tt.base, got, tt.want)
+		}
+	}
+	if len(realLong) > maxName {
+		t.Errorf("temporary name of a 254-byte name is %d bytes; want at most %d", len(realLong), maxName)
 	}
 }

@@ -321,20 +321,25 @@ func TestObserveNeverFollowsAFileSymlinkOut(t *testing.T) {
 	}
 }
 
+// TestDeleteNonEmptyDirectory: a directory holding entries converge does
+// not manage is not deleted, promptly (terminal, not retried with backoff),
+// naming them; the temporary files converge left in it go anyway.
 func TestDeleteNonEmptyDirectory(t *testing.T) {
 	ctx := context.Background()
 	p, root, _ := newTestProvider(t)
 	mkdirs(t, root, "site/www/a", "site/www/b")
+	crashed := tempName(location{rel: "site/www/index.html", name: "site/www/index.html", dir: "site/www"})
+	writeFile(t, filepath.Join(root, crashed), "partial")
 	req := request(KindDirectory, "www", map[string]any{"path": "site/www"})
 	err := p.Delete(ctx, req)
-	if got := classOf(err); got != "retryable" {
-		t.Errorf("Delete class %s (%v); want retryable", got, err)
+	if got := classOf(err); got != "terminal" {
+		t.Errorf("Delete class %s (%v); want terminal", got, err)
 	}
-	if want := "directory site/www is not empty: 2 entries"; err == nil || !strings.HasSuffix(err.Error(), want) {
-		t.Errorf("Delete = %v; want it to end with %q", err, want)
+	if want := "delete file.Directory/www: not deleted: site/www holds a/ and b/, which converge does not manage"; err == nil || err.Error() != want {
+		t.Errorf("Delete = %v; want %q", err, want)
 	}
 	if got, want := entries(t, filepath.Join(root, "site/www")), []string{"a", "b"}; !cmp.Equal(got, want) {
-		t.Errorf("entries after a refused delete = %v; want %v", got, want)
+		t.Errorf("entries after a refused delete = %v; want %v (the temporary file removed)", got, want)
 	}
 	for _, d := range []string{"site/www/a", "site/www/b"} {
 		if err := os.Remove(filepath.Join(root, d)); err != nil {
@@ -346,6 +351,45 @@ func TestDeleteNonEmptyDirectory(t *testing.T) {
 	}
 	if got := entries(t, filepath.Join(root, "site")); len(got) != 0 {
 		t.Errorf("site holds %v; want nothing", got)
+	}
+}
+
+func TestDeleteDirectoryNamesAFewForeignEntries(t *testing.T) {
+	tests := map[string]struct {
+		files []string
+		want  string
+	}{
+		"one":   {[]string{"other.txt"}, "holds other.txt, which"},
+		"three": {[]string{"c", "a", "b"}, "holds a, b and c, which"},
+		"many":  {[]string{"e", "d", "c", "b", "a"}, "holds a, b, c and 2 more, which"},
+		"odd":   {[]string{"new\nline"}, `holds "new\nline", which`},
+		"look-alikes": {
+			[]string{".index.html.converge-tmp-123", ".index.html.converge-ABCDEFGHIJKLMNOPQRSTUVWXYZ"},
+			"holds .index.html.converge-ABCDEFGHIJKLMNOPQRSTUVWXYZ and .index.html.converge-tmp-123, which",
+		},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			p, root, _ := newTestProvider(t)
+			mkdirs(t, root, "www")
+			for _, f := range tt.files {
+				writeFile(t, filepath.Join(root, "www", f), "theirs")
+			}
+			err := p.Delete(context.Background(), request(KindDirectory, "www", map[string]any{"path": "www"}))
+			if got := classOf(err); got != "terminal" || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Delete = %v (class %s); want terminal containing %q", err, got, tt.want)
+			}
+			if got := entries(t, filepath.Join(root, "www")); len(got) != len(tt.files) {
+				t.Errorf("www holds %v; want %v untouched", got, tt.files)
+			}
+		})
+	}
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 
