@@ -28,8 +28,9 @@
 //     link, never skipped; a file reached twice is read once. WatchPaths
 //     names every directory a watcher needs to see a change.
 //   - Bounded: a load reads at most MaxFileBytes (64 MiB) of one file and
-//     MaxTotalBytes (256 MiB) in all; past a limit it fails, naming the
-//     file.
+//     MaxTotalBytes (256 MiB) in all, and YAML aliases expand to at most
+//     MaxAliasBytes (64 MiB) in all; past a limit it fails, naming the file
+//     (and the line of the alias).
 //
 // Parsing: a file written in the plain subset of YAML manifests use (block
 // maps and lists, one-line flow collections and quoted strings, comments) is

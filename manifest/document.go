@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -25,10 +26,11 @@ type doc struct {
 
 // docParser reads one document of one file.
 type docParser struct {
-	file  string
-	reg   Registry
-	known *knownKinds
-	errs  []*Error
+	file     string
+	reg      Registry
+	known    *knownKinds
+	expanded *atomic.Int64 // bytes aliases expanded to in the load (MaxAliasBytes)
+	errs     []*Error
 }
 
 func (d *docParser) errorf(line int, field, format string, args ...any) {
@@ -293,8 +295,8 @@ func (d *docParser) spec(res *Resource, top *topLevel, schema provider.Schema, k
 		if n.Kind != yaml.MappingNode {
 			d.errorf(n.Line, "spec", "must be a map, got %s", nodeKind(n))
 		} else {
-			c := converter{d: d, budget: maxNodes}
-			written, _ = c.value(n, "spec", 0).(map[string]any)
+			c := converter{d: d, root: "spec", budget: maxNodes}
+			written, _ = c.value(n, 0).(map[string]any)
 			if written == nil {
 				written = map[string]any{}
 			}
@@ -368,6 +370,13 @@ func (d *docParser) spec(res *Resource, top *topLevel, schema provider.Schema, k
 	for k := range refFields {
 		final[k] = written[k]
 	}
+	for k, f := range schema.Fields {
+		if v, ok := written[k]; ok && f.Env {
+			// A template as written: only its escapes tell the manifest's
+			// own ${env:NAME} from a literal $${env:NAME} (see Resolve).
+			final[k] = v
+		}
+	}
 	res.Spec = final
 }
 
@@ -396,7 +405,8 @@ func (d *docParser) providerConfig(top *topLevel, name string, kindLine int) *do
 				if v == nil {
 					return nil, 0, false
 				}
-				return c.value(v, "spec."+key, 0), v.Line, true
+				c.root = "spec." + key
+				return c.value(v, 0), v.Line, true
 			}
 			if v, line, ok := num("qps"); ok {
 				switch x := v.(type) {

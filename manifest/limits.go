@@ -2,9 +2,9 @@ package manifest
 
 import "fmt"
 
-// Limits on what one load reads, so that loading takes bounded memory and
-// time whatever the input. A load over a limit fails with an error naming
-// the file. They are variables for tests and callers with unusual needs:
+// Limits on what one load reads and builds, so that loading takes bounded
+// memory and time whatever the input. A load over a limit fails with an
+// error naming the file (and the line, for aliases). They are variables for tests and callers with unusual needs:
 // set them before loading, never while a load runs.
 var (
 	// MaxFileBytes is the size of the largest manifest file a load reads:
@@ -13,6 +13,12 @@ var (
 	// MaxTotalBytes is the most bytes of manifest files one load reads, all
 	// files together: 256 MiB.
 	MaxTotalBytes int64 = 256 << 20
+	// MaxAliasBytes bounds what YAML aliases expand to in one load, all
+	// files and documents together: the bytes of every scalar and mapping
+	// key an alias stands for, counted at each use of the alias, and of the
+	// field paths that errors and references below an alias name: 64 MiB.
+	// (Field paths longer than 256 bytes count too, alias or not.)
+	MaxAliasBytes int64 = 64 << 20
 )
 
 // sizeError reports a file of size bytes over MaxFileBytes, or over left,

@@ -1,8 +1,10 @@
 package manifest
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -26,7 +28,11 @@ func errorStrings(t *testing.T, err error, dir string) []string {
 	}
 	var out []string
 	for _, e := range list {
-		out = append(out, strings.ReplaceAll(e.Error(), dir+string(filepath.Separator), ""))
+		s := e.Error()
+		if dir != "" {
+			s = strings.ReplaceAll(s, dir+string(filepath.Separator), "")
+		}
+		out = append(out, s)
 	}
 	return out
 }
@@ -89,5 +95,89 @@ func TestTotalSizeLimit(t *testing.T) {
 	setLimit(t, &MaxTotalBytes, 4*size)
 	if rv, err := LoadBytes(in, testRegistry(t)); err != nil || len(rv.Resources) != 4 {
 		t.Errorf("LoadBytes() at the limit = %v, %v; want 4 resources", rv, err)
+	}
+}
+
+// aliasBomb returns a manifest of size bytes or so that holds a string of
+// n bytes and uses it count times through an alias.
+func aliasBomb(name string, n, count int) string {
+	return "kind: net.Port\nmetadata: {name: " + name + "}\nspec:\n  labels:\n    big: &s " + strings.Repeat("x", n) + "\n" +
+		"    copies: [" + strings.Repeat("*s, ", count-1) + "*s]\n"
+}
+
+// TestAliasBytesLimit loads a 1 MB file whose 20,000 aliases of a 1 MiB
+// string would expand to 20 GiB: the load fails at the alias that passes
+// 64 MiB, having allocated a few megabytes.
+func TestAliasBytesLimit(t *testing.T) {
+	src := aliasBomb("p", 1<<20, 20000)
+	reg := testRegistry(t)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err := LoadBytes(map[string][]byte{"a.yaml": []byte(src)}, reg)
+	runtime.ReadMemStats(&after)
+	want := []string{"a.yaml:6: net.Port/p: spec.labels.copies[63]: aliases expand to more than 64 MiB"}
+	if diff := cmp.Diff(want, errorStrings(t, err, "")); diff != "" {
+		t.Errorf("LoadBytes() errors mismatch (-want +got):\n%s", diff)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 64<<20 {
+		t.Errorf("LoadBytes() allocated %d MiB; want at most 64 MiB for a %d KiB file", alloc>>20, len(src)>>10)
+	}
+}
+
+// TestAliasBytesLimitPerLoad checks the limit holds for a load as a whole,
+// and that which file and line pass it does not depend on the order files
+// are parsed in.
+func TestAliasBytesLimitPerLoad(t *testing.T) {
+	setLimit(t, &MaxAliasBytes, 10000)
+	reg := testRegistry(t)
+	in := map[string][]byte{}
+	for _, name := range []string{"a", "b", "c", "d"} {
+		in[name+".yaml"] = []byte(aliasBomb(name, 1000, 4)) // 4 uses of 1001 bytes
+	}
+	// a and b expand to 8008 bytes, c passes the limit at its second alias,
+	// and d has none left.
+	want := []string{
+		"c.yaml:6: net.Port/c: spec.labels.copies[1]: aliases expand to more than 9.8 KiB",
+		"d.yaml:6: net.Port/d: spec.labels.copies[0]: aliases expand to more than 9.8 KiB",
+	}
+	for range 20 {
+		_, err := LoadBytes(in, reg)
+		if diff := cmp.Diff(want, errorStrings(t, err, "")); diff != "" {
+			t.Fatalf("LoadBytes() errors mismatch (-want +got):\n%s", diff)
+		}
+	}
+	// Within the limit, aliases are expanded.
+	delete(in, "c.yaml")
+	delete(in, "d.yaml")
+	rv, err := LoadBytes(in, reg)
+	if err != nil {
+		t.Fatalf("LoadBytes() within the limit: %v", err)
+	}
+	r, _ := rv.Get("net.Port/a")
+	if got := r.Spec["labels"].(map[string]any)["copies"].([]any); len(got) != 4 || got[3] != strings.Repeat("x", 1000) {
+		t.Errorf("copies = %d values; want 4 copies of the string", len(got))
+	}
+}
+
+// TestLongPathsAreBounded: keys of 1 MiB nested 8 deep, with an error in
+// each of many values below them, would render gigabytes of paths.
+func TestLongPathsAreBounded(t *testing.T) {
+	setLimit(t, &MaxAliasBytes, 20<<20)
+	var b strings.Builder
+	b.WriteString("kind: net.Port\nmetadata: {name: p}\nspec:\n  labels:\n")
+	indent := "    "
+	for i := range 8 {
+		fmt.Fprintf(&b, "%s? %c%s\n%s:\n", indent, 'a'+i, strings.Repeat("k", 1<<20), indent)
+		indent += "  "
+	}
+	for range 1000 {
+		fmt.Fprintf(&b, "%sd: 1\n", indent)
+	}
+	_, err := LoadBytes(map[string][]byte{"a.yaml": []byte(b.String())}, testRegistry(t))
+	got := errorStrings(t, err, "")
+	last := got[len(got)-1]
+	if len(got) > 10 || !strings.HasSuffix(last, "the paths of the fields named in errors and references add up to more than 20 MiB (very long keys?)") {
+		t.Errorf("got %d errors, the last %.200q; want a few duplicate keys, then the paths' limit", len(got), last)
 	}
 }

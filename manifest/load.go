@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"gopkg.in/yaml.v3"
 
@@ -37,7 +38,8 @@ var _ Registry = (*provider.Registry)(nil)
 // .converge), following symlinks; see WatchPaths for the directories that
 // makes it read. Files are read in sorted order; a file may hold several
 // documents, and empty ones are skipped. An empty directory is an empty
-// set, not an error. It reads within MaxFileBytes and MaxTotalBytes.
+// set, not an error. It stays within MaxFileBytes, MaxTotalBytes and
+// MaxAliasBytes.
 //
 // On any problem Load returns a nil Revision and an ErrorList holding every
 // problem found, sorted by file and line.
@@ -127,13 +129,14 @@ func load(files []file, reg Registry, errs ErrorList) (*Revision, error) {
 
 // loader holds what loading found so far.
 type loader struct {
-	reg   Registry
-	known *knownKinds
-	errs  ErrorList
-	docs  []*doc // resources in file and document order
-	cfgs  []*ProviderConfig
-	byID  map[string]*doc
-	graph *graph.Graph
+	reg      Registry
+	known    *knownKinds
+	expanded atomic.Int64 // bytes aliases expanded to (MaxAliasBytes)
+	errs     ErrorList
+	docs     []*doc // resources in file and document order
+	cfgs     []*ProviderConfig
+	byID     map[string]*doc
+	graph    *graph.Graph
 }
 
 func newLoader(reg Registry, errs ErrorList) *loader {
@@ -149,31 +152,15 @@ type fileResult struct {
 // parseFiles parses every file, a few at a time, and keeps the results in
 // file order.
 func (l *loader) parseFiles(files []file) {
-	results := make([]fileResult, len(files))
 	workers := min(runtime.GOMAXPROCS(0), len(files))
-	if workers <= 1 {
-		var p fastParser
-		for i, f := range files {
-			results[i] = l.parseFile(f, &p)
-		}
-	} else {
-		var wg sync.WaitGroup
-		next := make(chan int)
-		for range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				var p fastParser
-				for i := range next {
-					results[i] = l.parseFile(files[i], &p)
-				}
-			}()
-		}
-		for i := range files {
-			next <- i
-		}
-		close(next)
-		wg.Wait()
+	results := l.parseAll(files, workers)
+	if workers > 1 && l.expanded.Load() > MaxAliasBytes {
+		// Which file passed MaxAliasBytes, and where, depends on the order
+		// the workers ran in: parse again, one file after the other, for
+		// the same errors every time.
+		results = nil
+		l.expanded.Store(0)
+		results = l.parseAll(files, 1)
 	}
 	for _, r := range results {
 		l.errs = append(l.errs, r.errs...)
@@ -185,6 +172,37 @@ func (l *loader) parseFiles(files []file) {
 			}
 		}
 	}
+}
+
+// parseAll parses every file with workers goroutines; the results are in
+// file order.
+func (l *loader) parseAll(files []file, workers int) []fileResult {
+	results := make([]fileResult, len(files))
+	if workers <= 1 {
+		var p fastParser
+		for i, f := range files {
+			results[i] = l.parseFile(f, &p)
+		}
+		return results
+	}
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var p fastParser
+			for i := range next {
+				results[i] = l.parseFile(files[i], &p)
+			}
+		}()
+	}
+	for i := range files {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return results
 }
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
@@ -228,7 +246,7 @@ func (l *loader) parseDoc(file string, n *yaml.Node, out *fileResult) {
 	if len(n.Content) == 0 || isNull(n.Content[0]) {
 		return // an empty document
 	}
-	d := &docParser{file: file, reg: l.reg, known: l.known}
+	d := &docParser{file: file, reg: l.reg, known: l.known, expanded: &l.expanded}
 	parsed := d.parse(n.Content[0])
 	out.errs = append(out.errs, d.errs...)
 	if parsed != nil {

@@ -17,78 +17,198 @@ const (
 	// maxNodes bounds the values one document may expand to, aliases
 	// included, so that a few lines of anchors cannot expand exponentially.
 	maxNodes = 100000
+	// freePath is how long a field path may be before rendering it (for
+	// an error or a reference) counts against MaxAliasBytes: manifests'
+	// paths are far shorter, and only very long keys nested deep make
+	// longer ones, which each error below them would repeat.
+	freePath = 256
 )
 
 // converter turns the YAML nodes of one document into canonical values,
-// collecting references and problems on the way.
+// collecting references and problems on the way. The path of the value
+// being converted is kept as a stack of steps and rendered only for an
+// error or a reference.
 type converter struct {
 	d      *docParser
-	budget int
+	root   string // the path of the value converted: "spec"
+	budget int    // values left (maxNodes)
 	refs   []Ref
+	steps  []step
+
+	aliases  int  // aliases being expanded
+	useLine  int  // the line of the outermost of them
+	overflow bool // MaxAliasBytes was passed: convert nothing more
 }
 
-// value converts n, found at path ("spec.env.HOME"), to a canonical value.
+// step is one step of a path: a map key, or a list index when key is
+// absent.
+type step struct {
+	key   string
+	index int
+	isKey bool
+}
+
+// path renders the path of the value being converted ("spec.env.HOME",
+// "spec.args[2]"). A long path, or any path below an alias, counts against
+// MaxAliasBytes.
+func (c *converter) path(n *yaml.Node) string {
+	p := c.render()
+	cost := len(p) - freePath
+	if c.aliases > 0 {
+		cost = len(p)
+	}
+	if cost > 0 {
+		c.charge(n, cost)
+	}
+	return p
+}
+
+func (c *converter) render() string {
+	size := len(c.root)
+	for _, s := range c.steps {
+		size += len(s.key) + 2 + 20
+	}
+	b := make([]byte, 0, size)
+	b = append(b, c.root...)
+	for _, s := range c.steps {
+		if s.isKey {
+			b = append(b, '.')
+			b = append(b, s.key...)
+			continue
+		}
+		b = append(b, '[')
+		b = strconv.AppendInt(b, int64(s.index), 10)
+		b = append(b, ']')
+	}
+	return string(b)
+}
+
+// errorf reports a problem with the value at the current path; none once
+// MaxAliasBytes was passed, which is the one problem left to report.
+func (c *converter) errorf(n *yaml.Node, format string, args ...any) {
+	if path := c.path(n); !c.overflow {
+		c.d.errorf(n.Line, path, format, args...)
+	}
+}
+
+// charge counts bytes that aliases expand to against the load's
+// MaxAliasBytes, and reports whether they fit. Past the limit, the
+// document converts to nothing more.
+func (c *converter) charge(n *yaml.Node, bytes int) bool {
+	if c.overflow {
+		return false
+	}
+	if c.d.expanded.Add(int64(bytes)) <= MaxAliasBytes {
+		return true
+	}
+	c.overflow = true
+	if c.aliases > 0 {
+		c.d.errorf(c.useLine, c.render(), "aliases expand to more than %s", byteSize(MaxAliasBytes))
+	} else {
+		c.d.errorf(n.Line, "", "the paths of the fields named in errors and references add up to more than %s (very long keys?)", byteSize(MaxAliasBytes))
+	}
+	return false
+}
+
+// value converts n, found at the current path, to a canonical value.
 // Strings are kept as written; references in them are recorded.
-func (c *converter) value(n *yaml.Node, path string, depth int) any {
+func (c *converter) value(n *yaml.Node, depth int) any {
+	if c.overflow {
+		return nil
+	}
 	c.budget--
 	if c.budget < 0 {
 		if c.budget == -1 {
-			c.d.errorf(n.Line, path, "document expands to more than %d values (aliases?)", maxNodes)
+			c.errorf(n, "document expands to more than %d values (aliases?)", maxNodes)
 		}
 		return nil
 	}
 	if depth > maxDepth {
-		c.d.errorf(n.Line, path, "nested more than %d levels deep (recursive alias?)", maxDepth)
+		c.errorf(n, "nested more than %d levels deep (recursive alias?)", maxDepth)
+		return nil
+	}
+	if c.aliases > 0 && !c.charge(n, 1+len(n.Value)) {
 		return nil
 	}
 	switch n.Kind {
 	case yaml.AliasNode:
 		if n.Alias == nil {
-			c.d.errorf(n.Line, path, "unknown alias")
+			c.errorf(n, "unknown alias")
 			return nil
 		}
-		return c.value(n.Alias, path, depth+1)
+		if c.aliases == 0 {
+			c.useLine = n.Line
+		}
+		c.aliases++
+		v := c.value(n.Alias, depth+1)
+		c.aliases--
+		return v
 	case yaml.ScalarNode:
-		return c.scalar(n, path)
+		return c.scalar(n)
 	case yaml.MappingNode:
 		m := make(map[string]any, len(n.Content)/2)
-		for i := 0; i+1 < len(n.Content); i += 2 {
+		for i := 0; i+1 < len(n.Content) && !c.overflow; i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
-			key, ok := c.d.key(k, path)
+			key, ok := c.key(k)
 			if !ok {
 				continue
 			}
-			sub := path + "." + key
-			if _, dup := m[key]; dup {
-				c.d.errorf(k.Line, sub, "duplicate key")
-				continue
+			if c.aliases > 0 && !c.charge(k, len(key)) {
+				return nil
 			}
-			m[key] = c.value(v, sub, depth+1)
+			c.steps = append(c.steps, step{key: key, isKey: true})
+			if _, dup := m[key]; dup {
+				c.errorf(k, "duplicate key")
+			} else {
+				m[key] = c.value(v, depth+1)
+			}
+			c.steps = c.steps[:len(c.steps)-1]
 		}
 		return m
 	case yaml.SequenceNode:
 		l := make([]any, len(n.Content))
 		for i, e := range n.Content {
-			l[i] = c.value(e, path+"["+strconv.Itoa(i)+"]", depth+1)
+			if c.overflow {
+				return nil
+			}
+			c.steps = append(c.steps, step{index: i})
+			l[i] = c.value(e, depth+1)
+			c.steps = c.steps[:len(c.steps)-1]
 		}
 		return l
 	}
-	c.d.errorf(n.Line, path, "unexpected YAML node")
+	c.errorf(n, "unexpected YAML node")
 	return nil
 }
 
-func (c *converter) scalar(n *yaml.Node, path string) any {
+// key returns the string form of the mapping key k, found in the map at
+// the current path.
+func (c *converter) key(k *yaml.Node) (string, bool) {
+	if k.Kind == yaml.AliasNode && k.Alias != nil {
+		k = k.Alias
+	}
+	if k.Kind == yaml.ScalarNode && k.ShortTag() != "!!merge" {
+		return k.Value, true
+	}
+	return c.d.key(k, c.path(k)) // reports the problem
+}
+
+func (c *converter) scalar(n *yaml.Node) any {
 	switch tag := n.ShortTag(); tag {
 	case "!!str", "!!timestamp", "!!binary":
 		s := n.Value
 		if isTemplate(s) {
 			parts, _, err := parseTemplate(s)
 			if err != nil {
-				c.d.errorf(n.Line, path, "%v", err)
+				c.errorf(n, "%v", err)
 				return s
 			}
+			path := ""
 			for _, p := range parts {
 				if p.target != "" {
+					if path == "" {
+						path = c.path(n)
+					}
 					c.refs = append(c.refs, Ref{Target: p.target, Output: p.output, Field: path, Source: Source{File: c.d.file, Line: n.Line}})
 				}
 			}
@@ -99,16 +219,16 @@ func (c *converter) scalar(n *yaml.Node, path string) any {
 	case "!!bool", "!!int", "!!float":
 		var v any
 		if err := n.Decode(&v); err != nil {
-			c.d.errorf(n.Line, path, "%v", err)
+			c.errorf(n, "%v", err)
 			return nil
 		}
 		if f, ok := v.(float64); ok && (math.IsNaN(f) || math.IsInf(f, 0)) {
-			c.d.errorf(n.Line, path, "NaN and infinite numbers are not supported")
+			c.errorf(n, "NaN and infinite numbers are not supported")
 			return nil
 		}
 		return provider.Canonical(v)
 	default:
-		c.d.errorf(n.Line, path, "unsupported YAML tag %s", tag)
+		c.errorf(n, "unsupported YAML tag %s", tag)
 		return nil
 	}
 }
