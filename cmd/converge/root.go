@@ -263,8 +263,12 @@ func (g *globals) openStore(ctx context.Context, readOnly bool) (store.Store, er
 		return nil, err
 	}
 	g.announce(db.Path(), root, "")
-	return db, nil
+	return wrapStore(db), nil
 }
+
+// wrapStore lets tests stand between a command and the state it opened
+// read-write, to fail writes the way a crash would.
+var wrapStore = func(st store.Store) store.Store { return st }
 
 // readState opens the state read-only for a command that only reads it
 // (status, events, history). The state must exist. Such commands do not
