@@ -23,6 +23,11 @@
 //     same directory, which is fsynced, given its mode and renamed over the
 //     target before the directory is fsynced. A reader sees the old content
 //     or the new one, never a mix. Symlinks are replaced the same way.
+//   - converge acts on the object it made, where it made it: Create
+//     records its real path (Private["id"]), and Observe and Delete go
+//     there. A path that leads elsewhere since (a link on it retargeted)
+//     is observed as a changed path, which the engine replaces; a new path
+//     leading to the very object is the same object.
 //   - Parent directories are never created implicitly: declare a
 //     file.Directory and depend on it. A missing parent is retryable.
 //   - Directories are never removed recursively. Deleting one removes the

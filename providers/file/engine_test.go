@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/convergehq/converge/engine"
 	"github.com/convergehq/converge/manifest"
 	"github.com/convergehq/converge/provider"
@@ -289,5 +291,91 @@ func TestEngineRemovedDirectoryStopsPromptlyAtForeignEntries(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(h.root, "site/www/index.html")); !os.IsNotExist(err) {
 		t.Errorf("index.html still there: %v", err)
+	}
+}
+
+// releases is a file whose path goes through a managed symlink.
+const releases = `
+kind: file.Directory
+metadata: {name: releases}
+spec: {path: releases}
+---
+kind: file.Directory
+metadata: {name: v1}
+spec: {path: "${file.Directory/releases.outputs.path}/v1"}
+---
+kind: file.Directory
+metadata: {name: v2}
+spec: {path: "${file.Directory/releases.outputs.path}/v2"}
+---
+kind: file.Symlink
+metadata: {name: current}
+spec: {path: current, target: "${file.Directory/VERSION.outputs.path}"}
+---
+kind: file.File
+metadata: {name: cfg}
+spec: {path: "${file.Symlink/current.outputs.path}/app.conf", content: "port = 80\n"}
+`
+
+// TestEngineRetargetedSymlinkMovesTheFileBehindIt: retargeting a link that
+// a managed file's path goes through moves the file (a replace): it is
+// written where the path now leads, the one converge wrote before is
+// deleted, and destroy then succeeds.
+func TestEngineRetargetedSymlinkMovesTheFileBehindIt(t *testing.T) {
+	h := newHarness(t)
+	h.mustConverge(h.mustLoad(strings.ReplaceAll(releases, "VERSION", "v1")))
+	want := map[string]string{"releases": "/", "releases/v1": "/", "releases/v2": "/", "current": "-> releases/v1", "releases/v1/app.conf": "port = 80\n"}
+	if diff := cmp.Diff(want, h.tree()); diff != "" {
+		t.Fatalf("tree (-want +got):\n%s", diff)
+	}
+	h.mustConverge(h.mustLoad(strings.ReplaceAll(releases, "VERSION", "v2")))
+	want = map[string]string{"releases": "/", "releases/v1": "/", "releases/v2": "/", "current": "-> releases/v2", "releases/v2/app.conf": "port = 80\n"}
+	if diff := cmp.Diff(want, h.tree()); diff != "" {
+		t.Errorf("tree after retargeting current (-want +got):\n%s", diff)
+	}
+	// Applying again changes nothing.
+	e := engine.New(h.reg, h.st, engine.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err := e.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	p, err := e.Plan(context.Background(), h.mustLoad(strings.ReplaceAll(releases, "VERSION", "v2")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range p.Actions {
+		if a.Type.Mutating() {
+			t.Errorf("plan after converging: %s %s (%s); want nothing to do", a.Type, a.ID, a.Reason)
+		}
+	}
+	if rep, took := h.apply(nil, 15*time.Second); !rep.OK() || took > 5*time.Second {
+		t.Fatalf("destroy: %+v in %s", rep.Failures, took)
+	}
+	if got := h.tree(); len(got) != 0 {
+		t.Errorf("tree after destroy = %v; want nothing", got)
+	}
+}
+
+// TestEngineReplaceOntoTheSameFileKeepsIt: a new path that leads to the
+// very file converge wrote (through a link made by hand) is the same
+// object: the replace must not delete it as the old one.
+func TestEngineReplaceOntoTheSameFileKeepsIt(t *testing.T) {
+	h := newHarness(t)
+	m := `
+kind: file.Directory
+metadata: {name: a}
+spec: {path: a}
+---
+kind: file.File
+metadata: {name: x}
+dependsOn: [file.Directory/a]
+spec: {path: DIR/x, content: "x\n"}
+`
+	h.mustConverge(h.mustLoad(strings.ReplaceAll(m, "DIR", "a")))
+	if err := os.Symlink("a", filepath.Join(h.root, "b")); err != nil {
+		t.Fatal(err)
+	}
+	h.mustConverge(h.mustLoad(strings.ReplaceAll(m, "DIR", "b")))
+	if b, err := os.ReadFile(filepath.Join(h.root, "a/x")); err != nil || string(b) != "x\n" {
+		t.Errorf("a/x = %q, %v; want the file kept", b, err)
 	}
 }

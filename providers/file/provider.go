@@ -230,22 +230,60 @@ func known(kind string) bool {
 	return kind == KindDirectory || kind == KindFile || kind == KindSymlink
 }
 
-// Observe reads the object at spec.path. It returns Exists=false when nothing
-// is there (or the parent directory is missing), a conflict error when an
-// object of another type is there, and a terminal error when the path leads
-// outside the root. It never writes.
+// Observe reads the object at spec.path, or, when the record says converge
+// made it elsewhere (req.Private["id"]: a link on the path was retargeted
+// since), at that place, with state.path saying where: the path changed,
+// which the engine replaces. It returns Exists=false when nothing is there
+// (or the parent directory is missing), a conflict error when an object of
+// another type is there, and a terminal error when the path leads outside
+// the root. It never writes.
 func (p *Provider) Observe(ctx context.Context, req provider.Request) (provider.Observation, error) {
-	if err := ctx.Err(); err != nil {
+	fail := func(err error) (provider.Observation, error) {
 		return provider.Observation{}, oneLine(fmt.Errorf("observe %s: %w", req.ID, err))
 	}
+	if err := ctx.Err(); err != nil {
+		return fail(err)
+	}
 	path, loc, err := p.prepare(req)
+	if !known(req.Kind) {
+		return fail(err)
+	}
+	if rec, ok, rerr := p.recorded(req); ok && (err != nil || rec.name != loc.name) {
+		switch {
+		case rerr == nil:
+			obs, err := p.observe(req, rec)
+			if err != nil {
+				return fail(err)
+			}
+			if obs.Exists {
+				obs.State["path"] = filepath.ToSlash(rec.name)
+				return obs, nil
+			}
+		case !errors.Is(rerr, errNoParent) && !errors.Is(rerr, errGone):
+			return fail(rerr)
+		}
+		// What converge made is gone: look at the path as written.
+	}
 	if errors.Is(err, errNoParent) {
 		return provider.Observation{Exists: false}, nil
 	}
 	if err != nil {
-		return provider.Observation{}, oneLine(fmt.Errorf("observe %s: %w", req.ID, err))
+		return fail(err)
 	}
+	obs, err := p.observe(req, loc)
+	if err != nil {
+		return fail(err)
+	}
+	if obs.Exists {
+		obs.State["path"] = path
+	}
+	return obs, nil
+}
+
+// observe reads the object of req's kind at loc.
+func (p *Provider) observe(req provider.Request, loc location) (provider.Observation, error) {
 	var obs provider.Observation
+	var err error
 	switch req.Kind {
 	case KindDirectory:
 		obs, err = p.observeDirectory(loc)
@@ -254,17 +292,15 @@ func (p *Provider) Observe(ctx context.Context, req provider.Request) (provider.
 	case KindSymlink:
 		obs, err = p.observeSymlink(loc)
 	}
-	if err != nil {
-		return provider.Observation{}, oneLine(fmt.Errorf("observe %s: %w", req.ID, err))
-	}
 	if obs.Exists {
-		obs.State["path"] = path
+		obs.Private = private(loc)
 	}
-	return obs, nil
+	return obs, err
 }
 
 // Create writes the object described by req.Spec. An object of the right type
 // already at the path is overwritten to match, so retrying a create is safe.
+// Private["id"] in the result records where the object is (see Observe).
 // Errors: conflict (another type at the path), terminal (escape, permission),
 // retryable (missing parent, full disk).
 func (p *Provider) Create(ctx context.Context, req provider.Request) (provider.Result, error) {
@@ -273,18 +309,27 @@ func (p *Provider) Create(ctx context.Context, req provider.Request) (provider.R
 
 // Update changes the object in place to req.Spec: content and mode for a
 // file, mode for a directory, target for a symlink. It is idempotent and
-// returns the same errors as Create.
+// returns the same errors as Create. Should the path lead elsewhere than
+// where converge made the object (a link changed since it was observed), it
+// is a retryable error: observing again shows the move.
 func (p *Provider) Update(ctx context.Context, req provider.Request) (provider.Result, error) {
 	return p.apply(ctx, "update", req)
 }
 
 func (p *Provider) apply(ctx context.Context, op string, req provider.Request) (provider.Result, error) {
-	if err := ctx.Err(); err != nil {
+	fail := func(err error) (provider.Result, error) {
 		return provider.Result{}, oneLine(fmt.Errorf("%s %s: %w", op, req.ID, err))
+	}
+	if err := ctx.Err(); err != nil {
+		return fail(err)
 	}
 	_, loc, err := p.prepare(req)
 	if err != nil {
-		return provider.Result{}, oneLine(fmt.Errorf("%s %s: %w", op, req.ID, err))
+		return fail(err)
+	}
+	if rec, ok, rerr := p.recorded(req); op == "update" && ok && (rerr != nil || rec.name != loc.name) {
+		return fail(provider.Retryable(fmt.Errorf("%s now leads to %s, not where converge made the object (%s); observing it again",
+			show(loc.rel), show(filepath.ToSlash(loc.name)), show(req.Private[privateID]))))
 	}
 	var out map[string]any
 	switch req.Kind {
@@ -296,31 +341,69 @@ func (p *Provider) apply(ctx context.Context, op string, req provider.Request) (
 		out, err = p.applySymlink(loc, req.Spec)
 	}
 	if err != nil {
-		return provider.Result{}, oneLine(fmt.Errorf("%s %s: %w", op, req.ID, err))
+		return fail(err)
 	}
-	return provider.Result{Outputs: out}, nil
+	return provider.Result{Outputs: out, Private: private(loc)}, nil
 }
 
-// Delete removes the object at spec.path. Nothing there (or no parent) is
+// Delete removes the object converge made: where the record says it is
+// (req.Private["id"]), else at spec.path. Nothing there (or no parent) is
 // success. A directory is never removed recursively: the temporary files
 // converge left in it go, and anything else in it makes a terminal error
 // naming it. An object of another type than declared is a conflict and is
 // left alone.
 func (p *Provider) Delete(ctx context.Context, req provider.Request) error {
+	fail := func(err error) error { return oneLine(fmt.Errorf("delete %s: %w", req.ID, err)) }
 	if err := ctx.Err(); err != nil {
-		return oneLine(fmt.Errorf("delete %s: %w", req.ID, err))
+		return fail(err)
 	}
 	_, loc, err := p.prepare(req)
-	if errors.Is(err, errNoParent) {
+	if rec, ok, rerr := p.recorded(req); ok && known(req.Kind) {
+		// Never the path as written: after a move it leads to the new
+		// object, and this may be the delete of the replaced one.
+		loc, err = rec, rerr
+	}
+	if errors.Is(err, errNoParent) || errors.Is(err, errGone) {
 		return nil
 	}
 	if err != nil {
-		return oneLine(fmt.Errorf("delete %s: %w", req.ID, err))
+		return fail(err)
 	}
 	if err := p.remove(req.Kind, loc); err != nil {
-		return oneLine(fmt.Errorf("delete %s: %w", req.ID, err))
+		return fail(err)
 	}
 	return nil
+}
+
+// privateID is the key of Private that records where an object is: its
+// real path relative to the root (every symbolic link in its parent
+// resolved), with forward slashes. The engine takes two objects with one id
+// for the same object: a replace onto a path that leads to the very object
+// does not delete it.
+const privateID = "id"
+
+func private(loc location) map[string]string {
+	return map[string]string{privateID: filepath.ToSlash(loc.name)}
+}
+
+// errGone is the object converge recorded being gone with its directory:
+// where it was is no longer a real directory (a link replaced it).
+var errGone = errors.New("the directory the object was made in is gone")
+
+// recorded locates the object req's record names (ok=false when it names
+// none: no record, or one from before ids). A missing parent is
+// errNoParent, a directory replaced by a link errGone.
+func (p *Provider) recorded(req provider.Request) (loc location, ok bool, err error) {
+	id := req.Private[privateID]
+	if id == "" {
+		return location{}, false, nil
+	}
+	name := filepath.Clean(filepath.FromSlash(id))
+	loc, err = p.locate(name)
+	if err == nil && loc.name != name {
+		return location{}, true, errGone
+	}
+	return loc, true, err
 }
 
 // prepare checks the kind and locates spec.path.

@@ -611,3 +611,69 @@ func TestOddPathsAtRunTime(t *testing.T) {
 		t.Errorf("Create over a directory with a newline = %v (class %s); want a one-line conflict naming \"dir\\nx\"", err, got)
 	}
 }
+
+// TestMovedObject: the record's id says where converge made an object;
+// observe and delete go there, not where the path leads now.
+func TestMovedObject(t *testing.T) {
+	ctx := context.Background()
+	p, root, _ := newTestProvider(t)
+	mkdirs(t, root, "v1", "v2")
+	symlink(t, "v1", filepath.Join(root, "current"))
+	spec := map[string]any{"path": "current/app.conf", "content": "c", "mode": "0644"}
+	res, err := p.Create(ctx, request(KindFile, "cfg", spec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]string{"id": "v1/app.conf"}, res.Private); diff != "" {
+		t.Fatalf("Create private (-want +got):\n%s", diff)
+	}
+	old := request(KindFile, "cfg", spec)
+	old.Private = res.Private
+	retarget := func(to string) {
+		t.Helper()
+		if err := os.Remove(filepath.Join(root, "current")); err != nil {
+			t.Fatal(err)
+		}
+		symlink(t, to, filepath.Join(root, "current"))
+	}
+	retarget("v2")
+
+	obs, err := p.Observe(ctx, old)
+	if err != nil || !obs.Exists || obs.State["path"] != "v1/app.conf" || obs.Private["id"] != "v1/app.conf" {
+		t.Errorf("Observe after the move = %+v, %v; want the object at v1/app.conf, state.path saying so", obs, err)
+	}
+	if _, err := p.Update(ctx, old); classOf(err) != "retryable" || !strings.Contains(err.Error(), "current/app.conf now leads to v2/app.conf, not where converge made the object (v1/app.conf)") {
+		t.Errorf("Update after the move = %v (class %s); want a retryable error saying where", err, classOf(err))
+	}
+	res2, err := p.Create(ctx, request(KindFile, "cfg", spec))
+	if err != nil || res2.Private["id"] != "v2/app.conf" {
+		t.Fatalf("Create at the new place = %+v, %v", res2, err)
+	}
+	// Deleting the replaced object deletes it, not the new one the path
+	// leads to now.
+	if err := p.Delete(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := entries(t, filepath.Join(root, "v1")), []string{}; !cmp.Equal(got, want) {
+		t.Errorf("v1 holds %v; want nothing", got)
+	}
+	if got, want := entries(t, filepath.Join(root, "v2")), []string{"app.conf"}; !cmp.Equal(got, want) {
+		t.Errorf("v2 holds %v; want %v", got, want)
+	}
+	// Once gone, observe looks at the path as written again.
+	if obs, err := p.Observe(ctx, old); err != nil || !obs.Exists || obs.State["path"] != "current/app.conf" || obs.Private["id"] != "v2/app.conf" {
+		t.Errorf("Observe of the gone object = %+v, %v; want what is at current/app.conf", obs, err)
+	}
+	// A record whose directory became a link names nothing: deleting it
+	// must not follow the link to the file there.
+	if err := os.Remove(filepath.Join(root, "v1")); err != nil {
+		t.Fatal(err)
+	}
+	symlink(t, "v2", filepath.Join(root, "v1"))
+	if err := p.Delete(ctx, old); err != nil {
+		t.Errorf("Delete through a directory replaced by a link = %v; want nil (gone)", err)
+	}
+	if got, want := entries(t, filepath.Join(root, "v2")), []string{"app.conf"}; !cmp.Equal(got, want) {
+		t.Errorf("v2 holds %v; want %v", got, want)
+	}
+}
