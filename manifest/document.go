@@ -370,6 +370,13 @@ func (d *docParser) spec(res *Resource, top *topLevel, schema provider.Schema, k
 	for k := range refFields {
 		final[k] = written[k]
 	}
+	for k, f := range schema.Fields {
+		if v, ok := written[k]; ok && f.Env {
+			// A template as written: only its escapes tell the manifest's
+			// own ${env:NAME} from a literal $${env:NAME} (see Resolve).
+			final[k] = v
+		}
+	}
 	res.Spec = final
 }
 

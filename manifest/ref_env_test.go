@@ -103,3 +103,39 @@ func TestResolveEnvField(t *testing.T) {
 		})
 	}
 }
+
+// A loaded manifest keeps an Env field's template as written, with or
+// without references in it, so that resolution still tells the
+// manifest's own ${env:NAME} from an escaped $${env:NAME}.
+func TestLoadedEnvField(t *testing.T) {
+	schema := provider.Schema{Kind: "api.Thing", Fields: map[string]provider.Field{
+		"headers": {Type: provider.Map, Env: true},
+		"note":    {Type: provider.String},
+	}}
+	reg, err := provider.NewRegistry(&fakeProvider{name: "api", schemas: []provider.Schema{schema}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rv, err := LoadBytes(map[string][]byte{"a.yaml": []byte(`kind: api.Thing
+metadata: {name: a}
+spec:
+  headers: {A: "Bearer ${env:TOKEN}", B: "$${env:TOKEN}", C: "pa$$word"}
+  note: "${env:TOKEN} $${env:TOKEN}"
+`)}, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, _ := rv.Get("api.Thing/a")
+	spec, _ := Resolve(res, schema, func(string) (map[string]any, bool) { return nil, false })
+	lookup := func(string) (string, bool) { return "tok", true }
+	want := map[string]string{"A": "Bearer tok", "B": "${env:TOKEN}", "C": "pa$$word"}
+	for k, w := range want {
+		got, _, err := provider.ExpandEnv(spec["headers"].(map[string]any)[k].(string), lookup)
+		if err != nil || got != w {
+			t.Errorf("headers.%s = %q (%v); want %q", k, got, err, w)
+		}
+	}
+	if got, want := spec["note"], "${env:TOKEN} ${env:TOKEN}"; got != want {
+		t.Errorf("note = %q; want %q (not an Env field: text)", got, want)
+	}
+}
