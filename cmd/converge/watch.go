@@ -9,12 +9,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/convergehq/converge/manifest"
 )
 
 // manifestWatcher tells the daemon when the manifests may have changed. It
@@ -39,7 +40,6 @@ type manifestWatcher struct {
 
 	w       *fsnotify.Watcher
 	watched map[string]bool // directories watched now
-	mdirs   map[string]bool // the manifest directories among them
 	// Changes receives one value when the manifests may have changed and
 	// settled.
 	Changes chan struct{}
@@ -56,7 +56,6 @@ func newManifestWatcher(paths []string, debounce time.Duration, log *slog.Logger
 		log:      log,
 		w:        w,
 		watched:  map[string]bool{},
-		mdirs:    map[string]bool{},
 		Changes:  make(chan struct{}, 1),
 	}
 	for _, p := range paths {
@@ -80,15 +79,10 @@ func (mw *manifestWatcher) Close() error { return mw.w.Close() }
 // Sync makes the watches follow the directories as they are now: it adds
 // new ones and drops those that are gone.
 func (mw *manifestWatcher) Sync() error {
+	dirs, _ := manifest.WatchPaths(mw.paths) // problems are the loader's to report
 	want := map[string]bool{}
-	for _, p := range mw.paths {
-		want[filepath.Dir(p)] = true
-	}
-	dirs, _ := scanManifests(mw.paths)
-	mw.mdirs = map[string]bool{}
 	for _, d := range dirs {
 		want[d] = true
-		mw.mdirs[d] = true
 	}
 	for d := range mw.watched {
 		if !want[d] {
@@ -181,10 +175,7 @@ func (mw *manifestWatcher) relevant(ev fsnotify.Event) bool {
 	if strings.HasPrefix(filepath.Base(name), ".") {
 		return false // hidden, as the loader skips them
 	}
-	if !mw.mdirs[filepath.Dir(name)] {
-		return false // another entry beside a -f path
-	}
-	if isManifestName(name) || mw.mdirs[name] {
+	if isManifestName(name) || mw.watched[name] {
 		return true
 	}
 	if ev.Has(fsnotify.Create) || ev.Has(fsnotify.Rename) {
@@ -201,73 +192,40 @@ func isManifestName(name string) bool {
 	return ext == ".yaml" || ext == ".yml"
 }
 
-// scanManifests lists the real directories the loader reads below paths
-// (symlinks followed, hidden entries skipped, each directory once) and a
-// stamp of every manifest file in them.
-func scanManifests(paths []string) (dirs []string, files []string) {
-	seen := map[string]bool{}
-	var walk func(dir string, depth int)
-	walk = func(dir string, depth int) {
-		real, err := filepath.EvalSymlinks(dir)
-		if err != nil || seen[real] || depth > 64 {
-			return
-		}
-		seen[real] = true
-		dirs = append(dirs, real) // watched by its real path, once
-		ents, err := os.ReadDir(real)
+// Fingerprint is a hash of what the loader would read at paths: every
+// watched directory's manifest files and subdirectories, by name, size,
+// modification time and inode. When it changes, the manifests may have.
+func Fingerprint(paths []string) uint64 {
+	dirs, err := manifest.WatchPaths(paths)
+	h := fnv.New64a()
+	if err != nil {
+		h.Write([]byte(err.Error()))
+	}
+	for _, d := range dirs {
+		ents, err := os.ReadDir(d)
 		if err != nil {
-			return
+			fmt.Fprintf(h, "%s: %v\n", d, err)
+			continue
 		}
 		for _, ent := range ents {
 			if strings.HasPrefix(ent.Name(), ".") {
 				continue
 			}
-			p := filepath.Join(real, ent.Name())
+			p := filepath.Join(d, ent.Name())
 			fi, err := os.Stat(p) // follows links
 			if err != nil {
-				files = append(files, p+" broken")
+				fmt.Fprintf(h, "%s: %v\n", p, err)
 				continue
 			}
-			switch {
-			case fi.IsDir():
-				walk(p, depth+1)
-			case isManifestName(p):
-				files = append(files, stamp(p, fi))
+			if !fi.IsDir() && !isManifestName(p) {
+				continue
 			}
+			ino := uint64(0)
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+				ino = st.Ino
+			}
+			fmt.Fprintf(h, "%s %t %d %d %d\n", p, fi.IsDir(), fi.Size(), fi.ModTime().UnixNano(), ino)
 		}
-	}
-	for _, p := range paths {
-		fi, err := os.Stat(p)
-		switch {
-		case err != nil:
-			files = append(files, p+" missing")
-		case fi.IsDir():
-			walk(p, 0)
-		default:
-			files = append(files, stamp(p, fi))
-		}
-	}
-	sort.Strings(dirs)
-	sort.Strings(files)
-	return dirs, files
-}
-
-func stamp(p string, fi fs.FileInfo) string {
-	ino := uint64(0)
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		ino = st.Ino
-	}
-	return fmt.Sprintf("%s %d %d %d", p, fi.Size(), fi.ModTime().UnixNano(), ino)
-}
-
-// Fingerprint is a hash of every manifest file's path, size, modification
-// time and inode: when it changes, the manifests may have changed.
-func Fingerprint(paths []string) uint64 {
-	_, files := scanManifests(paths)
-	h := fnv.New64a()
-	for _, f := range files {
-		h.Write([]byte(f))
-		h.Write([]byte{0})
 	}
 	return h.Sum64()
 }
