@@ -425,6 +425,30 @@ func (e *Engine) configure(rv *manifest.Revision) {
 			e.graces[name] = d
 		}
 	}
+	e.configureProvidersLocked(rv)
+}
+
+// configureProvidersLocked gives every provider that takes settings those of
+// its ProviderConfig in rv, the defaults when rv has none for it. e.mu
+// must be held.
+func (e *Engine) configureProvidersLocked(rv *manifest.Revision) {
+	done := map[string]bool{}
+	for _, kind := range e.reg.Kinds() {
+		name := provider.ProviderName(kind)
+		if done[name] {
+			continue
+		}
+		done[name] = true
+		p, _ := e.reg.For(kind)
+		c, ok := p.(provider.Configurer)
+		if !ok {
+			continue
+		}
+		s := provider.Settings{FollowRedirects: rv.ProviderConfigs[name].FollowRedirects}
+		if err := c.Configure(s); err != nil {
+			e.log.Error("configure provider", "provider", name, "err", err)
+		}
+	}
 }
 
 func (e *Engine) timeoutFor(name string) time.Duration {

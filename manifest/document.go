@@ -380,7 +380,7 @@ func (d *docParser) spec(res *Resource, top *topLevel, schema provider.Schema, k
 	res.Spec = final
 }
 
-var providerConfigSpecKeys = map[string]bool{"qps": true, "burst": true, "maxInFlight": true, "timeout": true, "readAfterWriteGrace": true}
+var providerConfigSpecKeys = map[string]bool{"qps": true, "burst": true, "maxInFlight": true, "timeout": true, "readAfterWriteGrace": true, "followRedirects": true}
 
 // providerConfig reads a ProviderConfig document.
 func (d *docParser) providerConfig(top *topLevel, name string, kindLine int) *doc {
@@ -446,6 +446,14 @@ func (d *docParser) providerConfig(top *topLevel, name string, kindLine int) *do
 					d.errorf(line, "spec.readAfterWriteGrace", "must be a Go duration such as 10s or 0s, got %v", v)
 				} else {
 					cfg.ReadAfterWriteGrace = s
+				}
+			}
+			if v, line, ok := num("followRedirects"); ok {
+				s, _ := v.(string)
+				if s == "" || provider.CheckFollowRedirects(s) != nil {
+					d.errorf(line, "spec.followRedirects", "must be %s or %s, got %v", provider.RedirectsNone, provider.RedirectsSameOrigin, v)
+				} else {
+					cfg.FollowRedirects = s
 				}
 			}
 		}

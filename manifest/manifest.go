@@ -102,7 +102,12 @@ type ProviderConfig struct {
 	// to show up after a create (a Go duration; "0s" for an API that
 	// honours idempotency keys or never lags). Empty: the kinds' own.
 	ReadAfterWriteGrace string `json:"readAfterWriteGrace,omitempty"`
-	Source              Source `json:"source"`
+	// FollowRedirects is the redirect policy of the provider's HTTP calls:
+	// provider.RedirectsNone (also when empty: no redirect is followed) or
+	// provider.RedirectsSameOrigin. Providers that make no HTTP calls
+	// ignore it.
+	FollowRedirects string `json:"followRedirects,omitempty"`
+	Source          Source `json:"source"`
 }
 
 // Revision is an immutable, validated desired set.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/convergehq/converge/provider"
 	"github.com/convergehq/converge/provider/rest"
+	"github.com/convergehq/converge/secret"
 )
 
 const (
@@ -23,28 +24,38 @@ const (
 // response is a complete HTTP response.
 type response struct {
 	method string
-	url    string
+	url    string // as messages show it
 	status int
 	header http.Header
 	body   []byte
+	red    *secret.Redactor // kept out of the server's messages
 }
+
+// shown is u as a message may show it: without the base URL's password.
+func (p *Provider) shown(u string) string { return p.red.Redact(rest.URL(u)) }
+
+// text makes text from the transport fit for a message: no password,
+// printable.
+func (p *Provider) text(s string) string { return rest.Printable(p.red.Redact(s)) }
 
 // do sends one request (body JSON-encoded when non-nil, Idempotency-Key
 // when idemKey is set) and reads the whole response. Transport failures
-// (connection refused or reset, timeouts) are retryable. The status is not
-// checked: see (*response).err.
+// (connection refused or reset, timeouts) are retryable; a redirect not
+// followed (see Configure) is terminal. The status is not checked: see
+// (*response).err.
 func (p *Provider) do(ctx context.Context, method, u string, body any, idemKey string) (*response, error) {
+	shown := p.shown(u)
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return nil, provider.Terminal(fmt.Errorf("%s %s: encode body: %w", method, u, err))
+			return nil, provider.Terminal(fmt.Errorf("%s %s: encode body: %s", method, shown, p.text(err.Error())))
 		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
-		return nil, provider.Terminal(fmt.Errorf("%s %s: %w", method, u, err))
+		return nil, provider.Terminal(fmt.Errorf("%s %s: %s", method, shown, p.text(transportMessage(err))))
 	}
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
@@ -55,14 +66,20 @@ func (p *Provider) do(ctx context.Context, method, u string, body any, idemKey s
 	}
 	resp, err := p.client.Do(req)
 	if err != nil {
-		return nil, retry(method, 0, err, fmt.Errorf("%s %s: %s", method, u, transportMessage(err)))
+		if errors.Is(err, rest.ErrTooManyRedirects) {
+			return nil, provider.Terminalf("%s %s: %s", method, shown, p.text(transportMessage(err)))
+		}
+		return nil, retry(method, 0, err, fmt.Errorf("%s %s: %s", method, shown, p.text(transportMessage(err))))
 	}
 	defer resp.Body.Close()
+	if msg := rest.Redirect(resp, p.redirects()); msg != "" {
+		return nil, provider.Terminalf("%s %s: %s: %s", method, shown, rest.StatusText(resp.StatusCode), p.red.Redact(msg))
+	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
 	if err != nil {
-		return nil, retry(method, 0, err, fmt.Errorf("%s %s: read response: %s", method, u, transportMessage(err)))
+		return nil, retry(method, 0, err, fmt.Errorf("%s %s: read response: %s", method, shown, p.text(transportMessage(err))))
 	}
-	return &response{method: method, url: u, status: resp.StatusCode, header: resp.Header, body: b}, nil
+	return &response{method: method, url: shown, status: resp.StatusCode, header: resp.Header, body: b, red: p.red}, nil
 }
 
 // transportMessage describes a transport error without repeating the URL
@@ -109,7 +126,7 @@ func retry(method string, status int, transport, err error) error {
 
 // plainErr describes r's status and the server's message, unclassified.
 func (r *response) plainErr() error {
-	return fmt.Errorf("%s %s: %s%s", r.method, r.url, rest.StatusText(r.status), serverMessage(r.body))
+	return fmt.Errorf("%s %s: %s%s", r.method, r.url, rest.StatusText(r.status), serverMessage(r.body, r.red))
 }
 
 // decode parses r's body as JSON, numbers exact, in provider.Canonical
@@ -120,7 +137,7 @@ func (r *response) decode() (any, error) {
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		return nil, provider.Terminal(fmt.Errorf("%s %s: response is not JSON: %w", r.method, r.url, err))
+		return nil, provider.Terminal(fmt.Errorf("%s %s: response is not JSON: %s", r.method, r.url, rest.Printable(err.Error())))
 	}
 	if dec.More() {
 		return nil, provider.Terminal(fmt.Errorf("%s %s: trailing data after the JSON value", r.method, r.url))
@@ -170,9 +187,10 @@ func (r *response) objects() ([]map[string]any, error) {
 }
 
 // serverMessage returns ": " and the server's explanation of an error,
-// truncated; empty when the body says nothing.
-func serverMessage(body []byte) string {
-	if m := rest.Truncate(rest.Message(body)); m != "" {
+// without red's secrets, printable, truncated; empty when the body says
+// nothing.
+func serverMessage(body []byte, red *secret.Redactor) string {
+	if m := rest.Truncate(red.Redact(rest.Message(body))); m != "" {
 		return ": " + m
 	}
 	return ""

@@ -22,6 +22,11 @@
 //     never sent after the create.
 //   - Destroy-before-create on replace (the default): names are unique, so
 //     creating the new object first would make a duplicate.
+//   - No redirect is followed unless the ProviderConfig says
+//     followRedirects: same-origin, and then only to the base URL's scheme,
+//     host and port; a redirect not followed is a terminal error naming
+//     where it pointed. The base URL's password is never printed, and
+//     server text is made printable before it enters a message.
 //
 // Status codes: 2xx is success; 404 on a read is absent (see the grace
 // period) and on a delete is already gone; 409 on a delete (the object is

@@ -2,14 +2,17 @@ package cloud
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/convergehq/converge/provider"
 	"github.com/convergehq/converge/provider/rest"
+	"github.com/convergehq/converge/secret"
 )
 
 // DefaultGrace is how long after a create a 404 on the read of the new
@@ -32,13 +35,19 @@ type Provider struct {
 	client *http.Client
 	now    func() time.Time
 	grace  time.Duration
+	red    *secret.Redactor // the base URL's password
+	// sameOrigin is the redirect policy: false follows no redirect, true
+	// those to the same origin (provider.RedirectsSameOrigin).
+	sameOrigin atomic.Bool
 }
 
 // Option configures a Provider.
 type Option func(*Provider)
 
 // WithHTTPClient sets the HTTP client (default: a client with no timeout of
-// its own; every call is bounded by the context the engine gives it).
+// its own; every call is bounded by the context the engine gives it). Its
+// CheckRedirect is replaced: redirects follow the provider's policy (see
+// Configure).
 func WithHTTPClient(c *http.Client) Option { return func(p *Provider) { p.client = c } }
 
 // WithClock sets the clock used for the grace period and Retry-After dates
@@ -56,10 +65,41 @@ func New(baseURL string, opts ...Option) *Provider {
 	for _, o := range opts {
 		o(p)
 	}
+	p.client = rest.WithRedirects(p.client, p.redirects)
+	p.red = secret.New()
+	if u, err := url.Parse(p.base); err == nil {
+		if pw, ok := u.User.Password(); ok {
+			userPass := u.User.Username() + ":" + pw
+			p.red.Add(pw, userPass, "Basic "+base64.StdEncoding.EncodeToString([]byte(userPass)))
+		}
+	}
 	return p
 }
 
-var _ provider.Provider = (*Provider)(nil)
+var (
+	_ provider.Provider   = (*Provider)(nil)
+	_ provider.Configurer = (*Provider)(nil)
+)
+
+// Configure takes the redirect policy of the ProviderConfig: by default no
+// redirect is followed (a 3xx is a terminal error naming where it
+// pointed); with provider.RedirectsSameOrigin, redirects to the same
+// scheme, host and port as the base URL's are followed, and one to another
+// origin is a terminal error: nothing is ever sent there.
+func (p *Provider) Configure(s provider.Settings) error {
+	if err := provider.CheckFollowRedirects(s.FollowRedirects); err != nil {
+		return err
+	}
+	p.sameOrigin.Store(s.FollowRedirects == provider.RedirectsSameOrigin)
+	return nil
+}
+
+func (p *Provider) redirects() string {
+	if p.sameOrigin.Load() {
+		return provider.RedirectsSameOrigin
+	}
+	return provider.RedirectsNone
+}
 
 // Name returns "cloud".
 func (p *Provider) Name() string { return "cloud" }
@@ -150,7 +190,7 @@ func (p *Provider) Observe(ctx context.Context, req provider.Request) (provider.
 				State:    t.state(t.body(req.Spec, nil)),
 				Outputs:  req.Outputs,
 				Private:  req.Private,
-				NotReady: fmt.Sprintf("waiting for the API to show the new object %s", id),
+				NotReady: fmt.Sprintf("waiting for the API to show the new object %s", rest.Printable(id)),
 			}, nil
 		}
 		return provider.Observation{Exists: false}, nil
@@ -260,7 +300,8 @@ func notReady(obj map[string]any) string {
 	if st == "" {
 		st = "not reported"
 	}
-	return fmt.Sprintf("%s is %s, waiting for running", obj["id"], st)
+	// Both are the server's: shown printable.
+	return fmt.Sprintf("%s is %s, waiting for running", rest.Truncate(fmt.Sprint(obj["id"])), rest.Truncate(st))
 }
 
 // find lists the live objects named t.name and returns the one there is,
@@ -295,7 +336,7 @@ func (p *Provider) find(ctx context.Context, t target) (map[string]any, error) {
 		return match[0], nil
 	}
 	return nil, provider.Conflictf("GET %s: %d live %s objects are named %q (%s): not choosing one; delete the extra ones",
-		u, len(match), t.schema.Kind, t.name, strings.Join(ids, ", "))
+		p.shown(u), len(match), t.schema.Kind, t.name, rest.Truncate(strings.Join(ids, ", ")))
 }
 
 // Create POSTs the spec with Idempotency-Key req.IdempotencyKey, the same

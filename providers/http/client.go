@@ -9,12 +9,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/convergehq/converge/provider"
 	"github.com/convergehq/converge/provider/rest"
+	"github.com/convergehq/converge/secret"
 )
 
 const (
@@ -28,9 +28,19 @@ type call struct {
 	url     string
 	body    any               // JSON-encoded when non-nil
 	headers map[string]string // expanded
-	secrets []string          // scrubbed from every message
+	red     *secret.Redactor  // what no message may show
 	idemKey string            // Idempotency-Key header, when non-empty
 }
+
+// where is "METHOD URL" as a message may show it: the URL without its
+// password or any secret.
+func (c call) where() string {
+	return c.method + " " + c.red.Redact(rest.URL(c.url))
+}
+
+// text makes text from the outside (a server, the transport) fit for a
+// message: secrets redacted, made printable.
+func (c call) text(s string) string { return rest.Printable(c.red.Redact(s)) }
 
 // response is a complete HTTP response.
 type response struct {
@@ -80,22 +90,22 @@ func (g *hostGate) pause(host string, t time.Time) {
 func (p *Provider) do(ctx context.Context, c call) (*response, error) {
 	u, err := url.Parse(c.url)
 	if err != nil {
-		return nil, provider.Terminal(fmt.Errorf("%s %s: %w", c.method, c.url, err))
+		return nil, provider.Terminalf("%s: invalid URL", c.where())
 	}
 	if wait := p.gate.wait(u.Host, p.now()); wait > 0 {
-		return nil, provider.RateLimited(fmt.Errorf("%s %s: host %s rate limited us: waiting %s more before calling it again", c.method, c.url, u.Host, wait.Round(time.Millisecond)), wait)
+		return nil, provider.RateLimited(fmt.Errorf("%s: host %s rate limited us: waiting %s more before calling it again", c.where(), u.Host, wait.Round(time.Millisecond)), wait)
 	}
 	var body io.Reader
 	if c.body != nil {
 		b, err := json.Marshal(c.body)
 		if err != nil {
-			return nil, provider.Terminal(fmt.Errorf("%s %s: encode body: %w", c.method, c.url, err))
+			return nil, provider.Terminal(fmt.Errorf("%s: encode body: %s", c.where(), c.text(err.Error())))
 		}
 		body = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, c.method, c.url, body)
 	if err != nil {
-		return nil, provider.Terminal(fmt.Errorf("%s %s: %w", c.method, c.url, err))
+		return nil, provider.Terminal(fmt.Errorf("%s: %s", c.where(), c.text(transportMessage(err))))
 	}
 	for k, v := range c.headers {
 		req.Header.Set(k, v)
@@ -111,12 +121,18 @@ func (p *Provider) do(ctx context.Context, c call) (*response, error) {
 	}
 	resp, err := p.client.Do(req)
 	if err != nil {
-		return nil, retry(c.method, 0, err, fmt.Errorf("%s %s: %s", c.method, c.url, scrub(transportMessage(err), c.secrets)))
+		if errors.Is(err, rest.ErrTooManyRedirects) {
+			return nil, provider.Terminalf("%s: %s", c.where(), c.text(transportMessage(err)))
+		}
+		return nil, retry(c.method, 0, err, fmt.Errorf("%s: %s", c.where(), c.text(transportMessage(err))))
 	}
 	defer resp.Body.Close()
+	if msg := rest.Redirect(resp, p.redirects()); msg != "" {
+		return nil, provider.Terminalf("%s: %s: %s", c.where(), rest.StatusText(resp.StatusCode), c.red.Redact(msg))
+	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
 	if err != nil {
-		return nil, retry(c.method, 0, err, fmt.Errorf("%s %s: read response: %s", c.method, c.url, scrub(transportMessage(err), c.secrets)))
+		return nil, retry(c.method, 0, err, fmt.Errorf("%s: read response: %s", c.where(), c.text(transportMessage(err))))
 	}
 	return &response{status: resp.StatusCode, header: resp.Header, body: b}, nil
 }
@@ -144,7 +160,7 @@ func (p *Provider) statusError(c call, r *response) error {
 	if r.status >= 200 && r.status < 300 {
 		return nil
 	}
-	err := fmt.Errorf("%s %s: %s%s", c.method, c.url, rest.StatusText(r.status), serverMessage(r, c.secrets))
+	err := fmt.Errorf("%s: %s%s", c.where(), rest.StatusText(r.status), serverMessage(r, c.red))
 	switch {
 	case r.status == http.StatusTooManyRequests:
 		now := p.now()
@@ -159,18 +175,6 @@ func (p *Provider) statusError(c call, r *response) error {
 		return retry(c.method, r.status, nil, err)
 	}
 	return provider.Terminal(err)
-}
-
-// scrub replaces every secret in s with "(sensitive)". Secrets shorter than
-// 3 bytes are left alone: replacing them would mangle the message and hide
-// nothing.
-func scrub(s string, secrets []string) string {
-	for _, sec := range secrets {
-		if len(sec) >= 3 {
-			s = strings.ReplaceAll(s, sec, "(sensitive)")
-		}
-	}
-	return s
 }
 
 // decodeJSON decodes a response body keeping numbers exact, in canonical
@@ -192,9 +196,10 @@ func decodeJSON(b []byte) (any, error) {
 }
 
 // serverMessage returns ": " and the server's explanation of an error,
-// with secrets scrubbed, truncated; empty when the body says nothing.
-func serverMessage(r *response, secrets []string) string {
-	if m := rest.Truncate(scrub(rest.Message(r.body), secrets)); m != "" {
+// with secrets redacted in every form it may echo them in, printable,
+// truncated; empty when the body says nothing.
+func serverMessage(r *response, red *secret.Redactor) string {
+	if m := rest.Truncate(red.Redact(rest.Message(r.body))); m != "" {
 		return ": " + m
 	}
 	return ""

@@ -18,8 +18,18 @@
 //   - Only the keys declared in spec.body are compared: fields the server
 //     adds are neither changes nor drift.
 //   - Header values are sensitive: ${env:NAME} in them is expanded from the
-//     environment at call time only (the spec keeps the reference), and no
-//     header value appears in an error, even when the server echoes it.
+//     environment at call time only (the spec keeps the reference), and
+//     only where the manifest wrote it: never in a value an output put
+//     there, nor in an escaped $${env:NAME}.
+//   - No header value, variable value or URL password appears in an error,
+//     even when the server echoes it, JSON-escaped, URL-encoded,
+//     HTML-escaped or in base64 (see package secret); URLs are shown
+//     without their password, and server text is made printable (no
+//     control character or escape sequence reaches a message).
+//   - No redirect is followed unless the ProviderConfig says
+//     followRedirects: same-origin, and then only to the same scheme, host
+//     and port: headers are only ever sent to the origin of spec.url. A
+//     redirect not followed is a terminal error naming where it pointed.
 //   - After a 429, no request reaches that host until its Retry-After has
 //     passed: calls fail fast with a rate-limited error instead.
 //

@@ -8,10 +8,12 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/convergehq/converge/provider"
 	"github.com/convergehq/converge/provider/rest"
+	"github.com/convergehq/converge/secret"
 )
 
 // DefaultGrace is how long after a create a 404 on the read of the new
@@ -33,13 +35,18 @@ type Provider struct {
 	grace     time.Duration
 	lookupEnv func(string) (string, bool)
 	gate      hostGate
+	// sameOrigin is the redirect policy: false follows no redirect, true
+	// those to the same origin (provider.RedirectsSameOrigin).
+	sameOrigin atomic.Bool
 }
 
 // Option configures a Provider.
 type Option func(*Provider)
 
 // WithClient sets the HTTP client (default: a client with no timeout of its
-// own; every call is bounded by the context the engine gives it).
+// own; every call is bounded by the context the engine gives it). Its
+// CheckRedirect is replaced: redirects follow the provider's policy (see
+// Configure).
 func WithClient(c *http.Client) Option { return func(p *Provider) { p.client = c } }
 
 // WithClock sets the clock (default time.Now).
@@ -60,13 +67,36 @@ func New(opts ...Option) *Provider {
 	for _, o := range opts {
 		o(p)
 	}
+	p.client = rest.WithRedirects(p.client, p.redirects)
 	return p
 }
 
 var (
-	_ provider.Provider  = (*Provider)(nil)
-	_ provider.Validator = (*Provider)(nil)
+	_ provider.Provider   = (*Provider)(nil)
+	_ provider.Validator  = (*Provider)(nil)
+	_ provider.Configurer = (*Provider)(nil)
 )
+
+// Configure takes the redirect policy of the ProviderConfig: by default no
+// redirect is followed (a 3xx is a terminal error naming where it
+// pointed); with provider.RedirectsSameOrigin, redirects to the same
+// scheme, host and port are followed, with the request's headers, and a
+// redirect to another origin is a terminal error: no header, nor anything
+// else, is ever sent there.
+func (p *Provider) Configure(s provider.Settings) error {
+	if err := provider.CheckFollowRedirects(s.FollowRedirects); err != nil {
+		return err
+	}
+	p.sameOrigin.Store(s.FollowRedirects == provider.RedirectsSameOrigin)
+	return nil
+}
+
+func (p *Provider) redirects() string {
+	if p.sameOrigin.Load() {
+		return provider.RedirectsSameOrigin
+	}
+	return provider.RedirectsNone
+}
 
 // Name returns "http".
 func (p *Provider) Name() string { return "http" }
@@ -84,7 +114,7 @@ func (p *Provider) Schemas() []provider.Schema {
 type target struct {
 	spec
 	headers map[string]string
-	secrets []string
+	red     *secret.Redactor // header values, their variables, the URL's password
 }
 
 func (p *Provider) target(req provider.Request) (target, error) {
@@ -96,11 +126,14 @@ func (p *Provider) target(req provider.Request) (target, error) {
 	if err != nil {
 		return target{}, err
 	}
-	return target{spec: s, headers: hs, secrets: secrets}, nil
+	if pw, ok := s.url.User.Password(); ok {
+		secrets = append(secrets, pw, s.url.User.String())
+	}
+	return target{spec: s, headers: hs, red: secret.New(secrets...)}, nil
 }
 
 func (t target) call(method, u string) call {
-	return call{method: method, url: u, headers: t.headers, secrets: t.secrets}
+	return call{method: method, url: u, headers: t.headers, red: t.red}
 }
 
 // itemURL is the URL of the object id in the collection: the id is one
@@ -244,7 +277,8 @@ func (t target) notReady(obj map[string]any) string {
 	if reflect.DeepEqual(provider.Canonical(v), t.readyEquals) {
 		return ""
 	}
-	return fmt.Sprintf("%s is %v, waiting for %v", t.readyField, v, t.readyEquals)
+	// The value is the server's: shown printable, without secrets.
+	return fmt.Sprintf("%s is %s, waiting for %v", t.readyField, rest.Truncate(t.red.Redact(fmt.Sprint(v))), t.readyEquals)
 }
 
 // lookup returns the value at a dotted path in obj.
@@ -285,11 +319,11 @@ func (t target) idOf(obj map[string]any) (string, bool) {
 func object(c call, r *response) (map[string]any, error) {
 	v, err := decodeJSON(r.body)
 	if err != nil {
-		return nil, provider.Terminal(fmt.Errorf("%s %s: response is not JSON: %w", c.method, c.url, err))
+		return nil, provider.Terminal(fmt.Errorf("%s: response is not JSON: %s", c.where(), c.text(err.Error())))
 	}
 	obj, ok := v.(map[string]any)
 	if !ok {
-		return nil, provider.Terminal(fmt.Errorf("%s %s: response is not a JSON object", c.method, c.url))
+		return nil, provider.Terminal(fmt.Errorf("%s: response is not a JSON object", c.where()))
 	}
 	return obj, nil
 }
@@ -308,14 +342,14 @@ func (p *Provider) find(ctx context.Context, t target) (map[string]any, string, 
 	}
 	v, err := decodeJSON(r.body)
 	if err != nil {
-		return nil, "", provider.Terminal(fmt.Errorf("list: GET %s: response is not JSON: %w", c.url, err))
+		return nil, "", provider.Terminal(fmt.Errorf("list: %s: response is not JSON: %s", c.where(), c.text(err.Error())))
 	}
 	items, ok := v.([]any)
 	if env, isObj := v.(map[string]any); isObj {
 		items, ok = env["items"].([]any)
 	}
 	if !ok {
-		return nil, "", provider.Terminal(fmt.Errorf("list: GET %s: response is neither a JSON array nor an object with an items array", c.url))
+		return nil, "", provider.Terminal(fmt.Errorf("list: %s: response is neither a JSON array nor an object with an items array", c.where()))
 	}
 	want := provider.Canonical(t.body[t.adoptBy])
 	var match map[string]any
@@ -334,11 +368,11 @@ func (p *Provider) find(ctx context.Context, t target) (map[string]any, string, 
 	case n == 0:
 		return nil, "", nil
 	case n > 1:
-		return nil, "", provider.Conflictf("list: GET %s: %d objects have %s=%v: not choosing one to adopt", c.url, n, t.adoptBy, want)
+		return nil, "", provider.Conflictf("list: %s: %d objects have %s=%s: not choosing one to adopt", c.where(), n, t.adoptBy, c.text(fmt.Sprint(want)))
 	}
 	id, ok := t.idOf(match)
 	if !ok {
-		return nil, "", provider.Terminal(fmt.Errorf("list: GET %s: the object with %s=%v has no %s", c.url, t.adoptBy, want, t.idField))
+		return nil, "", provider.Terminal(fmt.Errorf("list: %s: the object with %s=%s has no %s", c.where(), t.adoptBy, c.text(fmt.Sprint(want)), t.idField))
 	}
 	return match, id, nil
 }
@@ -384,7 +418,7 @@ func (p *Provider) Create(ctx context.Context, req provider.Request) (provider.R
 			}
 		}
 		return provider.Result{}, fmt.Errorf("create %s: %w", req.ID,
-			provider.Conflictf("POST %s: %s%s", c.url, rest.StatusText(r.status), serverMessage(r, t.secrets)))
+			provider.Conflictf("%s: %s%s", c.where(), rest.StatusText(r.status), serverMessage(r, t.red)))
 	}
 	if err := p.statusError(c, r); err != nil {
 		return provider.Result{}, fmt.Errorf("create %s: %w", req.ID, err)
@@ -396,7 +430,7 @@ func (p *Provider) Create(ctx context.Context, req provider.Request) (provider.R
 	id, ok := t.idOf(obj)
 	if !ok {
 		return provider.Result{}, fmt.Errorf("create %s: %w", req.ID,
-			provider.Terminalf("POST %s: the created object has no %s field: set spec.idField", c.url, t.idField))
+			provider.Terminalf("%s: the created object has no %s field: set spec.idField", c.where(), t.idField))
 	}
 	return provider.Result{
 		Outputs:  obj,
@@ -428,7 +462,7 @@ func (p *Provider) Update(ctx context.Context, req provider.Request) (provider.R
 	}
 	if r.status == http.StatusNotFound || r.status == http.StatusConflict {
 		return provider.Result{}, fmt.Errorf("update %s: %w", req.ID,
-			provider.Retryable(fmt.Errorf("%s %s: %s%s", c.method, c.url, rest.StatusText(r.status), serverMessage(r, t.secrets))))
+			provider.Retryable(fmt.Errorf("%s: %s%s", c.where(), rest.StatusText(r.status), serverMessage(r, t.red))))
 	}
 	if err := p.statusError(c, r); err != nil {
 		return provider.Result{}, fmt.Errorf("update %s: %w", req.ID, err)
@@ -487,7 +521,7 @@ func (p *Provider) Delete(ctx context.Context, req provider.Request) error {
 		return nil
 	case http.StatusConflict:
 		return fmt.Errorf("delete %s: %w", req.ID,
-			provider.Retryable(fmt.Errorf("DELETE %s: %s%s", c.url, rest.StatusText(r.status), serverMessage(r, t.secrets))))
+			provider.Retryable(fmt.Errorf("%s: %s%s", c.where(), rest.StatusText(r.status), serverMessage(r, t.red))))
 	}
 	if err := p.statusError(c, r); err != nil {
 		return fmt.Errorf("delete %s: %w", req.ID, err)

@@ -2,8 +2,13 @@ package httpprovider
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"html"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -773,6 +778,58 @@ func TestHeaders(t *testing.T) {
 		}
 		if !strings.Contains(err.Error(), "(sensitive)") || !strings.Contains(err.Error(), "is revoked") {
 			t.Errorf("error %q: want the server's message with values masked", err)
+		}
+	})
+
+	t.Run("encoded echoes never appear in errors", func(t *testing.T) {
+		// A header value with the characters encoders escape.
+		const hostile = `s3cr"et/\tok+en é-ü`
+		hs := map[string]any{"Authorization": "Bearer ${env:API_TOKEN}", "X-Secret": hostile}
+		jsonForm, _ := json.Marshal(hostile)
+		forms := map[string]func(r *http.Request) string{
+			"exact":         func(r *http.Request) string { return r.Header.Get("X-Secret") },
+			"json escaped":  func(r *http.Request) string { return string(jsonForm) },
+			"json ascii":    func(r *http.Request) string { return `"s3cr\u0022et\/\\tok+en \u00e9-\u00FC"` },
+			"query escaped": func(r *http.Request) string { return url.QueryEscape(r.Header.Get("X-Secret")) },
+			"path escaped":  func(r *http.Request) string { return url.PathEscape(r.Header.Get("X-Secret")) },
+			"auth as query": func(r *http.Request) string { return "?auth=" + url.QueryEscape(r.Header.Get("Authorization")) },
+			"token alone":   func(r *http.Request) string { return strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ") },
+			"auth json":     func(r *http.Request) string { b, _ := json.Marshal(r.Header.Get("Authorization")); return string(b) },
+			"base64": func(r *http.Request) string {
+				return base64.StdEncoding.EncodeToString([]byte(r.Header.Get("X-Secret")))
+			},
+			"html escaped":   func(r *http.Request) string { return html.EscapeString(r.Header.Get("X-Secret")) },
+			"double encoded": func(r *http.Request) string { return url.QueryEscape(url.QueryEscape(r.Header.Get("X-Secret"))) },
+		}
+		for name, form := range forms {
+			for _, status := range []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusInternalServerError, http.StatusBadGateway} {
+				t.Run(fmt.Sprintf("%s %d", name, status), func(t *testing.T) {
+					var echoed string
+					api := newFakeAPI(t, func(f *fakeAPI) {
+						f.intercept = func(w http.ResponseWriter, r *http.Request, n int) bool {
+							echoed = form(r)
+							w.Header().Set("Content-Type", "text/plain")
+							w.WriteHeader(status)
+							fmt.Fprintf(w, "upstream rejected credentials [%s] for this request", echoed)
+							return true
+						}
+					})
+					p := newTestProvider(newClock())
+					spec := widget(t, api.URL, map[string]any{"name": "web-1"}, map[string]any{"headers": hs})
+					_, err := p.Observe(context.Background(), request(spec, map[string]string{"id": "w-1"}))
+					if err == nil {
+						t.Fatal("Observe succeeded")
+					}
+					for _, leak := range []string{echoed, hostile, "s3cret-token", `s3cr"et`, "s3cr%22et", "tok+en"} {
+						if strings.Contains(err.Error(), leak) {
+							t.Errorf("error %q holds %q", err, leak)
+						}
+					}
+					if !strings.Contains(err.Error(), "(sensitive)") || !strings.Contains(err.Error(), "for this request") {
+						t.Errorf("error %q: want the server's message with the secret masked", err)
+					}
+				})
+			}
 		}
 	})
 
