@@ -162,7 +162,11 @@ not even to the state.`,
 				case <-ctx.Done():
 					log.Info("shutting down: finishing calls in flight")
 					e.Stop(wg)
-					log.Info("stopped; state saved", "state", g.state)
+					if dryRun {
+						log.Info("stopped; dry run: the state was not written", "state", g.state)
+					} else {
+						log.Info("stopped; state saved", "state", g.state)
+					}
 					return nil
 				case <-timer.C:
 					e.ResyncAll()
