@@ -34,7 +34,10 @@
 //     temporary files converge's own writes left in it (recognised by a
 //     tag in their name, never by a look-alike name) and fails at once,
 //     terminally, naming what else it holds.
-//   - Observe never writes. Every operation is idempotent.
+//   - Observe never writes, and streams a file through a small buffer
+//     (hashing and comparing it), so memory does not grow with its size.
+//     A file.File's content is at most MaxContent (64 MiB).
+//   - Every operation is idempotent.
 //
 // Errors: an object of the wrong type at a path is a conflict; escapes,
 // permission errors, read-only file systems and a directory holding entries

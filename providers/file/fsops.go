@@ -175,7 +175,7 @@ func syncDir(r *os.Root, dir string) error {
 // m: write a temporary file in the same directory, fsync it, chmod it,
 // rename it over loc, fsync the directory. The temporary file is removed on
 // failure.
-func writeAtomic(r *os.Root, loc location, data []byte, m uint32) (err error) {
+func writeAtomic(r *os.Root, loc location, data string, m uint32) (err error) {
 	_, _ = clearTemps(r, loc.dir, filepath.Base(loc.name)) // left by a crash
 	tmp := tempName(loc)
 	f, err := r.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
@@ -188,7 +188,7 @@ func writeAtomic(r *os.Root, loc location, data []byte, m uint32) (err error) {
 			_ = r.Remove(tmp)
 		}
 	}()
-	if _, err := f.Write(data); err != nil {
+	if _, err := f.WriteString(data); err != nil {
 		return classify("write "+show(loc.rel), err)
 	}
 	if err := f.Sync(); err != nil {

@@ -1,9 +1,11 @@
 package file
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -70,7 +72,26 @@ func (p *Provider) applyDirectory(loc location, spec map[string]any) (map[string
 	return map[string]any{"path": relPath(loc)}, nil
 }
 
-func (p *Provider) observeFile(loc location) (provider.Observation, error) {
+// MaxContent is the most content a file.File may declare: 64 MiB. The
+// content lives in memory several times over (the manifest, the resolved
+// spec, the record and its encoding in the store, a plan's diff), so
+// converge is no way to ship large artifacts.
+const MaxContent = 64 << 20
+
+// shownContent is the largest differing file whose content an observation
+// shows as it is; a larger one is shown by its size and hash.
+const shownContent = 64 << 10
+
+// readBuffer is how much of a file is held at once while it is observed.
+const readBuffer = 64 << 10
+
+// observeFile reads the file at loc by streaming it once through a small
+// buffer: it hashes it and compares it with want, the content the spec
+// declares. state.content is want itself when the file holds exactly
+// that (no copy), the file's content when it differs and is small, and
+// "(SIZE bytes, sha256 HEX)" otherwise. Memory is one buffer, whatever
+// the file's size.
+func (p *Provider) observeFile(ctx context.Context, loc location, want string) (provider.Observation, error) {
 	r, err := p.openRoot()
 	if err != nil {
 		return provider.Observation{}, err
@@ -100,14 +121,52 @@ func (p *Provider) observeFile(loc location) (provider.Observation, error) {
 	if !fi.Mode().IsRegular() {
 		return provider.Observation{}, wrongType(loc, "a regular file", fi)
 	}
-	data, err := io.ReadAll(f)
-	if err != nil {
-		return provider.Observation{}, classify("read "+show(loc.rel), err)
+	var (
+		h     = sha256.New()
+		buf   = make([]byte, readBuffer)
+		size  int
+		equal = true
+		small []byte // the content, while it may be shown
+		keep  = fi.Size() <= shownContent
+	)
+	for {
+		n, err := f.Read(buf)
+		if n > 0 {
+			chunk := buf[:n]
+			h.Write(chunk)
+			equal = equal && size+n <= len(want) && string(chunk) == want[size:size+n]
+			if keep = keep && size+n <= shownContent; keep {
+				small = append(small, chunk...)
+			}
+			size += n
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return provider.Observation{}, classify("read "+show(loc.rel), err)
+		}
+		if err := ctx.Err(); err != nil {
+			return provider.Observation{}, err
+		}
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	var content string
+	switch {
+	case equal && size == len(want):
+		content = want
+	case keep:
+		content = string(small)
+	default:
+		content = fmt.Sprintf("(%d bytes, sha256 %s)", size, sum)
+		if content == want {
+			content += " " // it is not what the spec says, whatever it says
+		}
 	}
 	return provider.Observation{
 		Exists:  true,
-		State:   map[string]any{"content": string(data), "mode": formatMode(modeBits(fi.Mode()))},
-		Outputs: fileOutputs(loc, data),
+		State:   map[string]any{"content": content, "mode": formatMode(modeBits(fi.Mode()))},
+		Outputs: map[string]any{"path": relPath(loc), "sha256": sum, "size": int64(size)},
 	}, nil
 }
 
@@ -115,6 +174,9 @@ func (p *Provider) applyFile(loc location, spec map[string]any) (map[string]any,
 	content, err := specString(spec, "content", "")
 	if err != nil {
 		return nil, err
+	}
+	if len(content) > MaxContent {
+		return nil, provider.Terminal(errors.New(contentTooLarge(len(content))))
 	}
 	m, err := specMode(spec, "0644")
 	if err != nil {
@@ -132,20 +194,27 @@ func (p *Provider) applyFile(loc location, spec map[string]any) (map[string]any,
 	if fi != nil && !fi.Mode().IsRegular() {
 		return nil, wrongType(loc, "a regular file", fi)
 	}
-	data := []byte(content)
-	if err := writeAtomic(r, loc, data, m); err != nil {
+	if err := writeAtomic(r, loc, content, m); err != nil {
 		return nil, err
 	}
-	return fileOutputs(loc, data), nil
+	return map[string]any{"path": relPath(loc), "sha256": hashString(content), "size": int64(len(content))}, nil
 }
 
-func fileOutputs(loc location, data []byte) map[string]any {
-	sum := sha256.Sum256(data)
-	return map[string]any{
-		"path":   relPath(loc),
-		"sha256": hex.EncodeToString(sum[:]),
-		"size":   int64(len(data)),
+// contentTooLarge is the message for content over MaxContent.
+func contentTooLarge(n int) string {
+	return fmt.Sprintf("content is %d bytes; a file.File holds at most %d (64 MiB)", n, MaxContent)
+}
+
+// hashString returns the hex SHA-256 of s, without copying s whole.
+func hashString(s string) string {
+	h := sha256.New()
+	buf := make([]byte, min(len(s), readBuffer))
+	for len(s) > 0 {
+		n := copy(buf, s)
+		h.Write(buf[:n])
+		s = s[n:]
 	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 func (p *Provider) observeSymlink(loc location) (provider.Observation, error) {

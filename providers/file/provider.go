@@ -129,7 +129,7 @@ func (p *Provider) Schemas() []provider.Schema {
 }
 
 // ValidateSpec reports a path or symlink target that escapes the root, an
-// empty path, and the root itself used as a path. A symlink target is
+// empty path, the root itself used as a path, and content over MaxContent. A symlink target is
 // resolved as the kernel would, on the file system as it is now (it reads,
 // never writes): a ".." after a name is refused outright, since a link
 // created there later could lead it out. Operations check everything again.
@@ -147,6 +147,9 @@ func (p *Provider) ValidateSpec(kind string, spec map[string]any) []provider.Fie
 		} else {
 			rel, relOK = r, true
 		}
+	}
+	if content, ok := checkable(spec["content"]); ok && kind == KindFile && len(content) > MaxContent {
+		errs = append(errs, provider.FieldError{Field: "spec.content", Msg: contentTooLarge(len(content))})
 	}
 	if kind == KindSymlink {
 		if target, ok := checkable(spec["target"]); ok {
@@ -251,7 +254,7 @@ func (p *Provider) Observe(ctx context.Context, req provider.Request) (provider.
 	if rec, ok, rerr := p.recorded(req); ok && (err != nil || rec.name != loc.name) {
 		switch {
 		case rerr == nil:
-			obs, err := p.observe(req, rec)
+			obs, err := p.observe(ctx, req, rec)
 			if err != nil {
 				return fail(err)
 			}
@@ -270,7 +273,7 @@ func (p *Provider) Observe(ctx context.Context, req provider.Request) (provider.
 	if err != nil {
 		return fail(err)
 	}
-	obs, err := p.observe(req, loc)
+	obs, err := p.observe(ctx, req, loc)
 	if err != nil {
 		return fail(err)
 	}
@@ -281,14 +284,17 @@ func (p *Provider) Observe(ctx context.Context, req provider.Request) (provider.
 }
 
 // observe reads the object of req's kind at loc.
-func (p *Provider) observe(req provider.Request, loc location) (provider.Observation, error) {
+func (p *Provider) observe(ctx context.Context, req provider.Request, loc location) (provider.Observation, error) {
 	var obs provider.Observation
 	var err error
 	switch req.Kind {
 	case KindDirectory:
 		obs, err = p.observeDirectory(loc)
 	case KindFile:
-		obs, err = p.observeFile(loc)
+		// What to compare the file with; an unresolved content compares
+		// with nothing.
+		want, _ := specString(req.Spec, "content", "")
+		obs, err = p.observeFile(ctx, loc, want)
 	case KindSymlink:
 		obs, err = p.observeSymlink(loc)
 	}
