@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -128,7 +129,7 @@ func (s Schema) Apply(spec map[string]any) (map[string]any, error) {
 			// A reference to a number or a bool, in a string field, is
 			// formatted, as it would be inside a longer string.
 			switch x := v.(type) {
-			case int, int64, float64, bool:
+			case int, int64, float64, json.Number, bool:
 				v = fmt.Sprint(x)
 				out[name] = v
 			}
@@ -219,10 +220,12 @@ func checkType(t Type, v any) error {
 			ok = true
 		case float64:
 			ok = n == float64(int64(n))
+		case json.Number:
+			ok = isInteger(n)
 		}
 	case Float:
 		switch v.(type) {
-		case int, int64, float64:
+		case int, int64, float64, json.Number:
 			ok = true
 		}
 	case Bool:
@@ -241,12 +244,17 @@ func checkType(t Type, v any) error {
 }
 
 func describe(v any) string {
-	switch v.(type) {
+	switch x := v.(type) {
 	case string:
 		return "string"
 	case int, int64:
 		return "int"
 	case float64:
+		return "float"
+	case json.Number:
+		if isInteger(x) {
+			return "int"
+		}
 		return "float"
 	case bool:
 		return "bool"
