@@ -24,7 +24,10 @@ import (
 //     read it.
 //   - Values are compared in provider.Canonical form (reflect.DeepEqual, with
 //     NaN equal to itself), after the field's Normalize when it has one (a
-//     value Normalize rejects is compared as is).
+//     value Normalize rejects is compared as is). A number has one canonical
+//     form, so numbers compare by exact value: 12345678901234567891 from an
+//     API equals the same integer in a manifest and differs from
+//     12345678901234567892; 1e2 equals 100.
 //   - Maps are diffed per key ("env.HOME", `labels["a.b"]`); for Partial map
 //     fields only the desired keys count. Lists of equal length are diffed per
 //     index ("args[2]"); lists of different lengths change whole.

@@ -1,6 +1,7 @@
 package diff_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -260,6 +261,23 @@ func TestCompute(t *testing.T) {
 			desired:  map[string]any{"a.b": 1},
 			observed: map[string]any{"a.b": 2},
 			want:     diff.Diff{{Path: `["a.b"]`, Old: int64(2), New: int64(1)}},
+		},
+		"BigIntegersEqual": {
+			reason:   "an id beyond int64, as a manifest and an API (JSON read with UseNumber) give it, is no change",
+			desired:  map[string]any{"env": map[string]any{"id": json.Number("12345678901234567891"), "n": int64(100), "r": json.Number("0.1")}},
+			observed: map[string]any{"env": map[string]any{"id": uint64(12345678901234567891), "n": json.Number("1e2"), "r": 0.1}},
+		},
+		"BigIntegersDiffer": {
+			reason:   "integers beyond int64 that a float64 cannot tell apart still differ",
+			desired:  map[string]any{"env": map[string]any{"id": json.Number("12345678901234567891")}},
+			observed: map[string]any{"env": map[string]any{"id": json.Number("12345678901234567892")}},
+			want:     diff.Diff{{Path: "env.id", Old: json.Number("12345678901234567892"), New: json.Number("12345678901234567891")}},
+		},
+		"DecimalsDiffer": {
+			reason:   "decimals a float64 rounds alike still differ",
+			desired:  map[string]any{"env": map[string]any{"x": json.Number("0.1")}},
+			observed: map[string]any{"env": map[string]any{"x": json.Number("0.10000000000000000001")}},
+			want:     diff.Diff{{Path: "env.x", Old: json.Number("0.10000000000000000001"), New: json.Number("0.1")}},
 		},
 	}
 	for name, tc := range tests {

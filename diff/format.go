@@ -1,6 +1,7 @@
 package diff
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -96,7 +97,8 @@ func (c Change) String() string {
 
 // FormatValue renders v compactly and deterministically for people:
 // strings Go-quoted (long or multi-line ones shortened to their first line,
-// with a note of their size), numbers and booleans as Go prints them, null
+// with a note of their size), numbers exactly (in provider.Canonical form:
+// 12345678901234567891 stays that), booleans as Go prints them, null
 // as "null", lists as [a, b], maps as {"k": v} with sorted keys, and
 // provider.Unknown as "(known after apply)".
 func FormatValue(v any) string {
@@ -117,6 +119,8 @@ func formatValue(b *strings.Builder, v any) {
 		b.WriteString(strconv.FormatInt(x, 10))
 	case float64:
 		b.WriteString(strconv.FormatFloat(x, 'g', -1, 64))
+	case json.Number:
+		b.WriteString(string(x)) // exact: 12345678901234567891, 0.1
 	case provider.Unknown:
 		b.WriteString(UnknownValue)
 	case []any:

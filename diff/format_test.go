@@ -1,6 +1,7 @@
 package diff_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -26,6 +27,11 @@ func TestFormatValue(t *testing.T) {
 		"Int":          {v: 42, want: "42"},
 		"IntegralFlt":  {v: 3.0, want: "3"},
 		"Float":        {v: 2.5, want: "2.5"},
+		"BigInt":       {v: json.Number("12345678901234567891"), want: "12345678901234567891"},
+		"BigUint":      {v: uint64(12345678901234567891), want: "12345678901234567891"},
+		"Decimal":      {v: json.Number("0.10"), want: "0.1"},
+		"FloatDecimal": {v: 0.1, want: "0.1"},
+		"ExactDecimal": {v: json.Number("3.14159265358979323846"), want: "3.14159265358979323846"},
 		"Bool":         {v: true, want: "true"},
 		"List":         {v: []any{"a", 1, nil}, want: `["a", 1, null]`},
 		"EmptyList":    {v: []any{}, want: "[]"},
