@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -414,6 +415,8 @@ func (d *docParser) providerConfig(top *topLevel, name string, kindLine int) *do
 					cfg.QPS = float64(x)
 				case float64:
 					cfg.QPS = x
+				case json.Number: // 0.1, or beyond int64
+					cfg.QPS, _ = x.Float64()
 				}
 				if cfg.QPS <= 0 {
 					d.errorf(line, "spec.qps", "must be a number greater than 0")

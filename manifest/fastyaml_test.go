@@ -162,6 +162,7 @@ func FuzzFastParser(f *testing.F) {
 		"a: \"\\u00e9\\n\"\nb: -1.5e3\nc: 0o17\n",
 		"a: b # c\n# d\n  # e\nf:\n",
 		dirDoc,
+		numbersDoc,
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s))

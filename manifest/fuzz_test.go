@@ -14,6 +14,7 @@ func FuzzLoadBytes(f *testing.F) {
 		"kind: ProviderConfig\nmetadata: {name: file}\nspec: {qps: .inf, timeout: 1h}\n",
 		"kind: net.Port\nmetadata: {name: p}\nspec: {labels: {<<: {a: 1}}, number: 0x10}\n",
 		"---\n---\n- [",
+		numbersDoc,
 		"kind: net.Port\nmetadata: {name: p}\nspec:\n  labels:\n    big: &s xxxxxxxx\n    copies: [*s, *s, *s, {k: *s}]\n",
 	}
 	for _, s := range seeds {

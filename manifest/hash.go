@@ -12,11 +12,16 @@ import (
 	"strconv"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/convergehq/converge/provider"
 )
 
 // ResourceHash returns the content hash of r: the hex SHA-256 of the
 // canonical JSON (sorted keys) of its kind, name, spec, dependsOn (as a
-// sorted set) and policy. Labels and sources do not count.
+// sorted set) and policy. Labels and sources do not count. Spec numbers are
+// hashed in provider.Canonical form: their exact value, whatever its
+// spelling (1e2 and 100 hash alike; 12345678901234567891 and
+// 12345678901234567892 do not).
 func ResourceHash(r *Resource) string {
 	var e canonicalEncoder
 	return e.resourceHash(r)
@@ -76,7 +81,20 @@ func (e *canonicalEncoder) appendValue(b []byte, v any) []byte {
 		return strconv.AppendInt(b, x, 10)
 	case float64:
 		if !math.IsNaN(x) && !math.IsInf(x, 0) {
-			return appendFloat(b, x)
+			// A float64 that is not canonical stands for a number that is.
+			if c, ok := provider.Canonical(x).(float64); ok {
+				return appendFloat(b, c)
+			}
+			return e.appendValue(b, provider.Canonical(x))
+		}
+	case json.Number:
+		// Canonical, the text is the same for every spelling of a value
+		// ("1e2" is 100).
+		switch c := provider.Canonical(x).(type) {
+		case json.Number:
+			return append(b, c...)
+		case int64, float64:
+			return e.appendValue(b, c)
 		}
 	case map[string]any:
 		if x == nil {

@@ -106,8 +106,9 @@ func TestMarshalRoundTrip(t *testing.T) {
 }
 
 // jsonResourceHash is the reference ResourceHash: encoding/json over the
-// hashed content. The canonical encoder must give the same bytes, so that
-// hashes stay what they were before it existed.
+// hashed content, the spec's numbers in provider.Canonical form. The canonical
+// encoder must give the same bytes, so that hashes stay what they were
+// before it existed.
 func jsonResourceHash(r *Resource) string {
 	deps := append([]string{}, r.DependsOn...)
 	sort.Strings(deps)
@@ -118,12 +119,40 @@ func jsonResourceHash(r *Resource) string {
 		Spec      map[string]any `json:"spec"`
 		DependsOn []string       `json:"dependsOn"`
 		Policy    Policy         `json:"policy"`
-	}{r.Kind, r.Name, r.Spec, deps, r.Policy})
+	}{r.Kind, r.Name, canonicalNumbers(r.Spec).(map[string]any), deps, r.Policy})
 	if err != nil {
 		panic(err)
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
+}
+
+// canonicalNumbers returns v with its numbers in provider.Canonical form
+// and its nil maps and lists kept.
+func canonicalNumbers(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		if x == nil {
+			return x
+		}
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = canonicalNumbers(e)
+		}
+		return out
+	case []any:
+		if x == nil {
+			return x
+		}
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = canonicalNumbers(e)
+		}
+		return out
+	case float64, float32, json.Number, uint64, int:
+		return provider.Canonical(x)
+	}
+	return v
 }
 
 func TestResourceHashMatchesJSON(t *testing.T) {
@@ -140,6 +169,10 @@ func TestResourceHashMatchesJSON(t *testing.T) {
 			"key <&>\n": "v",
 		}},
 		"other types": {Kind: "file.File", Name: "o", Spec: map[string]any{"int": 3, "strs": []string{"a"}, "unknown": provider.Unknown{Expr: "${x}"}}},
+		"numbers": {Kind: "file.File", Name: "n", Spec: map[string]any{
+			"big": json.Number("12345678901234567891"), "u": uint64(1 << 63), "dec": json.Number("0.1"), "f": 0.1, "e": json.Number("1e2"),
+			"f25": 1.2345678901234567e25, "huge": 1e300, "g": 1234567.5, "spelled": json.Number("1.2345678901234567891e19"), "bad": json.Number("1e99999999999"),
+		}},
 	}
 	for name, r := range tests {
 		t.Run(name, func(t *testing.T) {

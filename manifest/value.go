@@ -222,15 +222,40 @@ func (c *converter) scalar(n *yaml.Node) any {
 			c.errorf(n, "%v", err)
 			return nil
 		}
-		if f, ok := v.(float64); ok && (math.IsNaN(f) || math.IsInf(f, 0)) {
-			c.errorf(n, "NaN and infinite numbers are not supported")
-			return nil
+		if f, ok := v.(float64); ok {
+			if math.IsNaN(f) || math.IsInf(f, 0) {
+				c.errorf(n, "NaN and infinite numbers are not supported")
+				return nil
+			}
+			if x, ok := exactNumber(n); ok {
+				return x
+			}
 		}
 		return provider.Canonical(v)
 	default:
 		c.errorf(n, "unsupported YAML tag %s", tag)
 		return nil
 	}
+}
+
+// exactNumber returns the exact value of the number scalar n, which
+// yaml.v3 decodes to a float64: rounded, for a decimal of many digits or an
+// integer beyond uint64 (12345678901234567891234 is a float to yaml.v3).
+// The value is read from the text, as yaml.v3 reads it: a decimal, with
+// underscores left out; an integer text under an explicit !!float tag is
+// read as yaml.v3 reads integers (0x1F, 0o17).
+func exactNumber(n *yaml.Node) (any, bool) {
+	plain := yaml.Node{Kind: yaml.ScalarNode, Value: n.Value}
+	switch plain.ShortTag() {
+	case "!!float":
+		return provider.ParseNumber(strings.ReplaceAll(n.Value, "_", ""))
+	case "!!int":
+		var v any
+		if err := plain.Decode(&v); err == nil {
+			return provider.Canonical(v), true
+		}
+	}
+	return nil, false
 }
 
 // key returns the string form of the mapping key k.
