@@ -139,6 +139,9 @@ func decodeRecord(data []byte) (store.Record, error) {
 	}
 	r.AppliedSpec = provider.CanonicalMap(r.AppliedSpec)
 	r.Outputs = provider.CanonicalMap(r.Outputs)
+	if r.Pending != nil {
+		r.Pending.Spec = provider.CanonicalMap(r.Pending.Spec)
+	}
 	for i := range r.Deposed {
 		r.Deposed[i].Spec = provider.CanonicalMap(r.Deposed[i].Spec)
 		r.Deposed[i].Outputs = provider.CanonicalMap(r.Deposed[i].Outputs)
