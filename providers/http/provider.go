@@ -2,6 +2,7 @@ package httpprovider
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -308,6 +309,8 @@ func (t target) idOf(obj map[string]any) (string, bool) {
 		return x, x != "" && x != "." && x != ".."
 	case int64:
 		return strconv.FormatInt(x, 10), true
+	case json.Number: // beyond int64, exactly
+		return x.String(), true
 	case float64:
 		return strconv.FormatFloat(x, 'f', -1, 64), true
 	}
