@@ -79,11 +79,7 @@ func (w *walker) path(p string) {
 		w.errorf(p, "%s", describeIOError(err))
 		return
 	}
-	real, err := filepath.EvalSymlinks(abs)
-	if err != nil {
-		w.linkError(p, err)
-		return
-	}
+	real := realPath(abs)
 	if info.IsDir() {
 		w.dir(p, real, info)
 		return
@@ -147,11 +143,7 @@ func (w *walker) link(p, at string) {
 		w.linkError(p, err)
 		return
 	}
-	real, err := filepath.EvalSymlinks(at)
-	if err != nil {
-		w.linkError(p, err)
-		return
-	}
+	real := realPath(at)
 	switch {
 	case info.IsDir():
 		w.dir(p, real, info)
@@ -171,6 +163,16 @@ func (w *walker) file(p, real string) {
 	}
 	w.files[real] = true
 	w.names = append(w.names, p)
+}
+
+// realPath returns the absolute path abs, which Stat follows, with its
+// symlinks evaluated; abs itself for what has no such path (/dev/stdin
+// leads to a pipe).
+func realPath(abs string) string {
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		return real
+	}
+	return abs
 }
 
 // linkError reports the symlink p whose target could not be read.

@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -193,5 +194,27 @@ func TestLoadFollowsSymlinks(t *testing.T) {
 				t.Errorf("WatchPaths() mismatch (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestLoadFromPipe checks a path that leads to no file, a pipe (as
+// /dev/stdin does), is read.
+func TestLoadFromPipe(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	go func() {
+		w.Write([]byte(dirDoc))
+		w.Close()
+	}()
+	p := fmt.Sprintf("/proc/self/fd/%d", r.Fd())
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("no %s: %v", p, err)
+	}
+	rv, err := Load([]string{p}, testRegistry(t))
+	if err != nil || len(rv.Resources) != 1 {
+		t.Fatalf("Load(%s) = %v, %v; want the resource", p, rv, err)
 	}
 }
