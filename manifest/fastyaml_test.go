@@ -131,6 +131,7 @@ func TestFastParserMatchesYAMLv3(t *testing.T) {
 		"columns on later lines":   {src: "a: [é, ü]\nb:\n  - [x, é, y]\n  - {é: 1, ü: [2, 3]}\n  -\n  - é\n", wantFast: true},
 		"aliases of a long string": {src: "big: &s " + strings.Repeat("x", 5000) + "\ncopies: [*s, *s, *s]\n"},
 		"explicit long keys":       {src: "? " + strings.Repeat("k", 2000) + "\n:\n  ? " + strings.Repeat("j", 2000) + "\n  : 1\n"},
+		"numbers":                  {src: numbersDoc, wantFast: true},
 		"long flow list":           {src: "items: [" + strings.Repeat("a, é, 'b', \"c\", {d: e}, [f], ", 2000) + "z]\n", wantFast: true},
 	}
 	var p fastParser
