@@ -238,6 +238,18 @@ func checkAudit(t *testing.T, a cloudsim.Audit) {
 	}
 }
 
+// injected fails the test now unless the audit counts at least one injected
+// fault of each kind ("error", "hang", "ambiguous", "outage"): a scenario
+// whose faults never happened proves nothing.
+func injected(t *testing.T, a cloudsim.Audit, kinds ...string) {
+	t.Helper()
+	for _, k := range kinds {
+		if a.Faults[k] == 0 {
+			t.Fatalf("no %q fault was injected (faults %v): the scenario tested nothing", k, a.Faults)
+		}
+	}
+}
+
 // figure reports one measured figure of a scenario.
 func figure(t *testing.T, scenario string, values map[string]any) {
 	t.Helper()
@@ -258,6 +270,15 @@ func total(m map[string]int) int {
 	n := 0
 	for _, v := range m {
 		n += v
+	}
+	return n
+}
+
+// total2 sums a count per kind, then per name.
+func total2(m map[string]map[string]int) int {
+	n := 0
+	for _, byName := range m {
+		n += total(byName)
 	}
 	return n
 }

@@ -30,6 +30,7 @@ func TestFlakyAPI(t *testing.T) {
 	reg := registry(t, s.srv.URL)
 	rep, took := converge(t, reg, load(t, reg, files), engine.Options{Workers: 32, BackoffBase: 50 * time.Millisecond, BackoffMax: time.Second})
 	a := s.Audit()
+	injected(t, a, "error", "hang")
 	checkAudit(t, a)
 	if rep.Ready != 10*units {
 		t.Errorf("ready = %d; want %d", rep.Ready, 10*units)
@@ -43,8 +44,13 @@ func TestFlakyAPI(t *testing.T) {
 
 // 2. The server allows 20 requests/s: converge, configured for the same
 // budget, never exceeds it over any one-second window after its first
-// burst; configured for more, it honours every Retry-After and, adapting,
-// provokes far fewer 429s than with a fixed rate.
+// burst; configured for more, it honours every Retry-After, adapting its
+// rate or not. The figures give the 429s of each; the test does not claim
+// that adapting provokes fewer: it does not, measurably (each 429 costs a
+// Retry-After pause of at least a second, in which the server's bucket
+// refills; the client's burst is not lowered and its rate is back above
+// the server's within a few successes, so both modes meet about one wave of
+// 429s per pause: see docs/reliability.md).
 func TestRateLimitedAPI(t *testing.T) {
 	const units = 6 // 60 resources: the budget makes this slow by design
 	t.Run("within budget", func(t *testing.T) {
@@ -78,6 +84,9 @@ func TestRateLimitedAPI(t *testing.T) {
 			}
 			maxAfterBurst = max(maxAfterBurst, n)
 		}
+		if maxAfterBurst < 15 {
+			t.Errorf("most requests in one second after the first burst = %d; want converge to press on its budget of 19, or the budget was not tested", maxAfterBurst)
+		}
 		if maxAfterBurst > 20 {
 			t.Errorf("most requests in one second after the first burst = %d; want at most the server's 20", maxAfterBurst)
 		}
@@ -101,6 +110,9 @@ func TestRateLimitedAPI(t *testing.T) {
 			reg := registry(t, s.srv.URL)
 			_, took := converge(t, reg, load(t, reg, files), engine.Options{FixedRate: fixed, BackoffBase: 100 * time.Millisecond, BackoffMax: 2 * time.Second})
 			a := s.Audit()
+			if a.RateLimited == 0 {
+				t.Fatalf("no request was answered 429: the server never throttled, so no Retry-After was tested")
+			}
 			checkAudit(t, a)
 			// Every Retry-After is honoured: no request arrives well
 			// inside the pause a 429 asked for (requests already on their
@@ -125,26 +137,57 @@ func TestRateLimitedAPI(t *testing.T) {
 			if violations > 0 {
 				t.Errorf("%d requests arrived inside a Retry-After pause", violations)
 			}
+			retried := 0 // 429s followed by another request, whose timing was checked
+			for i, r := range reqs {
+				if r.status == 429 && r.retryAfter > 0 && i+1 < len(reqs) {
+					retried++
+				}
+			}
+			if retried == 0 {
+				t.Errorf("no 429 with a Retry-After was followed by a request: nothing was checked")
+			}
 			figure(t, "rate-limit-over-budget", map[string]any{"fixedRate": fixed, "seconds": took.Seconds(), "requests": a.Requests, "rateLimited": a.RateLimited, "retryAfterViolations": violations})
 		})
 	}
 }
 
 // 3. Ambiguous creates (committed, answered 500): zero duplicates, with the
-// server's idempotency keys and without them (adoption by name).
+// server's idempotency keys and without them (adoption by name). With keys,
+// reads lag by 2 s and the ProviderConfig sets readAfterWriteGrace: 0s (as
+// for an API that honours keys), so converge cannot find the object by name
+// and creates again at once: only the key keeps that create from making a
+// second object. Without keys, nothing lags and converge adopts the object
+// it finds by name.
 func TestAmbiguousCreates(t *testing.T) {
 	for _, keys := range []bool{true, false} {
 		t.Run(fmt.Sprintf("idempotency keys %v", keys), func(t *testing.T) {
-			s := newSim(t, cloudsim.Config{Seed: 3, DisableIdempotency: !keys, Faults: cloudsim.Faults{AmbiguousRate: 0.3}})
-			files, expect := app(units, "{maxInFlight: 32}")
+			cfg := cloudsim.Config{Seed: 3, DisableIdempotency: !keys, Faults: cloudsim.Faults{AmbiguousRate: 0.3}}
+			pc := "{maxInFlight: 32}"
+			if keys {
+				cfg.Lag = 2 * time.Second
+				pc = "{maxInFlight: 32, readAfterWriteGrace: 0s}"
+			}
+			s := newSim(t, cfg)
+			files, expect := app(units, pc)
 			if err := s.Expect(expect); err != nil {
 				t.Fatal(err)
 			}
 			reg := registry(t, s.srv.URL)
-			rep, took := converge(t, reg, load(t, reg, files), engine.Options{Workers: 32, BackoffBase: 20 * time.Millisecond, BackoffMax: 500 * time.Millisecond})
+			rep, took := converge(t, reg, load(t, reg, files), engine.Options{Workers: 32, BackoffBase: 20 * time.Millisecond, BackoffMax: 500 * time.Millisecond, ReadyPoll: 200 * time.Millisecond})
 			a := s.Audit()
+			injected(t, a, "ambiguous")
+			// With keys, creates sent again are answered from them; without,
+			// none can be, and converge finds its objects by name.
+			if keys && a.Replays == 0 {
+				t.Fatalf("no create was answered from its idempotency key: the keys were never put to the test")
+			}
+			if !keys && a.Replays != 0 {
+				t.Errorf("%d creates answered from an idempotency key the server ignores", a.Replays)
+			}
 			checkAudit(t, a)
-			figure(t, "ambiguous", map[string]any{"idempotencyKeys": keys, "resources": rep.Ready, "seconds": took.Seconds(), "ambiguous": a.Faults["ambiguous"], "duplicates": len(a.Duplicates), "leaks": len(a.Leaks)})
+			checkCreatedOnce(t, a.Created, expect, nil)
+			figure(t, "ambiguous", map[string]any{"idempotencyKeys": keys, "lagSeconds": cfg.Lag.Seconds(), "resources": rep.Ready, "seconds": took.Seconds(),
+				"ambiguous": a.Faults["ambiguous"], "replays": a.Replays, "duplicates": len(a.Duplicates), "leaks": len(a.Leaks)})
 		})
 	}
 }
@@ -162,9 +205,15 @@ func TestAmbiguousCreatesWithLag(t *testing.T) {
 	reg := registry(t, s.srv.URL)
 	rep, took := converge(t, reg, load(t, reg, files), engine.Options{Workers: 32, BackoffBase: 20 * time.Millisecond, BackoffMax: 500 * time.Millisecond, ReadyPoll: 200 * time.Millisecond})
 	a := s.Audit()
+	injected(t, a, "ambiguous")
+	if a.StaleReads == 0 {
+		t.Fatalf("no read was stale: the lag never hid a create, so adoption by name was not put to the test")
+	}
 	checkAudit(t, a)
+	checkCreatedOnce(t, a.Created, expect, nil)
 	figure(t, "ambiguous-with-lag", map[string]any{"lagSeconds": 2, "idempotencyKeys": false, "resources": rep.Ready, "seconds": took.Seconds(),
-		"ambiguous": a.Faults["ambiguous"], "creates": a.ByMethod["POST"], "duplicates": len(a.Duplicates), "leaks": len(a.Leaks)})
+		"ambiguous": a.Faults["ambiguous"], "staleReads": a.StaleReads, "creates": total2(a.Created), "posts": a.ByMethod["POST"],
+		"duplicates": len(a.Duplicates), "leaks": len(a.Leaks)})
 }
 
 // 5. The server is down for 10 s, then returns: converge recovers within one
@@ -184,6 +233,7 @@ func TestOutage(t *testing.T) {
 	outageEnd := time.Now().Add(10 * time.Second)
 	_, took := converge(t, reg, rv, engine.Options{Workers: 16, BackoffBase: 100 * time.Millisecond, BackoffMax: backoffMax})
 	a := s.Audit()
+	injected(t, a, "outage")
 	checkAudit(t, a)
 	recovered := time.Since(outageEnd)
 	// The first request after the outage comes within one cap; the whole
@@ -229,22 +279,29 @@ func TestReadLag(t *testing.T) {
 	if err != nil || !rep.OK() {
 		t.Fatalf("apply: %v %+v", err, rep.Failures)
 	}
-	// At once, while every read still lags: a second converge observes
-	// 300 objects the API does not show yet, and must create none.
+	// At once, while reads still lag: a second converge observes objects
+	// the API does not show yet (all 300 on an idle machine, the later
+	// ones on a busy one), and must create none.
 	if took > time.Second {
-		// A busy machine: the later creates are still inside the lag.
 		t.Logf("the first apply took %s", took)
 	}
+	staleBefore := s.Audit().StaleReads
 	again, err := engine.New(reg, st, opts).Apply(ctx, load(t, reg, files))
 	if err != nil || !again.OK() {
 		t.Fatalf("second apply: %v %+v", err, again.Failures)
 	}
 	a := s.Audit()
+	stale := a.StaleReads - staleBefore
+	if stale == 0 {
+		t.Fatalf("the second apply saw no stale read: the lag hid nothing from it, so the test proves nothing")
+	}
 	checkAudit(t, a)
+	checkCreatedOnce(t, a.Created, expect, nil)
 	if posts := a.ByMethod["POST"]; posts != 10*units {
 		t.Errorf("creates = %d; want exactly %d", posts, 10*units)
 	}
-	figure(t, "read-lag", map[string]any{"lagSeconds": 2, "resources": rep.Ready, "seconds": took.Seconds(), "duplicates": len(a.Duplicates), "creates": a.ByMethod["POST"]})
+	figure(t, "read-lag", map[string]any{"lagSeconds": 2, "resources": rep.Ready, "seconds": took.Seconds(), "duplicates": len(a.Duplicates), "creates": a.ByMethod["POST"],
+		"staleReadsSecondApply": stale, "secondApplyCreates": again.Stats.Creates})
 }
 
 // 7 and 8. Everything at once (errors, ambiguous writes, lag, latency),
@@ -268,7 +325,7 @@ func TestDestroyUnderFire(t *testing.T) {
 		t.Fatalf("apply: %v %+v", err, rep.Failures)
 	}
 	checkAudit(t, s.Audit())
-	before := s.Audit().ByStatus["409"]
+	before := s.Audit()
 
 	if err := s.Expect(map[string][]string{}); err != nil {
 		t.Fatal(err)
@@ -280,15 +337,25 @@ func TestDestroyUnderFire(t *testing.T) {
 		t.Fatalf("destroy: %v %+v", err, rep.Failures)
 	}
 	a := s.Audit()
+	// The faults hit the destroy itself, not only the apply before it.
+	for _, k := range []string{"error", "ambiguous"} {
+		if a.Faults[k] == before.Faults[k] {
+			t.Fatalf("no %q fault was injected during the destroy (faults %v before, %v after)", k, before.Faults, a.Faults)
+		}
+	}
+	if a.StaleReads == before.StaleReads {
+		t.Fatalf("no stale read during the destroy: the lag never showed a deleted object")
+	}
 	checkAudit(t, a)
 	if n := total(a.Live); n != 0 {
 		t.Errorf("live objects after destroy: %v", a.Live)
 	}
-	conflicts := a.ByStatus["409"] - before
+	conflicts := a.ByStatus["409"] - before.ByStatus["409"]
 	if conflicts != 0 {
 		t.Errorf("409 answers during destroy = %d; want 0 (dependents deleted first)", conflicts)
 	}
-	figure(t, "destroy", map[string]any{"resources": 10 * units, "seconds": took.Seconds(), "conflicts409": conflicts, "overlaps": a.Overlaps, "live": total(a.Live)})
+	figure(t, "destroy", map[string]any{"resources": 10 * units, "seconds": took.Seconds(), "conflicts409": conflicts, "overlaps": a.Overlaps, "live": total(a.Live),
+		"errors": a.Faults["error"] - before.Faults["error"], "ambiguous": a.Faults["ambiguous"] - before.Faults["ambiguous"], "staleReads": a.StaleReads - before.StaleReads})
 }
 
 // Replacing objects that others reference (an instance behind a load
