@@ -181,3 +181,39 @@ func TestLongPathsAreBounded(t *testing.T) {
 		t.Errorf("got %d errors, the last %.200q; want a few duplicate keys, then the paths' limit", len(got), last)
 	}
 }
+
+// BenchmarkAliasBomb loads the hostile file of TestAliasBytesLimit: 20,000
+// aliases of a 1 MiB string, refused at the limit. B/op shows the memory
+// the refusal takes, whatever the expansion would have been.
+func BenchmarkAliasBomb(b *testing.B) {
+	src := []byte(aliasBomb("p", 1<<20, 20000))
+	reg := testRegistry(b)
+	b.SetBytes(int64(len(src)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := LoadBytes(map[string][]byte{"a.yaml": src}, reg); err == nil {
+			b.Fatal("the alias bomb loaded")
+		}
+	}
+}
+
+// BenchmarkFileSizeLimit refuses a sparse manifest file of 1 GiB: the
+// limit is checked on the size before anything is read.
+func BenchmarkFileSizeLimit(b *testing.B) {
+	p := filepath.Join(b.TempDir(), "big.yaml")
+	f, err := os.Create(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := f.Truncate(1 << 30); err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+	reg := testRegistry(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Load([]string{p}, reg); err == nil {
+			b.Fatal("a 1 GiB manifest loaded")
+		}
+	}
+}
