@@ -266,3 +266,12 @@ type Meta interface {
 	// returns once the write is durable.
 	SetMeta(ctx context.Context, key, value string) error
 }
+
+// RevisionPruner is implemented by stores that can forget old revisions.
+type RevisionPruner interface {
+	// PruneRevisions deletes the revisions older than the newest keep,
+	// except the target and the last known good revision (see
+	// LastKnownGood), which are never deleted. It returns how many it
+	// deleted. keep <= 0 keeps them all.
+	PruneRevisions(ctx context.Context, keep int) (int, error)
+}

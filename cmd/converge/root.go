@@ -42,8 +42,9 @@ type globals struct {
 	stderr io.Writer
 	alerts *alert.Notifier // set when --alert-webhook is given
 
-	rootGiven bool // --root was given, not left at its default
-	announced bool // the state was named on stderr
+	rootGiven    bool // --root was given, not left at its default
+	announced    bool // the state was named on stderr
+	historyLimit int  // the running command's --history-limit; 0 when it has none
 
 	stopProfile func()
 }
@@ -59,6 +60,9 @@ type engineFlags struct {
 	rollback    string
 	deadline    time.Duration
 	retention   time.Duration
+	// historyLimit is read by openStore, through globals (see
+	// PersistentPreRunE): the state is opened before the engine.
+	historyLimit int
 }
 
 func (f *engineFlags) register(cmd *cobra.Command, timeout bool) {
@@ -70,6 +74,7 @@ func (f *engineFlags) register(cmd *cobra.Command, timeout bool) {
 	cmd.Flags().StringVar(&f.rollback, "rollback", "off", "auto: when a new revision fails terminally or misses --progress-deadline, converge the last known good one again; off: never")
 	cmd.Flags().DurationVar(&f.deadline, "progress-deadline", 5*time.Minute, "with --rollback auto, how long a new revision may take to converge")
 	cmd.Flags().DurationVar(&f.retention, "events-retention", 30*24*time.Hour, "delete events last seen longer ago than this (0: keep them all)")
+	cmd.Flags().IntVar(&f.historyLimit, historyLimitFlag, 100, "when a new revision is recorded, keep only the newest N revisions, plus the target and the last known good one (0: keep them all)")
 	if timeout {
 		cmd.Flags().DurationVar(&f.timeout, "timeout", 10*time.Minute, "give up after this long")
 	}
@@ -83,6 +88,9 @@ func (f *engineFlags) validate() error {
 	}
 	if f.workers < 1 {
 		return fmt.Errorf("--workers %d: must be at least 1", f.workers)
+	}
+	if f.historyLimit < 0 {
+		return fmt.Errorf("--%s %d: must not be negative (0 keeps every revision)", historyLimitFlag, f.historyLimit)
 	}
 	if f.rollback == "" {
 		f.rollback = "off"
@@ -114,6 +122,9 @@ once (apply) or continuously (run).`,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			g.stdout, g.stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
 			g.rootGiven = cmd.Flags().Changed("root")
+			if cmd.Flags().Lookup(historyLimitFlag) != nil {
+				g.historyLimit, _ = cmd.Flags().GetInt(historyLimitFlag)
+			}
 			if g.cpuProfile != "" {
 				f, err := os.Create(g.cpuProfile)
 				if err != nil {
@@ -219,6 +230,10 @@ func (g *globals) load(reg *provider.Registry) (*manifest.Revision, error) {
 	return rv, nil
 }
 
+// historyLimitFlag is the flag of the commands that converge that bounds
+// the revision history.
+const historyLimitFlag = "history-limit"
+
 // metaRoot is the state's setting that holds the root it belongs to:
 // --root made absolute, its symbolic links evaluated.
 const metaRoot = "root"
@@ -254,7 +269,7 @@ func (g *globals) openStore(ctx context.Context, readOnly bool) (store.Store, er
 		g.announce(db.Path(), root, "")
 		return db, nil
 	}
-	db, err := sqlite.Open(ctx, g.state)
+	db, err := sqlite.Open(ctx, g.state, sqlite.HistoryLimit(g.historyLimit))
 	if err != nil {
 		return nil, openError(g.state, err)
 	}

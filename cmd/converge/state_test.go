@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -189,5 +190,53 @@ func TestForeignStateFile(t *testing.T) {
 	}
 	if got := tree(t, e.root); len(got) != 0 {
 		t.Errorf("a command acted on an empty state file: %v", got)
+	}
+}
+
+// --history-limit keeps the newest revisions, plus the target and the last
+// known good one however old they are; 0 keeps them all.
+func TestHistoryLimit(t *testing.T) {
+	e := newEnv(t)
+	var hashes []string
+	apply := func(i int, args ...string) {
+		t.Helper()
+		e.write(filesSet(map[string]string{"a.txt": fmt.Sprint("v", i)}))
+		e.mustRun(0, append([]string{"apply"}, args...)...)
+		h := e.history()
+		hashes = append(hashes, h[len(h)-1].Hash)
+	}
+	kept := func() []string {
+		var out []string
+		for _, h := range e.history() {
+			out = append(out, h.Hash)
+		}
+		return out
+	}
+	for i := range 4 {
+		apply(i, "--history-limit", "0")
+	}
+	if got := len(kept()); got != 4 {
+		t.Fatalf("--history-limit 0 kept %d revisions; want all 4", got)
+	}
+	// Back to the first: it is the target and, converged last, the last
+	// known good one.
+	e.mustRun(0, "rollback", hashes[0][:12])
+	apply(4, "--history-limit", "1")
+	if diff := cmp.Diff([]string{hashes[0], hashes[4]}, kept()); diff != "" {
+		t.Errorf("history after a new revision with --history-limit 1 (-want +got):\n%s", diff)
+	}
+	apply(5, "--history-limit", "1")
+	if diff := cmp.Diff([]string{hashes[4], hashes[5]}, kept()); diff != "" {
+		t.Errorf("history after another (-want +got):\n%s", diff)
+	}
+	// The default is 100.
+	for i := 6; i < 9; i++ {
+		apply(i)
+	}
+	if got := len(kept()); got != 5 {
+		t.Errorf("the default limit kept %d revisions; want 5", got)
+	}
+	if r := e.run("apply", "--history-limit", "-1"); r.code != 1 || !strings.Contains(r.stderr, "--history-limit -1") {
+		t.Errorf("apply --history-limit -1: %s", r)
 	}
 }

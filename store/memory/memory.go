@@ -47,8 +47,9 @@ type Store struct {
 type eventKey struct{ resource, typ, reason, message string }
 
 var (
-	_ store.Store = (*Store)(nil)
-	_ store.Meta  = (*Store)(nil)
+	_ store.Store          = (*Store)(nil)
+	_ store.Meta           = (*Store)(nil)
+	_ store.RevisionPruner = (*Store)(nil)
 )
 
 // New returns an empty Store.
@@ -332,6 +333,34 @@ func (s *Store) Target(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("target: %w", store.ErrNotFound)
 	}
 	return s.target, nil
+}
+
+// PruneRevisions deletes the revisions older than the newest keep, except
+// the target and the last known good revision. keep <= 0 keeps them all.
+func (s *Store) PruneRevisions(ctx context.Context, keep int) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return 0, fmt.Errorf("prune revisions: %w", err)
+	}
+	if keep <= 0 || len(s.revisions) <= keep {
+		return 0, nil
+	}
+	lkg, _ := store.LastKnownGood(s.revisions)
+	old := len(s.revisions) - keep
+	kept := make([]store.Revision, 0, keep+2)
+	for i, r := range s.revisions {
+		if i >= old || r.Hash == s.target || r.Hash == lkg.Hash {
+			kept = append(kept, r)
+		}
+	}
+	n := len(s.revisions) - len(kept)
+	s.revisions = kept
+	s.revIndex = make(map[string]int, len(kept))
+	for i, r := range kept {
+		s.revIndex[r.Hash] = i
+	}
+	return n, nil
 }
 
 // GetMeta returns the value of the state-wide setting key, or an error

@@ -11,6 +11,11 @@
 //     taken beside the real file. A file with more than one name (hard
 //     links) is refused, since neither the lock nor SQLite's log would be
 //     shared between its names.
+//   - Only converge states are opened: a new state file is built beside
+//     its path with converge's application_id and renamed into place, and
+//     every Open refuses (with an error wrapping ErrForeign, leaving the
+//     file alone) an empty file, a file that is not SQLite, and a database
+//     with another application_id, or none and not converge's tables.
 //   - Durability: the database runs in WAL mode with synchronous=NORMAL; a
 //     write that returned nil survives a crash of the process (not
 //     necessarily a power loss before the next checkpoint).
@@ -21,6 +26,12 @@
 //     never fails another's: a failed batch is retried one write at a time.
 //   - Reads use a separate pool of connections and see every committed write.
 //   - Close drains queued writes, then releases the lock.
+//   - Large strings are stored once: inside records and revisions, every
+//     JSON string longer than 4 KiB is kept in a content-addressed blobs
+//     table and referenced, and goes with its last reference, in the same
+//     transaction (see blobs.go). Callers see no difference.
+//   - HistoryLimit bounds the revision history: recording a new revision
+//     prunes it in the same transaction.
 //   - The schema is migrated forward on a read-write Open by numbered,
 //     embedded migrations applied in one transaction; a database written by a
 //     newer converge is refused with a clear error.

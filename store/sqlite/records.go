@@ -19,7 +19,19 @@ func (d *DB) GetRecord(ctx context.Context, id string) (store.Record, error) {
 		return store.Record{}, fmt.Errorf("get record %s: %w", id, err)
 	}
 	var data []byte
-	err := d.getRecord.QueryRowContext(ctx, id).Scan(&data)
+	var blobs sql.NullString
+	err := d.getRecord.QueryRowContext(ctx, id).Scan(&data, &blobs)
+	if blobs.Valid && err == nil {
+		// Read the record again with its blobs, from one snapshot.
+		err = d.readTx(ctx, func(tx *sql.Tx) error {
+			if err := tx.QueryRowContext(ctx, `SELECT data, blobs FROM records WHERE id = ?`, id).Scan(&data, &blobs); err != nil {
+				return err
+			}
+			var err error
+			data, err = (&blobReader{ctx: ctx, q: tx}).join(data, blobs)
+			return err
+		})
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Record{}, fmt.Errorf("get record %s: %w", id, store.ErrNotFound)
 	}
@@ -38,25 +50,58 @@ func (d *DB) ListRecords(ctx context.Context) ([]store.Record, error) {
 	if err := d.readable(ctx); err != nil {
 		return nil, fmt.Errorf("list records: %w", err)
 	}
-	rows, err := d.read.QueryContext(ctx, `SELECT id, data FROM records ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("list records: %w", err)
-	}
-	defer rows.Close()
 	var out []store.Record
-	for rows.Next() {
-		var id string
-		var data []byte
-		if err := rows.Scan(&id, &data); err != nil {
-			return nil, fmt.Errorf("list records: %w", err)
-		}
-		r, err := decodeRecord(data)
+	err := d.readTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT id, data, blobs FROM records ORDER BY id`)
 		if err != nil {
-			return nil, fmt.Errorf("list records: record %s: %w", id, err)
+			return err
 		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
+		defer rows.Close()
+		type row struct {
+			id    string
+			data  []byte
+			blobs sql.NullString
+		}
+		var withBlobs []row // read once the query is done
+		for rows.Next() {
+			var r row
+			if err := rows.Scan(&r.id, &r.data, &r.blobs); err != nil {
+				return err
+			}
+			if r.blobs.Valid {
+				withBlobs = append(withBlobs, r)
+				out = append(out, store.Record{ID: r.id})
+				continue
+			}
+			rec, err := decodeRecord(r.data)
+			if err != nil {
+				return fmt.Errorf("record %s: %w", r.id, err)
+			}
+			out = append(out, rec)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows.Close()
+		br := &blobReader{ctx: ctx, q: tx}
+		next := 0
+		for _, r := range withBlobs {
+			data, err := br.join(r.data, r.blobs)
+			if err != nil {
+				return fmt.Errorf("record %s: %w", r.id, err)
+			}
+			rec, err := decodeRecord(data)
+			if err != nil {
+				return fmt.Errorf("record %s: %w", r.id, err)
+			}
+			for out[next].ID != r.id {
+				next++
+			}
+			out[next] = rec
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("list records: %w", err)
 	}
 	return out, nil
@@ -69,20 +114,12 @@ func (d *DB) PutRecord(ctx context.Context, r store.Record) error {
 		return errors.New("put record: empty ID")
 	}
 	// Encode in the caller's goroutine: the writer goroutine is the
-	// bottleneck, so it only executes the statement.
-	data, err := json.Marshal(r)
+	// bottleneck, so it only executes the statements.
+	put, err := d.recordPut(r)
 	if err != nil {
 		return fmt.Errorf("put record %s: encode: %w", r.ID, err)
 	}
-	updated := int64(0)
-	if !r.Updated.IsZero() {
-		updated = r.Updated.UnixNano()
-	}
-	err = d.write(ctx, func(t *txn) error {
-		_, err := t.stmt(d.putRecord).ExecContext(t.ctx, r.ID, r.Kind, string(r.Phase), updated, data)
-		return err
-	})
-	if err != nil {
+	if err := d.write(ctx, put); err != nil {
 		return fmt.Errorf("put record %s: %w", r.ID, err)
 	}
 	return nil
@@ -92,19 +129,34 @@ func (d *DB) PutRecord(ctx context.Context, r store.Record) error {
 // store.Deferrer.
 func (d *DB) PutRecordDeferred(r store.Record) {
 	what := "put record " + r.ID
-	data, err := json.Marshal(r)
+	put, err := d.recordPut(r)
 	if err != nil || r.ID == "" {
 		d.answer(&writeOp{what: what}, fmt.Errorf("encode: %v (id %q)", err, r.ID))
 		return
 	}
+	d.writeDeferred(what, put)
+}
+
+// recordPut encodes r, its long strings split out as blobs, and returns
+// the write that stores it.
+func (d *DB) recordPut(r store.Record) (func(t *txn) error, error) {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	data, blobs := splitBlobs(data)
+	list := blobList(blobs)
 	updated := int64(0)
 	if !r.Updated.IsZero() {
 		updated = r.Updated.UnixNano()
 	}
-	d.writeDeferred(what, func(t *txn) error {
-		_, err := t.stmt(d.putRecord).ExecContext(t.ctx, r.ID, r.Kind, string(r.Phase), updated, data)
+	return func(t *txn) error {
+		if err := putBlobs(t, blobs); err != nil {
+			return err
+		}
+		_, err := t.stmt(d.putRecord).ExecContext(t.ctx, r.ID, r.Kind, string(r.Phase), updated, data, list)
 		return err
-	})
+	}, nil
 }
 
 // DeleteRecordDeferred removes a record without waiting for the commit.

@@ -41,9 +41,10 @@ const (
 type Option func(*options)
 
 type options struct {
-	now      func() time.Time
-	readOnly bool
-	shared   bool
+	now          func() time.Time
+	readOnly     bool
+	shared       bool
+	historyLimit int
 }
 
 // WithNow sets the clock used to stamp events and revisions that carry no
@@ -61,12 +62,18 @@ func ReadOnly() Option { return func(o *options) { o.readOnly = true } }
 // engine never runs on a shared store.
 func Shared() Option { return func(o *options) { o.shared = true } }
 
+// HistoryLimit makes every new revision prune the history in the same
+// write, down to the newest n revisions plus the target and the last known
+// good one (see DB.PruneRevisions). n <= 0, the default, keeps them all.
+func HistoryLimit(n int) Option { return func(o *options) { o.historyLimit = n } }
+
 // DB is a store.Store backed by one SQLite file.
 type DB struct {
-	name     string // the path as given to Open, for messages
-	path     string // the file: absolute, symbolic links evaluated
-	now      func() time.Time
-	readOnly bool
+	name         string // the path as given to Open, for messages
+	path         string // the file: absolute, symbolic links evaluated
+	now          func() time.Time
+	readOnly     bool
+	historyLimit int
 
 	read    *sql.DB // pool of reading connections
 	writeDB *sql.DB // the writer goroutine's one connection; nil when read-only
@@ -99,7 +106,7 @@ func Open(ctx context.Context, path string, opts ...Option) (db *DB, err error) 
 	for _, opt := range opts {
 		opt(&o)
 	}
-	d := &DB{name: path, now: o.now, readOnly: o.readOnly}
+	d := &DB{name: path, now: o.now, readOnly: o.readOnly, historyLimit: o.historyLimit}
 	defer func() {
 		if err != nil {
 			d.closeHandles()
@@ -226,7 +233,7 @@ func openPool(abs, extra string, conns int) (*sql.DB, error) {
 }
 
 func (d *DB) prepareReads(ctx context.Context) (err error) {
-	if d.getRecord, err = d.read.PrepareContext(ctx, `SELECT data FROM records WHERE id = ?`); err != nil {
+	if d.getRecord, err = d.read.PrepareContext(ctx, `SELECT data, blobs FROM records WHERE id = ?`); err != nil {
 		return fmt.Errorf("prepare: %w", err)
 	}
 	return nil
@@ -237,9 +244,9 @@ func (d *DB) prepareWrites(ctx context.Context) error {
 		stmt **sql.Stmt
 		sql  string
 	}{
-		{&d.putRecord, `INSERT INTO records (id, kind, phase, updated, data) VALUES (?, ?, ?, ?, ?)
+		{&d.putRecord, `INSERT INTO records (id, kind, phase, updated, data, blobs) VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, phase = excluded.phase,
-				updated = excluded.updated, data = excluded.data`},
+				updated = excluded.updated, data = excluded.data, blobs = excluded.blobs`},
 		{&d.deleteRecord, `DELETE FROM records WHERE id = ?`},
 		{&d.addEvent, `INSERT INTO events (resource, type, reason, message, revision, count, first_seen, last_seen)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)

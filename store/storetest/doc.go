@@ -8,8 +8,9 @@
 //
 // It checks records (put, get, whole replace, list order, delete, the round
 // trip of every field in provider.Canonical form, no aliasing), events
-// (aggregation, filters, limits), revisions and the target, the state-wide
-// settings of store.Meta, cancelled
+// (aggregation, filters, limits), revisions and the target, the pruning of
+// old revisions (store.RevisionPruner), large values read back exactly,
+// the state-wide settings of store.Meta, cancelled
 // contexts, and concurrent use from many goroutines (run it with -race).
 // BenchmarkPutRecordParallel measures write throughput the same way for
 // every backend.

@@ -1,9 +1,11 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -35,6 +37,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RevisionHistory", testRevisionHistory},
 		{"PruneEvents", testPruneEvents},
 		{"Meta", testMeta},
+		{"PruneRevisions", testPruneRevisions},
+		{"LargeValues", testLargeValues},
 		{"CancelledContext", testCancelledContext},
 		{"Concurrent", testConcurrent},
 	}
@@ -714,5 +718,156 @@ func testMeta(t *testing.T, s store.Store) {
 	}
 	if err := m.SetMeta(ctx, "", "x"); err == nil {
 		t.Errorf("SetMeta(empty key) = nil; want an error")
+	}
+}
+
+// testPruneRevisions checks that pruning keeps the newest revisions, the
+// target and the last known good one, however old, and deletes the rest.
+func testPruneRevisions(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	p, ok := s.(store.RevisionPruner)
+	if !ok {
+		t.Fatalf("%T does not implement store.RevisionPruner", s)
+	}
+	if n, err := p.PruneRevisions(ctx, 2); err != nil || n != 0 {
+		t.Errorf("PruneRevisions(2) of no revisions = %d, %v; want 0, nil", n, err)
+	}
+	base := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	// r0 is the target (rolled back to); r1 converged last of the old ones.
+	for i := range 7 {
+		r := store.Revision{Hash: fmt.Sprintf("r%d", i), Created: base.Add(time.Duration(i) * time.Hour), State: store.RevisionProgressing,
+			Resources: []byte(fmt.Sprintf(`{"content":%q}`, strings.Repeat(fmt.Sprint(i%2), 10000)))}
+		switch i {
+		case 1:
+			r.State, r.Converged = store.RevisionConverged, base.Add(10*time.Hour)
+		case 2:
+			r.State, r.Converged = store.RevisionRolledBack, base.Add(11*time.Hour)
+		case 3:
+			r.State, r.Converged = store.RevisionFailed, base.Add(12*time.Hour)
+		}
+		if err := s.PutRevision(ctx, r); err != nil {
+			t.Fatalf("PutRevision(%s): %v", r.Hash, err)
+		}
+	}
+	if err := s.SetTarget(ctx, "r0"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := p.PruneRevisions(ctx, 0); err != nil || n != 0 {
+		t.Errorf("PruneRevisions(0) = %d, %v; want 0, nil: 0 keeps them all", n, err)
+	}
+	n, err := p.PruneRevisions(ctx, 3)
+	if err != nil || n != 2 {
+		t.Errorf("PruneRevisions(3) = %d, %v; want 2 deleted (r2 and r3)", n, err)
+	}
+	hashes := func() []string {
+		revs, err := s.ListRevisions(ctx)
+		if err != nil {
+			t.Fatalf("ListRevisions: %v", err)
+		}
+		var out []string
+		for _, r := range revs {
+			out = append(out, r.Hash)
+		}
+		return out
+	}
+	if diff := cmp.Diff([]string{"r0", "r1", "r4", "r5", "r6"}, hashes()); diff != "" {
+		t.Errorf("revisions after PruneRevisions(3) (-want +got):\n%s", diff)
+	}
+	for _, h := range []string{"r2", "r3"} {
+		if _, err := s.GetRevision(ctx, h); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("GetRevision(%s) after pruning = %v; want an error wrapping store.ErrNotFound", h, err)
+		}
+	}
+	// What is left reads back whole; the target stays.
+	r5, err := s.GetRevision(ctx, "r5")
+	if err != nil || string(r5.Resources) != fmt.Sprintf(`{"content":%q}`, strings.Repeat("1", 10000)) {
+		t.Errorf("GetRevision(r5) after pruning = %d bytes, %v; want its resources whole", len(r5.Resources), err)
+	}
+	if got, err := s.Target(ctx); err != nil || got != "r0" {
+		t.Errorf("Target() after pruning = %q, %v; want r0", got, err)
+	}
+	// With the target moved to the newest, r0 goes too; r1 stays.
+	if err := s.SetTarget(ctx, "r6"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := p.PruneRevisions(ctx, 1); err != nil || n != 3 {
+		t.Errorf("PruneRevisions(1) = %d, %v; want 3 deleted", n, err)
+	}
+	if diff := cmp.Diff([]string{"r1", "r6"}, hashes()); diff != "" {
+		t.Errorf("revisions after PruneRevisions(1) (-want +got):\n%s", diff)
+	}
+}
+
+// testLargeValues checks that records and revisions holding large strings
+// (a file's content, in several fields), strings that begin with NUL, large
+// keys and resources that are not JSON read back exactly, through
+// replacements and deletes.
+func testLargeValues(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	big := strings.Repeat("line of a large file <&>\n", 3000) // about 80 KB
+	other := strings.Repeat("another large file\t\"quoted\"\u00e9\n", 3000)
+	rec := store.Record{
+		ID: "file.File/big", Kind: "file.File", Name: "big", Phase: store.PhaseReady,
+		AppliedSpec: map[string]any{"path": "big.txt", "content": big, "nul": "\x00short", "empty": "", strings.Repeat("k", 5000): "a large key"},
+		Outputs:     map[string]any{"content": big, "list": []any{big, other, "\x00"}},
+		Pending:     &store.Operation{Op: "update", Key: "k", Spec: map[string]any{"content": other}, Started: t0},
+		Deposed:     []store.Instance{{Spec: map[string]any{"content": big}}},
+		LastError:   big,
+	}
+	for i, put := range []store.Record{rec, func() store.Record {
+		r := rec
+		r.AppliedSpec = map[string]any{"content": other}
+		r.LastError = ""
+		return r
+	}(), rec} {
+		if err := s.PutRecord(ctx, put); err != nil {
+			t.Fatalf("PutRecord %d: %v", i, err)
+		}
+		got, err := s.GetRecord(ctx, put.ID)
+		if err != nil {
+			t.Fatalf("GetRecord %d: %v", i, err)
+		}
+		if diff := cmp.Diff(put, got); diff != "" {
+			t.Errorf("GetRecord %d mismatch (-want +got):\n%s", i, diff)
+		}
+	}
+	twin := rec
+	twin.ID = "file.File/twin"
+	if err := s.PutRecord(ctx, twin); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteRecord(ctx, rec.ID); err != nil {
+		t.Fatal(err)
+	}
+	list, err := s.ListRecords(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]store.Record{twin}, list); diff != "" {
+		t.Errorf("ListRecords after deleting one of two records sharing content (-want +got):\n%s", diff)
+	}
+
+	revs := []store.Revision{
+		{Hash: "big1", Created: t0, State: store.RevisionConverged, Resources: []byte(fmt.Sprintf(`[{"content":%q,"other":%q,"nul":"\u0000x"}]`, big, other))},
+		{Hash: "big2", Created: t0, State: store.RevisionConverged, Resources: []byte(fmt.Sprintf(`[{"content":%q}]`, big))},
+		{Hash: "raw", Created: t0, State: store.RevisionConverged, Resources: append([]byte(`not JSON "\u0000sha256:`), big...)},
+	}
+	for _, r := range revs {
+		if err := s.PutRevision(ctx, r); err != nil {
+			t.Fatalf("PutRevision(%s): %v", r.Hash, err)
+		}
+	}
+	got, err := s.ListRevisions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(revs, got, cmp.Comparer(bytes.Equal)); diff != "" {
+		t.Errorf("ListRevisions mismatch (-want +got):\n%s", diff)
+	}
+	for _, r := range revs {
+		g, err := s.GetRevision(ctx, r.Hash)
+		if err != nil || string(g.Resources) != string(r.Resources) {
+			t.Errorf("GetRevision(%s) = %d bytes, %v; want %d bytes", r.Hash, len(g.Resources), err, len(r.Resources))
+		}
 	}
 }
