@@ -100,7 +100,10 @@ var _ store.Store = (*DB)(nil)
 
 // Open opens the state file at path, creating it and its parent directory
 // when needed, migrating its schema and locking it against other converge
-// processes (see ReadOnly for the alternative).
+// processes (see ReadOnly for the alternative). path is resolved first
+// (see ResolvePath), so every name of one file takes one lock. A file that
+// is not a converge state is refused with an error wrapping ErrForeign,
+// and a file with more than one name is refused.
 func Open(ctx context.Context, path string, opts ...Option) (db *DB, err error) {
 	o := options{now: time.Now}
 	for _, opt := range opts {
