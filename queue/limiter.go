@@ -31,8 +31,11 @@ type Limiter struct {
 
 	mu          sync.Mutex
 	qps         float64 // configured
+	burst       int     // configured
 	rate        float64 // effective: lowered by Throttle, raised by Recover
 	throttles   int
+	lastCut     time.Time // the last Throttle that lowered the rate
+	lastRaise   time.Time // the last change of the rate
 	inFlight    int
 	pausedUntil time.Time
 	waiters     list.List // of *waiter, first come first served
@@ -58,7 +61,7 @@ func NewLimiter(cfg LimiterConfig, c clock.Clock) *Limiter {
 	if c == nil {
 		c = clock.RealClock{}
 	}
-	l := &Limiter{clock: c, maxInFlight: max(cfg.MaxInFlight, 0), qps: cfg.QPS, rate: cfg.QPS}
+	l := &Limiter{clock: c, maxInFlight: max(cfg.MaxInFlight, 0), qps: cfg.QPS, burst: max(cfg.Burst, 1), rate: cfg.QPS}
 	if cfg.QPS > 0 {
 		l.bucket = rate.NewLimiter(rate.Limit(cfg.QPS), max(cfg.Burst, 1))
 	}
@@ -66,32 +69,56 @@ func NewLimiter(cfg LimiterConfig, c clock.Clock) *Limiter {
 }
 
 // Throttle lowers the rate after the provider answered that calls come too
-// fast: the effective QPS halves, down to a floor of a sixteenth of the
-// configured QPS. Recover raises it again. Without a QPS limit it does
-// nothing (the provider's Retry-After pause still applies).
+// fast (additive increase, multiplicative decrease): the effective QPS
+// halves, down to a floor of a sixteenth of the configured QPS, and the
+// burst drops to one call, so the first calls after the provider's pause
+// do not empty its bucket again at once. The calls in flight when the
+// provider began refusing are answered alike: only the first Throttle in a
+// ThrottleWindow lowers the rate. Recover raises it again. Without a QPS
+// limit it does nothing (the provider's Retry-After pause still applies).
 func (l *Limiter) Throttle() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.bucket == nil {
 		return
 	}
-	l.rate = max(l.rate/2, l.qps/16)
-	l.bucket.SetLimitAt(l.clock.Now(), rate.Limit(l.rate))
+	now := l.clock.Now()
+	if !l.lastCut.IsZero() && now.Sub(l.lastCut) < ThrottleWindow {
+		return // the same wave of refusals
+	}
 	l.throttles++
+	l.rate = max(l.rate/2, l.qps/16)
+	l.lastCut, l.lastRaise = now, now
+	l.bucket.SetLimitAt(now, rate.Limit(l.rate))
+	l.bucket.SetBurstAt(now, 1)
 }
 
-// Recover raises the effective rate a step after a call succeeded: by a
-// twentieth of the configured QPS, up to it. After a Throttle, about twenty
-// successes bring the full rate back: additive increase, multiplicative
-// decrease.
+// ThrottleWindow is how long after lowering the rate Throttle takes further
+// refusals for the same wave.
+const ThrottleWindow = time.Second
+
+// Recover raises a lowered rate after a successful call, by a tenth of the
+// configured QPS for every second since the rate last changed, up to the
+// configured QPS, where the configured burst is restored. Raising by time
+// rather than by call keeps a fast provider from climbing straight back
+// over its limit.
 func (l *Limiter) Recover() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.bucket == nil || l.rate >= l.qps {
 		return
 	}
-	l.rate = min(l.rate+l.qps/20, l.qps)
-	l.bucket.SetLimitAt(l.clock.Now(), rate.Limit(l.rate))
+	now := l.clock.Now()
+	elapsed := now.Sub(l.lastRaise)
+	if elapsed <= 0 {
+		return
+	}
+	l.lastRaise = now
+	l.rate = min(l.rate+l.qps/10*elapsed.Seconds(), l.qps)
+	l.bucket.SetLimitAt(now, rate.Limit(l.rate))
+	if l.rate >= l.qps {
+		l.bucket.SetBurstAt(now, l.burst)
+	}
 }
 
 // Rate returns the effective QPS (0: unlimited) and how many times
