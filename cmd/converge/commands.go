@@ -222,6 +222,9 @@ terminal; elsewhere pass --yes.`,
 			if _, err := g.requireState(); err != nil {
 				return err
 			}
+			if err := g.precheckRoot(cmd.Context()); err != nil {
+				return err // before asking: a yes must not be asked for nothing
+			}
 			if !yes {
 				ok, err := confirm(cmd.InOrStdin(), cmd.OutOrStdout(), g.state)
 				if err != nil {

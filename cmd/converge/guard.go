@@ -49,11 +49,18 @@ func (f *guardFlags) guard() (engine.Guard, error) {
 // what the person releases here.
 func (g *globals) handOver(cmd *cobra.Command, reg *provider.Registry, rv *manifest.Revision, f engineFlags, guard engine.Guard) error {
 	ctx := cmd.Context()
-	st, err := sqlite.Open(ctx, g.state, sqlite.Shared())
+	root, err := g.rootPath()
 	if err != nil {
-		return fmt.Errorf("open state %s: %w", g.state, err)
+		return err
+	}
+	st, err := sqlite.Open(ctx, g.state, sqlite.Shared(), sqlite.HistoryLimit(g.historyLimit))
+	if err != nil {
+		return openError(g.state, err)
 	}
 	defer st.Close()
+	if err := g.checkRoot(ctx, st, root, false); err != nil {
+		return err
+	}
 	e, err := g.newEngine(ctx, reg, st, f, false)
 	if err != nil {
 		return err

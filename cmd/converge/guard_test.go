@@ -184,3 +184,20 @@ func TestDaemonEmptyManifests(t *testing.T) {
 		t.Errorf("the daemon's log does not say it kept the revision:\n%s", d.stderr.String())
 	}
 }
+
+// TestDestroyRefusesAnotherRootBeforeAsking: destroy against a state that
+// belongs to another root refuses before it asks for a confirmation.
+func TestDestroyRefusesAnotherRootBeforeAsking(t *testing.T) {
+	e := applied(t)
+	other := t.TempDir()
+	r := cli(strings.NewReader("yes\n"), "destroy", "--root", other, "--state", e.state)
+	if r.code != 1 || !strings.Contains(r.stderr, "belongs to root") {
+		t.Fatalf("destroy with another root:\n%s", r)
+	}
+	if strings.Contains(r.stdout, "Type yes") {
+		t.Errorf("destroy asked for a confirmation before refusing:\n%s", r)
+	}
+	if len(tree(t, e.root)) == 0 {
+		t.Error("the tree was deleted")
+	}
+}

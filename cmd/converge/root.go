@@ -396,6 +396,23 @@ func (g *globals) checkRoot(ctx context.Context, st *sqlite.DB, root string, rec
 		st.Path(), got, root, given, got, root, st.Path(), root)
 }
 
+// precheckRoot fails when the state exists and belongs to another root,
+// so that a command can refuse before it asks anything. A state it cannot
+// read this way (one written by an older converge) is checked when the
+// command opens it.
+func (g *globals) precheckRoot(ctx context.Context) error {
+	root, err := g.rootPath()
+	if err != nil {
+		return err
+	}
+	db, err := sqlite.Open(ctx, g.state, sqlite.ReadOnly())
+	if err != nil {
+		return nil
+	}
+	defer db.Close()
+	return g.checkRoot(ctx, db, root, false)
+}
+
 // announce names the state on stderr, once per command, before anything
 // else the command prints there: a header line, or a log line with
 // --log-format json. note says more when there is no root to show.
