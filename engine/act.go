@@ -281,7 +281,7 @@ func (e *Engine) fail(ctx context.Context, s snapshot, err error, op string) res
 		r.Pending.Ambiguous = provider.IsAmbiguous(err)
 		r.Pending.Attempted = e.opts.Clock.Now()
 	}
-	r.LastError = err.Error()
+	r.LastError = e.clean(err.Error())
 	if !strings.HasPrefix(r.LastError, strings.Fields(op)[0]+" ") {
 		r.LastError = op + ": " + r.LastError
 	}

@@ -194,6 +194,11 @@ func (e *Engine) report(rv *manifest.Revision) Report {
 // A nil rv plans a destroy. Values that depend on resources that will change
 // are shown as known after apply.
 func (e *Engine) Plan(ctx context.Context, rv *manifest.Revision) (*plan.Plan, error) {
+	rv, err := e.openRevision(rv)
+	if err != nil {
+		return nil, err
+	}
+	e.learnRevision(rv)
 	p := &plan.Plan{Revision: rvHash(rv)}
 	e.mu.Lock()
 	loaded := e.loaded
@@ -344,9 +349,11 @@ func (e *Engine) planOne(ctx context.Context, rv *manifest.Revision, res *manife
 		})
 		var err error
 		if in.Spec, err = in.Schema.Apply(spec); err != nil {
-			return planError(in, err), nil
+			return e.cleanAction(planError(in, err)), nil
 		}
+		e.learn(in.Kind, in.Spec)
 	}
+	e.learnRecord(rec)
 	ours := rec != nil && (rec.Origin != "" || rec.Pending != nil)
 	observe := ours || (res != nil && !provider.IsUnknown(in.Spec))
 	if observe {
@@ -369,11 +376,11 @@ func (e *Engine) planOne(ctx context.Context, rv *manifest.Revision, res *manife
 			}
 			// The rest of the plan goes on: one unreachable API does not
 			// hide what would happen everywhere else.
-			return planError(in, err), nil
+			return e.cleanAction(planError(in, err)), nil
 		}
 		in.Observed = &obs
 	}
-	return Decide(in), nil
+	return e.cleanAction(Decide(in)), nil
 }
 
 // planError is the action of a resource the plan could not observe.

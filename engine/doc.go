@@ -29,6 +29,14 @@
 //   - Terminal errors are not retried until the desired spec changes;
 //     retryable ones back off exponentially with full jitter; a rate limit
 //     pauses the whole provider and lowers its rate.
+//   - Nothing the engine writes (events, records' messages and conditions,
+//     alerts, logs at every level, plans) holds a secret it knows: the
+//     values of sensitive fields, of the ${env:NAME} of Env fields, and URL
+//     passwords, in any form package secret recognizes; and every message
+//     is printable (no terminal escape a server sent survives).
+//   - With Options.Sealer, the store holds no sensitive value in clear:
+//     sensitive fields, and strings holding a known secret, are sealed in
+//     records and revisions and opened when read back (see sealed.go).
 //
 // Apply converges once; Start, SetTarget and ResyncAll run it as a daemon;
 // Plan and Drift only observe.

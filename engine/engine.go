@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"os"
 	"slices"
 	"sort"
 	"sync"
@@ -21,6 +22,7 @@ import (
 	"github.com/convergehq/converge/manifest"
 	"github.com/convergehq/converge/provider"
 	"github.com/convergehq/converge/queue"
+	"github.com/convergehq/converge/secret"
 	"github.com/convergehq/converge/store"
 )
 
@@ -57,6 +59,15 @@ type Options struct {
 	// rate-limit answers (each one halves the rate, successes restore it).
 	// For comparisons; the default adapts.
 	FixedRate bool
+	// Sealer, when set, encrypts the sensitive values of records and
+	// revisions before they go to the store, and opens them when they are
+	// read back (see sealed.go). Without it they are stored as they are,
+	// and a store holding sealed values cannot be used.
+	Sealer *secret.Sealer
+	// LookupEnv is how the engine reads the variables of ${env:NAME} in
+	// Env fields, to keep their values out of what it writes; default
+	// os.LookupEnv. Providers read them on their own.
+	LookupEnv func(string) (string, bool)
 }
 
 func (o *Options) defaults() {
@@ -84,6 +95,9 @@ func (o *Options) defaults() {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.LookupEnv == nil {
+		o.LookupEnv = os.LookupEnv
+	}
 }
 
 // Engine converges the world to a target revision. One Engine owns its
@@ -94,6 +108,9 @@ type Engine struct {
 	opts  Options
 	log   *slog.Logger
 	q     *queue.Queue[string]
+	// secrets are the sensitive values the engine has seen: nothing it
+	// writes holds them (see secrets.go).
+	secrets *secret.Redactor
 
 	mu          sync.Mutex
 	target      *manifest.Revision // nil: nothing desired (destroy)
@@ -130,7 +147,7 @@ func New(reg *provider.Registry, st store.Store, opts Options) *Engine {
 		reg:         reg,
 		store:       st,
 		opts:        opts,
-		log:         opts.Logger,
+		secrets:     secret.New(),
 		records:     map[string]*store.Record{},
 		recDeps:     map[string]map[string]bool{},
 		dependents:  map[string][]string{},
@@ -140,6 +157,7 @@ func New(reg *provider.Registry, st store.Store, opts Options) *Engine {
 		timeouts:    map[string]time.Duration{},
 		outstanding: map[string]uint64{},
 	}
+	e.log = slog.New(secret.Handler(opts.Logger.Handler(), e.clean))
 	e.idle = sync.NewCond(&e.mu)
 	qopts := []queue.Option{queue.WithClock(opts.Clock), queue.WithBackoff(opts.BackoffBase, opts.BackoffMax)}
 	if opts.Rand != nil {
@@ -157,6 +175,12 @@ func (e *Engine) Load(ctx context.Context) error {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	for i := range recs {
+		if err := e.openRecord(&recs[i]); err != nil {
+			return fmt.Errorf("load records: %w", err)
+		}
+		e.learnRecord(&recs[i])
+	}
 	e.loaded = true
 	for i := range recs {
 		r := recs[i]
@@ -189,8 +213,13 @@ func (e *Engine) SetTarget(ctx context.Context, rv *manifest.Revision) error {
 			return err
 		}
 	}
+	rv, err := e.openRevision(rv)
+	if err != nil {
+		return err
+	}
+	e.learnRevision(rv)
 	if rv != nil {
-		b, err := manifest.Marshal(rv)
+		b, err := manifest.Marshal(e.storedRevision(rv))
 		if err != nil {
 			return fmt.Errorf("encode revision: %w", err)
 		}
@@ -438,7 +467,8 @@ func (e *Engine) deleteRecordLocked(id string) {
 // is called.
 func (e *Engine) putRecordSync(ctx context.Context, r *store.Record) error {
 	e.stamp(r)
-	if err := e.store.PutRecord(context.WithoutCancel(ctx), *r); err != nil {
+	e.cleanRecord(r)
+	if err := e.store.PutRecord(context.WithoutCancel(ctx), e.stored(r)); err != nil {
 		return fmt.Errorf("save record %s: %w", r.ID, err)
 	}
 	e.remember(r)
@@ -451,9 +481,10 @@ func (e *Engine) putRecordSync(ctx context.Context, r *store.Record) error {
 // attempt observes first.
 func (e *Engine) putRecord(ctx context.Context, r *store.Record) error {
 	e.stamp(r)
+	e.cleanRecord(r)
 	if d, ok := e.store.(store.Deferrer); ok {
-		d.PutRecordDeferred(*cloneRecord(r))
-	} else if err := e.store.PutRecord(context.WithoutCancel(ctx), *r); err != nil {
+		d.PutRecordDeferred(e.stored(r))
+	} else if err := e.store.PutRecord(context.WithoutCancel(ctx), e.stored(r)); err != nil {
 		return fmt.Errorf("save record %s: %w", r.ID, err)
 	}
 	e.remember(r)
@@ -509,6 +540,7 @@ func (e *Engine) Flush(ctx context.Context) error {
 }
 
 func (e *Engine) event(ctx context.Context, id, typ, reason, msg string) {
+	msg = e.clean(msg)
 	now := e.opts.Clock.Now()
 	ev := store.Event{Type: typ, Reason: reason, Message: msg, Resource: id, Revision: e.targetHash(), FirstSeen: now, LastSeen: now, Count: 1}
 	if d, ok := e.store.(store.Deferrer); ok {
@@ -535,7 +567,7 @@ func (e *Engine) alert(typ, reason, id, kind, msg string, d diff.Diff) {
 	if e.opts.Alert == nil {
 		return
 	}
-	e.opts.Alert(alert.Alert{Type: typ, Reason: reason, Resource: id, Kind: kind, Message: msg, Diff: d.Masked(), Revision: e.targetHash(), Time: e.opts.Clock.Now()})
+	e.opts.Alert(alert.Alert{Type: typ, Reason: reason, Resource: id, Kind: kind, Message: e.clean(msg), Diff: e.cleanDiff(d), Revision: e.targetHash(), Time: e.opts.Clock.Now()})
 }
 
 func (e *Engine) targetHash() string {

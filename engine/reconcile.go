@@ -99,6 +99,7 @@ func (e *Engine) snapshot(id string) (snapshot, bool) {
 		s.unresolved = unresolved
 		if s.provider != nil {
 			in.Spec, s.specErr = in.Schema.Apply(spec)
+			e.learn(in.Kind, in.Spec)
 		}
 	}
 	s.in = in

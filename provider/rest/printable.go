@@ -15,7 +15,16 @@ import (
 // shown (U+202E: "\u202e"). Other text, non-ASCII letters included, is
 // kept. A backslash is kept as it is, so Printable(Printable(s)) equals
 // Printable(s).
-func Printable(s string) string {
+func Printable(s string) string { return printable(s, false) }
+
+// PrintableText is Printable for a message of several lines: newlines and
+// tabs are kept.
+func PrintableText(s string) string { return printable(s, true) }
+
+func printable(s string, text bool) string {
+	unsafeRune := func(r rune, n int) bool {
+		return unsafeRune(r, n) && !(text && (r == '\n' || r == '\t'))
+	}
 	i := 0
 	for i < len(s) {
 		r, n := utf8.DecodeRuneInString(s[i:])

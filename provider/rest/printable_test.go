@@ -52,3 +52,9 @@ func TestMessageEscapesControls(t *testing.T) {
 		}
 	}
 }
+
+func TestPrintableText(t *testing.T) {
+	if got, want := PrintableText("a\n\tb\x1b[2J\r"), "a\n\tb\\x1b[2J\\r"; got != want {
+		t.Errorf("PrintableText = %q; want %q", got, want)
+	}
+}
