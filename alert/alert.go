@@ -8,17 +8,24 @@
 //     Burst), each retried with exponential backoff and full jitter until
 //     MaxAttempts; an alert that cannot be delivered is counted and logged.
 //   - Close waits for queued alerts until its context is done.
+//   - An alert goes to its webhook's origin only: redirects are not
+//     followed (a 3xx is a failed delivery), so neither the alert nor the
+//     credentials of the webhook URL reach another host.
+//   - Logs name a webhook by its scheme and host only: its password, path
+//     and query (where services keep their tokens) are never logged.
 package alert
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,8 +83,23 @@ type Notifier struct {
 
 type hook struct {
 	url     string
+	shown   string // what logs show of url: scheme and host
 	queue   chan Alert
 	limiter *rate.Limiter
+}
+
+// shownURL returns what a log may show of a webhook URL: its scheme and
+// host, "/..." for the rest.
+func shownURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return "(a webhook URL that does not parse)"
+	}
+	out := u.Scheme + "://" + u.Host
+	if u.Path != "" || u.RawQuery != "" {
+		out += "/..."
+	}
+	return out
 }
 
 // New starts a Notifier for urls; call Close when done. With no urls,
@@ -86,6 +108,9 @@ func New(urls []string, opts Options) *Notifier {
 	if opts.Client == nil {
 		opts.Client = &http.Client{Timeout: 10 * time.Second}
 	}
+	c := *opts.Client
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	opts.Client = &c
 	if opts.QPS <= 0 {
 		opts.QPS = 5
 	}
@@ -110,7 +135,7 @@ func New(urls []string, opts Options) *Notifier {
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Notifier{opts: opts, ctx: ctx, stop: cancel}
 	for _, u := range urls {
-		h := &hook{url: u, queue: make(chan Alert, opts.Buffer), limiter: rate.NewLimiter(rate.Limit(opts.QPS), opts.Burst)}
+		h := &hook{url: u, shown: shownURL(u), queue: make(chan Alert, opts.Buffer), limiter: rate.NewLimiter(rate.Limit(opts.QPS), opts.Burst)}
 		n.hooks = append(n.hooks, h)
 		n.wg.Add(1)
 		go n.deliver(h)
@@ -137,7 +162,7 @@ func (n *Notifier) Notify(a Alert) {
 		case h.queue <- a:
 		default:
 			n.dropped.Add(1)
-			n.opts.Logger.Warn("alert dropped: webhook queue full", "webhook", h.url, "reason", a.Reason, "resource", a.Resource)
+			n.opts.Logger.Warn("alert dropped: webhook queue full", "webhook", h.shown, "reason", a.Reason, "resource", a.Resource)
 		}
 	}
 }
@@ -213,26 +238,34 @@ func (n *Notifier) send(h *hook, a Alert) {
 		}
 	}
 	n.undeliverable.Add(1)
-	n.opts.Logger.Warn("alert undeliverable", "webhook", h.url, "reason", a.Reason, "resource", a.Resource, "err", last)
+	n.opts.Logger.Warn("alert undeliverable", "webhook", h.shown, "reason", a.Reason, "resource", a.Resource, "err", last)
 }
 
-func (n *Notifier) post(url string, body []byte) error {
+func (n *Notifier) post(to string, body []byte) error {
 	ctx, cancel := context.WithTimeout(n.ctx, n.opts.Client.Timeout+time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, to, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return errors.New("invalid webhook URL")
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "converge-alert/1")
 	resp, err := n.opts.Client.Do(req)
 	if err != nil {
+		// Not the URL: its path and query may hold the webhook's token.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return err
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode/100 == 3 {
+		return fmt.Errorf("webhook answered %d, a redirect: not followed (configure the URL it redirects to)", resp.StatusCode)
+	}
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("webhook answered %s", resp.Status)
+		return fmt.Errorf("webhook answered %d", resp.StatusCode)
 	}
 	return nil
 }
