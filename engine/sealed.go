@@ -32,7 +32,7 @@ import (
 // values.
 
 // errNoKey is the error of opening a sealed value without a Sealer.
-var errNoKey = errors.New("the state holds sealed values and no state key is configured")
+var errNoKey = errors.New("the state holds sealed values and no state key is configured (the key file next to the state, or " + secret.KeyEnv + ")")
 
 // sealedLike reports whether s must be sealed whatever it holds: it looks
 // like a sealed value.
@@ -218,6 +218,9 @@ func (e *Engine) open(v any) (any, error) {
 			return nil, errNoKey
 		}
 		b, err := e.opts.Sealer.Open(x)
+		if errors.Is(err, secret.ErrWrongKey) {
+			return nil, fmt.Errorf("open a sealed value: %w: restore the state key that sealed it (the key file next to the state, or %s); without it the sealed values are lost", err, secret.KeyEnv)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("open a sealed value: %w", err)
 		}
