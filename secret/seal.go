@@ -72,8 +72,25 @@ func (s *Sealer) Seal(where string, plain []byte) string {
 	return SealedPrefix + s.id + ":" + base64.RawURLEncoding.EncodeToString(out)
 }
 
-// IsSealed reports whether v is a sealed value (it starts with SealedPrefix).
-func IsSealed(v string) bool { return strings.HasPrefix(v, SealedPrefix) }
+// IsSealed reports whether v is shaped like a sealed value:
+// SealedPrefix, a key id of 8 hex digits, ":", and base64url data.
+func IsSealed(v string) bool {
+	rest, ok := strings.CutPrefix(v, SealedPrefix)
+	if !ok || len(rest) < 10 || rest[8] != ':' {
+		return false
+	}
+	for i := 0; i < len(rest); i++ {
+		c := rest[i]
+		switch {
+		case i < 8 && (c >= '0' && c <= '9' || c >= 'a' && c <= 'f'):
+		case i == 8:
+		case i > 8 && (c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-' || c == '_'):
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // Open decrypts a value Seal returned. A value sealed with another key is
 // ErrWrongKey; a value altered, truncated or not sealed at all is an error

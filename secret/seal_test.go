@@ -28,6 +28,11 @@ func TestSealOpen(t *testing.T) {
 	if other := s.Seal("http.Resource/b headers", []byte(`{"Authorization":"Bearer hunter22"}`)); other == v {
 		t.Errorf("one value seals the same in two places")
 	}
+	for _, notSealed := range []string{"sealed:v1:not-ours", "sealed:v1:" + s.KeyID() + ":a b", "sealed:v2:0011aabb:AAAA", "Sealed:v1:0011aabb:AAAA"} {
+		if IsSealed(notSealed) {
+			t.Errorf("IsSealed(%q) = true", notSealed)
+		}
+	}
 	got, err := s.Open(v)
 	if err != nil || string(got) != `{"Authorization":"Bearer hunter22"}` {
 		t.Fatalf("Open = %q, %v", got, err)
