@@ -23,6 +23,7 @@ import (
 	"github.com/convergehq/converge/providers/cloud"
 	"github.com/convergehq/converge/providers/file"
 	httpprovider "github.com/convergehq/converge/providers/http"
+	"github.com/convergehq/converge/secret"
 	"github.com/convergehq/converge/store"
 	"github.com/convergehq/converge/store/memory"
 	"github.com/convergehq/converge/store/sqlite"
@@ -471,6 +472,18 @@ func (g *globals) newEngine(ctx context.Context, reg *provider.Registry, st stor
 		}
 		opts.Alert = g.alerts.Notify
 	}
+	// The key that seals the state's secrets: $CONVERGE_STATE_KEY, or the
+	// key file next to the state file (made 0600 by the first command that
+	// may write the state).
+	statePath, _, err := g.statePath()
+	if err != nil {
+		return nil, err
+	}
+	sealer, err := secret.StateSealer(statePath, !dryRun, nil)
+	if err != nil {
+		return nil, fmt.Errorf("state key: %w", err)
+	}
+	opts.Sealer = sealer
 	e := engine.New(reg, st, opts)
 	if err := e.Load(ctx); err != nil {
 		return nil, err

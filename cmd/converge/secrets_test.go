@@ -1,12 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -60,5 +65,92 @@ spec:
 		if args[0] == "apply" && !strings.Contains(r.stdout, "(sensitive)") {
 			t.Errorf("converge %s: want the server's message with the secret masked:\n%s", strings.Join(args, " "), r)
 		}
+	}
+}
+
+// TestStateSealsSecrets: a header written literally in a manifest, and a
+// URL password, are not in the state file in clear (strings state.db);
+// the key is a 0600 file next to the state, and without it the state is
+// refused rather than read with sealed text for headers. A removed
+// resource is still deleted with the headers it was created with.
+func TestStateSealsSecrets(t *testing.T) {
+	const token = "literal-token-8642-sealme"
+	objects := map[string]bool{}
+	var mu sync.Mutex
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+token {
+			http.Error(w, "who are you", http.StatusUnauthorized)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case r.Method == http.MethodPost:
+			objects["1"] = true
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusCreated)
+			fmt.Fprint(w, `{"id": "1", "name": "sealed"}`)
+		case r.Method == http.MethodGet && objects["1"]:
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, `{"id": "1", "name": "sealed"}`)
+		case r.Method == http.MethodDelete:
+			delete(objects, "1")
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer api.Close()
+	e := newEnv(t)
+	e.write(map[string]string{"api.yaml": `kind: http.Resource
+metadata: {name: sealed}
+spec:
+  url: ` + api.URL + `/v1/things
+  body: {name: sealed}
+  headers: {Authorization: "Bearer ` + token + `"}
+`})
+	e.mustRun(0, "apply")
+	for _, p := range []string{e.state, e.state + "-wal"} {
+		b, err := os.ReadFile(p)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Fatal(err)
+		}
+		if bytes.Contains(b, []byte(token)) {
+			t.Errorf("%s holds the token in clear", p)
+		}
+	}
+	fi, err := os.Lstat(e.state + ".key")
+	if err != nil {
+		t.Fatalf("no key next to the state: %v", err)
+	}
+	if fi.Mode().Perm() != 0o600 || !fi.Mode().IsRegular() {
+		t.Errorf("key file mode %v; want a regular 0600 file", fi.Mode())
+	}
+
+	// The resource leaves the manifests: its delete needs the sealed header.
+	e.remove("api.yaml")
+	e.mustRun(0, "apply", "--allow-empty")
+	mu.Lock()
+	left := len(objects)
+	mu.Unlock()
+	if left != 0 {
+		t.Errorf("the removed resource was not deleted: %d objects left", left)
+	}
+
+	// Without the key, a state with sealed values is refused.
+	e.write(map[string]string{"api.yaml": `kind: http.Resource
+metadata: {name: sealed}
+spec:
+  url: ` + api.URL + `/v1/things
+  body: {name: sealed}
+  headers: {Authorization: "Bearer ` + token + `"}
+`})
+	e.mustRun(0, "apply")
+	if err := os.Rename(e.state+".key", e.state+".key.bak"); err != nil {
+		t.Fatal(err)
+	}
+	r := e.mustRun(1, "apply")
+	if !strings.Contains(r.stderr, "key") {
+		t.Errorf("apply without the key: want an error about the key:\n%s", r)
 	}
 }
