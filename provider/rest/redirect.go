@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 
 	"github.com/convergehq/converge/provider"
 )
@@ -99,4 +100,34 @@ func URL(u string) string {
 		return Printable(u)
 	}
 	return Printable(p.Redacted())
+}
+
+// Redirects is a provider's redirect policy, set from its ProviderConfig.
+// Embedded in a provider, it makes the provider a provider.Configurer. The
+// zero value follows no redirect. It is safe for concurrent use.
+type Redirects struct {
+	sameOrigin atomic.Bool
+}
+
+// Configure takes the redirect policy of the ProviderConfig: by default no
+// redirect is followed (a 3xx is a terminal error naming where it
+// pointed); with provider.RedirectsSameOrigin, redirects to the same
+// scheme, host and port are followed, with the request's headers, and a
+// redirect to another origin is a terminal error: no header, nor anything
+// else, is ever sent there.
+func (r *Redirects) Configure(s provider.Settings) error {
+	if err := provider.CheckFollowRedirects(s.FollowRedirects); err != nil {
+		return err
+	}
+	r.sameOrigin.Store(s.FollowRedirects == provider.RedirectsSameOrigin)
+	return nil
+}
+
+// Policy is the policy now: provider.RedirectsNone or
+// provider.RedirectsSameOrigin, for WithRedirects and Redirect.
+func (r *Redirects) Policy() string {
+	if r.sameOrigin.Load() {
+		return provider.RedirectsSameOrigin
+	}
+	return provider.RedirectsNone
 }

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/convergehq/converge/provider"
@@ -31,14 +30,12 @@ const (
 // Provider manages the cloud.* kinds against one API endpoint. It is safe
 // for concurrent use and holds no per-resource state.
 type Provider struct {
-	base   string // "http://127.0.0.1:9000", no trailing slash
-	client *http.Client
-	now    func() time.Time
-	grace  time.Duration
-	red    *secret.Redactor // the base URL's password
-	// sameOrigin is the redirect policy: false follows no redirect, true
-	// those to the same origin (provider.RedirectsSameOrigin).
-	sameOrigin atomic.Bool
+	base           string // "http://127.0.0.1:9000", no trailing slash
+	client         *http.Client
+	now            func() time.Time
+	grace          time.Duration
+	red            *secret.Redactor // the base URL's password
+	rest.Redirects                  // the redirect policy, set by Configure
 }
 
 // Option configures a Provider.
@@ -65,7 +62,7 @@ func New(baseURL string, opts ...Option) *Provider {
 	for _, o := range opts {
 		o(p)
 	}
-	p.client = rest.WithRedirects(p.client, p.redirects)
+	p.client = rest.WithRedirects(p.client, p.Policy)
 	p.red = secret.New()
 	if u, err := url.Parse(p.base); err == nil {
 		if pw, ok := u.User.Password(); ok {
@@ -80,26 +77,6 @@ var (
 	_ provider.Provider   = (*Provider)(nil)
 	_ provider.Configurer = (*Provider)(nil)
 )
-
-// Configure takes the redirect policy of the ProviderConfig: by default no
-// redirect is followed (a 3xx is a terminal error naming where it
-// pointed); with provider.RedirectsSameOrigin, redirects to the same
-// scheme, host and port as the base URL's are followed, and one to another
-// origin is a terminal error: nothing is ever sent there.
-func (p *Provider) Configure(s provider.Settings) error {
-	if err := provider.CheckFollowRedirects(s.FollowRedirects); err != nil {
-		return err
-	}
-	p.sameOrigin.Store(s.FollowRedirects == provider.RedirectsSameOrigin)
-	return nil
-}
-
-func (p *Provider) redirects() string {
-	if p.sameOrigin.Load() {
-		return provider.RedirectsSameOrigin
-	}
-	return provider.RedirectsNone
-}
 
 // Name returns "cloud".
 func (p *Provider) Name() string { return "cloud" }

@@ -9,7 +9,6 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/convergehq/converge/provider"
@@ -31,14 +30,12 @@ const (
 // it holds no per-resource state, only the pauses that 429 answers asked
 // for, per host.
 type Provider struct {
-	client    *http.Client
-	now       func() time.Time
-	grace     time.Duration
-	lookupEnv func(string) (string, bool)
-	gate      hostGate
-	// sameOrigin is the redirect policy: false follows no redirect, true
-	// those to the same origin (provider.RedirectsSameOrigin).
-	sameOrigin atomic.Bool
+	client         *http.Client
+	now            func() time.Time
+	grace          time.Duration
+	lookupEnv      func(string) (string, bool)
+	gate           hostGate
+	rest.Redirects // the redirect policy, set by Configure
 }
 
 // Option configures a Provider.
@@ -68,7 +65,7 @@ func New(opts ...Option) *Provider {
 	for _, o := range opts {
 		o(p)
 	}
-	p.client = rest.WithRedirects(p.client, p.redirects)
+	p.client = rest.WithRedirects(p.client, p.Policy)
 	return p
 }
 
@@ -77,27 +74,6 @@ var (
 	_ provider.Validator  = (*Provider)(nil)
 	_ provider.Configurer = (*Provider)(nil)
 )
-
-// Configure takes the redirect policy of the ProviderConfig: by default no
-// redirect is followed (a 3xx is a terminal error naming where it
-// pointed); with provider.RedirectsSameOrigin, redirects to the same
-// scheme, host and port are followed, with the request's headers, and a
-// redirect to another origin is a terminal error: no header, nor anything
-// else, is ever sent there.
-func (p *Provider) Configure(s provider.Settings) error {
-	if err := provider.CheckFollowRedirects(s.FollowRedirects); err != nil {
-		return err
-	}
-	p.sameOrigin.Store(s.FollowRedirects == provider.RedirectsSameOrigin)
-	return nil
-}
-
-func (p *Provider) redirects() string {
-	if p.sameOrigin.Load() {
-		return provider.RedirectsSameOrigin
-	}
-	return provider.RedirectsNone
-}
 
 // Name returns "http".
 func (p *Provider) Name() string { return "http" }
