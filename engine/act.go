@@ -38,13 +38,17 @@ func (e *Engine) call(ctx context.Context, s snapshot, fn func(context.Context) 
 	if err != nil && errors.Is(cctx.Err(), context.DeadlineExceeded) {
 		switch {
 		case ctx.Err() != nil:
-			err = fmt.Errorf("%w (stopped: the run's deadline passed)", err)
+			err = fmt.Errorf("%w (%w)", err, errRunDeadline)
 		case !errors.Is(err, context.DeadlineExceeded):
 			err = fmt.Errorf("%w (timed out after %s)", err, s.timeout)
 		}
 	}
 	return err
 }
+
+// errRunDeadline marks a call stopped by the deadline of the whole run
+// (apply --timeout), not by its own timeout.
+var errRunDeadline = errors.New("stopped: the run's deadline passed")
 
 // opDeleteDeposed is the pending operation of deleting replaced objects; it
 // does not make the resource itself any less Ready.
@@ -280,6 +284,22 @@ func (e *Engine) fail(ctx context.Context, s snapshot, err error, op string) res
 		// next one may go (see pendingAmbiguousCreate).
 		r.Pending.Ambiguous = provider.IsAmbiguous(err)
 		r.Pending.Attempted = e.opts.Clock.Now()
+	}
+	if errors.Is(err, errRunDeadline) {
+		// The run ended with the call in flight: it may have taken
+		// effect, and the next run observes first. What the resource
+		// last failed with, if anything, stays the news.
+		if r.Pending != nil && r.Pending.Op == "create" {
+			r.Pending.Ambiguous = true
+		}
+		if r.LastError == "" {
+			r.LastError = op + ": " + errRunDeadline.Error()
+		}
+		r.LastReconcile = e.opts.Clock.Now()
+		if err := e.putRecord(ctx, r); err != nil {
+			e.log.Error("save", "resource", id, "err", err)
+		}
+		return result{}
 	}
 	r.LastError = e.clean(err.Error())
 	if !strings.HasPrefix(r.LastError, strings.Fields(op)[0]+" ") {
