@@ -127,7 +127,7 @@ func (p *Provider) do(ctx context.Context, c call) (*response, error) {
 		return nil, retry(c.method, 0, err, fmt.Errorf("%s: %s", c.where(), c.text(transportMessage(err))))
 	}
 	defer resp.Body.Close()
-	if msg := rest.Redirect(resp, p.redirects()); msg != "" {
+	if msg := rest.Redirect(resp, p.Policy()); msg != "" {
 		return nil, provider.Terminalf("%s: %s: %s", c.where(), rest.StatusText(resp.StatusCode), c.red.Redact(msg))
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
