@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/convergehq/converge/controller"
 	"github.com/convergehq/converge/engine"
 	"github.com/convergehq/converge/manifest"
 	"github.com/convergehq/converge/provider"
@@ -260,7 +261,7 @@ func confirm(in io.Reader, out io.Writer, state string) (bool, error) {
 
 // converge applies rv (nil: destroy) once and prints the report. With a
 // guard (apply), a revision that failed or was rolled back from is not
-// targeted again until the manifests change (see chooseTarget), and one
+// targeted again until the manifests change (see controller.ChooseTarget), and one
 // that deletes more than the guard allows is refused.
 func (g *globals) converge(cmd *cobra.Command, reg *provider.Registry, rv *manifest.Revision, f engineFlags, output string, guard *engine.Guard) error {
 	if err := checkOutput(output, "text", "json"); err != nil {
@@ -286,7 +287,7 @@ func (g *globals) converge(cmd *cobra.Command, reg *provider.Registry, rv *manif
 		g.pruneEvents(ctx, st, f.retention, log)
 	}
 	if rv != nil && guard != nil {
-		next, note, err := chooseTarget(ctx, st, rv, f.rollback == "auto")
+		next, note, err := controller.ChooseTarget(ctx, st, rv, f.rollback == "auto")
 		if err != nil {
 			return err
 		}
@@ -400,11 +401,17 @@ func newStatusCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if prev, err := st.GetRevision(ctx, rv.Hash); err == nil && rv.Hash != target &&
-					(prev.State == store.RevisionFailed || prev.State == store.RevisionRolledBack) {
+				// The rule is controller.Stays; status does not know the
+				// daemon's --rollback, so a failed revision says both.
+				prev, err := st.GetRevision(ctx, rv.Hash)
+				switch {
+				case err == nil && rv.Hash != target && controller.Stays(prev, false):
 					staying = fmt.Sprintf("The manifests are at revision %s, which was %s (%s); converge stays on revision %s until they change.",
 						short(rv.Hash), prev.State, oneLine(prev.Reason), short(target))
-				} else {
+				case err == nil && rv.Hash != target && controller.Stays(prev, true):
+					staying = fmt.Sprintf("The manifests are at revision %s, which failed (%s); with --rollback auto converge stays on revision %s until they change, with --rollback off the next apply or run targets it again.",
+						short(rv.Hash), oneLine(prev.Reason), short(target))
+				default:
 					// Desired resources converge has not recorded yet are Pending.
 					rows = withDesired(rows, rv)
 				}

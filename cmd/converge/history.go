@@ -16,7 +16,6 @@ import (
 
 	"github.com/convergehq/converge/alert"
 	"github.com/convergehq/converge/engine"
-	"github.com/convergehq/converge/manifest"
 	"github.com/convergehq/converge/store"
 	"github.com/convergehq/converge/store/sqlite"
 )
@@ -56,38 +55,6 @@ func absAll(paths []string) []string {
 	return out
 }
 
-// chooseTarget decides which revision to converge given the manifests'
-// revision rv: rv itself, unless rv failed earlier (with automatic
-// rollback) or was rolled back from by hand; then the stored target stays
-// until the manifests change. note says why, for people.
-func chooseTarget(ctx context.Context, st store.Store, rv *manifest.Revision, rollbackAuto bool) (*manifest.Revision, string, error) {
-	prev, err := st.GetRevision(ctx, rv.Hash)
-	if errors.Is(err, store.ErrNotFound) {
-		return rv, "", nil
-	}
-	if err != nil {
-		return nil, "", err
-	}
-	stay := prev.State == store.RevisionRolledBack || (rollbackAuto && prev.State == store.RevisionFailed)
-	if !stay {
-		return rv, "", nil
-	}
-	target, err := st.Target(ctx)
-	if err != nil || target == rv.Hash {
-		return rv, "", nil
-	}
-	tr, err := st.GetRevision(ctx, target)
-	if err != nil {
-		return nil, "", err
-	}
-	back, err := engine.RevisionFromStore(tr)
-	if err != nil {
-		return nil, "", err
-	}
-	note := fmt.Sprintf("the manifests are at revision %s, which was %s (%s); staying on revision %s until the manifests change",
-		short(rv.Hash), prev.State, prev.Reason, short(target))
-	return back, note, nil
-}
 
 func newHistoryCmd(g *globals) *cobra.Command {
 	var output string

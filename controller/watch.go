@@ -1,4 +1,4 @@
-package main
+package controller
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+	"k8s.io/utils/clock"
 
 	"github.com/convergehq/converge/manifest"
 )
@@ -31,11 +32,12 @@ import (
 //     than maxDelay after the first change, however constant the churn.
 //   - After every reload the watches follow the directories as they are now.
 //   - A change the kernel's notifications missed (a queue overflow) is
-//     caught by Fingerprint, which the daemon compares at every resync.
+//     caught by fingerprint, which the controller compares at every resync.
 type manifestWatcher struct {
 	paths    []string // the -f paths, absolute
 	debounce time.Duration
 	maxDelay time.Duration
+	clock    clock.Clock
 	log      *slog.Logger
 
 	w       *fsnotify.Watcher
@@ -45,7 +47,7 @@ type manifestWatcher struct {
 	Changes chan struct{}
 }
 
-func newManifestWatcher(paths []string, debounce time.Duration, log *slog.Logger) (*manifestWatcher, error) {
+func newManifestWatcher(paths []string, debounce time.Duration, c clock.Clock, log *slog.Logger) (*manifestWatcher, error) {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return nil, fmt.Errorf("watch manifests: %w", err)
@@ -53,6 +55,7 @@ func newManifestWatcher(paths []string, debounce time.Duration, log *slog.Logger
 	mw := &manifestWatcher{
 		debounce: debounce,
 		maxDelay: max(10*debounce, time.Second),
+		clock:    c,
 		log:      log,
 		w:        w,
 		watched:  map[string]bool{},
@@ -110,7 +113,7 @@ func (mw *manifestWatcher) Sync() error {
 // ctx is done.
 func (mw *manifestWatcher) Run(ctx context.Context) {
 	var (
-		timer *time.Timer
+		timer clock.Timer
 		fire  <-chan time.Time
 		first time.Time // of the changes not yet reported
 	)
@@ -131,14 +134,14 @@ func (mw *manifestWatcher) Run(ctx context.Context) {
 			if !mw.relevant(ev) {
 				continue
 			}
-			now := time.Now()
+			now := mw.clock.Now()
 			if first.IsZero() {
 				first = now
 			}
 			wait := min(mw.debounce, first.Add(mw.maxDelay).Sub(now))
 			stopTimer()
-			timer = time.NewTimer(max(wait, 0))
-			fire = timer.C
+			timer = mw.clock.NewTimer(max(wait, 0))
+			fire = timer.C()
 		case err, ok := <-mw.w.Errors:
 			if !ok {
 				return
@@ -192,10 +195,10 @@ func isManifestName(name string) bool {
 	return ext == ".yaml" || ext == ".yml"
 }
 
-// Fingerprint is a hash of what the loader would read at paths: every
+// fingerprint is a hash of what the loader would read at paths: every
 // watched directory's manifest files and subdirectories, by name, size,
 // modification time and inode. When it changes, the manifests may have.
-func Fingerprint(paths []string) uint64 {
+func fingerprint(paths []string) uint64 {
 	dirs, err := manifest.WatchPaths(paths)
 	h := fnv.New64a()
 	if err != nil {

@@ -1,0 +1,399 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"k8s.io/utils/clock"
+
+	"github.com/convergehq/converge/engine"
+	"github.com/convergehq/converge/manifest"
+	"github.com/convergehq/converge/store"
+)
+
+// Options configure a Controller.
+type Options struct {
+	// Load reads the manifests into a validated revision. It is called at
+	// every reload, outside the controller's loop.
+	Load func() (*manifest.Revision, error)
+	// Paths are the manifest paths to watch; none: reload only on Reload
+	// and when the resync finds them changed (never, without paths).
+	Paths []string
+	// Guard is how much one new revision may delete (see engine.Guard).
+	Guard engine.Guard
+	// Rollback: a new revision that fails terminally, or misses
+	// ProgressDeadline (when positive), is marked failed and the last known
+	// good revision is converged again.
+	Rollback         bool
+	ProgressDeadline time.Duration
+	// Resync is how often every resource is observed again (jittered by
+	// ±10%); default 30s.
+	Resync time.Duration
+	// Debounce is how long manifest changes must settle before a reload;
+	// default 300ms.
+	Debounce time.Duration
+	// EventsRetention deletes events older than this, at start and daily;
+	// 0 keeps them all.
+	EventsRetention time.Duration
+	// DryRun judges nothing: no revision is marked converged or failed.
+	DryRun bool
+	// Clock defaults to the real clock.
+	Clock clock.WithTicker
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// LogAttrs are added to the "converge running" line.
+	LogAttrs []any
+}
+
+// Controller runs one engine as a daemon.
+type Controller struct {
+	e      *engine.Engine
+	st     store.Store
+	opts   Options
+	log    *slog.Logger
+	clock  clock.WithTicker
+	reload chan struct{}
+}
+
+// New returns a controller of e over st.
+func New(e *engine.Engine, st store.Store, opts Options) *Controller {
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Resync <= 0 {
+		opts.Resync = 30 * time.Second
+	}
+	if opts.Debounce < 0 {
+		opts.Debounce = 0
+	} else if opts.Debounce == 0 && len(opts.Paths) > 0 {
+		opts.Debounce = 300 * time.Millisecond
+	}
+	return &Controller{e: e, st: st, opts: opts, log: opts.Logger, clock: opts.Clock, reload: make(chan struct{}, 1)}
+}
+
+// Reload asks the running controller to load the manifests again (a
+// SIGHUP, an API call). It never blocks; requests made while one is
+// pending collapse into it.
+func (c *Controller) Reload() {
+	select {
+	case c.reload <- struct{}{}:
+	default:
+	}
+}
+
+// Run targets rv (the manifests' revision, loaded by the caller so that it
+// can report invalid manifests before anything starts), or the current
+// target when rv is held, and keeps converging until ctx is done: it
+// reloads on manifest changes and Reload, observes everything every
+// Resync, judges the target revision every second and follows a target
+// set by another process. It refuses to start on a set that declares
+// nothing over a managed state (engine.ErrEmpty). On ctx done it lets the
+// calls in flight finish, saves the state and returns nil.
+func (c *Controller) Run(ctx context.Context, rv *manifest.Revision) error {
+	var watcher *manifestWatcher
+	if len(c.opts.Paths) > 0 {
+		var err error
+		if watcher, err = newManifestWatcher(c.opts.Paths, c.opts.Debounce, c.clock, c.log); err != nil {
+			return err
+		}
+		defer watcher.Close()
+		wctx, stopWatch := context.WithCancel(ctx)
+		defer stopWatch()
+		go watcher.Run(wctx)
+	}
+
+	target, err := c.first(ctx, rv)
+	if err != nil {
+		return err
+	}
+	if err := c.e.SetTarget(ctx, target); err != nil {
+		return err
+	}
+	wg := c.e.Start(ctx)
+	attrs := append([]any{"resources", len(target.Resources), "revision", short(target.Hash), "resync", c.opts.Resync, "dry_run", c.opts.DryRun, "rollback", c.opts.Rollback}, c.opts.LogAttrs...)
+	c.log.Info("converge running", attrs...)
+
+	resync := c.clock.NewTimer(jitter(c.opts.Resync))
+	defer resync.Stop()
+	progress := c.clock.NewTicker(time.Second)
+	defer progress.Stop()
+	c.pruneEvents(ctx)
+	prune := c.clock.NewTicker(24 * time.Hour)
+	defer prune.Stop()
+	judge := revisionWatch{c: c}
+
+	// Manifests load outside this loop, so that a shutdown is served at
+	// once however long a large set takes to parse.
+	type loaded struct {
+		rv          *manifest.Revision
+		err         error
+		fingerprint uint64
+	}
+	var (
+		results = make(chan loaded, 1)
+		loading bool
+		again   bool // a change came while loading
+		fp      = fingerprint(c.opts.Paths)
+	)
+	reload := func(why string) {
+		if c.opts.Load == nil {
+			return
+		}
+		if loading {
+			again = true
+			return
+		}
+		loading = true
+		c.log.Debug("reloading the manifests", "why", why)
+		go func() {
+			began := c.clock.Now()
+			f := fingerprint(c.opts.Paths)
+			rv, err := c.opts.Load()
+			c.log.Debug("manifests loaded", "took", c.clock.Since(began).Round(time.Millisecond), "valid", err == nil)
+			results <- loaded{rv: rv, err: err, fingerprint: f}
+		}()
+	}
+	var changes <-chan struct{}
+	if watcher != nil {
+		changes = watcher.Changes
+	}
+	manifests := rv // the manifests' revision, targeted or not
+	for {
+		select {
+		case <-progress.C():
+			judge.tick(ctx)
+		case <-prune.C():
+			c.pruneEvents(ctx)
+		case <-ctx.Done():
+			c.log.Info("shutting down: finishing calls in flight")
+			c.e.Stop(wg)
+			return nil
+		case <-resync.C():
+			c.e.ResyncAll()
+			resync.Reset(jitter(c.opts.Resync))
+			if !loading && len(c.opts.Paths) > 0 && fingerprint(c.opts.Paths) != fp {
+				reload("the manifests changed without a notification")
+			}
+		case <-changes:
+			reload("manifest change")
+		case <-c.reload:
+			c.log.Info("reloading the manifests on request")
+			reload("request")
+		case res := <-results:
+			loading = false
+			fp = res.fingerprint
+			if watcher != nil {
+				if err := watcher.Sync(); err != nil {
+					c.log.Warn("manifest watcher", "err", err)
+				}
+			}
+			if res.err == nil {
+				manifests = c.next(ctx, manifests, res.rv)
+			} else {
+				c.invalid(ctx, res.err)
+			}
+			if again {
+				again = false
+				reload("manifest change while loading")
+			}
+		}
+	}
+}
+
+func jitter(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * (0.9 + 0.2*rand.Float64()))
+}
+
+// first returns the revision to target at start: the manifests' one, or
+// the current target when the manifests' one would delete more than the
+// guard allows (an empty set is refused).
+func (c *Controller) first(ctx context.Context, rv *manifest.Revision) (*manifest.Revision, error) {
+	target, note, err := ChooseTarget(ctx, c.st, rv, c.opts.Rollback)
+	if err != nil {
+		return nil, err
+	}
+	if note != "" {
+		c.log.Warn(note)
+	}
+	err = c.opts.Guard.Check(c.e.Records(), target)
+	var held *engine.HeldError
+	switch {
+	case err == nil:
+		return target, nil
+	case errors.As(err, &held):
+		cur, cerr := c.current(ctx)
+		if cerr != nil {
+			return nil, fmt.Errorf("%w; and there is no current revision to stay on: %v", err, cerr)
+		}
+		if herr := c.e.Hold(ctx, target, held); herr != nil {
+			return nil, herr
+		}
+		c.log.Warn("the manifests' revision is held; staying on the current one", "held", short(target.Hash), "current", short(cur.Hash), "reason", err.Error())
+		return cur, nil
+	default:
+		return nil, err
+	}
+}
+
+// current returns the target revision recorded in the state.
+func (c *Controller) current(ctx context.Context) (*manifest.Revision, error) {
+	t, err := c.st.Target(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r, err := c.st.GetRevision(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	return engine.RevisionFromStore(r)
+}
+
+// next targets the manifests' new revision next, unless it is the same as
+// loaded, declares nothing over a managed state, or deletes more than the
+// guard allows. It returns the manifests' revision, targeted or not.
+func (c *Controller) next(ctx context.Context, loaded, next *manifest.Revision) *manifest.Revision {
+	if loaded != nil && next.Hash == loaded.Hash {
+		return loaded
+	}
+	bg := context.WithoutCancel(ctx)
+	target, note, err := ChooseTarget(ctx, c.st, next, c.opts.Rollback)
+	if err != nil {
+		c.log.Error("choose target", "err", err)
+		return loaded
+	}
+	if note != "" {
+		c.log.Warn(note)
+	}
+	err = c.opts.Guard.Check(c.e.Records(), target)
+	var held *engine.HeldError
+	switch {
+	case errors.Is(err, engine.ErrEmpty):
+		msg := "the manifests changed and declare no resources: keeping the current revision. " + err.Error()
+		c.log.Error(msg)
+		c.warn(bg, "EmptyManifests", msg)
+		return next
+	case errors.As(err, &held):
+		if herr := c.e.Hold(bg, target, held); herr != nil {
+			c.log.Error("hold revision", "err", herr)
+		}
+		return next
+	case err != nil:
+		c.log.Error("check deletions", "err", err)
+		return loaded
+	}
+	if err := c.e.SetTarget(ctx, target); err != nil {
+		c.log.Error("set target", "err", err)
+		return loaded
+	}
+	return next
+}
+
+// invalid reports manifests that changed but do not validate.
+func (c *Controller) invalid(ctx context.Context, err error) {
+	msg := err.Error()
+	var list manifest.ErrorList
+	if errors.As(err, &list) {
+		msg = fmt.Sprintf("the manifests have %d problem(s); nothing was applied:", len(list))
+		for _, e := range list {
+			msg += "\n  " + e.Error()
+		}
+	}
+	c.log.Error("manifests changed but are invalid; keeping the current revision", "err", msg)
+	c.warn(context.WithoutCancel(ctx), "InvalidManifests", msg)
+}
+
+func (c *Controller) warn(ctx context.Context, reason, msg string) {
+	now := c.clock.Now()
+	if _, err := c.st.AddEvent(ctx, store.Event{Type: store.Warning, Reason: reason, Message: msg, Count: 1, FirstSeen: now, LastSeen: now}); err != nil {
+		c.log.Error("record event", "reason", reason, "err", err)
+	}
+}
+
+// pruneEvents deletes the events older than the retention (0: none).
+func (c *Controller) pruneEvents(ctx context.Context) {
+	if c.opts.EventsRetention <= 0 {
+		return
+	}
+	n, err := c.st.PruneEvents(ctx, c.clock.Now().Add(-c.opts.EventsRetention))
+	switch {
+	case err != nil:
+		c.log.Warn("prune old events", "err", err)
+	case n > 0:
+		c.log.Info("pruned old events", "deleted", n, "older_than", c.opts.EventsRetention)
+	}
+}
+
+// revisionWatch follows the target revision's progress. A revision is
+// judged once, while it makes its way to convergence: once it converged,
+// later trouble (drift, a conflict, a deleted file) is not a failure of the
+// revision and never rolls it back.
+type revisionWatch struct {
+	c *Controller
+
+	current string // the target being watched
+	settled bool   // current converged or failed: nothing more to judge
+	proven  bool   // current converged at some point: never failed automatically
+}
+
+func (w *revisionWatch) tick(ctx context.Context) {
+	c := w.c
+	if c.opts.DryRun {
+		return
+	}
+	// A target set beside us (converge rollback, apply --allow-delete).
+	if t, err := c.st.Target(ctx); err == nil && t != "" && t != c.e.Progress().Revision {
+		r, err := c.st.GetRevision(ctx, t)
+		if err == nil {
+			if rv, err := engine.RevisionFromStore(r); err == nil {
+				c.log.Warn("the target revision was changed by another converge", "revision", short(t))
+				if err := c.e.SetTarget(ctx, rv); err != nil {
+					c.log.Error("set target", "err", err)
+				}
+				return
+			}
+		}
+	}
+	p := c.e.Progress()
+	if p.Revision != w.current {
+		w.current, w.settled = p.Revision, false
+		w.proven = p.Revision != "" && c.e.Proven(ctx, p.Revision)
+	}
+	if p.Revision == "" || w.settled {
+		return
+	}
+	deadline := c.opts.ProgressDeadline
+	switch {
+	case p.Converged:
+		if err := c.e.MarkConverged(context.WithoutCancel(ctx)); err != nil {
+			c.log.Error("record convergence", "err", err)
+			return
+		}
+		w.settled = true
+		c.log.Info("revision converged", "revision", short(p.Revision))
+	case w.proven:
+		// It converged before: a failure now is not the revision's.
+	case p.Failed != "" || (c.opts.Rollback && deadline > 0 && c.clock.Since(p.Since) > deadline):
+		reason := p.Failed
+		if reason == "" {
+			reason = fmt.Sprintf("not converged within the progress deadline (%s)", deadline)
+		}
+		w.settled = true
+		back, err := c.e.FailAndRollBack(context.WithoutCancel(ctx), reason, c.opts.Rollback)
+		if err != nil {
+			c.log.Error("roll back", "err", err)
+			return
+		}
+		if back != nil {
+			c.log.Warn("revision failed: rolled back to the last known good revision", "failed", short(p.Revision), "to", short(back.Hash), "reason", reason)
+		} else {
+			c.log.Warn("revision failed", "revision", short(p.Revision), "reason", reason)
+		}
+	}
+}
