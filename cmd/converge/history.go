@@ -55,7 +55,6 @@ func absAll(paths []string) []string {
 	return out
 }
 
-
 func newHistoryCmd(g *globals) *cobra.Command {
 	var output string
 	cmd := &cobra.Command{

@@ -146,4 +146,3 @@ func graphOptions(ctx context.Context, g *globals) graph.RenderOptions {
 	}
 	return opts
 }
-
