@@ -208,7 +208,7 @@ func (e *Engine) Plan(ctx context.Context, rv *manifest.Revision) (*plan.Plan, e
 			return nil, err
 		}
 	}
-	e.configure(rv)
+	lim := e.planLimits(rv)
 	recs := map[string]*store.Record{}
 	for _, r := range e.Records() {
 		r := r
@@ -227,7 +227,7 @@ func (e *Engine) Plan(ctx context.Context, rv *manifest.Revision) (*plan.Plan, e
 		for _, level := range levels(order, g.Deps) {
 			actions, err := e.planLevel(ctx, level, func(id string) (plan.Action, error) {
 				res, _ := rv.Get(id)
-				return e.planOne(ctx, rv, res, recs[id], recs, predicted)
+				return e.planOne(ctx, lim, rv, res, recs[id], recs, predicted)
 			})
 			if err != nil {
 				return nil, err
@@ -260,7 +260,7 @@ func (e *Engine) Plan(ctx context.Context, rv *manifest.Revision) (*plan.Plan, e
 	lv := levels(order, g.Deps)
 	for i := len(lv) - 1; i >= 0; i-- {
 		actions, err := e.planLevel(ctx, lv[i], func(id string) (plan.Action, error) {
-			return e.planOne(ctx, rv, nil, recs[id], recs, predicted)
+			return e.planOne(ctx, lim, rv, nil, recs[id], recs, predicted)
 		})
 		if err != nil {
 			return nil, err
@@ -326,7 +326,7 @@ func (e *Engine) planLevel(ctx context.Context, ids []string, fn func(string) (p
 	return out, nil
 }
 
-func (e *Engine) planOne(ctx context.Context, rv *manifest.Revision, res *manifest.Resource, rec *store.Record, recs map[string]*store.Record, predicted map[string]plan.Type) (plan.Action, error) {
+func (e *Engine) planOne(ctx context.Context, lim planLimits, rv *manifest.Revision, res *manifest.Resource, rec *store.Record, recs map[string]*store.Record, predicted map[string]plan.Type) (plan.Action, error) {
 	in := Input{Desired: res, Record: rec, DefaultDrift: e.opts.DefaultDrift}
 	if res != nil {
 		in.ID, in.Kind, in.Name = res.ID, res.Kind, res.Name
@@ -358,11 +358,11 @@ func (e *Engine) planOne(ctx context.Context, rv *manifest.Revision, res *manife
 	observe := ours || (res != nil && !provider.IsUnknown(in.Spec))
 	if observe {
 		req := e.observeRequest(in)
-		release, err := e.limiterFor(p.Name()).Acquire(ctx)
+		release, err := lim.limiter(p.Name()).Acquire(ctx)
 		if err != nil {
 			return plan.Action{}, err
 		}
-		cctx, cancel := context.WithTimeout(ctx, e.timeoutFor(p.Name()))
+		cctx, cancel := context.WithTimeout(ctx, lim.timeout(p.Name()))
 		obs, err := p.Observe(cctx, req)
 		cancel()
 		release()
@@ -404,6 +404,50 @@ func (e *Engine) limiterLocked(name string) *queue.Limiter {
 }
 
 // configure installs the limits and timeouts of rv's ProviderConfigs.
+// planLimits are the limits a plan observes under. A plan never changes
+// the engine's own: on an engine that has a target (a running daemon), it
+// shares the engine's limiters, so its observations count against the
+// same budget; on an engine that never had one (made to plan), it uses
+// the limits rv declares, made for this plan alone, and configures the
+// providers as rv says.
+type planLimits struct {
+	e        *Engine
+	limiters map[string]*queue.Limiter // nil: the engine's
+	timeouts map[string]time.Duration
+}
+
+func (e *Engine) planLimits(rv *manifest.Revision) planLimits {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	l := planLimits{e: e}
+	if !e.targetSince.IsZero() || rv == nil {
+		return l // live, or a destroy plan: the engine's limits
+	}
+	l.limiters, l.timeouts = map[string]*queue.Limiter{}, map[string]time.Duration{}
+	for name, pc := range rv.ProviderConfigs {
+		l.limiters[name] = queue.NewLimiter(queue.LimiterConfig{QPS: pc.QPS, Burst: pc.Burst, MaxInFlight: pc.MaxInFlight}, e.opts.Clock)
+		if d, err := time.ParseDuration(pc.Timeout); err == nil && d > 0 {
+			l.timeouts[name] = d
+		}
+	}
+	e.configureProvidersLocked(rv)
+	return l
+}
+
+func (l planLimits) limiter(name string) *queue.Limiter {
+	if lim, ok := l.limiters[name]; ok {
+		return lim
+	}
+	return l.e.limiterFor(name)
+}
+
+func (l planLimits) timeout(name string) time.Duration {
+	if d, ok := l.timeouts[name]; ok {
+		return d
+	}
+	return l.e.timeoutFor(name)
+}
+
 func (e *Engine) configure(rv *manifest.Revision) {
 	if rv == nil {
 		return
