@@ -10,4 +10,39 @@
 //     RateLimited, Terminal, Conflict). An unclassified error is retryable.
 //
 // The engine decides what to do; providers only observe and act.
+//
+// # Lifecycle
+//
+// A provider's methods are called in this order. The optional abilities
+// (Validator, Configurer, Notifier, Watcher, Closer) are one-method
+// interfaces the engine finds by type assertion; a provider implements only
+// those it needs.
+//
+//  1. Schemas is called once, when the provider is registered (NewRegistry,
+//     Register).
+//  2. ValidateSpec (Validator) runs when manifests are loaded, concurrently
+//     for different documents, with unresolved references left as they are.
+//  3. Configure (Configurer) is called when a revision's ProviderConfig
+//     documents are applied: each time the engine's target is set to a
+//     revision (a destroy keeps the settings) and when a plan is made, with
+//     the zero Settings when no ProviderConfig names the provider. It may
+//     come while other calls run.
+//  4. Watch (Watcher) is told of every record the engine holds, from the
+//     moment it loads them and whenever one changes, and Unwatch of every
+//     record that goes.
+//  5. Notify (Notifier) is started once per run, when the engine starts its
+//     workers, and runs until the engine stops; each changed(id) makes the
+//     engine reconcile id at once. Apply (one convergence) starts none.
+//  6. Observe comes first in every pass over a resource: the engine decides
+//     on what it observed, never on what it remembers.
+//  7. Create may be called again with the same IdempotencyKey after a crash
+//     or an ambiguous failure; the object it made then must be found (by
+//     Observe) or made once.
+//  8. Update changes an object Observe found; Delete receives the last
+//     applied spec, or the spec of an interrupted create (whose object may
+//     exist), with the Private the last operation returned.
+//  9. There are never two calls for one resource ID at once; calls for
+//     different IDs run concurrently.
+//  10. Close (Closer) is called once, when the engine stops, after every
+//     other call has returned, Notify included.
 package provider
