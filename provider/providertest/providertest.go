@@ -1,8 +1,3 @@
-// Package providertest provides providers for tests and benchmarks: Memory,
-// an in-memory provider with no latency that checks the engine's
-// guarantees as it goes (never two mutations of one object at once, never a
-// create of an object that exists), and Faulty, a wrapper that injects
-// errors, delays and rate limits into any provider.
 package providertest
 
 import (
@@ -104,7 +99,8 @@ func (m *Memory) Create(ctx context.Context, req provider.Request) (provider.Res
 	return provider.Result{Outputs: outputs(o), Private: map[string]string{"id": o.ID}}, nil
 }
 
-// Update implements provider.Provider.
+// Update implements provider.Provider. An object that is gone is a
+// retryable error: the engine observes again, and creates it.
 func (m *Memory) Update(ctx context.Context, req provider.Request) (provider.Result, error) {
 	m.Updates.Add(1)
 	if err := m.begin(req.ID); err != nil {
@@ -116,7 +112,7 @@ func (m *Memory) Update(ctx context.Context, req provider.Request) (provider.Res
 	defer m.mu.Unlock()
 	o, ok := m.objects[req.ID]
 	if !ok {
-		return provider.Result{}, fmt.Errorf("update %s: not found", req.ID)
+		return provider.Result{}, provider.Retryable(fmt.Errorf("update %s: not found", req.ID))
 	}
 	o.Spec = copyMap(req.Spec)
 	o.Gen++

@@ -1,0 +1,246 @@
+package providertest_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/convergehq/converge/provider"
+	"github.com/convergehq/converge/provider/providertest"
+)
+
+// memoryHarness is the harness of Memory, the suite's reference provider,
+// with p in front of it (Memory itself when nil).
+func memoryHarness(t *testing.T, wrap func(m *providertest.Memory) provider.Provider) providertest.Harness {
+	m := providertest.NewMemory()
+	var p provider.Provider = m
+	if wrap != nil {
+		p = wrap(m)
+	}
+	return providertest.Harness{
+		Provider: p,
+		Kind:     providertest.Kind,
+		Spec: func(name string) map[string]any {
+			return map[string]any{"value": "v-" + name, "size": 1, "zone": "a", "tags": map[string]any{"team": "core"}}
+		},
+		Updated: func(name string) map[string]any {
+			return map[string]any{"value": "v2-" + name, "size": 2, "zone": "a", "tags": map[string]any{"team": "edge"}}
+		},
+		Replaced: func(name string) map[string]any {
+			return map[string]any{"value": "v-" + name, "size": 1, "zone": "b", "tags": map[string]any{"team": "core"}}
+		},
+		CreateIdempotent: true,
+		ObserveFinds:     true,
+		Objects: func(t *testing.T) map[string]any {
+			out := map[string]any{}
+			for _, id := range m.IDs() {
+				o, _ := m.Get(id)
+				out[id] = map[string]any{"spec": o.Spec, "gen": o.Gen}
+			}
+			return out
+		},
+		Tamper: func(t *testing.T, name string, _ map[string]string) {
+			id := providertest.Kind + "/" + name
+			o, ok := m.Get(id)
+			if !ok {
+				t.Fatalf("no object %s to tamper with", id)
+			}
+			spec := maps.Clone(o.Spec)
+			spec["size"] = int64(99)
+			m.Set(id, spec)
+		},
+		Failures: []providertest.Failure{
+			{
+				Name: "update of an object that is gone", Op: providertest.OpUpdate,
+				Spec:  map[string]any{"value": "x", "secret": "hunter2-hunter2"},
+				Class: provider.ClassRetryable,
+			},
+		},
+	}
+}
+
+func TestConformanceMemory(t *testing.T) {
+	providertest.Run(t, func(t *testing.T) providertest.Harness { return memoryHarness(t, nil) })
+}
+
+// brokenProviders are providers that each break one point of the
+// contract; TestSuiteCatches checks that the suite fails them, at that
+// point.
+var brokenProviders = map[string]struct {
+	wrap func(m *providertest.Memory) provider.Provider
+	// failures replaces the harness's Failures when set.
+	failures []providertest.Failure
+	// want is the subtest that must fail and a line of its output.
+	wantTest, wantLine string
+}{
+	"observe writes": {
+		wrap: func(m *providertest.Memory) provider.Provider {
+			f := providertest.Wrap(m)
+			f.ObserveFn = func(ctx context.Context, req provider.Request) (provider.Observation, error) {
+				if o, ok := m.Get(req.ID); ok {
+					m.Set(req.ID, o.Spec) // a rewrite of what is there
+				}
+				return m.Observe(ctx, req)
+			}
+			return f
+		},
+		wantTest: "ObserveNeverMutates", wantLine: "Observe changed the backend",
+	},
+	"delete of what is gone fails": {
+		wrap: func(m *providertest.Memory) provider.Provider {
+			f := providertest.Wrap(m)
+			f.DeleteFn = func(ctx context.Context, req provider.Request) error {
+				if _, ok := m.Get(req.ID); !ok {
+					return provider.Terminalf("delete %s: not found", req.ID)
+				}
+				return m.Delete(ctx, req)
+			}
+			return f
+		},
+		wantTest: "Delete", wantLine: "second Delete",
+	},
+	"a retried create makes a second object": {
+		wrap: func(m *providertest.Memory) provider.Provider {
+			f := providertest.Wrap(m)
+			f.CreateFn = func(ctx context.Context, req provider.Request) (provider.Result, error) {
+				if _, ok := m.Get(req.ID); ok {
+					m.Set(req.ID+"-"+req.IdempotencyKey, req.Spec)
+					return provider.Result{}, nil
+				}
+				return m.Create(ctx, req)
+			}
+			return f
+		},
+		wantTest: "CreateRetry", wantLine: "second Create with the same IdempotencyKey added objects",
+	},
+	"observe echoes the spec": {
+		wrap: func(m *providertest.Memory) provider.Provider {
+			f := providertest.Wrap(m)
+			f.ObserveFn = func(ctx context.Context, req provider.Request) (provider.Observation, error) {
+				obs, err := m.Observe(ctx, req)
+				if obs.Exists {
+					obs.State = provider.CanonicalMap(req.Spec)
+				}
+				return obs, err
+			}
+			return f
+		},
+		wantTest: "Drift", wantLine: "it does not read the object",
+	},
+	"create writes into its request": {
+		wrap: func(m *providertest.Memory) provider.Provider {
+			f := providertest.Wrap(m)
+			f.CreateFn = func(ctx context.Context, req provider.Request) (provider.Result, error) {
+				req.Spec["value"] = "rewritten"
+				return m.Create(ctx, req)
+			}
+			return f
+		},
+		wantTest: "CreateObserve", wantLine: "modified its request",
+	},
+	"update is not in place": {
+		wrap: func(m *providertest.Memory) provider.Provider {
+			f := providertest.Wrap(m)
+			f.UpdateFn = func(ctx context.Context, req provider.Request) (provider.Result, error) {
+				m.Set(req.ID+"-copy", req.Spec)
+				return m.Update(ctx, req)
+			}
+			return f
+		},
+		wantTest: "Update", wantLine: "want it in place",
+	},
+	"update changes nothing": {
+		wrap: func(m *providertest.Memory) provider.Provider {
+			f := providertest.Wrap(m)
+			f.UpdateFn = func(ctx context.Context, req provider.Request) (provider.Result, error) {
+				return provider.Result{}, nil
+			}
+			return f
+		},
+		wantTest: "Update", wantLine: "the observed state differs from the spec at",
+	},
+	"unclassified error": {
+		wrap: func(m *providertest.Memory) provider.Provider {
+			f := providertest.Wrap(m)
+			f.UpdateFn = func(ctx context.Context, req provider.Request) (provider.Result, error) {
+				if _, ok := m.Get(req.ID); !ok {
+					return provider.Result{}, errors.New("not found")
+				}
+				return m.Update(ctx, req)
+			}
+			return f
+		},
+		wantTest: "ErrorsClassified", wantLine: "error carries no class",
+	},
+	"error shows a sensitive value": {
+		wrap: func(m *providertest.Memory) provider.Provider {
+			f := providertest.Wrap(m)
+			f.UpdateFn = func(ctx context.Context, req provider.Request) (provider.Result, error) {
+				return provider.Result{}, provider.Retryable(fmt.Errorf("update with secret %v failed", req.Spec["secret"]))
+			}
+			return f
+		},
+		wantTest: "SensitiveNotInErrors", wantLine: "the error shows the value of a Sensitive field",
+	},
+	"no failure sets the sensitive field": {
+		failures: []providertest.Failure{{Name: "gone", Op: providertest.OpUpdate, Spec: map[string]any{"value": "x"}, Class: provider.ClassRetryable}},
+		wantTest: "SensitiveNotInErrors", wantLine: "no Failure sets Sensitive field secret",
+	},
+	"a failure that succeeds": {
+		failures: []providertest.Failure{{Name: "fine", Op: providertest.OpDelete, Spec: map[string]any{"value": "x"}}},
+		wantTest: "ErrorsClassified", wantLine: "succeeded; want it to fail",
+	},
+}
+
+// TestBrokenProvider runs the suite against the broken provider that
+// CONVERGE_BROKEN_PROVIDER names, for TestSuiteCatches; it is skipped
+// otherwise.
+func TestBrokenProvider(t *testing.T) {
+	name := os.Getenv("CONVERGE_BROKEN_PROVIDER")
+	if name == "" {
+		t.Skip("run by TestSuiteCatches")
+	}
+	b, ok := brokenProviders[name]
+	if !ok {
+		t.Fatalf("no broken provider %q", name)
+	}
+	providertest.Run(t, func(t *testing.T) providertest.Harness {
+		h := memoryHarness(t, b.wrap)
+		if b.failures != nil {
+			h.Failures = b.failures
+		}
+		return h
+	})
+}
+
+// TestSuiteCatches checks that every point of the suite can fail: each
+// broken provider fails the subtest of the point it breaks, with its
+// message.
+func TestSuiteCatches(t *testing.T) {
+	if os.Getenv("CONVERGE_BROKEN_PROVIDER") != "" {
+		t.Skip("inside a broken provider's run")
+	}
+	for name, b := range brokenProviders {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestBrokenProvider$", "-test.v")
+			cmd.Env = append(os.Environ(), "CONVERGE_BROKEN_PROVIDER="+name)
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) {
+				t.Fatalf("the suite passed the broken provider, or did not run (%v):\n%s", err, out)
+			}
+			if want := "--- FAIL: TestBrokenProvider/" + b.wantTest + " "; !strings.Contains(string(out), want) {
+				t.Errorf("output lacks %q:\n%s", want, out)
+			}
+			if !strings.Contains(string(out), b.wantLine) {
+				t.Errorf("output lacks %q:\n%s", b.wantLine, out)
+			}
+		})
+	}
+}
