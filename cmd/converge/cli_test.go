@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/convergehq/converge/controller"
 	"github.com/convergehq/converge/store"
 	"github.com/convergehq/converge/store/sqlite"
 )
@@ -427,7 +428,7 @@ func TestApplyLifecycle(t *testing.T) {
 		t.Errorf("tree after destroy (-want +got):\n%s", diff)
 	}
 	st := e.mustRun(0, "status", "-o", "json")
-	var got struct{ Resources []statusRow }
+	var got struct{ Resources []controller.ResourceView }
 	if err := json.Unmarshal([]byte(st.stdout), &got); err != nil {
 		t.Fatal(err)
 	}
@@ -549,7 +550,7 @@ func TestStatus(t *testing.T) {
 	}
 	var got struct {
 		Target    string      `json:"targetRevision"`
-		Resources []statusRow `json:"resources"`
+		Resources []controller.ResourceView `json:"resources"`
 	}
 	if err := json.Unmarshal([]byte(js.stdout), &got); err != nil {
 		t.Fatalf("status -o json: %v\n%s", err, js.stdout)
@@ -811,7 +812,7 @@ func TestInterruptedCreateFinishedByUpdate(t *testing.T) {
 	if diff := cmp.Diff(map[string]node{"site": dirNode(0o750)}, tree(t, e.root)); diff != "" {
 		t.Errorf("tree after apply (-want +got):\n%s", diff)
 	}
-	var st struct{ Resources []statusRow }
+	var st struct{ Resources []controller.ResourceView }
 	if err := json.Unmarshal([]byte(e.mustRun(0, "status", "-o", "json").stdout), &st); err != nil {
 		t.Fatal(err)
 	}

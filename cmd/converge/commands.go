@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"sort"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -385,157 +384,66 @@ func newStatusCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			recs, err := st.ListRecords(ctx)
-			if err != nil {
-				return err
-			}
-			rows := statusRows(recs)
-			target, _ := st.Target(ctx)
-			var staying string
+			var rv *manifest.Revision
 			if len(g.files) > 0 {
 				reg, err := g.registry()
 				if err != nil {
 					return err
 				}
-				rv, err := g.load(reg)
-				if err != nil {
+				if rv, err = g.load(reg); err != nil {
 					return err
 				}
-				// The rule is controller.Stays; status does not know the
-				// daemon's --rollback, so a failed revision says both.
-				prev, err := st.GetRevision(ctx, rv.Hash)
-				switch {
-				case err == nil && rv.Hash != target && controller.Stays(prev, false):
-					staying = fmt.Sprintf("The manifests are at revision %s, which was %s (%s); converge stays on revision %s until they change.",
-						short(rv.Hash), prev.State, oneLine(prev.Reason), short(target))
-				case err == nil && rv.Hash != target && controller.Stays(prev, true):
-					staying = fmt.Sprintf("The manifests are at revision %s, which failed (%s); with --rollback auto converge stays on revision %s until they change, with --rollback off the next apply or run targets it again.",
-						short(rv.Hash), oneLine(prev.Reason), short(target))
-				default:
-					// Desired resources converge has not recorded yet are Pending.
-					rows = withDesired(rows, rv)
-				}
 			}
-			revs, err := st.ListRevisions(ctx)
+			v, err := controller.Status(ctx, st, rv)
 			if err != nil {
 				return err
 			}
-			lkg, _ := store.LastKnownGood(revs)
-			var (
-				tstate, treason string
-				held            *store.Revision // the newest revision, when it is held
-				newest          *store.Revision
-			)
-			for i, r := range revs {
-				if r.Hash == target {
-					tstate, treason = r.State, r.Reason
-				}
-				if newest == nil || !r.Created.Before(newest.Created) {
-					newest = &revs[i]
-				}
-			}
-			if newest != nil && newest.State == store.RevisionHeld {
-				held = newest
-			}
-			var heldHash, heldReason string
-			if held != nil {
-				heldHash, heldReason = held.Hash, held.Reason
-			}
 			if output == "json" {
-				return writeJSON(cmd.OutOrStdout(), struct {
-					Target        string      `json:"targetRevision,omitempty"`
-					TargetState   string      `json:"targetState,omitempty"`
-					TargetReason  string      `json:"targetReason,omitempty"`
-					LastKnownGood string      `json:"lastKnownGood,omitempty"`
-					Staying       string      `json:"staying,omitempty"`
-					Held          string      `json:"heldRevision,omitempty"`
-					HeldReason    string      `json:"heldReason,omitempty"`
-					Resources     []statusRow `json:"resources"`
-				}{target, tstate, treason, lkg.Hash, staying, heldHash, heldReason, rows})
+				return writeJSON(cmd.OutOrStdout(), v)
 			}
-			w := cmd.OutOrStdout()
-			if held != nil {
-				fmt.Fprintf(w, "Held revision: %s: %s\n", short(held.Hash), strings.ReplaceAll(held.Reason, "\n", " "))
-			}
-			if target != "" {
-				line := fmt.Sprintf("Target revision: %s (%s)", short(target), tstate)
-				if treason != "" {
-					line += ": " + oneLine(treason)
-				}
-				fmt.Fprintln(w, line)
-				switch {
-				case lkg.Hash == "":
-					fmt.Fprintln(w, "Last known good: none yet")
-				case lkg.Hash != target:
-					fmt.Fprintf(w, "Last known good: %s (converged %s ago)\n", short(lkg.Hash), ago(time.Now(), lkg.Converged))
-				}
-				if staying != "" {
-					fmt.Fprintln(w, staying)
-				}
-			}
-			if len(rows) == 0 {
-				fmt.Fprintln(w, "No resources recorded yet.")
-				return nil
-			}
-			now := time.Now()
-			tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "RESOURCE\tPHASE\tAGE\tLAST RECONCILE\tMESSAGE")
-			for _, r := range rows {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Phase, ago(now, r.Created), ago(now, r.LastReconcile), oneLine(r.Message))
-			}
-			return tw.Flush()
+			printStatus(cmd.OutOrStdout(), v, time.Now())
+			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
 	return cmd
 }
 
-type statusRow struct {
-	ID            string            `json:"id"`
-	Kind          string            `json:"kind"`
-	Phase         store.Phase       `json:"phase"`
-	Message       string            `json:"message,omitempty"`
-	Origin        string            `json:"origin,omitempty"`
-	Revision      string            `json:"revision,omitempty"`
-	Attempts      int               `json:"attempts,omitempty"`
-	LastError     string            `json:"lastError,omitempty"`
-	NextRetry     *time.Time        `json:"nextRetry,omitempty"`
-	Conditions    []store.Condition `json:"conditions,omitempty"`
-	Outputs       map[string]any    `json:"outputs,omitempty"`
-	Created       time.Time         `json:"created,omitempty"`
-	LastReconcile time.Time         `json:"lastReconcile,omitempty"`
+// printStatus renders the status view as text.
+func printStatus(w io.Writer, v controller.StatusView, now time.Time) {
+	if v.Held != "" {
+		fmt.Fprintf(w, "Held revision: %s: %s\n", short(v.Held), strings.ReplaceAll(v.HeldReason, "\n", " "))
+	}
+	if v.Target != "" {
+		line := fmt.Sprintf("Target revision: %s (%s)", short(v.Target), v.TargetState)
+		if v.TargetReason != "" {
+			line += ": " + oneLine(v.TargetReason)
+		}
+		fmt.Fprintln(w, line)
+		switch {
+		case v.LastKnownGood == "":
+			fmt.Fprintln(w, "Last known good: none yet")
+		case v.LastKnownGood != v.Target:
+			fmt.Fprintf(w, "Last known good: %s (converged %s ago)\n", short(v.LastKnownGood), ago(now, v.LastKnownGoodAt))
+		}
+		if v.Staying != "" {
+			fmt.Fprintln(w, v.Staying)
+		}
+	}
+	if len(v.Resources) == 0 {
+		fmt.Fprintln(w, "No resources recorded yet.")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RESOURCE\tPHASE\tAGE\tLAST RECONCILE\tMESSAGE")
+	for _, r := range v.Resources {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Phase, ago(now, r.Created), ago(now, r.LastReconcile), oneLine(r.Message))
+	}
+	tw.Flush()
 }
 
-func statusRows(recs []store.Record) []statusRow {
-	rows := make([]statusRow, 0, len(recs))
-	for _, r := range recs {
-		row := statusRow{
-			ID: r.ID, Kind: r.Kind, Phase: r.Phase, Message: r.Message, Origin: r.Origin, Revision: r.Revision,
-			Attempts: r.Attempts, LastError: r.LastError, Conditions: r.Conditions, Outputs: r.Outputs,
-			Created: r.Created, LastReconcile: r.LastReconcile,
-		}
-		if !r.NextRetry.IsZero() {
-			t := r.NextRetry
-			row.NextRetry = &t
-		}
-		rows = append(rows, row)
-	}
-	return rows
-}
 
-func withDesired(rows []statusRow, rv *manifest.Revision) []statusRow {
-	have := map[string]bool{}
-	for _, r := range rows {
-		have[r.ID] = true
-	}
-	for _, res := range rv.Resources {
-		if !have[res.ID] {
-			rows = append(rows, statusRow{ID: res.ID, Kind: res.Kind, Phase: store.PhasePending, Message: "not reconciled yet"})
-		}
-	}
-	sort.Slice(rows, func(i, j int) bool { return rows[i].ID < rows[j].ID })
-	return rows
-}
+
 
 func newEventsCmd(g *globals) *cobra.Command {
 	var (

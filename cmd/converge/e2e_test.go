@@ -19,6 +19,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/convergehq/converge/controller"
 	"github.com/convergehq/converge/store"
 )
 
@@ -140,7 +141,7 @@ func (e *env) statusPhases(withManifests bool) map[string]store.Phase {
 	if r.code != 0 {
 		e.t.Fatalf("status: %s", r)
 	}
-	var st struct{ Resources []statusRow }
+	var st struct{ Resources []controller.ResourceView }
 	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
 		e.t.Fatalf("status -o json: %v\n%s", err, r.stdout)
 	}

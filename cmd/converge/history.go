@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/convergehq/converge/alert"
+	"github.com/convergehq/converge/controller"
 	"github.com/convergehq/converge/engine"
 	"github.com/convergehq/converge/store"
 	"github.com/convergehq/converge/store/sqlite"
@@ -71,37 +72,9 @@ func newHistoryCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			revs, err := st.ListRevisions(ctx)
+			rows, err := controller.History(ctx, st)
 			if err != nil {
 				return err
-			}
-			target, _ := st.Target(ctx)
-			lkg, _ := store.LastKnownGood(revs)
-			type row struct {
-				Hash          string     `json:"hash"`
-				Created       time.Time  `json:"created"`
-				Sources       []string   `json:"sources"`
-				State         string     `json:"state"`
-				Reason        string     `json:"reason,omitempty"`
-				Commit        string     `json:"commit,omitempty"`
-				Converged     *time.Time `json:"converged,omitempty"`
-				Resources     int        `json:"resources"`
-				Target        bool       `json:"target"`
-				LastKnownGood bool       `json:"lastKnownGood"`
-			}
-			rows := make([]row, 0, len(revs))
-			for _, r := range revs {
-				n := 0
-				if rv, err := engine.RevisionFromStore(r); err == nil {
-					n = len(rv.Resources)
-				}
-				x := row{Hash: r.Hash, Created: r.Created, Sources: r.Sources, State: r.State, Reason: r.Reason, Commit: r.Commit,
-					Resources: n, Target: r.Hash == target, LastKnownGood: r.Hash == lkg.Hash}
-				if !r.Converged.IsZero() {
-					c := r.Converged
-					x.Converged = &c
-				}
-				rows = append(rows, x)
 			}
 			if output == "json" {
 				return writeJSON(cmd.OutOrStdout(), rows)
