@@ -549,7 +549,7 @@ func TestStatus(t *testing.T) {
 		t.Fatalf("status -o json: %s", js)
 	}
 	var got struct {
-		Target    string      `json:"targetRevision"`
+		Target    string                    `json:"targetRevision"`
 		Resources []controller.ResourceView `json:"resources"`
 	}
 	if err := json.Unmarshal([]byte(js.stdout), &got); err != nil {

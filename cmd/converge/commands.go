@@ -442,9 +442,6 @@ func printStatus(w io.Writer, v controller.StatusView, now time.Time) {
 	tw.Flush()
 }
 
-
-
-
 func newEventsCmd(g *globals) *cobra.Command {
 	var (
 		output   string
