@@ -168,14 +168,15 @@ var brokenProviders = map[string]struct {
 		wrap: func(m *providertest.Memory) provider.Provider {
 			f := providertest.Wrap(m)
 			f.UpdateFn = func(ctx context.Context, req provider.Request) (provider.Result, error) {
-				if _, ok := m.Get(req.ID); !ok {
-					return provider.Result{}, errors.New("not found")
-				}
-				return m.Update(ctx, req)
+				return provider.Result{}, errors.New("refused: the spec is invalid")
 			}
 			return f
 		},
-		wantTest: "ErrorsClassified", wantLine: "error carries no class",
+		failures: []providertest.Failure{{
+			Name: "invalid", Op: providertest.OpUpdate,
+			Spec: map[string]any{"value": "x", "secret": "hunter2-hunter2"}, Class: provider.ClassTerminal,
+		}},
+		wantTest: "ErrorsClassified", wantLine: "the error carries no class (Classify falls back to retryable); want terminal",
 	},
 	"error shows a sensitive value": {
 		wrap: func(m *providertest.Memory) provider.Provider {

@@ -48,8 +48,10 @@
 //  9. Drift: a change made out of band (Tamper) shows as a diff, and
 //     Update corrects it.
 //  10. ErrorsClassified: each call the harness says must fail (Failures)
-//     fails with an error of the class it names, set explicitly (a
-//     *provider.Error), never left to Classify's default.
+//     fails, with an error provider.Classify puts in the class the harness
+//     names (an error that carries no class is retryable, as package
+//     provider says: a terminal, conflict or rate-limit answer must be
+//     marked).
 //  11. SensitiveNotInErrors: for every field the schema marks Sensitive,
 //     no failing call's error contains the value (as written,
 //     JSON-escaped, URL-escaped or in base64).
