@@ -56,7 +56,9 @@ func TestEmbedRunsAsADaemon(t *testing.T) {
 	}()
 	eventually("first converge", func() bool { return value(p, "dsn") == "postgres://db-host/v1" })
 	write("db2.internal")
-	eventually("the edit followed", func() bool { return value(p, "db-host") == "db2.internal" && value(p, "dsn") == "postgres://db-host/v2" })
+	eventually("the edit followed", func() bool {
+		return value(p, "db-host") == "db2.internal" && value(p, "dsn") == "postgres://db-host/v2"
+	})
 	cancel()
 	select {
 	case err := <-done:
