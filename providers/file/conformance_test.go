@@ -46,9 +46,15 @@ func TestConformance(t *testing.T) {
 			},
 		},
 		file.KindSymlink: {
-			spec:     func(name string) map[string]any { return map[string]any{"path": name + ".link", "target": "target-a"} },
-			updated:  func(name string) map[string]any { return map[string]any{"path": name + ".link", "target": "target-b"} },
-			replaced: func(name string) map[string]any { return map[string]any{"path": name + "-moved.link", "target": "target-a"} },
+			spec: func(name string) map[string]any {
+				return map[string]any{"path": name + ".link", "target": "target-a"}
+			},
+			updated: func(name string) map[string]any {
+				return map[string]any{"path": name + ".link", "target": "target-b"}
+			},
+			replaced: func(name string) map[string]any {
+				return map[string]any{"path": name + "-moved.link", "target": "target-a"}
+			},
 			tamper: func(t *testing.T, root, name string) {
 				link := filepath.Join(root, name+".link")
 				if err := os.Remove(link); err != nil {
