@@ -58,7 +58,7 @@ func (e *Engine) Apply(ctx context.Context, rv *manifest.Revision) (Report, erro
 	if err := e.SetTarget(ctx, rv); err != nil {
 		return Report{}, err
 	}
-	wg := e.Start(ctx)
+	wg := e.startWorkers(ctx) // no notifications: it converges once
 	var (
 		waitErr    error
 		rolledBack *Rollback

@@ -38,6 +38,8 @@
 //     sensitive fields, and strings holding a known secret, are sealed in
 //     records and revisions and opened when read back (see sealed.go).
 //
-// Apply converges once; Start, SetTarget and ResyncAll run it as a daemon;
-// Plan and Drift only observe.
+// Apply converges once; Start, SetTarget and ResyncAll run it as a daemon,
+// in which a provider that is a provider.Notifier makes the engine
+// reconcile a resource as soon as it may have changed (notify.go); Plan and
+// Drift only observe.
 package engine

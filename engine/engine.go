@@ -127,6 +127,7 @@ type Engine struct {
 	outstanding map[string]uint64 // keys queued, scheduled or in progress, with their add generation
 	idle        *sync.Cond
 	stats       Stats
+	notify      notifiers // the providers' notifications (notify.go)
 }
 
 // Stats counts provider calls, for tests and benchmarks.
@@ -316,8 +317,17 @@ func (e *Engine) enqueue(id string) {
 	e.q.Add(id)
 }
 
-// Start launches the workers. They run until Stop.
+// Start launches the workers and the providers' notifications (see
+// notify.go). They run until Stop.
 func (e *Engine) Start(ctx context.Context) *sync.WaitGroup {
+	wg := e.startWorkers(ctx)
+	e.startNotifiers(ctx)
+	return wg
+}
+
+// startWorkers launches the workers alone: Apply, which converges once,
+// needs no notifications.
+func (e *Engine) startWorkers(ctx context.Context) *sync.WaitGroup {
 	var wg sync.WaitGroup
 	for i := 0; i < e.opts.Workers; i++ {
 		wg.Add(1)
@@ -329,8 +339,12 @@ func (e *Engine) Start(ctx context.Context) *sync.WaitGroup {
 	return &wg
 }
 
-// Stop lets in-flight reconciles finish, then stops the workers.
+// Stop ends the providers' notifications, lets in-flight reconciles
+// finish, then stops the workers and closes the providers that are
+// provider.Closers (once, however often Stop is called): nothing that calls
+// a provider (Plan, Drift) may be called after it.
 func (e *Engine) Stop(wg *sync.WaitGroup) {
+	e.stopNotifiers()
 	e.q.ShutDownWithDrain()
 	wg.Wait()
 	if err := e.Flush(context.Background()); err != nil {
@@ -339,6 +353,7 @@ func (e *Engine) Stop(wg *sync.WaitGroup) {
 	e.mu.Lock()
 	e.idle.Broadcast()
 	e.mu.Unlock()
+	e.closeProviders()
 }
 
 // WaitIdle blocks until nothing is queued, scheduled for retry or in
@@ -451,6 +466,7 @@ func (e *Engine) setRecordLocked(r *store.Record) {
 		}
 		m[r.ID] = true
 	}
+	e.watchLocked(r)
 }
 
 func (e *Engine) deleteRecordLocked(id string) {
@@ -458,6 +474,7 @@ func (e *Engine) deleteRecordLocked(id string) {
 		for _, d := range old.Deps {
 			delete(e.recDeps[d], id)
 		}
+		e.unwatchLocked(old)
 	}
 	delete(e.records, id)
 }
