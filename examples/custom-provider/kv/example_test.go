@@ -60,9 +60,19 @@ func Example() {
 	}
 	defer st.Close()
 
-	// One engine per Apply. Apply returns when everything is Ready or has
-	// failed in a way retrying cannot fix; the report says which.
+	// One engine per Apply. Load reads what earlier runs recorded.
 	eng := engine.New(reg, st, engine.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err := eng.Load(ctx); err != nil {
+		log.Fatal(err)
+	}
+	// The engine deletes whatever left the manifests: refuse, as the CLI
+	// does, a set that declares nothing or deletes over half of the state.
+	guard := engine.Guard{MaxDelete: engine.DeleteLimit{Percent: 50, IsPercent: true}}
+	if err := guard.Check(eng.Records(), rv); err != nil {
+		log.Fatal(err)
+	}
+	// Apply returns when everything is Ready or has failed in a way
+	// retrying cannot fix; the report says which.
 	rep, err := eng.Apply(ctx, rv)
 	if err != nil {
 		log.Fatal(err)
