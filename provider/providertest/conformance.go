@@ -20,8 +20,9 @@ import (
 )
 
 // Harness is what the conformance suite needs to know of one kind of one
-// provider. Run asks for a new one, over an empty backend, for each
-// subtest.
+// provider. Run asks for a new one for each subtest, over a backend of its
+// own: what the harness puts there beforehand (objects the specs
+// reference, what the Failures meet) the suite leaves alone.
 type Harness struct {
 	// Provider is the provider under test.
 	Provider provider.Provider
@@ -90,7 +91,7 @@ type Failure struct {
 
 // Run runs the conformance suite against the provider and kind open
 // describes. open is called once per subtest and must return a harness
-// over a new, empty backend.
+// over a backend no other subtest touches.
 func Run(t *testing.T, open func(t *testing.T) Harness) {
 	tests := []struct {
 		name string
