@@ -67,6 +67,15 @@ type Record struct {
 	Kind string `json:"kind"`
 	Name string `json:"name"`
 
+	// Version is set by the store on every write of the record and read
+	// back with it; writers leave it alone (PutRecord ignores it). It is
+	// the sequence number of the change that wrote the record (see
+	// Change.Seq), from one sequence for the whole store, so it only
+	// grows: a record deleted and put again has a higher version than it
+	// ever had. 0 means not stored. Conditional writes compare it (see
+	// ConditionalRecordStore).
+	Version int64 `json:"version,omitempty"`
+
 	Phase   Phase  `json:"phase"`
 	Message string `json:"message,omitempty"`
 	// Origin is OriginCreated or OriginAdopted once an object exists, empty

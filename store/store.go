@@ -7,6 +7,13 @@
 //   - Events with the same resource, type, reason and message are aggregated:
 //     the count grows and LastSeen moves, no second row appears.
 //   - Methods are safe for concurrent use.
+//   - Every record write gives the record a new Version, from one sequence
+//     for the whole store.
+//
+// Optional abilities are interfaces of their own, found by type
+// assertion: Deferrer (writes without waiting), Meta (state-wide
+// settings), RevisionPruner, ConditionalRecordStore and Fencer (writes
+// that several writers can share safely).
 package store
 
 import (

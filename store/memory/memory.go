@@ -42,14 +42,18 @@ type Store struct {
 	revIndex  map[string]int
 	target    string
 	meta      map[string]string
+	fences    map[string]string // the current token of each fence
+	seq       int64             // the latest change's sequence number
 }
 
 type eventKey struct{ resource, typ, reason, message string }
 
 var (
-	_ store.Store          = (*Store)(nil)
-	_ store.Meta           = (*Store)(nil)
-	_ store.RevisionPruner = (*Store)(nil)
+	_ store.Store                  = (*Store)(nil)
+	_ store.Meta                   = (*Store)(nil)
+	_ store.RevisionPruner         = (*Store)(nil)
+	_ store.ConditionalRecordStore = (*Store)(nil)
+	_ store.Fencer                 = (*Store)(nil)
 )
 
 // New returns an empty Store.
@@ -60,6 +64,7 @@ func New(opts ...Option) *Store {
 		eventKeys: map[eventKey]int{},
 		revIndex:  map[string]int{},
 		meta:      map[string]string{},
+		fences:    map[string]string{},
 	}
 	for _, o := range opts {
 		o(s)
@@ -108,34 +113,103 @@ func (s *Store) ListRecords(ctx context.Context) ([]store.Record, error) {
 	return out, nil
 }
 
-// PutRecord stores r, replacing any record with the same ID whole.
+// PutRecord stores r, replacing any record with the same ID whole, with a
+// new version.
 func (s *Store) PutRecord(ctx context.Context, r store.Record) error {
+	_, err := s.PutRecordIf(ctx, r, store.AnyVersion, store.Fence{})
+	return err
+}
+
+// PutRecordIf stores r if the stored record's version is version (0: no
+// record; store.AnyVersion: any) and fence is current, and returns r's
+// new version; see store.ConditionalRecordStore.
+func (s *Store) PutRecordIf(ctx context.Context, r store.Record, version int64, fence store.Fence) (int64, error) {
 	if r.ID == "" {
-		return errors.New("put record: empty ID")
+		return 0, errors.New("put record: empty ID")
+	}
+	if err := store.CheckConditions(version, fence); err != nil {
+		return 0, fmt.Errorf("put record %s: %w", r.ID, err)
 	}
 	// Normalize outside the lock: it is the expensive part.
 	n, err := normalizeRecord(r)
 	if err != nil {
-		return fmt.Errorf("put record %s: %w", r.ID, err)
+		return 0, fmt.Errorf("put record %s: %w", r.ID, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.check(ctx); err != nil {
-		return fmt.Errorf("put record %s: %w", r.ID, err)
+		return 0, fmt.Errorf("put record %s: %w", r.ID, err)
 	}
+	if err := s.admit("put", r.ID, version, fence); err != nil {
+		return 0, err
+	}
+	s.seq++
+	n.Version = s.seq
 	s.records[r.ID] = n
-	return nil
+	return n.Version, nil
 }
 
 // DeleteRecord removes the record with the given ID. Deleting a missing
 // record is not an error.
 func (s *Store) DeleteRecord(ctx context.Context, id string) error {
+	return s.DeleteRecordIf(ctx, id, store.AnyVersion, store.Fence{})
+}
+
+// DeleteRecordIf removes the record with the given ID under the conditions
+// of PutRecordIf. With version 0 or store.AnyVersion, deleting a missing
+// record does nothing.
+func (s *Store) DeleteRecordIf(ctx context.Context, id string, version int64, fence store.Fence) error {
+	if err := store.CheckConditions(version, fence); err != nil {
+		return fmt.Errorf("delete record %s: %w", id, err)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.check(ctx); err != nil {
 		return fmt.Errorf("delete record %s: %w", id, err)
 	}
+	if err := s.admit("delete", id, version, fence); err != nil {
+		return err
+	}
+	if _, ok := s.records[id]; !ok {
+		return nil
+	}
+	s.seq++
 	delete(s.records, id)
+	return nil
+}
+
+// admit returns the error of a conditional write of the record id that
+// must not proceed: fence first, then version. The caller holds mu.
+func (s *Store) admit(op, id string, version int64, fence store.Fence) error {
+	if fence.Name != "" {
+		if cur := s.fences[fence.Name]; cur != fence.Token {
+			return &store.FencedError{Op: op, ID: id, Fence: fence.Name, Token: fence.Token, Current: cur}
+		}
+	}
+	if version != store.AnyVersion {
+		if got := s.records[id].Version; got != version {
+			return &store.ConflictError{Op: op, ID: id, Want: version, Got: got}
+		}
+	}
+	return nil
+}
+
+// SetFence makes token the current token of the fence name; an empty
+// token clears it. See store.Fencer.
+func (s *Store) SetFence(ctx context.Context, name, token string) error {
+	if name == "" {
+		return errors.New("set fence: empty name")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return fmt.Errorf("set fence %s: %w", name, err)
+	}
+	if token == "" {
+		delete(s.fences, name)
+	} else {
+		s.fences[name] = token
+	}
 	return nil
 }
 
@@ -306,6 +380,9 @@ func (s *Store) SetTarget(ctx context.Context, hash string) error {
 	if _, ok := s.revIndex[hash]; !ok {
 		return fmt.Errorf("set target %s: revision %w", hash, store.ErrNotFound)
 	}
+	if s.target != hash {
+		s.seq++
+	}
 	s.target = hash
 	return nil
 }
@@ -316,6 +393,9 @@ func (s *Store) ClearTarget(ctx context.Context) error {
 	defer s.mu.Unlock()
 	if err := s.check(ctx); err != nil {
 		return fmt.Errorf("clear target: %w", err)
+	}
+	if s.target != "" {
+		s.seq++
 	}
 	s.target = ""
 	return nil

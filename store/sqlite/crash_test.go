@@ -26,6 +26,13 @@ func TestMain(m *testing.M) {
 		crashChild(path)
 		os.Exit(2) // crashChild only returns on error
 	}
+	if path := os.Getenv(sharedChildEnv); path != "" {
+		if err := sharedChild(path); err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			os.Exit(2)
+		}
+		os.Exit(0)
+	}
 	os.Exit(m.Run())
 }
 

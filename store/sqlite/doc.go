@@ -1,11 +1,21 @@
 // Package sqlite is the default store.Store: one SQLite file (pure Go, via
-// modernc.org/sqlite) that a single converge process writes.
+// modernc.org/sqlite) that one converge process owns and others may share.
 //
 // Guarantees, beyond those of package store:
 //   - Exclusive writer: a read-write Open takes an advisory lock on
 //     path+".lock" (holding the owner's pid) and fails with a *LockedError
 //     while another process holds it. ReadOnly opens take no lock, so status
-//     and events commands work while a daemon runs.
+//     and events commands work while a daemon runs, and neither do Shared
+//     opens, which write beside the owner.
+//   - Conditional writes are atomic across processes: PutRecordIf and
+//     DeleteRecordIf check the record's version and the fence in the
+//     writer's transaction, which holds SQLite's write lock from its start
+//     (BEGIN IMMEDIATE), so no writer of any process comes between the
+//     check and the write. A refused write does not fail the others of its
+//     group commit.
+//   - Versions come from one sequence of changes, kept in the file: every
+//     record put, record delete and target change takes the next number,
+//     in commit order whichever process commits (see changes.go).
 //   - One lock per file, whatever its name: the path is resolved first
 //     (absolute, symbolic links evaluated, see ResolvePath), and the lock is
 //     taken beside the real file. A file with more than one name (hard

@@ -164,7 +164,8 @@ func TestOlderStateIsStamped(t *testing.T) {
 	if err != nil {
 		t.Fatalf("GetRecord from the older state: %v", err)
 	}
-	want := store.Record{ID: "file.File/a", Kind: "file.File", Phase: store.PhaseReady, AppliedSpec: map[string]any{"content": "\x00binary"}}
+	// The migration that brought versions gave the record one.
+	want := store.Record{ID: "file.File/a", Kind: "file.File", Phase: store.PhaseReady, AppliedSpec: map[string]any{"content": "\x00binary"}, Version: 1}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("record from the older state (-want +got):\n%s", diff)
 	}

@@ -77,7 +77,7 @@ func TestCommitAttributesErrors(t *testing.T) {
 
 	put := func(ctx context.Context, id string) *writeOp {
 		return &writeOp{ctx: ctx, done: make(chan error, 1), fn: func(t *txn) error {
-			_, err := t.stmt(d.putRecord).ExecContext(t.ctx, id, "a.A", "Ready", 0, `{"id":"`+id+`"}`, nil)
+			_, err := t.stmt(d.putRecord).ExecContext(t.ctx, id, "a.A", "Ready", 0, `{"id":"`+id+`"}`, nil, 1)
 			return err
 		}}
 	}

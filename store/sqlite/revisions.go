@@ -235,8 +235,18 @@ func (d *DB) SetTarget(ctx context.Context, hash string) error {
 		if n == 0 {
 			return fmt.Errorf("revision %w", store.ErrNotFound)
 		}
-		_, err := t.tx.ExecContext(t.ctx, `INSERT INTO target (id, hash) VALUES (1, ?)
-			ON CONFLICT (id) DO UPDATE SET hash = excluded.hash`, hash)
+		var cur string
+		if err := t.tx.QueryRowContext(t.ctx, `SELECT hash FROM target WHERE id = 1`).Scan(&cur); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if cur == hash {
+			return nil
+		}
+		if _, err := t.tx.ExecContext(t.ctx, `INSERT INTO target (id, hash) VALUES (1, ?)
+			ON CONFLICT (id) DO UPDATE SET hash = excluded.hash`, hash); err != nil {
+			return err
+		}
+		_, err := t.logChange(changeTarget, hash)
 		return err
 	})
 	if err != nil {
@@ -266,7 +276,14 @@ func (d *DB) Target(ctx context.Context) (string, error) {
 // committed.
 func (d *DB) ClearTarget(ctx context.Context) error {
 	err := d.write(ctx, func(t *txn) error {
-		_, err := t.tx.ExecContext(t.ctx, `DELETE FROM target`)
+		res, err := t.tx.ExecContext(t.ctx, `DELETE FROM target`)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		_, err = t.logChange(changeTarget, "")
 		return err
 	})
 	if err != nil {

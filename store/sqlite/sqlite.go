@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -45,6 +46,8 @@ type options struct {
 	readOnly     bool
 	shared       bool
 	historyLimit int
+	retainRows   int
+	retainAge    time.Duration
 }
 
 // WithNow sets the clock used to stamp events and revisions that carry no
@@ -57,9 +60,11 @@ func WithNow(now func() time.Time) Option { return func(o *options) { o.now = no
 func ReadOnly() Option { return func(o *options) { o.readOnly = true } }
 
 // Shared opens the state file for reading and writing without taking the
-// exclusive lock, for short administrative writes (such as a rollback's
-// new target) while a daemon holds it; SQLite serializes the writes. The
-// engine never runs on a shared store.
+// exclusive lock, so that another process can write beside the one that
+// holds it (such as a rollback's new target while a daemon runs); SQLite
+// serializes the writes. Processes that read, change and write back the
+// same records should write with PutRecordIf, and follow each other's
+// writes with Watch.
 func Shared() Option { return func(o *options) { o.shared = true } }
 
 // HistoryLimit makes every new revision prune the history in the same
@@ -74,6 +79,15 @@ type DB struct {
 	now          func() time.Time
 	readOnly     bool
 	historyLimit int
+	readExtra    string // the read pool's settings, for the watchers' poller
+
+	// changeLog says writes log their changes for watchers; only
+	// benchmarks turn it off, to measure its cost.
+	changeLog    bool
+	retainRows   int           // the change log's bounds; see ChangeRetention
+	retainAge    time.Duration //
+	sinceCompact atomic.Int64  // changes committed since the last compaction
+	lastCompact  time.Time     // the writer goroutine's only
 
 	read    *sql.DB // pool of reading connections
 	writeDB *sql.DB // the writer goroutine's one connection; nil when read-only
@@ -81,6 +95,9 @@ type DB struct {
 
 	putRecord, deleteRecord, addEvent *sql.Stmt // on write
 	addEventExec                      *sql.Stmt // addEvent without RETURNING, for deferred events
+	getVersion, getFence              *sql.Stmt // the conditions of conditional writes
+	insertChange                      *sql.Stmt // log a change
+	lastChange, setLastChange         *sql.Stmt // the latest change number
 	getRecord                         *sql.Stmt // on read
 
 	mu         sync.RWMutex // guards closed and sends on queue
@@ -92,11 +109,17 @@ type DB struct {
 
 	deferredMu  sync.Mutex
 	deferredErr error // first error of a deferred write since the last Flush
+
+	watchMu sync.Mutex
+	changed chan struct{} // closed at the next change; nil while no watcher waits
 }
 
-var _ store.Deferrer = (*DB)(nil)
-
-var _ store.Store = (*DB)(nil)
+var (
+	_ store.Store                  = (*DB)(nil)
+	_ store.Deferrer               = (*DB)(nil)
+	_ store.ConditionalRecordStore = (*DB)(nil)
+	_ store.Fencer                 = (*DB)(nil)
+)
 
 // Open opens the state file at path, creating it and its parent directory
 // when needed, migrating its schema and locking it against other converge
@@ -105,11 +128,12 @@ var _ store.Store = (*DB)(nil)
 // is not a converge state is refused with an error wrapping ErrForeign,
 // and a file with more than one name is refused.
 func Open(ctx context.Context, path string, opts ...Option) (db *DB, err error) {
-	o := options{now: time.Now}
+	o := options{now: time.Now, retainRows: defaultRetainRows, retainAge: defaultRetainAge}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	d := &DB{name: path, now: o.now, readOnly: o.readOnly, historyLimit: o.historyLimit}
+	d := &DB{name: path, now: o.now, readOnly: o.readOnly, historyLimit: o.historyLimit,
+		changeLog: true, retainRows: o.retainRows, retainAge: o.retainAge, lastCompact: o.now()}
 	defer func() {
 		if err != nil {
 			d.closeHandles()
@@ -132,7 +156,8 @@ func Open(ctx context.Context, path string, opts ...Option) (db *DB, err error) 
 		if err := checkFile(abs, path, fi); err != nil {
 			return nil, err
 		}
-		if d.read, err = openPool(abs, "mode=ro", runtime.GOMAXPROCS(0)+2); err != nil {
+		d.readExtra = "mode=ro"
+		if d.read, err = openPool(abs, d.readExtra, runtime.GOMAXPROCS(0)+2); err != nil {
 			return nil, fmt.Errorf("open state file %s read-only: %w", path, err)
 		}
 		if err := checkVersion(ctx, d.read, path); err != nil {
@@ -195,7 +220,8 @@ func Open(ctx context.Context, path string, opts ...Option) (db *DB, err error) 
 	if _, err := d.writeDB.ExecContext(ctx, `PRAGMA journal_mode = WAL`); err != nil {
 		return nil, fmt.Errorf("open state file %s: %w", path, err)
 	}
-	if d.read, err = openPool(abs, "_pragma=query_only(1)", runtime.GOMAXPROCS(0)+2); err != nil {
+	d.readExtra = "_pragma=query_only(1)"
+	if d.read, err = openPool(abs, d.readExtra, runtime.GOMAXPROCS(0)+2); err != nil {
 		return nil, fmt.Errorf("open state file %s: %w", path, err)
 	}
 	if err := d.prepareReads(ctx); err != nil {
@@ -236,7 +262,7 @@ func openPool(abs, extra string, conns int) (*sql.DB, error) {
 }
 
 func (d *DB) prepareReads(ctx context.Context) (err error) {
-	if d.getRecord, err = d.read.PrepareContext(ctx, `SELECT data, blobs FROM records WHERE id = ?`); err != nil {
+	if d.getRecord, err = d.read.PrepareContext(ctx, `SELECT data, blobs, version FROM records WHERE id = ?`); err != nil {
 		return fmt.Errorf("prepare: %w", err)
 	}
 	return nil
@@ -247,10 +273,16 @@ func (d *DB) prepareWrites(ctx context.Context) error {
 		stmt **sql.Stmt
 		sql  string
 	}{
-		{&d.putRecord, `INSERT INTO records (id, kind, phase, updated, data, blobs) VALUES (?, ?, ?, ?, ?, ?)
+		{&d.putRecord, `INSERT INTO records (id, kind, phase, updated, data, blobs, version) VALUES (?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, phase = excluded.phase,
-				updated = excluded.updated, data = excluded.data, blobs = excluded.blobs`},
+				updated = excluded.updated, data = excluded.data, blobs = excluded.blobs,
+				version = excluded.version`},
 		{&d.deleteRecord, `DELETE FROM records WHERE id = ?`},
+		{&d.getVersion, `SELECT version FROM records WHERE id = ?`},
+		{&d.getFence, `SELECT token FROM fences WHERE name = ?`},
+		{&d.insertChange, `INSERT INTO changes (seq, kind, id, at) VALUES (?, ?, ?, ?)`},
+		{&d.lastChange, `SELECT last FROM change_log WHERE id = 1`},
+		{&d.setLastChange, `UPDATE change_log SET last = ? WHERE id = 1`},
 		{&d.addEvent, `INSERT INTO events (resource, type, reason, message, revision, count, first_seen, last_seen)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (resource, type, reason, message) DO UPDATE SET
@@ -298,7 +330,8 @@ func (d *DB) Close() error {
 // database file.
 func (d *DB) closeHandles() error {
 	var errs []error
-	for _, s := range []*sql.Stmt{d.getRecord, d.putRecord, d.deleteRecord, d.addEvent, d.addEventExec} {
+	for _, s := range []*sql.Stmt{d.getRecord, d.putRecord, d.deleteRecord, d.addEvent, d.addEventExec,
+		d.getVersion, d.getFence, d.insertChange, d.lastChange, d.setLastChange} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/convergehq/converge/store"
 	"github.com/convergehq/converge/store/sqlite"
+	"github.com/convergehq/converge/store/storetest"
 )
 
 func open(t *testing.T, path string, opts ...sqlite.Option) *sqlite.DB {
@@ -67,7 +68,7 @@ func check(t *testing.T, s store.Store, rec store.Record, ev store.Event, rev st
 	if err != nil {
 		t.Fatalf("GetRecord: %v", err)
 	}
-	if diff := cmp.Diff(rec, gotRec); diff != "" {
+	if diff := cmp.Diff(rec, gotRec, storetest.IgnoreVersion); diff != "" {
 		t.Errorf("record mismatch (-want +got):\n%s", diff)
 	}
 	gotEvents, err := s.ListEvents(ctx, store.EventFilter{})
@@ -207,7 +208,7 @@ func TestReadOnlyWhileLocked(t *testing.T) {
 	if err != nil {
 		t.Fatalf("reader GetRecord(later): %v", err)
 	}
-	if diff := cmp.Diff(later, got); diff != "" {
+	if diff := cmp.Diff(later, got, storetest.IgnoreVersion); diff != "" {
 		t.Errorf("reader sees (-want +got):\n%s", diff)
 	}
 

@@ -15,7 +15,18 @@ type writeOp struct {
 	fn   func(tx *txn) error
 	done chan error // buffered: the writer never blocks on it; nil for a deferred write
 	what string     // for a deferred write: what it was, for its error
+	// refused is the answer of an op whose fn returned a refusal: its
+	// transaction commits the other ops, and the op is answered with it.
+	refused error
 }
+
+// refusal is returned by a write's fn that decided, before writing
+// anything, not to write (a condition failed): unlike any other error, it
+// does not fail the transaction of the other writes. The write is
+// answered with err.
+type refusal struct{ err error }
+
+func (r refusal) Error() string { return r.err.Error() }
 
 // answer gives op its result: to the waiting caller, or, for a deferred
 // write, to the next Flush.
@@ -70,6 +81,15 @@ type txn struct {
 	ctx   context.Context
 	tx    *sql.Tx
 	stmts map[*sql.Stmt]*sql.Stmt
+	d     *DB
+
+	// The change numbers (see changes.go): seq is the latest one, read
+	// from change_log at the first change and written back at commit;
+	// changes counts those this transaction took.
+	seq     int64
+	loaded  bool
+	changes int
+	at      int64 // when the changes were made, unix nanoseconds
 }
 
 // stmt returns s bound to the transaction.
@@ -133,6 +153,7 @@ func (d *DB) runWriter() {
 			}
 		}
 		d.commit(batch)
+		d.maybeCompact()
 	}
 }
 
@@ -154,33 +175,54 @@ func (d *DB) commit(batch []*writeOp) {
 	err := d.runTx(live)
 	if err == nil || len(live) == 1 {
 		for _, op := range live {
+			if err == nil {
+				d.answer(op, op.refused)
+				continue
+			}
 			d.answer(op, err)
 		}
 		return
 	}
 	for _, op := range live {
-		d.answer(op, d.runTx([]*writeOp{op}))
+		err := d.runTx([]*writeOp{op})
+		if err == nil {
+			err = op.refused
+		}
+		d.answer(op, err)
 	}
 }
 
 // runTx runs ops in one transaction and commits it. The transaction does
 // not use any caller's context: one caller giving up must not abort the
-// writes of the others.
+// writes of the others. Once it committed changes, watchers are told.
 func (d *DB) runTx(ops []*writeOp) error {
 	ctx := context.Background()
 	tx, err := d.writeDB.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	t := &txn{ctx: ctx, tx: tx, stmts: make(map[*sql.Stmt]*sql.Stmt, 4)}
+	t := &txn{ctx: ctx, tx: tx, stmts: make(map[*sql.Stmt]*sql.Stmt, 8), d: d}
 	for _, op := range ops {
+		op.refused = nil
 		if err := op.fn(t); err != nil {
+			if r, ok := err.(refusal); ok {
+				op.refused = r.err
+				continue
+			}
 			tx.Rollback() //nolint:errcheck // the op's error is the one to report
 			return err
 		}
 	}
+	if err := t.finish(); err != nil {
+		tx.Rollback() //nolint:errcheck // the error to report is finish's
+		return err
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
+	}
+	if t.changes > 0 {
+		d.sinceCompact.Add(int64(t.changes))
+		d.notify()
 	}
 	return nil
 }

@@ -12,6 +12,11 @@
 // old revisions (store.RevisionPruner), large values read back exactly,
 // the state-wide settings of store.Meta, cancelled
 // contexts, and concurrent use from many goroutines (run it with -race).
+// It checks record versions and conditional writes
+// (store.ConditionalRecordStore, store.Fencer): lost races and stale
+// fences, what version 0 means, counters incremented concurrently with
+// none lost, and their order among deferred writes (when the store is a
+// store.Deferrer).
 // BenchmarkPutRecordParallel measures write throughput the same way for
 // every backend.
 package storetest

@@ -1,0 +1,128 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Errors of conditional writes, matched with errors.Is.
+var (
+	// ErrConflict is matched by the error of a conditional write that lost
+	// a race: the record's version is not the one the write expected. The
+	// error is a *ConflictError.
+	ErrConflict = errors.New("version conflict")
+	// ErrFenced is matched by the error of a conditional write whose fence
+	// token is no longer current: its writer lost the lease, shard or lock
+	// the token stood for. The error is a *FencedError.
+	ErrFenced = errors.New("fenced off")
+)
+
+// AnyVersion, given as the version of a conditional write, skips the
+// version check: only the fence is checked.
+const AnyVersion int64 = -1
+
+// Fence is a fencing token. A conditional write made with a Fence commits
+// only if Token is, at that moment, the current token of the fence called
+// Name (see Fencer), checked in the same atomic step as the write: a
+// writer that lost its token cannot write any more, however late its
+// write arrives. The zero Fence checks nothing.
+//
+// Tokens are opaque: whoever grants the fence chooses them (a random
+// string, a lease ID, an etcd revision), and the store compares them for
+// equality only.
+type Fence struct {
+	Name  string
+	Token string
+}
+
+// CheckConditions returns the error of conditions a conditional write
+// cannot be made with: a negative version other than AnyVersion, or a
+// fence name without a token.
+func CheckConditions(version int64, f Fence) error {
+	if version < 0 && version != AnyVersion {
+		return fmt.Errorf("version %d: want 0, a version, or AnyVersion", version)
+	}
+	if f.Name != "" && f.Token == "" {
+		return fmt.Errorf("fence %s: empty token", f.Name)
+	}
+	return nil
+}
+
+// ConditionalRecordStore is implemented by stores whose record writes can
+// be made conditional, so that several writers (goroutines, processes,
+// nodes) can share records safely: each reads a record, changes it and
+// writes it back with the version it read, and retries on ErrConflict.
+//
+// The conditions are checked and the write made in one atomic step,
+// against every writer of the store, in this process or another; writes
+// without conditions (PutRecord, DeleteRecord, deferred writes) are
+// ordered with them. The fence is checked before the version.
+type ConditionalRecordStore interface {
+	// PutRecordIf stores r, as PutRecord does, if the stored record's
+	// version is version (0: if no record r.ID exists; AnyVersion: any)
+	// and fence is current. It returns r's new version. r.Version is
+	// ignored. A lost race fails with a *ConflictError (ErrConflict), a
+	// stale fence with a *FencedError (ErrFenced); either way nothing is
+	// written.
+	PutRecordIf(ctx context.Context, r Record, version int64, fence Fence) (int64, error)
+	// DeleteRecordIf deletes the record id under the same conditions.
+	// With version 0 or AnyVersion, deleting a missing record does
+	// nothing and succeeds.
+	DeleteRecordIf(ctx context.Context, id string, version int64, fence Fence) error
+}
+
+// Fencer is implemented by stores that keep the current tokens of fences
+// (see Fence). Granting a token (who holds a lease or a lock) is decided
+// elsewhere; the store only makes the decision binding on writes.
+type Fencer interface {
+	// SetFence makes token the current token of the fence name: once it
+	// returns, every conditional write fenced by name with another token
+	// fails with ErrFenced. An empty token clears the fence, so that every
+	// write fenced by name fails.
+	SetFence(ctx context.Context, name, token string) error
+}
+
+// ConflictError is the error of a conditional write that lost a race.
+type ConflictError struct {
+	Op   string // put or delete
+	ID   string // the record
+	Want int64  // the version the write expected; 0: no record
+	Got  int64  // the version stored; 0: no record
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("%s record %s: %v: the write expected %s, the store has %s",
+		e.Op, e.ID, ErrConflict, versionString(e.Want), versionString(e.Got))
+}
+
+// Unwrap makes the error match ErrConflict.
+func (e *ConflictError) Unwrap() error { return ErrConflict }
+
+func versionString(v int64) string {
+	if v == 0 {
+		return "no record"
+	}
+	return fmt.Sprintf("version %d", v)
+}
+
+// FencedError is the error of a conditional write whose token is stale.
+type FencedError struct {
+	Op      string // put or delete
+	ID      string // the record
+	Fence   string // the fence's name
+	Token   string // the token the write carried
+	Current string // the fence's current token; empty when none
+}
+
+func (e *FencedError) Error() string {
+	cur := "it is not held"
+	if e.Current != "" {
+		cur = fmt.Sprintf("its token is now %q", e.Current)
+	}
+	return fmt.Sprintf("%s record %s: %v: the write carried token %q of fence %s, and %s",
+		e.Op, e.ID, ErrFenced, e.Token, e.Fence, cur)
+}
+
+// Unwrap makes the error match ErrFenced.
+func (e *FencedError) Unwrap() error { return ErrFenced }
