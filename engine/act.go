@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/convergehq/converge/plan"
 	"github.com/convergehq/converge/provider"
@@ -37,13 +38,21 @@ func (e *Engine) call(ctx context.Context, s snapshot, fn func(context.Context) 
 	}
 	if err != nil && errors.Is(cctx.Err(), context.DeadlineExceeded) {
 		switch {
-		case ctx.Err() != nil:
+		case ctx.Err() != nil || deadlinePassed(ctx):
+			// The call's own context may be done a moment before ctx,
+			// when both end at ctx's deadline.
 			err = fmt.Errorf("%w (%w)", err, errRunDeadline)
 		case !errors.Is(err, context.DeadlineExceeded):
 			err = fmt.Errorf("%w (timed out after %s)", err, s.timeout)
 		}
 	}
 	return err
+}
+
+// deadlinePassed reports whether ctx has a deadline, and it passed.
+func deadlinePassed(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
 }
 
 // errRunDeadline marks a call stopped by the deadline of the whole run
