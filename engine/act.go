@@ -59,20 +59,16 @@ func deadlinePassed(ctx context.Context) bool {
 // (apply --timeout), not by its own timeout.
 var errRunDeadline = errors.New("stopped: the run's deadline passed")
 
-// opDeleteDeposed is the pending operation of deleting replaced objects; it
-// does not make the resource itself any less Ready.
-const opDeleteDeposed = "delete-deposed"
-
 // intend records op as pending before the provider is called, so that a
 // crash at any later point is followed by a retry of the same logical
 // operation with the same idempotency key.
-func (e *Engine) intend(ctx context.Context, s snapshot, op string, phase store.Phase) (*store.Record, error) {
+func (e *Engine) intend(ctx context.Context, s snapshot, op store.Op, phase store.Phase) (*store.Record, error) {
 	r := e.base(s.in)
 	hash := ""
 	if s.in.Desired != nil {
 		hash = s.in.Desired.Hash
 	}
-	if r.Origin == "" && r.Pending != nil && r.Pending.Op == "create" && op != "create" {
+	if r.InterruptedCreate() && op != store.OpCreate {
 		// An interrupted create left an object behind: it is converge's.
 		r.Origin = store.OriginCreated
 	}
@@ -114,7 +110,7 @@ func (e *Engine) createObject(ctx context.Context, s snapshot, r *store.Record) 
 }
 
 func (e *Engine) create(ctx context.Context, s snapshot, a plan.Action) result {
-	r, err := e.intend(ctx, s, "create", store.PhaseCreating)
+	r, err := e.intend(ctx, s, store.OpCreate, store.PhaseCreating)
 	if err != nil {
 		return e.fail(ctx, s, err, "create")
 	}
@@ -140,7 +136,7 @@ func (e *Engine) create(ctx context.Context, s snapshot, a plan.Action) result {
 }
 
 func (e *Engine) update(ctx context.Context, s snapshot, a plan.Action) result {
-	r, err := e.intend(ctx, s, "update", store.PhaseUpdating)
+	r, err := e.intend(ctx, s, store.OpUpdate, store.PhaseUpdating)
 	if err != nil {
 		return e.fail(ctx, s, err, "update")
 	}
@@ -173,7 +169,7 @@ func (e *Engine) update(ctx context.Context, s snapshot, a plan.Action) result {
 // deleted first; kinds that declare CreateBeforeDestroy get the new object
 // first and the old one is deleted once the dependents moved to the new one.
 func (e *Engine) replace(ctx context.Context, s snapshot, a plan.Action) result {
-	r, err := e.intend(ctx, s, "replace", store.PhaseReplacing)
+	r, err := e.intend(ctx, s, store.OpReplace, store.PhaseReplacing)
 	if err != nil {
 		return e.fail(ctx, s, err, "replace")
 	}
@@ -217,10 +213,10 @@ func (e *Engine) replace(ctx context.Context, s snapshot, a plan.Action) result 
 // delete removes the resource's object (and any replaced ones), or only the
 // replaced ones when a.Deposed.
 func (e *Engine) delete(ctx context.Context, s snapshot, a plan.Action) result {
-	op, phase := "delete", store.PhaseDeleting
+	op, phase := store.OpDelete, store.PhaseDeleting
 	if a.Deposed {
 		// Only the replaced object goes: the resource stays as it is.
-		op, phase = opDeleteDeposed, store.PhaseReady
+		op, phase = store.OpDeleteDeposed, store.PhaseReady
 		if s.in.Record != nil {
 			phase = s.in.Record.Phase
 		}
@@ -288,7 +284,7 @@ func (e *Engine) fail(ctx context.Context, s snapshot, err error, op string) res
 	in.Record = cur
 	r := e.base(in)
 	r.Attempts++
-	if r.Pending != nil && r.Pending.Op == "create" {
+	if r.Pending != nil && r.Pending.Op == store.OpCreate {
 		// Whether this create may have taken effect decides how soon the
 		// next one may go (see pendingAmbiguousCreate).
 		r.Pending.Ambiguous = provider.IsAmbiguous(err)
@@ -298,7 +294,7 @@ func (e *Engine) fail(ctx context.Context, s snapshot, err error, op string) res
 		// The run ended with the call in flight: it may have taken
 		// effect, and the next run observes first. What the resource
 		// last failed with, if anything, stays the news.
-		if r.Pending != nil && r.Pending.Op == "create" {
+		if r.Pending != nil && r.Pending.Op == store.OpCreate {
 			r.Pending.Ambiguous = true
 		}
 		if r.LastError == "" {

@@ -354,7 +354,7 @@ func (e *Engine) planOne(ctx context.Context, lim planLimits, rv *manifest.Revis
 		e.learn(in.Kind, in.Spec)
 	}
 	e.learnRecord(rec)
-	ours := rec != nil && (rec.Origin != "" || rec.Pending != nil)
+	ours := rec.Ours()
 	observe := ours || (res != nil && !provider.IsUnknown(in.Spec))
 	if observe {
 		req := e.observeRequest(in)

@@ -55,7 +55,7 @@ type Input struct {
 func Decide(in Input) plan.Action {
 	a := plan.Action{ID: in.ID, Kind: in.Kind, Name: in.Name}
 	rec := in.Record
-	ours := rec != nil && (rec.Origin != "" || (rec.Pending != nil && rec.Pending.Op == "create"))
+	ours := rec.Ours()
 
 	if in.Desired == nil {
 		return decideRemoved(a, in, ours)
@@ -217,7 +217,7 @@ func decideRemoved(a plan.Action, in Input, ours bool) plan.Action {
 			a.Reason = "the last create may have taken effect; looking for the object before forgetting it"
 			return a
 		}
-		if rec.Origin == "" && rec.Pending != nil && rec.Pending.Op == "create" {
+		if rec.InterruptedCreate() {
 			// An interrupted create may have left a part behind (a
 			// temporary file): the provider's idempotent delete clears it.
 			a.Type = plan.Delete
@@ -266,7 +266,7 @@ func joinDeps(ds []Dep) string {
 func pendingAmbiguousCreate(in Input) *store.Operation {
 	r := in.Record
 	grace := in.Schema.ReadAfterWriteGrace
-	if r == nil || r.Origin != "" || r.Pending == nil || r.Pending.Op != "create" || grace <= 0 || in.Now.IsZero() {
+	if !r.InterruptedCreate() || grace <= 0 || in.Now.IsZero() {
 		return nil
 	}
 	since, ambiguous := r.Pending.Attempted, r.Pending.Ambiguous

@@ -62,14 +62,14 @@ func (e *Engine) snapshot(id string) (snapshot, bool) {
 				if ph, ok := e.readyLocked(d); !ok {
 					in.Dependents = append(in.Dependents, Dep{ID: d, Phase: ph})
 				} else if dr := e.records[d]; dr != nil && len(dr.Deposed) > 0 {
-					in.Dependents = append(in.Dependents, Dep{ID: d, Phase: "DeletingReplaced"})
+					in.Dependents = append(in.Dependents, Dep{ID: d, Phase: store.PhaseDeletingReplaced})
 				}
 			}
 		}
 	} else {
 		for d := range e.recDeps[id] {
 			r := e.records[d]
-			if r != nil && (r.Origin != "" || r.Pending != nil) {
+			if r.Ours() {
 				in.Dependents = append(in.Dependents, Dep{ID: d, Phase: r.Phase})
 			}
 		}
@@ -118,7 +118,7 @@ func (e *Engine) readyLocked(id string) (store.Phase, bool) {
 	}
 	// A drifted resource whose policy says only report it still stands:
 	// its dependents go on.
-	if (r.Phase == store.PhaseReady || r.Phase == store.PhaseDrifted) && r.AppliedHash == want.Hash && (r.Pending == nil || r.Pending.Op == opDeleteDeposed) {
+	if (r.Phase == store.PhaseReady || r.Phase == store.PhaseDrifted) && r.AppliedHash == want.Hash && (r.Pending == nil || r.Pending.Op == store.OpDeleteDeposed) {
 		return r.Phase, true
 	}
 	if r.Phase == store.PhaseReady {
@@ -151,7 +151,7 @@ func (e *Engine) reconcile(ctx context.Context, id string) result {
 	}
 
 	// Observe, unless the decision does not depend on it.
-	needObserve := len(in.WaitFor) == 0 && !(in.Desired == nil && (rec == nil || (rec.Origin == "" && rec.Pending == nil)))
+	needObserve := len(in.WaitFor) == 0 && !(in.Desired == nil && !rec.Ours())
 	if needObserve {
 		req := e.observeRequest(in)
 		var obs provider.Observation
@@ -201,7 +201,7 @@ func (e *Engine) reconcile(ctx context.Context, id string) result {
 		return result{}
 	case plan.Adopt:
 		r := e.base(in)
-		if rec != nil && rec.Pending != nil && rec.Pending.Op == "create" {
+		if rec != nil && rec.Pending != nil && rec.Pending.Op == store.OpCreate {
 			r.Origin = store.OriginCreated
 		} else {
 			r.Origin = store.OriginAdopted
@@ -216,7 +216,7 @@ func (e *Engine) reconcile(ctx context.Context, id string) result {
 		if err := e.deleteRecord(ctx, id); err != nil {
 			return e.backoff(s.in.ID)
 		}
-		if rec != nil && (rec.Origin != "" || rec.Pending != nil) {
+		if rec.Ours() {
 			e.event(ctx, id, store.Normal, "Forgotten", "no longer managed: "+a.Reason)
 		}
 		e.wakeDeps(rec)

@@ -41,7 +41,7 @@ type Condition struct {
 // written before the provider is called, so that after a crash the next
 // attempt knows what may have happened.
 type Operation struct {
-	Op       string `json:"op"`  // create, update, replace, delete
+	Op       Op     `json:"op"`  // see the Op constants
 	Key      string `json:"key"` // idempotency key, stable across retries
 	SpecHash string `json:"specHash,omitempty"`
 	// Spec is the resolved spec the operation applies, so that an
