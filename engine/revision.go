@@ -41,7 +41,7 @@ func (e *Engine) Progress() Progress {
 			converged = false
 		}
 		if rec != nil && rec.Phase == store.PhaseFailed && rec.FailedHash == r.Hash &&
-			(rec.ErrorClass == provider.ClassTerminal.String() || rec.ErrorClass == provider.ClassConflict.String()) {
+			provider.ParseClass(rec.ErrorClass).Blocks() {
 			failed = append(failed, r.ID+": "+summarize(rec.LastError))
 		}
 	}

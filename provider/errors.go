@@ -36,6 +36,21 @@ func (c Class) String() string {
 	return "retryable"
 }
 
+// ParseClass reads a class from its String form, as records keep it; an
+// unknown or empty name is ClassRetryable.
+func ParseClass(s string) Class {
+	for _, c := range []Class{ClassRateLimited, ClassTerminal, ClassConflict} {
+		if s == c.String() {
+			return c
+		}
+	}
+	return ClassRetryable
+}
+
+// Blocks reports whether an error of class c keeps a resource from being
+// retried until its desired spec changes (terminal errors and conflicts).
+func (c Class) Blocks() bool { return c == ClassTerminal || c == ClassConflict }
+
 // Error is a classified provider error.
 type Error struct {
 	Class      Class

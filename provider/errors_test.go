@@ -214,3 +214,19 @@ func TestIsAmbiguous(t *testing.T) {
 		})
 	}
 }
+
+func TestParseClass(t *testing.T) {
+	for _, c := range []Class{ClassRetryable, ClassRateLimited, ClassTerminal, ClassConflict} {
+		if got := ParseClass(c.String()); got != c {
+			t.Errorf("ParseClass(%q) = %v; want %v", c.String(), got, c)
+		}
+	}
+	if got := ParseClass(""); got != ClassRetryable {
+		t.Errorf("ParseClass(\"\") = %v; want retryable", got)
+	}
+	for c, want := range map[Class]bool{ClassRetryable: false, ClassRateLimited: false, ClassTerminal: true, ClassConflict: true} {
+		if got := c.Blocks(); got != want {
+			t.Errorf("%v.Blocks() = %v; want %v", c, got, want)
+		}
+	}
+}
