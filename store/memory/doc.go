@@ -10,4 +10,6 @@
 //     values (integral numbers as int64) and empty fields read back as nil.
 //   - "Durable" here means for the life of the Store; nothing survives the
 //     process.
+//   - Watch delivers every change, none collapsed, from a log of the newest
+//     10000 (see WithChangeRetention); writers never wait for watchers.
 package memory

@@ -27,6 +27,12 @@ func WithNow(now func() time.Time) Option {
 	return func(s *Store) { s.now = now }
 }
 
+// WithChangeRetention makes the store keep the newest n changes (at least
+// 1) for watchers; the default is 10000. See store.Watcher.
+func WithChangeRetention(n int) Option {
+	return func(s *Store) { s.retain = max(n, 1) }
+}
+
 // Store is an in-memory store.Store guarded by one mutex. The zero value is
 // not usable; call New.
 type Store struct {
@@ -43,7 +49,15 @@ type Store struct {
 	target    string
 	meta      map[string]string
 	fences    map[string]string // the current token of each fence
-	seq       int64             // the latest change's sequence number
+
+	// The change log (see watch.go): seq is the latest change's number;
+	// changes holds those after compacted, in order, with no gap.
+	seq       int64
+	changes   []store.Change
+	compacted int64
+	retain    int
+	changed   chan struct{} // closed at the next change; nil while no watcher waits
+	done      chan struct{} // closed by Close
 }
 
 type eventKey struct{ resource, typ, reason, message string }
@@ -54,6 +68,7 @@ var (
 	_ store.RevisionPruner         = (*Store)(nil)
 	_ store.ConditionalRecordStore = (*Store)(nil)
 	_ store.Fencer                 = (*Store)(nil)
+	_ store.Watcher                = (*Store)(nil)
 )
 
 // New returns an empty Store.
@@ -65,6 +80,8 @@ func New(opts ...Option) *Store {
 		revIndex:  map[string]int{},
 		meta:      map[string]string{},
 		fences:    map[string]string{},
+		retain:    10000,
+		done:      make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(s)
@@ -143,9 +160,11 @@ func (s *Store) PutRecordIf(ctx context.Context, r store.Record, version int64, 
 	if err := s.admit("put", r.ID, version, fence); err != nil {
 		return 0, err
 	}
-	s.seq++
-	n.Version = s.seq
+	n.Version = s.seq + 1
 	s.records[r.ID] = n
+	// The log shares the stored record: neither is ever changed in place.
+	logged := n
+	s.logChange(store.Change{Kind: store.ChangePut, ID: r.ID, Record: &logged})
 	return n.Version, nil
 }
 
@@ -173,8 +192,8 @@ func (s *Store) DeleteRecordIf(ctx context.Context, id string, version int64, fe
 	if _, ok := s.records[id]; !ok {
 		return nil
 	}
-	s.seq++
 	delete(s.records, id)
+	s.logChange(store.Change{Kind: store.ChangeDelete, ID: id})
 	return nil
 }
 
@@ -381,7 +400,7 @@ func (s *Store) SetTarget(ctx context.Context, hash string) error {
 		return fmt.Errorf("set target %s: revision %w", hash, store.ErrNotFound)
 	}
 	if s.target != hash {
-		s.seq++
+		s.logChange(store.Change{Kind: store.ChangeTarget, Target: hash})
 	}
 	s.target = hash
 	return nil
@@ -395,7 +414,7 @@ func (s *Store) ClearTarget(ctx context.Context) error {
 		return fmt.Errorf("clear target: %w", err)
 	}
 	if s.target != "" {
-		s.seq++
+		s.logChange(store.Change{Kind: store.ChangeTarget})
 	}
 	s.target = ""
 	return nil
@@ -481,7 +500,10 @@ func (s *Store) SetMeta(ctx context.Context, key, value string) error {
 func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.closed = true
+	if !s.closed {
+		s.closed = true
+		close(s.done)
+	}
 	return nil
 }
 

@@ -26,12 +26,14 @@ func TestMain(m *testing.M) {
 		crashChild(path)
 		os.Exit(2) // crashChild only returns on error
 	}
-	if path := os.Getenv(sharedChildEnv); path != "" {
-		if err := sharedChild(path); err != nil {
-			fmt.Fprintln(os.Stderr, "child:", err)
-			os.Exit(2)
+	for env, child := range map[string]func(string) error{sharedChildEnv: sharedChild, latencyChildEnv: latencyChild} {
+		if path := os.Getenv(env); path != "" {
+			if err := child(path); err != nil {
+				fmt.Fprintln(os.Stderr, "child:", err)
+				os.Exit(2)
+			}
+			os.Exit(0)
 		}
-		os.Exit(0)
 	}
 	os.Exit(m.Run())
 }

@@ -16,6 +16,10 @@
 //   - Versions come from one sequence of changes, kept in the file: every
 //     record put, record delete and target change takes the next number,
 //     in commit order whichever process commits (see changes.go).
+//   - Watch sees every process's changes: this process's at once, other
+//     processes' within about 50 ms (a poll of PRAGMA data_version), on
+//     read-write, Shared and ReadOnly DBs alike. The change log keeps the
+//     newest 10000 changes for an hour at most (see ChangeRetention).
 //   - One lock per file, whatever its name: the path is resolved first
 //     (absolute, symbolic links evaluated, see ResolvePath), and the lock is
 //     taken beside the real file. A file with more than one name (hard

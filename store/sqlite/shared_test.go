@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/convergehq/converge/store"
 	"github.com/convergehq/converge/store/sqlite"
@@ -42,8 +43,12 @@ func increment(ctx context.Context, db *sqlite.DB) (lost int, err error) {
 	}
 }
 
-// sharedChild is the second process: it opens the state Shared and
-// increments the counter, printing how many races it lost.
+// doneID is the record the second process writes last, stamped with the
+// time its write returned.
+const doneID = "done.D/child"
+
+// sharedChild is the second process: it opens the state Shared,
+// increments the counter, prints how many races it lost, and puts doneID.
 func sharedChild(path string) error {
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, path, sqlite.Shared())
@@ -60,6 +65,54 @@ func sharedChild(path string) error {
 		lost += n
 	}
 	fmt.Println("lost", lost)
+	// Stamped before the write; the watcher measures from the stamp.
+	if err := db.PutRecord(ctx, store.Record{ID: doneID, Updated: time.Now()}); err != nil {
+		return err
+	}
+	return db.Close()
+}
+
+// child is a running second process.
+type child struct {
+	cmd            *exec.Cmd
+	Stdout, Stderr strings.Builder
+}
+
+// startChild starts, in a new process, the child that env names (see
+// TestMain) on path.
+func startChild(t *testing.T, path, env string) *child {
+	t.Helper()
+	c := &child{cmd: exec.Command(os.Args[0], "-test.run=^$")}
+	c.cmd.Env = append(os.Environ(), env+"="+path)
+	c.cmd.Stdout, c.cmd.Stderr = &c.Stdout, &c.Stderr
+	if err := c.cmd.Start(); err != nil {
+		t.Fatalf("start child: %v", err)
+	}
+	return c
+}
+
+func (c *child) Wait() error { return c.cmd.Wait() }
+
+// latencyChildEnv names the state file a re-executed test binary opens
+// Shared to write latencyWrites records, 100 ms apart, each stamped
+// (Updated) with the time its write started.
+const latencyChildEnv = "CONVERGE_SQLITE_LATENCY_CHILD"
+
+const latencyWrites = 10
+
+func latencyChild(path string) error {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, path, sqlite.Shared())
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	for i := range latencyWrites {
+		time.Sleep(100 * time.Millisecond)
+		if err := db.PutRecord(ctx, store.Record{ID: fmt.Sprintf("latency.L/%d", i), Updated: time.Now()}); err != nil {
+			return err
+		}
+	}
 	return db.Close()
 }
 
@@ -122,13 +175,7 @@ func TestTwoProcessesShareOneState(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), sharedChildEnv+"="+path)
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start child: %v", err)
-	}
+	child := startChild(t, path, sharedChildEnv)
 	lost := 0
 	for range sharedIncrements {
 		n, err := increment(ctx, db)
@@ -137,12 +184,12 @@ func TestTwoProcessesShareOneState(t *testing.T) {
 		}
 		lost += n
 	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("child: %v; stderr:\n%s", err, stderr.String())
+	if err := child.Wait(); err != nil {
+		t.Fatalf("child: %v; stderr:\n%s", err, child.Stderr.String())
 	}
 	r, err := db.GetRecord(ctx, counterID)
 	if err != nil || r.Attempts != 2*sharedIncrements {
 		t.Errorf("counter = %d, %v; want %d, the increments of both processes", r.Attempts, err, 2*sharedIncrements)
 	}
-	t.Logf("this process lost %d races, the other %s", lost, strings.TrimSpace(strings.TrimPrefix(stdout.String(), "lost ")))
+	t.Logf("this process lost %d races, the other %s", lost, strings.TrimSpace(strings.TrimPrefix(child.Stdout.String(), "lost ")))
 }

@@ -110,8 +110,11 @@ type DB struct {
 	deferredMu  sync.Mutex
 	deferredErr error // first error of a deferred write since the last Flush
 
-	watchMu sync.Mutex
-	changed chan struct{} // closed at the next change; nil while no watcher waits
+	watchMu  sync.Mutex
+	changed  chan struct{}  // closed at the next change; nil while no watcher waits
+	closing  chan struct{}  // closed by Close: watchers and the poller stop
+	watchers sync.WaitGroup // watchers and the poller, which Close waits for
+	pollOnce sync.Once
 }
 
 var (
@@ -133,7 +136,8 @@ func Open(ctx context.Context, path string, opts ...Option) (db *DB, err error) 
 		opt(&o)
 	}
 	d := &DB{name: path, now: o.now, readOnly: o.readOnly, historyLimit: o.historyLimit,
-		changeLog: true, retainRows: o.retainRows, retainAge: o.retainAge, lastCompact: o.now()}
+		changeLog: true, retainRows: o.retainRows, retainAge: o.retainAge, lastCompact: o.now(),
+		closing: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			d.closeHandles()
@@ -306,8 +310,8 @@ func (d *DB) prepareWrites(ctx context.Context) error {
 	return nil
 }
 
-// Close waits for every queued write to commit, closes the database and
-// releases the lock. Calls made after Close fail with ErrClosed. It is safe
+// Close waits for every queued write to commit, ends the watches, closes
+// the database and releases the lock. Calls made after Close fail with ErrClosed. It is safe
 // to call more than once.
 func (d *DB) Close() error {
 	d.closeOnce.Do(func() {
@@ -320,6 +324,8 @@ func (d *DB) Close() error {
 		if d.writerDone != nil {
 			<-d.writerDone
 		}
+		close(d.closing)
+		d.watchers.Wait()
 		d.closeErr = d.closeHandles()
 	})
 	return d.closeErr

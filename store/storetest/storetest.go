@@ -48,6 +48,12 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Fences", testFences},
 		{"ConditionalConcurrent", testConditionalConcurrent},
 		{"ConditionalDeferred", testConditionalDeferred},
+		{"WatchOrder", testWatchOrder},
+		{"WatchFrom", testWatchFrom},
+		{"WatchCollapse", testWatchCollapse},
+		{"WatchConcurrent", testWatchConcurrent},
+		{"WatchCompacted", testWatchCompacted},
+		{"WatchCancel", testWatchCancel},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
