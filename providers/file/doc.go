@@ -38,6 +38,11 @@
 //     (hashing and comparing it), so memory does not grow with its size.
 //     A file.File's content is at most MaxContent (64 MiB).
 //   - Every operation is idempotent.
+//   - A running engine hears of hand edits at once (Watch, Notify; see
+//     notify.go): every directory on the way from the root to each managed
+//     object is watched (inotify on Linux), and a change to an object, or
+//     to what a directory on its path leads to, notifies its resource. The
+//     engine's own writes are notified too, and cost one Observe each.
 //
 // Errors: an object of the wrong type at a path is a conflict; escapes,
 // permission errors, read-only file systems and a directory holding entries

@@ -19,11 +19,12 @@ const (
 )
 
 // Provider manages directories, files and symbolic links below one root
-// directory. It holds no open files between calls and is safe for concurrent
-// use on different paths; the engine never runs two operations on one
-// resource at once.
+// directory. It holds no open files between calls (but the inotify
+// instance of a running Notify) and is safe for concurrent use on different
+// paths; the engine never runs two operations on one resource at once.
 type Provider struct {
-	root string // absolute, symbolic links resolved
+	root    string  // absolute, symbolic links resolved
+	watches watches // what Notify watches (notify.go)
 }
 
 // New returns a provider confined to root, which is made absolute and has its
