@@ -401,3 +401,53 @@ func TestNotifyRunsOnce(t *testing.T) {
 	w.do("write", os.WriteFile(w.path("top.txt"), []byte("edited\n"), 0o644))
 	w.expect("second run", topID)
 }
+
+// BenchmarkNotifyLatency measures the time from a hand write of a managed
+// file to the notification of its resource: the provider's share of
+// healing it.
+func BenchmarkNotifyLatency(b *testing.B) {
+	p, err := New(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, name := range []string{"site", "site/other"} {
+		if err := os.Mkdir(filepath.Join(p.Root(), name), 0o755); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// Many watched files beside it, so that the lookup is not trivial.
+	for i := range 1000 {
+		req := request(KindFile, fmt.Sprint("f", i), map[string]any{"path": fmt.Sprintf("site/other/f%d", i), "content": "x"})
+		req.Private = map[string]string{privateID: fmt.Sprintf("site/other/f%d", i)}
+		p.Watch(req)
+	}
+	p.Watch(provider.Request{ID: indexID, Kind: KindFile, Spec: map[string]any{"path": "site/index.html"}, Private: map[string]string{privateID: "site/index.html"}})
+	got := make(chan string, 1<<12)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = p.Notify(ctx, func(id string) { got <- id }) }()
+	path := filepath.Join(p.Root(), "site", "index.html")
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	for id := range got { // the watches are set up
+		if id == indexID {
+			break
+		}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := os.WriteFile(path, []byte(fmt.Sprint(i)), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		for id := <-got; id != indexID; id = <-got {
+		}
+		// Drain what the write's later events bring.
+		b.StopTimer()
+		time.Sleep(time.Millisecond)
+		for len(got) > 0 {
+			<-got
+		}
+		b.StartTimer()
+	}
+}
