@@ -7,14 +7,18 @@ import (
 )
 
 // Changes. Every record put, record delete (of a record that existed) and
-// target change takes the next number of one sequence, kept in
-// change_log.last, inside the writer's transaction: SQLite lets one
-// writer at a time, in this process or another, so the numbers follow
-// the order of the commits. A put stores its number as the record's
-// version. Each change is logged in the changes table (kind, ID, time),
-// which watchers read (see watch.go); the record itself is not copied, a
-// watcher reads it from records. The log is bounded: the writer compacts
-// it (see ChangeRetention), and change_log.compacted says up to where.
+// target change takes the next number of one sequence, inside the
+// writer's transaction: SQLite lets one writer at a time, in this process
+// or another, so the numbers follow the order of the commits. A put
+// stores its number as the record's version. Each change is logged in the
+// changes table (number, kind, ID, time), which watchers read (see
+// watch.go); the record itself is not copied, a watcher reads it from
+// records. The log is bounded: the writer compacts it (see
+// ChangeRetention), and change_log.compacted says up to where. The log is
+// the sequence too: SQLite numbers a new row one above the largest, and
+// compaction never deletes the newest, so the numbers never go back and a
+// commit writes one page more than the records it changes (a counter row
+// would make it two).
 
 // Kinds of change, as the changes table spells them.
 const (
@@ -23,52 +27,31 @@ const (
 	changeTarget = "target"
 )
 
+// lastChangeSQL reads the latest change number.
+const lastChangeSQL = `SELECT coalesce(max(seq), 0) FROM changes`
+
 // Default bounds of the change log (see ChangeRetention).
 const (
 	defaultRetainRows = 10000
 	defaultRetainAge  = time.Hour
 )
 
-// logChange gives the next change number to a change of kind to id (a
-// record's ID, or the new target's hash) and logs it.
+// logChange logs a change of kind to id (a record's ID, or the new
+// target's hash) and returns its number.
 func (t *txn) logChange(kind, id string) (int64, error) {
-	if err := t.loadSeq(); err != nil {
-		return 0, err
+	if t.at == 0 {
+		t.at = t.d.now().UnixNano()
 	}
-	t.seq++
+	res, err := t.stmt(t.d.insertChange).ExecContext(t.ctx, kind, id, t.at)
+	if err != nil {
+		return 0, fmt.Errorf("log change: %w", err)
+	}
+	seq, err := res.LastInsertId()
+	if err != nil {
+		return 0, fmt.Errorf("log change: %w", err)
+	}
 	t.changes++
-	if t.d.changeLog {
-		if t.at == 0 {
-			t.at = t.d.now().UnixNano()
-		}
-		if _, err := t.stmt(t.d.insertChange).ExecContext(t.ctx, t.seq, kind, id, t.at); err != nil {
-			return 0, fmt.Errorf("log change: %w", err)
-		}
-	}
-	return t.seq, nil
-}
-
-// loadSeq reads the latest change number, once per transaction.
-func (t *txn) loadSeq() error {
-	if t.loaded {
-		return nil
-	}
-	if err := t.stmt(t.d.lastChange).QueryRowContext(t.ctx).Scan(&t.seq); err != nil {
-		return fmt.Errorf("read the change number: %w", err)
-	}
-	t.loaded = true
-	return nil
-}
-
-// finish writes the latest change number back, before the commit.
-func (t *txn) finish() error {
-	if t.changes == 0 {
-		return nil
-	}
-	if _, err := t.stmt(t.d.setLastChange).ExecContext(t.ctx, t.seq); err != nil {
-		return fmt.Errorf("write the change number: %w", err)
-	}
-	return nil
+	return seq, nil
 }
 
 // ChangeRetention bounds the change log that watchers read: a change is
@@ -105,10 +88,11 @@ func (d *DB) maybeCompact() {
 	d.sinceCompact.Add(-n)
 	d.lastCompact = now
 	op := &writeOp{ctx: context.Background(), fn: func(t *txn) error {
-		if err := t.loadSeq(); err != nil {
+		last, err := lastChange(t)
+		if err != nil {
 			return err
 		}
-		through := t.seq - int64(d.retainRows)
+		through := last - int64(d.retainRows)
 		if d.retainAge > 0 {
 			var old *int64
 			err := t.tx.QueryRowContext(t.ctx, `SELECT max(seq) FROM changes WHERE at < ?`, now.Add(-d.retainAge).UnixNano()).Scan(&old)
@@ -124,19 +108,30 @@ func (d *DB) maybeCompact() {
 	_ = d.runTx([]*writeOp{op})
 }
 
-// compact forgets the changes up to through (at most the latest).
+// compact forgets the changes up to through (at most the latest), but
+// keeps the row of the latest, which the numbers go on from.
 func compact(t *txn, through int64) error {
-	if err := t.loadSeq(); err != nil {
+	last, err := lastChange(t)
+	if err != nil {
 		return err
 	}
-	through = min(through, t.seq)
+	through = min(through, last)
 	if _, err := t.tx.ExecContext(t.ctx, `UPDATE change_log SET compacted = ? WHERE id = 1 AND compacted < ?`, through, through); err != nil {
 		return fmt.Errorf("compact changes: %w", err)
 	}
-	if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM changes WHERE seq <= ?`, through); err != nil {
+	if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM changes WHERE seq <= ? AND seq < ?`, through, last); err != nil {
 		return fmt.Errorf("compact changes: %w", err)
 	}
 	return nil
+}
+
+// lastChange returns the number of the latest change, 0 before the first.
+func lastChange(t *txn) (int64, error) {
+	var last int64
+	if err := t.tx.QueryRowContext(t.ctx, lastChangeSQL).Scan(&last); err != nil {
+		return 0, fmt.Errorf("read the latest change: %w", err)
+	}
+	return last, nil
 }
 
 // CompactChanges forgets the changes up to seq (at most the latest):
@@ -155,7 +150,7 @@ func (d *DB) LastSeq(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("last change: %w", err)
 	}
 	var seq int64
-	if err := d.read.QueryRowContext(ctx, `SELECT last FROM change_log WHERE id = 1`).Scan(&seq); err != nil {
+	if err := d.read.QueryRowContext(ctx, lastChangeSQL).Scan(&seq); err != nil {
 		return 0, fmt.Errorf("last change: %w", err)
 	}
 	return seq, nil

@@ -81,9 +81,6 @@ type DB struct {
 	historyLimit int
 	readExtra    string // the read pool's settings, for the watchers' poller
 
-	// changeLog says writes log their changes for watchers; only
-	// benchmarks turn it off, to measure its cost.
-	changeLog    bool
 	retainRows   int           // the change log's bounds; see ChangeRetention
 	retainAge    time.Duration //
 	sinceCompact atomic.Int64  // changes committed since the last compaction
@@ -97,7 +94,6 @@ type DB struct {
 	addEventExec                      *sql.Stmt // addEvent without RETURNING, for deferred events
 	getVersion, getFence              *sql.Stmt // the conditions of conditional writes
 	insertChange                      *sql.Stmt // log a change
-	lastChange, setLastChange         *sql.Stmt // the latest change number
 	getRecord                         *sql.Stmt // on read
 
 	mu         sync.RWMutex // guards closed and sends on queue
@@ -136,7 +132,7 @@ func Open(ctx context.Context, path string, opts ...Option) (db *DB, err error) 
 		opt(&o)
 	}
 	d := &DB{name: path, now: o.now, readOnly: o.readOnly, historyLimit: o.historyLimit,
-		changeLog: true, retainRows: o.retainRows, retainAge: o.retainAge, lastCompact: o.now(),
+		retainRows: o.retainRows, retainAge: o.retainAge, lastCompact: o.now(),
 		closing: make(chan struct{})}
 	defer func() {
 		if err != nil {
@@ -284,9 +280,7 @@ func (d *DB) prepareWrites(ctx context.Context) error {
 		{&d.deleteRecord, `DELETE FROM records WHERE id = ?`},
 		{&d.getVersion, `SELECT version FROM records WHERE id = ?`},
 		{&d.getFence, `SELECT token FROM fences WHERE name = ?`},
-		{&d.insertChange, `INSERT INTO changes (seq, kind, id, at) VALUES (?, ?, ?, ?)`},
-		{&d.lastChange, `SELECT last FROM change_log WHERE id = 1`},
-		{&d.setLastChange, `UPDATE change_log SET last = ? WHERE id = 1`},
+		{&d.insertChange, `INSERT INTO changes (kind, id, at) VALUES (?, ?, ?)`},
 		{&d.addEvent, `INSERT INTO events (resource, type, reason, message, revision, count, first_seen, last_seen)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (resource, type, reason, message) DO UPDATE SET
@@ -337,7 +331,7 @@ func (d *DB) Close() error {
 func (d *DB) closeHandles() error {
 	var errs []error
 	for _, s := range []*sql.Stmt{d.getRecord, d.putRecord, d.deleteRecord, d.addEvent, d.addEventExec,
-		d.getVersion, d.getFence, d.insertChange, d.lastChange, d.setLastChange} {
+		d.getVersion, d.getFence, d.insertChange} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}

@@ -83,13 +83,8 @@ type txn struct {
 	stmts map[*sql.Stmt]*sql.Stmt
 	d     *DB
 
-	// The change numbers (see changes.go): seq is the latest one, read
-	// from change_log at the first change and written back at commit;
-	// changes counts those this transaction took.
-	seq     int64
-	loaded  bool
-	changes int
-	at      int64 // when the changes were made, unix nanoseconds
+	changes int   // changes this transaction logged (see changes.go)
+	at      int64 // when they were made, unix nanoseconds
 }
 
 // stmt returns s bound to the transaction.
@@ -212,10 +207,6 @@ func (d *DB) runTx(ops []*writeOp) error {
 			tx.Rollback() //nolint:errcheck // the op's error is the one to report
 			return err
 		}
-	}
-	if err := t.finish(); err != nil {
-		tx.Rollback() //nolint:errcheck // the error to report is finish's
-		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
