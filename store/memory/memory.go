@@ -40,8 +40,8 @@ type Store struct {
 
 	mu        sync.RWMutex
 	closed    bool
-	records   map[string]store.Record
-	events    []store.Event // in ID order
+	records   map[string]*store.Record // never changed in place: the change log shares them
+	events    []store.Event            // in ID order
 	eventKeys map[eventKey]int
 	nextEvent int64            // the ID of the next new event, less one
 	revisions []store.Revision // in insertion order
@@ -75,7 +75,7 @@ var (
 func New(opts ...Option) *Store {
 	s := &Store{
 		now:       time.Now,
-		records:   map[string]store.Record{},
+		records:   map[string]*store.Record{},
 		eventKeys: map[eventKey]int{},
 		revIndex:  map[string]int{},
 		meta:      map[string]string{},
@@ -112,7 +112,7 @@ func (s *Store) GetRecord(ctx context.Context, id string) (store.Record, error) 
 	if !ok {
 		return store.Record{}, fmt.Errorf("get record %s: %w", id, store.ErrNotFound)
 	}
-	return cloneRecord(r), nil
+	return cloneRecord(*r), nil
 }
 
 // ListRecords returns every record, sorted by ID.
@@ -125,7 +125,7 @@ func (s *Store) ListRecords(ctx context.Context) ([]store.Record, error) {
 	ids := provider.SortedKeys(s.records)
 	out := make([]store.Record, len(ids))
 	for i, id := range ids {
-		out[i] = cloneRecord(s.records[id])
+		out[i] = cloneRecord(*s.records[id])
 	}
 	return out, nil
 }
@@ -161,10 +161,8 @@ func (s *Store) PutRecordIf(ctx context.Context, r store.Record, version int64, 
 		return 0, err
 	}
 	n.Version = s.seq + 1
-	s.records[r.ID] = n
-	// The log shares the stored record: neither is ever changed in place.
-	logged := n
-	s.logChange(store.Change{Kind: store.ChangePut, ID: r.ID, Record: &logged})
+	s.records[r.ID] = &n
+	s.logChange(store.Change{Kind: store.ChangePut, ID: r.ID, Record: &n})
 	return n.Version, nil
 }
 
@@ -206,7 +204,11 @@ func (s *Store) admit(op, id string, version int64, fence store.Fence) error {
 		}
 	}
 	if version != store.AnyVersion {
-		if got := s.records[id].Version; got != version {
+		got := int64(0)
+		if r, ok := s.records[id]; ok {
+			got = r.Version
+		}
+		if got != version {
 			return &store.ConflictError{Op: op, ID: id, Want: version, Got: got}
 		}
 	}

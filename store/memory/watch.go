@@ -33,8 +33,12 @@ func (s *Store) compactLocked(through int64) {
 	if through <= s.compacted {
 		return
 	}
-	// Copy what is kept, so the forgotten changes can be collected.
-	s.changes = append([]store.Change(nil), s.changes[through-s.compacted:]...)
+	// Drop the front without copying the rest: append copies what is
+	// kept when it next grows the array. Clear what is dropped, so that
+	// the records it holds can be collected.
+	drop := s.changes[:through-s.compacted]
+	clear(drop)
+	s.changes = s.changes[len(drop):]
 	s.compacted = through
 }
 
