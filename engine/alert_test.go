@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/convergehq/converge/alert"
+	"github.com/convergehq/converge/store"
 )
 
 type alertSink struct {
@@ -126,8 +127,9 @@ func sortedCopy(s []string) []string {
 }
 
 // An alert-only resource is left untouched across many resyncs: the event
-// counts each observation, one alert is sent, and a DriftResolved event
-// follows when the drift goes away.
+// counts each observation (the file provider's notification of the edit,
+// then every resync), one alert is sent, and a DriftResolved event follows
+// when the drift goes away.
 func TestAlertOnlyDriftAcrossResyncs(t *testing.T) {
 	h := newFileHarness(t)
 	sink := &alertSink{}
@@ -149,8 +151,26 @@ spec: {path: watched.txt, content: v1}
 	if err := e.WaitIdle(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// The provider notifies what the engine wrote too, a few milliseconds
+	// later: those observes come first.
+	time.Sleep(200 * time.Millisecond)
+	if err := e.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
 	path := filepath.Join(h.root, "watched.txt")
-	if err := os.WriteFile(path, []byte("hand edit"), 0o644); err != nil {
+	// Edited whole, as an editor saves (a rename): no half-written file
+	// to observe.
+	if err := os.WriteFile(path+".new", []byte("hand edit"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".new", path); err != nil {
+		t.Fatal(err)
+	}
+	pollUntil(t, "the notified edit observed", func() bool {
+		r, _ := recordOf(e, "file.File/watched")
+		return r.Phase == store.PhaseDrifted
+	})
+	if err := e.WaitIdle(ctx); err != nil {
 		t.Fatal(err)
 	}
 	const resyncs = 6
@@ -167,8 +187,8 @@ spec: {path: watched.txt, content: v1}
 		t.Errorf("watched.txt = %q; an alert-only resource was touched", b)
 	}
 	evs := h.events("DriftDetected")
-	if len(evs) != 1 || evs[0].Count != resyncs {
-		t.Errorf("DriftDetected events = %+v; want one row counted %d times", evs, resyncs)
+	if len(evs) != 1 || evs[0].Count != 1+resyncs {
+		t.Errorf("DriftDetected events = %+v; want one row counted %d times", evs, 1+resyncs)
 	}
 	if got := sink.reasons(); len(got) != 1 {
 		t.Errorf("alerts = %v; want exactly one for the whole incident", got)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/fsnotify/fsnotify"
 
@@ -37,14 +38,23 @@ import (
 //     happened before its watch was in place is observed too. A directory
 //     whose watch was just added is looked into again at once, for what was
 //     made in it meanwhile.
-//   - Events are taken in batches (up to maxBatch): each resource is
-//     notified once per batch, whatever the number of events. A kernel
-//     queue overflow notifies every watched resource and computes every key
-//     again.
+//   - Events are taken in batches, which end when the events pause
+//     (settle, maxWait, maxBatch): each resource is notified once per
+//     batch, whatever the number of events. A kernel queue overflow
+//     notifies every watched resource and computes every key again.
 
-// maxBatch bounds the events taken before the resources they concern are
-// notified.
-const maxBatch = 4096
+// A batch of events ends when none came for settle, or after maxWait, or
+// at maxBatch events; the resources they concern are notified then. One
+// change is often several events a few microseconds apart (a truncate then
+// a write; converge's own write: a temporary file made, written, chmod,
+// renamed over), and waiting for the last of them spares an observe of a
+// file half written. Under a constant storm, each resource is notified
+// once per maxWait at most.
+const (
+	settle   = 2 * time.Millisecond
+	maxWait  = 20 * time.Millisecond
+	maxBatch = 4096
+)
 
 // maxRounds bounds how often one resource's keys are computed again in a
 // row because a directory on its path was watched anew (and something may
@@ -205,23 +215,27 @@ type dirWatch struct {
 	live bool // watched now: false until added, and once its watch is lost
 }
 
-// events handles ev and every event already waiting after it, up to
-// maxBatch: each resource they concern is notified once, and those whose
-// prefixes changed get their keys computed again.
+// events handles ev and the events that follow it closely: until none
+// came for settle, for maxWait at most, maxBatch events at most. Each
+// resource they concern is then notified once, and those whose prefixes
+// changed get their keys computed again.
 func (n *notifier) events(ev fsnotify.Event) {
 	hit, moved := map[string]bool{}, map[string]bool{}
-	for i := 0; ; i++ {
-		n.event(ev, hit, moved)
-		if i == maxBatch {
-			break
-		}
-		var ok bool
+	n.event(ev, hit, moved)
+	quiet := time.NewTimer(settle)
+	defer quiet.Stop()
+	deadline := time.Now().Add(maxWait)
+batch:
+	for i := 1; i < maxBatch && time.Now().Before(deadline); i++ {
 		select {
-		case ev, ok = <-n.fw.Events:
-		default:
-		}
-		if !ok {
-			break
+		case ev, ok := <-n.fw.Events:
+			if !ok {
+				break batch
+			}
+			n.event(ev, hit, moved)
+			quiet.Reset(settle)
+		case <-quiet.C:
+			break batch
 		}
 	}
 	for id := range hit {
