@@ -16,8 +16,9 @@ import (
 // left out, as store.Watcher allows, since the later change comes too.
 // When it has read everything, it waits for the next change: the writer
 // goroutine wakes it after each commit of this process, and one poller per
-// DB wakes it when PRAGMA data_version, on a connection of its own, says
-// another connection (in this process or another) committed. The poller
+// DB (started by the first Watch, running until Close) wakes it when
+// PRAGMA data_version, on a connection of its own, says another
+// connection (in this process or another) committed. The poller
 // polls every watchPoll, so another process's writes are seen within that
 // and a query.
 
