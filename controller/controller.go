@@ -127,7 +127,8 @@ func (c *Controller) Run(ctx context.Context, rv *manifest.Revision) error {
 	c.pruneEvents(ctx)
 	prune := c.clock.NewTicker(24 * time.Hour)
 	defer prune.Stop()
-	judge := revisionWatch{c: c}
+	targets := c.watchTargets(ctx)
+	judge := revisionWatch{c: c, watched: targets != nil}
 
 	// Manifests load outside this loop, so that a shutdown is served at
 	// once however long a large set takes to parse.
@@ -169,6 +170,8 @@ func (c *Controller) Run(ctx context.Context, rv *manifest.Revision) error {
 		select {
 		case <-progress.C():
 			judge.tick(ctx)
+		case t := <-targets:
+			judge.follow(ctx, t)
 		case <-prune.C():
 			c.pruneEvents(ctx)
 		case <-ctx.Done():
@@ -330,12 +333,84 @@ func (c *Controller) pruneEvents(ctx context.Context) {
 	}
 }
 
+// follow targets t when another process made it the target: it reports
+// whether it did.
+func (w *revisionWatch) follow(ctx context.Context, t string) bool {
+	c := w.c
+	if t == "" || t == c.e.Progress().Revision {
+		return false
+	}
+	// A change watched may be stale (this process targeted another since):
+	// follow only what the store holds now.
+	if cur, err := c.st.Target(ctx); err != nil || cur != t {
+		return false
+	}
+	r, err := c.st.GetRevision(ctx, t)
+	if err != nil {
+		return false
+	}
+	rv, err := engine.RevisionFromStore(r)
+	if err != nil {
+		return false
+	}
+	c.log.Warn("the target revision was changed by another converge", "revision", short(t))
+	if err := c.e.SetTarget(ctx, rv); err != nil {
+		c.log.Error("set target", "err", err)
+	}
+	return true
+}
+
+// watchTargets sends the targets the store reports set, by this process
+// or another, for as long as ctx lasts; nil when the store cannot be
+// watched. A watch that falls behind starts again from the latest change.
+func (c *Controller) watchTargets(ctx context.Context) <-chan string {
+	sw, ok := c.st.(store.Watcher)
+	if !ok {
+		return nil
+	}
+	out := make(chan string, 1)
+	go func() {
+		for ctx.Err() == nil {
+			seq, err := sw.LastSeq(ctx)
+			var ch <-chan store.Change
+			if err == nil {
+				ch, err = sw.Watch(ctx, seq)
+			}
+			if err != nil {
+				if ctx.Err() == nil {
+					c.log.Warn("watch the state", "err", err)
+				}
+				select {
+				case <-ctx.Done():
+				case <-c.clock.After(time.Second):
+				}
+				continue
+			}
+			for ch := range ch {
+				if ch.Err != nil {
+					break // compacted: watch again from the latest
+				}
+				if ch.Kind != store.ChangeTarget || ch.Target == "" {
+					continue
+				}
+				select { // the latest target wins
+				case <-out:
+				default:
+				}
+				out <- ch.Target
+			}
+		}
+	}()
+	return out
+}
+
 // revisionWatch follows the target revision's progress. A revision is
 // judged once, while it makes its way to convergence: once it converged,
 // later trouble (drift, a conflict, a deleted file) is not a failure of the
 // revision and never rolls it back.
 type revisionWatch struct {
-	c *Controller
+	c       *Controller
+	watched bool // the store's Watch reports target changes: no polling
 
 	current string // the target being watched
 	settled bool   // current converged or failed: nothing more to judge
@@ -347,17 +422,11 @@ func (w *revisionWatch) tick(ctx context.Context) {
 	if c.opts.DryRun {
 		return
 	}
-	// A target set beside us (converge rollback, apply --allow-delete).
-	if t, err := c.st.Target(ctx); err == nil && t != "" && t != c.e.Progress().Revision {
-		r, err := c.st.GetRevision(ctx, t)
-		if err == nil {
-			if rv, err := engine.RevisionFromStore(r); err == nil {
-				c.log.Warn("the target revision was changed by another converge", "revision", short(t))
-				if err := c.e.SetTarget(ctx, rv); err != nil {
-					c.log.Error("set target", "err", err)
-				}
-				return
-			}
+	// A target set beside us (converge rollback, apply --allow-delete),
+	// polled when the store cannot be watched.
+	if !w.watched {
+		if t, err := c.st.Target(ctx); err == nil && w.follow(ctx, t) {
+			return
 		}
 	}
 	p := c.e.Progress()

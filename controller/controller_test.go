@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	clocktesting "k8s.io/utils/clock/testing"
+
 	"github.com/convergehq/converge/engine"
 	"github.com/convergehq/converge/manifest"
 	"github.com/convergehq/converge/provider"
@@ -234,6 +236,48 @@ func TestRunRollsBackAFailingRevision(t *testing.T) {
 	if got := f.e.Progress().Revision; got == bad.Hash {
 		t.Errorf("the failed revision was targeted again")
 	}
+	if err := stop(); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestRunFollowsAnotherTargetThroughWatch: a target another process sets
+// is followed through the store's Watch: the controller's clock is fake
+// and never ticks, so the once-a-second poll cannot be what follows it.
+func TestRunFollowsAnotherTargetThroughWatch(t *testing.T) {
+	fake := clocktesting.NewFakeClock(time.Now())
+	f := newFixture(t, nil, Options{Resync: time.Hour, Clock: fake})
+	f.set(objects(2, "one"))
+	one, err := f.load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := f.e.Apply(context.Background(), one); err != nil || !rep.OK() {
+		t.Fatalf("apply: %v %+v", err, rep.Failures)
+	}
+	// A second revision recorded, as converge rollback or apply
+	// --allow-delete beside the daemon leave it.
+	f.set(objects(2, "two"))
+	two, err := f.load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := engine.New(f.reg, f.st, engine.Options{Logger: slog.New(slog.DiscardHandler)}).Apply(context.Background(), two); err != nil || !rep.OK() {
+		t.Fatalf("apply two: %v %+v", err, rep.Failures)
+	}
+	f.set(objects(2, "one"))
+	f.e = engine.New(f.reg, f.st, engine.Options{Workers: 2, Logger: slog.New(slog.DiscardHandler)})
+	f.c = New(f.e, f.st, Options{Load: f.load, Resync: time.Hour, Clock: fake, Logger: slog.New(slog.DiscardHandler), Guard: engine.Guard{MaxDelete: engine.DeleteLimit{Percent: 50, IsPercent: true}}})
+	stop := f.run()
+	f.eventually("the controller targets revision one", func() bool {
+		return f.e.Progress().Revision == one.Hash && f.values()["mem.Object/o0"] == "one"
+	})
+	if err := f.st.SetTarget(context.Background(), two.Hash); err != nil { // another process
+		t.Fatal(err)
+	}
+	f.eventually("the other process's target followed", func() bool {
+		return f.e.Progress().Revision == two.Hash && f.values()["mem.Object/o0"] == "two"
+	})
 	if err := stop(); err != nil {
 		t.Error(err)
 	}

@@ -17,7 +17,8 @@
 //   - The resync: every Resync (jittered) every resource is observed again,
 //     and the manifests are reloaded if their fingerprint changed unseen.
 //   - Another process's target (converge rollback, apply --allow-delete):
-//     followed within a second.
+//     followed as soon as the store's Watch reports it (within a second,
+//     by polling, for a store that cannot be watched).
 //
 // The revision lifecycle:
 //   - ChooseTarget picks the revision to converge for the manifests' one:
