@@ -54,6 +54,14 @@ func (r Report) OK() bool { return len(r.Failures) == 0 && r.RolledBack == nil }
 // report says so.
 func (e *Engine) Apply(ctx context.Context, rv *manifest.Revision) (Report, error) {
 	start := e.opts.Clock.Now()
+	if g := e.opts.Guard; g != nil && rv != nil {
+		if err := e.ensureLoaded(ctx); err != nil {
+			return Report{}, err
+		}
+		if err := g.Check(e.Records(), rv); err != nil {
+			return Report{}, err
+		}
+	}
 	before := e.recordCount()
 	if err := e.SetTarget(ctx, rv); err != nil {
 		return Report{}, err
@@ -117,6 +125,17 @@ func (e *Engine) Apply(ctx context.Context, rv *manifest.Revision) (Report, erro
 		}
 	}
 	return rep, nil
+}
+
+// ensureLoaded loads the records unless they are loaded.
+func (e *Engine) ensureLoaded(ctx context.Context) error {
+	e.mu.Lock()
+	loaded := e.loaded
+	e.mu.Unlock()
+	if loaded {
+		return nil
+	}
+	return e.Load(ctx)
 }
 
 // Rollback says that Apply rolled back.
@@ -200,13 +219,8 @@ func (e *Engine) Plan(ctx context.Context, rv *manifest.Revision) (*plan.Plan, e
 	}
 	e.learnRevision(rv)
 	p := &plan.Plan{Revision: rvHash(rv)}
-	e.mu.Lock()
-	loaded := e.loaded
-	e.mu.Unlock()
-	if !loaded {
-		if err := e.Load(ctx); err != nil {
-			return nil, err
-		}
+	if err := e.ensureLoaded(ctx); err != nil {
+		return nil, err
 	}
 	lim := e.planLimits(rv)
 	recs := map[string]*store.Record{}
@@ -403,7 +417,6 @@ func (e *Engine) limiterLocked(name string) *queue.Limiter {
 	return l
 }
 
-// configure installs the limits and timeouts of rv's ProviderConfigs.
 // planLimits are the limits a plan observes under. A plan never changes
 // the engine's own: on an engine that has a target (a running daemon), it
 // shares the engine's limiters, so its observations count against the
@@ -448,6 +461,7 @@ func (l planLimits) timeout(name string) time.Duration {
 	return l.e.timeoutFor(name)
 }
 
+// configure installs the limits and timeouts of rv's ProviderConfigs.
 func (e *Engine) configure(rv *manifest.Revision) {
 	if rv == nil {
 		return

@@ -52,6 +52,11 @@ type Options struct {
 	// the new one fails terminally or does not converge within
 	// ProgressDeadline.
 	Rollback bool
+	// Guard, when set, makes Apply refuse a revision that declares nothing
+	// over a managed state or deletes more than it allows (an *EmptyError
+	// or a *HeldError), before anything is targeted. The CLI and the
+	// controller check their own guard and leave this nil.
+	Guard *Guard
 	// ProgressDeadline bounds how long a revision may take to converge
 	// before it counts as failed (with Rollback); zero means no deadline.
 	ProgressDeadline time.Duration

@@ -1,12 +1,17 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/convergehq/converge/manifest"
+	"github.com/convergehq/converge/provider"
+	"github.com/convergehq/converge/provider/providertest"
 	"github.com/convergehq/converge/store"
+	"github.com/convergehq/converge/store/memory"
 )
 
 func TestParseDeleteLimit(t *testing.T) {
@@ -98,5 +103,53 @@ func TestGuardMessages(t *testing.T) {
 	want = "revision 0123456789ab would delete 2 of the 3 resources converge manages (file.File/b, file.File/c), more than --max-delete 50% allows; held, not applied. To release it: converge apply --allow-delete, or a higher --max-delete"
 	if err == nil || err.Error() != want {
 		t.Errorf("held:\n got %v\nwant %s", err, want)
+	}
+}
+
+// TestApplyGuard: an engine given a Guard refuses, in Apply, a revision
+// that declares nothing over a managed state, and one that deletes too
+// much, before anything is targeted or deleted.
+func TestApplyGuard(t *testing.T) {
+	reg, err := provider.NewRegistry(providertest.NewMemory())
+	if err != nil {
+		t.Fatal(err)
+	}
+	load := func(n int) *manifest.Revision {
+		var b strings.Builder
+		for i := range n {
+			fmt.Fprintf(&b, "---\nkind: mem.Object\nmetadata: {name: o%d}\nspec: {value: v}\n", i)
+		}
+		rv, err := manifest.LoadBytes(map[string][]byte{"m.yaml": []byte(b.String())}, reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rv
+	}
+	ctx := context.Background()
+	st := memory.New()
+	guard := &Guard{MaxDelete: DeleteLimit{Percent: 50, IsPercent: true}}
+	if rep, err := New(reg, st, Options{Logger: quiet(), Guard: guard}).Apply(ctx, load(4)); err != nil || !rep.OK() {
+		t.Fatalf("apply: %v %+v", err, rep.Failures)
+	}
+	for name, tc := range map[string]struct {
+		rv   *manifest.Revision
+		want error
+	}{
+		"empty":         {rv: load(0), want: ErrEmpty},
+		"three of four": {rv: load(1), want: ErrDeletionHeld},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := New(reg, st, Options{Logger: quiet(), Guard: guard}).Apply(ctx, tc.rv)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("Apply: %v; want %v", err, tc.want)
+			}
+			recs, _ := st.ListRecords(ctx)
+			if len(recs) != 4 {
+				t.Errorf("records after a refused apply: %d; want 4", len(recs))
+			}
+		})
+	}
+	if _, err := New(reg, st, Options{Logger: quiet(), Guard: guard}).Apply(ctx, load(2)); err != nil {
+		t.Errorf("a deletion within the limit: %v", err)
 	}
 }
