@@ -254,9 +254,9 @@ func Resolve(r *Resource, schema provider.Schema, outputs func(id string) (map[s
 		out = make(map[string]any, len(r.Spec))
 		for k, v := range r.Spec {
 			if schema.Fields[k].Env {
-				out[k] = resolveEnvValue(v, outputs, missing)
+				out[k] = resolveValue(v, outputs, missing, resolveEnvString)
 			} else {
-				out[k] = resolveValue(v, outputs, missing)
+				out[k] = resolveValue(v, outputs, missing, resolveString)
 			}
 		}
 	}
@@ -267,20 +267,22 @@ func Resolve(r *Resource, schema provider.Schema, outputs func(id string) (map[s
 	return out, unresolved
 }
 
-func resolveValue(v any, outputs func(string) (map[string]any, bool), missing map[string]bool) any {
+// outputsFunc returns a resource's outputs, false when it has none yet.
+type outputsFunc = func(string) (map[string]any, bool)
+
+// resolveValue resolves every string in v with str (resolveString, or
+// resolveEnvString for an Env field), maps and lists deeply.
+func resolveValue(v any, outputs outputsFunc, missing map[string]bool, str func(string, outputsFunc, map[string]bool) any) any {
 	switch x := v.(type) {
 	case string:
-		if !isTemplate(x) {
-			return x
-		}
-		return resolveString(x, outputs, missing)
+		return str(x, outputs, missing)
 	case map[string]any:
 		if x == nil {
 			return map[string]any(nil)
 		}
 		m := make(map[string]any, len(x))
 		for k, e := range x {
-			m[k] = resolveValue(e, outputs, missing)
+			m[k] = resolveValue(e, outputs, missing, str)
 		}
 		return m
 	case []any:
@@ -289,14 +291,17 @@ func resolveValue(v any, outputs func(string) (map[string]any, bool), missing ma
 		}
 		l := make([]any, len(x))
 		for i, e := range x {
-			l[i] = resolveValue(e, outputs, missing)
+			l[i] = resolveValue(e, outputs, missing, str)
 		}
 		return l
 	}
 	return v
 }
 
-func resolveString(s string, outputs func(string) (map[string]any, bool), missing map[string]bool) any {
+func resolveString(s string, outputs outputsFunc, missing map[string]bool) any {
+	if !isTemplate(s) {
+		return s
+	}
 	parts, hasRef, err := parseTemplate(s)
 	if err != nil {
 		return s // not a valid template: a loaded revision never holds one
@@ -339,35 +344,9 @@ func resolveString(s string, outputs func(string) (map[string]any, bool), missin
 	return b.String()
 }
 
-// resolveEnvValue resolves v, a value of an Env field, into a template for
-// provider.ExpandEnv (see Resolve).
-func resolveEnvValue(v any, outputs func(string) (map[string]any, bool), missing map[string]bool) any {
-	switch x := v.(type) {
-	case string:
-		return resolveEnvString(x, outputs, missing)
-	case map[string]any:
-		if x == nil {
-			return map[string]any(nil)
-		}
-		m := make(map[string]any, len(x))
-		for k, e := range x {
-			m[k] = resolveEnvValue(e, outputs, missing)
-		}
-		return m
-	case []any:
-		if x == nil {
-			return []any(nil)
-		}
-		l := make([]any, len(x))
-		for i, e := range x {
-			l[i] = resolveEnvValue(e, outputs, missing)
-		}
-		return l
-	}
-	return v
-}
-
-func resolveEnvString(s string, outputs func(string) (map[string]any, bool), missing map[string]bool) any {
+// resolveEnvString resolves s, a string of an Env field, into a template
+// for provider.ExpandEnv (see Resolve).
+func resolveEnvString(s string, outputs outputsFunc, missing map[string]bool) any {
 	parts, _, err := parseParts(s, true)
 	if err != nil {
 		// Not a valid template (a loaded revision never holds one): all
