@@ -29,8 +29,15 @@ type Request struct {
 	Kind string // "file.File"
 	Name string // "index"
 	// Spec is the desired spec with references resolved, defaults applied and
-	// fields normalized. For Delete and for Observe of a resource that left the
-	// manifests it is the last applied spec.
+	// fields normalized, for Create and Update. For Observe of an object
+	// converge already has (created or adopted) it is the spec last
+	// applied, so that the object is found where it was made even when a
+	// force-new field changed; for Observe of an interrupted create, the
+	// spec of that create; otherwise the desired spec. For Delete it is the
+	// last applied spec (or the interrupted create's). Values that came
+	// from references are not checked against the schema's Validate (that
+	// runs at load, on what the manifest wrote): a provider re-checks what
+	// it relies on.
 	Spec map[string]any
 	// Outputs and Private are what the last successful operation returned.
 	Outputs map[string]any

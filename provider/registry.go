@@ -30,13 +30,18 @@ func (r *Registry) Register(p Provider) error {
 	if _, dup := r.providers[name]; dup {
 		return fmt.Errorf("provider %q registered twice", name)
 	}
-	for _, s := range p.Schemas() {
+	schemas := p.Schemas()
+	seen := map[string]bool{}
+	for _, s := range schemas { // check every kind before adding any
 		if !strings.HasPrefix(s.Kind, name+".") {
 			return fmt.Errorf("provider %q declares kind %q outside its prefix", name, s.Kind)
 		}
-		if _, dup := r.schemas[s.Kind]; dup {
+		if _, dup := r.schemas[s.Kind]; dup || seen[s.Kind] {
 			return fmt.Errorf("kind %q registered twice", s.Kind)
 		}
+		seen[s.Kind] = true
+	}
+	for _, s := range schemas {
 		r.schemas[s.Kind] = s
 	}
 	r.providers[name] = p

@@ -248,3 +248,24 @@ func TestFuncs(t *testing.T) {
 		t.Errorf("after Create through Wrap, Memory holds %v; want mem.Object/a", got)
 	}
 }
+
+// TestRegisterIsAllOrNothing: a provider refused for one of its kinds
+// leaves none of them registered, so a corrected retry works.
+func TestRegisterIsAllOrNothing(t *testing.T) {
+	r, err := provider.NewRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Register(fake("a", "a.X", "b.Y")); err == nil {
+		t.Fatal("Register of a kind outside the prefix succeeded")
+	}
+	if _, ok := r.Schema("a.X"); ok {
+		t.Error("a refused provider left its first kind registered")
+	}
+	if err := r.Register(fake("a", "a.X")); err != nil {
+		t.Errorf("Register after a refusal: %v", err)
+	}
+	if err := r.Register(fake("c", "c.Z", "c.Z")); err == nil {
+		t.Error("a provider declaring one kind twice was accepted")
+	}
+}
