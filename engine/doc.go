@@ -36,10 +36,24 @@
 //     is printable (no terminal escape a server sent survives).
 //   - With Options.Sealer, the store holds no sensitive value in clear:
 //     sensitive fields, and strings holding a known secret, are sealed in
-//     records and revisions and opened when read back (see sealed.go).
+//     records and revisions and opened when read back.
+//   - A plan never changes a live engine: not its limiters, its target nor
+//     its records.
 //
-// Apply converges once; Start, SetTarget and ResyncAll run it as a daemon,
-// in which a provider that is a provider.Notifier makes the engine
-// reconcile a resource as soon as it may have changed (notify.go); Plan and
-// Drift only observe.
+// # Using it
+//
+//	e := engine.New(reg, st, engine.Options{Guard: &engine.Guard{...}})
+//	rep, err := e.Apply(ctx, rv) // converge once
+//	if err != nil || !rep.OK() { ... } // check both: failures are in the report
+//
+// Apply converges once and stops the engine's workers: make a new Engine
+// (over the same store) for the next Apply. A timeout (ctx's deadline) is
+// an error only when nothing else failed; otherwise it shows in the
+// report. Options.Guard makes Apply refuse a set that declares nothing
+// over a managed state, or deletes too much.
+//
+// For a daemon, package controller runs an engine: Start, SetTarget and
+// ResyncAll, with a provider that is a provider.Notifier making the engine
+// reconcile a resource as soon as it may have changed. Plan and Drift only
+// observe.
 package engine
