@@ -51,7 +51,7 @@ type topLevel struct {
 }
 
 // maxKnownKeys is the size of the largest set of allowed keys (topKeys).
-const maxKnownKeys = 6
+const maxKnownKeys = 7
 
 // node returns the value of key, or nil.
 func (t *topLevel) node(key string) *yaml.Node {
@@ -381,7 +381,82 @@ func (d *docParser) spec(res *Resource, top *topLevel, schema provider.Schema, k
 	res.Spec = final
 }
 
-var providerConfigSpecKeys = map[string]bool{"qps": true, "burst": true, "maxInFlight": true, "timeout": true, "readAfterWriteGrace": true, "followRedirects": true}
+var providerConfigSpecKeys = map[string]bool{"qps": true, "burst": true, "maxInFlight": true, "timeout": true, "readAfterWriteGrace": true, "followRedirects": true, "config": true}
+
+// providerSettings reads n, the spec.config of the ProviderConfig of
+// provider name, checked against the provider's ConfigSchema. It returns
+// the map as written (nil when empty).
+func (d *docParser) providerSettings(n *yaml.Node, name string) map[string]any {
+	const root = "spec.config"
+	if isNull(n) {
+		return nil
+	}
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n.Line, root, "must be a map, got %s", nodeKind(n))
+		return nil
+	}
+	c := converter{d: d, root: root, budget: maxNodes}
+	written, _ := c.value(n, 0).(map[string]any)
+	for _, r := range c.refs {
+		d.errorf(r.Source.Line, r.Field, "references (${%s.outputs.%s}) are not allowed in a %s: its settings are known before any resource is; use ${env:NAME} for a value from the environment", r.Target, r.Output, KindProviderConfig)
+	}
+	if len(written) == 0 || len(c.refs) > 0 || name == "" || !d.known.provider(name) {
+		return written
+	}
+	line := func(field string) int { return lineOf(n, root, field, n.Line) }
+	var schema provider.Schema
+	hasSchema := false
+	for _, kind := range d.known.kinds {
+		if provider.ProviderName(kind) != name {
+			continue
+		}
+		if p, ok := d.reg.For(kind); ok {
+			if cs, ok := p.(provider.ConfigSchemer); ok {
+				schema, hasSchema = cs.ConfigSchema(), true
+			}
+		}
+		break
+	}
+	if !hasSchema {
+		d.errorf(n.Line, root, "provider %q takes no settings of its own: spec.config must be empty", name)
+		return written
+	}
+	names := schema.FieldNames()
+	check := make(map[string]any, len(written))
+	for k, v := range written {
+		if _, ok := schema.Fields[k]; !ok {
+			msg := fmt.Sprintf("unknown setting of provider %q (known: %s)", name, listOrNone(names))
+			if near := provider.Suggest(k, names); near != "" {
+				msg = fmt.Sprintf("unknown setting of provider %q: did you mean %s? (known: %s)", name, near, listOrNone(names))
+			}
+			d.errorf(line(root+"."+k), root+"."+k, "%s", msg)
+			continue
+		}
+		check[k] = configLiteral(v)
+	}
+	for _, fe := range schema.Check(check, provider.IsUnknown) {
+		field := root + strings.TrimPrefix(fe.Field, "spec")
+		d.errorf(line(field), field, "%s", fe.Msg)
+	}
+	return written
+}
+
+// configLiteral returns the value of a spec.config value v as the schema
+// checks it: a string holding a live ${env:NAME} is provider.Unknown (its
+// value is known only when the provider is configured), escapes are undone.
+func configLiteral(v any) any {
+	if s, ok := v.(string); ok && isTemplate(s) {
+		if parts, _, err := parseParts(s, true); err == nil {
+			for _, p := range parts {
+				if p.env != "" {
+					return provider.Unknown{Expr: s}
+				}
+			}
+		}
+	}
+	out, _ := literal(v)
+	return out
+}
 
 // providerConfig reads a ProviderConfig document.
 func (d *docParser) providerConfig(top *topLevel, name string, kindLine int) *doc {
@@ -458,6 +533,9 @@ func (d *docParser) providerConfig(top *topLevel, name string, kindLine int) *do
 				} else {
 					cfg.FollowRedirects = s
 				}
+			}
+			if v := f.node("config"); v != nil {
+				cfg.Config = d.providerSettings(v, name)
 			}
 		}
 	}

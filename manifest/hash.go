@@ -214,7 +214,7 @@ func revisionHash(rv *Revision) string {
 	for _, name := range sortedConfigNames(rv.ProviderConfigs) {
 		c := rv.ProviderConfigs[name]
 		c.Source = Source{}
-		b, _ := json.Marshal(c) // plain fields: cannot fail
+		b, _ := json.Marshal(c) // plain fields and loaded values: cannot fail
 		write(h, "providerConfig", string(b))
 	}
 	return hex.EncodeToString(h.Sum(nil))

@@ -107,7 +107,12 @@ type ProviderConfig struct {
 	// provider.RedirectsSameOrigin. Providers that make no HTTP calls
 	// ignore it.
 	FollowRedirects string `json:"followRedirects,omitempty"`
-	Source          Source `json:"source"`
+	// Config is spec.config: the provider's own settings, checked against
+	// its provider.ConfigSchemer schema. Strings are kept as written,
+	// ${env:NAME} and $${ included (see ExpandConfig): the value of a
+	// variable is never stored.
+	Config map[string]any `json:"config,omitempty"`
+	Source Source         `json:"source"`
 }
 
 // Revision is an immutable, validated desired set.

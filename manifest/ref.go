@@ -453,3 +453,52 @@ func deepCopy(v any) any {
 
 // validEnvName reports whether n is a portable environment variable name.
 func validEnvName(n string) bool { return provider.ValidEnvName(n) }
+
+// ExpandConfig returns config, a ProviderConfig's spec.config as written,
+// with every escape undone and every ${env:NAME} expanded by lookup, deeply.
+// A top-level key with a variable that is not set is left out, with an
+// error naming the key and the variable (never a value). config is not
+// modified.
+func ExpandConfig(config map[string]any, lookup func(string) (string, bool)) (map[string]any, []error) {
+	if config == nil {
+		return nil, nil
+	}
+	none := func(string) (map[string]any, bool) { return nil, false }
+	out := make(map[string]any, len(config))
+	var errs []error
+	for _, k := range provider.SortedKeys(config) {
+		var err error
+		v := resolveValue(config[k], none, map[string]bool{}, resolveEnvString)
+		v = mapStrings(v, func(s string) string {
+			x, _, e := provider.ExpandEnv(s, lookup)
+			if e != nil && err == nil {
+				err = e
+			}
+			return x
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("spec.config.%s: %w", k, err))
+			continue
+		}
+		out[k] = v
+	}
+	return out, errs
+}
+
+// mapStrings replaces every string s in v, a copy, with f(s), deeply and in
+// place.
+func mapStrings(v any, f func(string) string) any {
+	switch x := v.(type) {
+	case string:
+		return f(x)
+	case map[string]any:
+		for k, e := range x {
+			x[k] = mapStrings(e, f)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = mapStrings(e, f)
+		}
+	}
+	return v
+}

@@ -19,6 +19,12 @@ type Settings struct {
 	// FollowRedirects is RedirectsNone (also when empty) or
 	// RedirectsSameOrigin.
 	FollowRedirects string
+	// Config holds the provider's own settings, from the ProviderConfig's
+	// spec.config, checked against its ConfigSchema at load time and with
+	// every ${env:NAME} expanded. A variable that is not set leaves its
+	// key out (the engine logs which). Nil when the ProviderConfig has
+	// none.
+	Config map[string]any
 }
 
 // CheckFollowRedirects returns an error unless v is a redirect policy (or
@@ -36,4 +42,15 @@ func CheckFollowRedirects(v string) error {
 // Settings when no ProviderConfig names the provider.
 type Configurer interface {
 	Configure(Settings) error
+}
+
+// ConfigSchemer is implemented by providers that take settings of their own
+// in a ProviderConfig's spec.config. The loader checks spec.config against
+// the schema's Fields (types, Required, Validate; unknown keys are errors);
+// a provider that does not implement it accepts no spec.config. String
+// values may hold ${env:NAME}: the loader checks only the literal ones, and
+// the provider gets them expanded in Settings.Config, so its Configure
+// checks them again. Values of Sensitive fields are never logged.
+type ConfigSchemer interface {
+	ConfigSchema() Schema
 }
