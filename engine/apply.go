@@ -509,7 +509,21 @@ func (e *Engine) configureProvidersLocked(rv *manifest.Revision) {
 		if !ok {
 			continue
 		}
-		s := provider.Settings{FollowRedirects: rv.ProviderConfigs[name].FollowRedirects}
+		pc := rv.ProviderConfigs[name]
+		s := provider.Settings{FollowRedirects: pc.FollowRedirects}
+		if pc.Config != nil {
+			// A variable that is not set leaves its setting out (the
+			// provider's default) rather than keeping the provider on
+			// the settings of an older revision: the error says which.
+			var errs []error
+			s.Config, errs = manifest.ExpandConfig(pc.Config, e.opts.LookupEnv)
+			for _, err := range errs {
+				e.log.Error("configure provider: setting left out", "provider", name, "err", err)
+			}
+			if cs, ok := p.(provider.ConfigSchemer); ok {
+				e.learnConfig(cs.ConfigSchema(), pc.Config, s.Config)
+			}
+		}
 		if err := c.Configure(s); err != nil {
 			e.log.Error("configure provider", "provider", name, "err", err)
 		}

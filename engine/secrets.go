@@ -49,6 +49,27 @@ func (e *Engine) learn(kind string, specs ...map[string]any) {
 	e.secrets.Add(found...)
 }
 
+// learnConfig adds the values of the sensitive settings of a provider's
+// spec.config, as written and as expanded, to e.secrets.
+func (e *Engine) learnConfig(schema provider.Schema, written, expanded map[string]any) {
+	var found []string
+	for _, m := range []map[string]any{written, expanded} {
+		for k, v := range m {
+			sensitive := schema.Fields[k].Sensitive
+			walkStrings(v, func(s string) {
+				if sensitive {
+					found = append(found, s)
+				}
+				found = append(found, urlPasswords(s)...)
+			})
+			if sensitive {
+				walkScalars(v, func(x any) { found = append(found, fmt.Sprint(x)) })
+			}
+		}
+	}
+	e.secrets.Add(found...)
+}
+
 // learnRecord learns the secrets of every spec r holds.
 func (e *Engine) learnRecord(r *store.Record) {
 	if r == nil {

@@ -72,7 +72,7 @@ func (p *Provider) do(ctx context.Context, method, u string, body any, idemKey s
 		return nil, retry(method, 0, err, fmt.Errorf("%s %s: %s", method, shown, p.text(transportMessage(err))))
 	}
 	defer resp.Body.Close()
-	if msg := rest.Redirect(resp, p.Policy()); msg != "" {
+	if msg := rest.Redirect(resp, p.redirects.Policy()); msg != "" {
 		return nil, provider.Terminalf("%s %s: %s: %s", method, shown, rest.StatusText(resp.StatusCode), p.red.Redact(msg))
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/convergehq/converge/provider"
@@ -30,12 +31,13 @@ const (
 // Provider manages the cloud.* kinds against one API endpoint. It is safe
 // for concurrent use and holds no per-resource state.
 type Provider struct {
-	base           string // "http://127.0.0.1:9000", no trailing slash
-	client         *http.Client
-	now            func() time.Time
-	grace          time.Duration
-	red            *secret.Redactor // the base URL's password
-	rest.Redirects                  // the redirect policy, set by Configure
+	fallback  string                 // New's base URL, "http://127.0.0.1:9000", no trailing slash
+	base      atomic.Pointer[string] // spec.config.baseURL when set (see Configure), else fallback
+	client    *http.Client
+	now       func() time.Time
+	grace     time.Duration
+	red       *secret.Redactor // the passwords of every base URL it was given
+	redirects rest.Redirects   // the redirect policy, set by Configure
 }
 
 // Option configures a Provider.
@@ -58,25 +60,80 @@ func WithGrace(d time.Duration) Option { return func(p *Provider) { p.grace = d 
 // New returns a provider for the API at baseURL (the part before /v1, such
 // as "http://127.0.0.1:9000").
 func New(baseURL string, opts ...Option) *Provider {
-	p := &Provider{base: strings.TrimRight(baseURL, "/"), client: rest.NewClient(), now: time.Now, grace: DefaultGrace}
+	p := &Provider{fallback: strings.TrimRight(baseURL, "/"), client: rest.NewClient(), now: time.Now, grace: DefaultGrace}
 	for _, o := range opts {
 		o(p)
 	}
-	p.client = rest.WithRedirects(p.client, p.Policy)
+	p.client = rest.WithRedirects(p.client, p.redirects.Policy)
 	p.red = secret.New()
-	if u, err := url.Parse(p.base); err == nil {
-		if pw, ok := u.User.Password(); ok {
-			userPass := u.User.Username() + ":" + pw
-			p.red.Add(pw, userPass, "Basic "+base64.StdEncoding.EncodeToString([]byte(userPass)))
-		}
-	}
+	p.learnPassword(p.fallback)
+	p.base.Store(&p.fallback)
 	return p
 }
 
 var (
-	_ provider.Provider   = (*Provider)(nil)
-	_ provider.Configurer = (*Provider)(nil)
+	_ provider.Provider      = (*Provider)(nil)
+	_ provider.Configurer    = (*Provider)(nil)
+	_ provider.ConfigSchemer = (*Provider)(nil)
 )
+
+// learnPassword keeps the password of base URL u out of every message.
+func (p *Provider) learnPassword(u string) {
+	if pu, err := url.Parse(u); err == nil {
+		if pw, ok := pu.User.Password(); ok {
+			userPass := pu.User.Username() + ":" + pw
+			p.red.Add(pw, userPass, "Basic "+base64.StdEncoding.EncodeToString([]byte(userPass)))
+		}
+	}
+}
+
+// ConfigSchema describes spec.config: baseURL, the API's base URL (the
+// part before /v1), which overrides the one given to New.
+func (p *Provider) ConfigSchema() provider.Schema {
+	return provider.Schema{
+		Description: "settings of the cloud provider",
+		Fields: map[string]provider.Field{
+			"baseURL": {Type: provider.String, Description: "base URL of the cloud API (the part before /v1), such as http://127.0.0.1:9000; default: the one the provider was made with (--cloud-url)", Validate: func(v any) error {
+				return checkBaseURL(v.(string))
+			}},
+		},
+	}
+}
+
+// checkBaseURL returns an error unless u is an http or https URL with a
+// host. The error does not show u: it may hold a password.
+func checkBaseURL(u string) error {
+	pu, err := url.Parse(u)
+	if err != nil || pu.Scheme != "http" && pu.Scheme != "https" || pu.Host == "" {
+		return fmt.Errorf("must be an http or https URL such as http://127.0.0.1:9000")
+	}
+	return nil
+}
+
+// Configure takes the redirect policy and spec.config.baseURL of the
+// ProviderConfig; without a baseURL, the base URL given to New. It may run
+// while calls are in flight: each call uses the base URL of when it
+// started. It returns an error, and changes nothing, when a setting is
+// invalid.
+func (p *Provider) Configure(s provider.Settings) error {
+	base := p.fallback
+	if v, ok := s.Config["baseURL"]; ok {
+		str, _ := v.(string)
+		if err := checkBaseURL(str); err != nil {
+			return fmt.Errorf("spec.config.baseURL: %w", err)
+		}
+		base = strings.TrimRight(str, "/")
+		p.learnPassword(base)
+	}
+	if err := p.redirects.Configure(s); err != nil {
+		return err
+	}
+	p.base.Store(&base)
+	return nil
+}
+
+// baseURL is the base URL calls go to now.
+func (p *Provider) baseURL() string { return *p.base.Load() }
 
 // Name returns "cloud".
 func (p *Provider) Name() string { return "cloud" }
@@ -109,7 +166,7 @@ func (p *Provider) target(req provider.Request) (target, error) {
 	if s, ok := req.Spec["name"].(string); ok && s != "" {
 		name = s
 	}
-	return target{kind: k, name: name, coll: p.base + "/v1/" + k.collection}, nil
+	return target{kind: k, name: name, coll: p.baseURL() + "/v1/" + k.collection}, nil
 }
 
 func (t target) itemURL(id string) string { return t.coll + "/" + url.PathEscape(id) }
