@@ -113,7 +113,7 @@ func TestProviderConfigSettingsErrors(t *testing.T) {
 		"provider without a config schema": {
 			in: "kind: ProviderConfig\nmetadata: {name: net}\nspec:\n  config:\n    port: 1\n",
 			want: ErrorList{
-				{File: "a.yaml", Line: 5, Resource: "ProviderConfig/net", Field: "spec.config", Msg: `provider "net" takes no settings of its own: spec.config must be empty`},
+				{File: "a.yaml", Line: 4, Resource: "ProviderConfig/net", Field: "spec.config", Msg: `provider "net" takes no settings of its own: spec.config must be empty`},
 			},
 		},
 		"config not a map": {

@@ -385,8 +385,9 @@ var providerConfigSpecKeys = map[string]bool{"qps": true, "burst": true, "maxInF
 
 // providerSettings reads n, the spec.config of the ProviderConfig of
 // provider name, checked against the provider's ConfigSchema. It returns
-// the map as written (nil when empty).
-func (d *docParser) providerSettings(n *yaml.Node, name string) map[string]any {
+// the map as written (nil when empty). keyLine is the line of the config
+// key.
+func (d *docParser) providerSettings(n *yaml.Node, keyLine int, name string) map[string]any {
 	const root = "spec.config"
 	if isNull(n) {
 		return nil
@@ -418,7 +419,7 @@ func (d *docParser) providerSettings(n *yaml.Node, name string) map[string]any {
 		break
 	}
 	if !hasSchema {
-		d.errorf(n.Line, root, "provider %q takes no settings of its own: spec.config must be empty", name)
+		d.errorf(keyLine, root, "provider %q takes no settings of its own: spec.config must be empty", name)
 		return written
 	}
 	names := schema.FieldNames()
@@ -535,7 +536,7 @@ func (d *docParser) providerConfig(top *topLevel, name string, kindLine int) *do
 				}
 			}
 			if v := f.node("config"); v != nil {
-				cfg.Config = d.providerSettings(v, name)
+				cfg.Config = d.providerSettings(v, f.line("config"), name)
 			}
 		}
 	}
