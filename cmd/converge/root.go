@@ -155,7 +155,7 @@ once (apply) or continuously (run).`,
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	pf.StringVar(&g.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (for performance reports)")
 	_ = pf.MarkHidden("cpuprofile")
-	pf.StringVar(&g.cloudURL, "cloud-url", envOr("CONVERGE_CLOUD_URL", defaultCloudURL), "base URL of the cloud API the cloud.* kinds manage, such as cloudsim's (env CONVERGE_CLOUD_URL)")
+	pf.StringVar(&g.cloudURL, "cloud-url", envOr("CONVERGE_CLOUD_URL", defaultCloudURL), "base URL of the cloud API the cloud.* kinds manage, such as cloudsim's, when no ProviderConfig sets spec.config.baseURL (env CONVERGE_CLOUD_URL)")
 
 	root.AddCommand(
 		newValidateCmd(g),
