@@ -109,6 +109,19 @@ func (e *Engine) createObject(ctx context.Context, s snapshot, r *store.Record) 
 	return res, err
 }
 
+// partial records the object a failed create made in part (res.Private
+// names it), durably, before the failure is recorded: the object is
+// converge's, and the retry observes it through Private and updates or
+// deletes it rather than creating another. The create stays pending, so
+// its spec is what a delete gets.
+func (e *Engine) partial(ctx context.Context, r *store.Record, res provider.Result) {
+	r.Origin = store.OriginCreated
+	r.Private, r.Outputs = res.Private, res.Outputs
+	if err := e.putRecordSync(ctx, r); err != nil {
+		e.log.Error("save the object a failed create made", "resource", r.ID, "err", err)
+	}
+}
+
 func (e *Engine) create(ctx context.Context, s snapshot, a plan.Action) result {
 	r, err := e.intend(ctx, s, store.OpCreate, store.PhaseCreating)
 	if err != nil {
@@ -116,6 +129,9 @@ func (e *Engine) create(ctx context.Context, s snapshot, a plan.Action) result {
 	}
 	res, err := e.createObject(ctx, s, r)
 	if err != nil {
+		if len(res.Private) > 0 {
+			e.partial(ctx, r, res)
+		}
 		return e.fail(ctx, s, err, "create")
 	}
 	r.Origin = store.OriginCreated

@@ -14,6 +14,11 @@ type Provider interface {
 	Observe(ctx context.Context, req Request) (Observation, error)
 	// Create makes the resource described by req.Spec. It is idempotent:
 	// req.IdempotencyKey is the same for every retry of one logical create.
+	// A create that made the object but failed after (a tag not set, a
+	// setting refused) returns the error together with a Result whose
+	// Private names the object made in part: the engine records it, and
+	// the retry observes that object and updates (or deletes) it instead
+	// of creating a second one.
 	Create(ctx context.Context, req Request) (Result, error)
 	// Update changes the resource in place to req.Spec. Idempotent.
 	Update(ctx context.Context, req Request) (Result, error)
