@@ -49,10 +49,10 @@ func Resource(r store.Record) ResourceView {
 // StatusView is where the state stands: the target revision, the last
 // known good one, what the manifests are at, and every resource.
 type StatusView struct {
-	Target        string `json:"targetRevision,omitempty"`
-	TargetState   string `json:"targetState,omitempty"`
-	TargetReason  string `json:"targetReason,omitempty"`
-	LastKnownGood string `json:"lastKnownGood,omitempty"`
+	Target        string              `json:"targetRevision,omitempty"`
+	TargetState   store.RevisionState `json:"targetState,omitempty"`
+	TargetReason  string              `json:"targetReason,omitempty"`
+	LastKnownGood string              `json:"lastKnownGood,omitempty"`
 	// LastKnownGoodAt is when the last known good revision converged.
 	LastKnownGoodAt time.Time `json:"-"`
 	// Staying says why converge stays off the manifests' revision.
@@ -130,16 +130,16 @@ func withDesired(rows []ResourceView, rv *manifest.Revision) []ResourceView {
 
 // RevisionView is one revision of the history.
 type RevisionView struct {
-	Hash          string     `json:"hash"`
-	Created       time.Time  `json:"created"`
-	Sources       []string   `json:"sources"`
-	State         string     `json:"state"`
-	Reason        string     `json:"reason,omitempty"`
-	Commit        string     `json:"commit,omitempty"`
-	Converged     *time.Time `json:"converged,omitempty"`
-	Resources     int        `json:"resources"`
-	Target        bool       `json:"target"`
-	LastKnownGood bool       `json:"lastKnownGood"`
+	Hash          string              `json:"hash"`
+	Created       time.Time           `json:"created"`
+	Sources       []string            `json:"sources"`
+	State         store.RevisionState `json:"state"`
+	Reason        string              `json:"reason,omitempty"`
+	Commit        string              `json:"commit,omitempty"`
+	Converged     *time.Time          `json:"converged,omitempty"`
+	Resources     int                 `json:"resources"`
+	Target        bool                `json:"target"`
+	LastKnownGood bool                `json:"lastKnownGood"`
 }
 
 // History lists the revisions in st, oldest first, marking the target and

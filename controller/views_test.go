@@ -73,7 +73,7 @@ func TestStatusAndHistoryViews(t *testing.T) {
 	}
 	var marks []string
 	for _, r := range h {
-		m := r.Hash + ":" + r.State
+		m := r.Hash + ":" + string(r.State)
 		if r.Target {
 			m += ":target"
 		}

@@ -171,7 +171,7 @@ func (e *Engine) FailAndRollBack(ctx context.Context, reason string, rollback bo
 	return rv, nil
 }
 
-func (e *Engine) setRevisionState(ctx context.Context, hash, state, reason string) error {
+func (e *Engine) setRevisionState(ctx context.Context, hash string, state store.RevisionState, reason string) error {
 	r, err := e.store.GetRevision(ctx, hash)
 	if err != nil {
 		return fmt.Errorf("mark revision %s: %w", short(hash), err)

@@ -50,7 +50,7 @@ func TestRollbackRestoresThePreviousStateExactly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	states := map[string]string{}
+	states := map[string]store.RevisionState{}
 	for _, r := range revs {
 		states[r.Hash] = r.State
 	}

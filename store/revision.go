@@ -5,12 +5,15 @@ import (
 	"time"
 )
 
+// RevisionState is where a revision stands.
+type RevisionState string
+
 // Revision states.
 const (
-	RevisionProgressing = "progressing"
-	RevisionConverged   = "converged"
-	RevisionFailed      = "failed"
-	RevisionRolledBack  = "rolled-back"
+	RevisionProgressing RevisionState = "progressing"
+	RevisionConverged                 = "converged"
+	RevisionFailed                    = "failed"
+	RevisionRolledBack                = "rolled-back"
 	// RevisionHeld is a revision that was not targeted because it would
 	// delete more than the deletion limit allows; Reason says what.
 	RevisionHeld = "held"
@@ -18,11 +21,11 @@ const (
 
 // Revision is a desired set converge targeted.
 type Revision struct {
-	Hash    string    `json:"hash"`
-	Created time.Time `json:"created"`
-	Sources []string  `json:"sources"`
-	State   string    `json:"state"`
-	Reason  string    `json:"reason,omitempty"`
+	Hash    string        `json:"hash"`
+	Created time.Time     `json:"created"`
+	Sources []string      `json:"sources"`
+	State   RevisionState `json:"state"`
+	Reason  string        `json:"reason,omitempty"`
 	// Commit is the git commit of the manifests' work tree, with "-dirty"
 	// when they had uncommitted changes; empty outside git.
 	Commit string `json:"commit,omitempty"`

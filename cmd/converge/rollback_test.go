@@ -53,7 +53,7 @@ func (e *env) history() []historyRow {
 func states(rows []historyRow) []string {
 	var out []string
 	for _, r := range rows {
-		s := r.State
+		s := string(r.State)
 		if r.Target {
 			s += " target"
 		}
