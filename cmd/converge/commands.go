@@ -311,7 +311,9 @@ func (g *globals) converge(cmd *cobra.Command, reg *provider.Registry, rv *manif
 		return err
 	}
 	switch {
-	case errors.Is(actx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
+	case ctx.Err() == nil && (errors.Is(actx.Err(), context.DeadlineExceeded) || deadlinePassed(actx)):
+		// (the deadline may have cut a call a moment before actx's own
+		// timer marks it done)
 		err = fmt.Errorf("--timeout %s passed; the calls in flight were stopped, and the next run observes what they did", f.timeout)
 	case ctx.Err() != nil:
 		err = errors.New("interrupted; the calls in flight were finished and recorded")
@@ -328,6 +330,12 @@ func (g *globals) converge(cmd *cobra.Command, reg *provider.Registry, rv *manif
 		return exitCode(1)
 	}
 	return nil
+}
+
+// deadlinePassed reports whether ctx has a deadline, and it passed.
+func deadlinePassed(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
 }
 
 func printReport(w io.Writer, rep engine.Report, destroy bool, err error) {
