@@ -298,19 +298,12 @@ func resolveValue(v any, outputs outputsFunc, missing map[string]bool, str func(
 	return v
 }
 
-func resolveString(s string, outputs outputsFunc, missing map[string]bool) any {
-	if !isTemplate(s) {
-		return s
-	}
-	parts, hasRef, err := parseTemplate(s)
-	if err != nil {
-		return s // not a valid template: a loaded revision never holds one
-	}
-	if !hasRef {
-		return joinLiterals(parts)
-	}
+// lookupParts returns the value of every reference among parts (nil for
+// literals); false when some target has no such output yet, each such
+// target added to missing.
+func lookupParts(parts []part, outputs outputsFunc, missing map[string]bool) ([]any, bool) {
 	values := make([]any, len(parts))
-	unknown := false
+	known := true
 	for i, p := range parts {
 		if p.target == "" {
 			continue
@@ -322,12 +315,27 @@ func resolveString(s string, outputs outputsFunc, missing map[string]bool) any {
 		}
 		if !ok {
 			missing[p.target] = true
-			unknown = true
+			known = false
 			continue
 		}
 		values[i] = val
 	}
-	if unknown {
+	return values, known
+}
+
+func resolveString(s string, outputs outputsFunc, missing map[string]bool) any {
+	if !isTemplate(s) {
+		return s
+	}
+	parts, hasRef, err := parseTemplate(s)
+	if err != nil {
+		return s // not a valid template: a loaded revision never holds one
+	}
+	if !hasRef {
+		return joinLiterals(parts)
+	}
+	values, ok := lookupParts(parts, outputs, missing)
+	if !ok {
 		return provider.Unknown{Expr: s}
 	}
 	if len(parts) == 1 {
@@ -353,25 +361,8 @@ func resolveEnvString(s string, outputs outputsFunc, missing map[string]bool) an
 		// of it is text.
 		return provider.EscapeEnv(s)
 	}
-	values := make([]any, len(parts))
-	unknown := false
-	for i, p := range parts {
-		if p.target == "" {
-			continue
-		}
-		outs, ok := outputs(p.target)
-		var val any
-		if ok {
-			val, ok = outs[p.output]
-		}
-		if !ok {
-			missing[p.target] = true
-			unknown = true
-			continue
-		}
-		values[i] = val
-	}
-	if unknown {
+	values, ok := lookupParts(parts, outputs, missing)
+	if !ok {
 		return provider.Unknown{Expr: s}
 	}
 	if len(parts) == 1 && parts[0].target != "" {
