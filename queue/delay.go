@@ -116,6 +116,21 @@ func (h *delayHeap[K]) schedule(it *item[K], at time.Time) bool {
 	return true
 }
 
+// remove takes it out of the heap, wherever it is. it must be scheduled.
+func (h *delayHeap[K]) remove(it *item[K]) {
+	i, last := it.index, len(h.items)-1
+	if i != last {
+		h.swap(i, last)
+	}
+	h.items[last].index = -1
+	h.items[last] = nil
+	h.items = h.items[:last]
+	if i < last {
+		h.down(i)
+		h.up(i)
+	}
+}
+
 // pop removes the item with the earliest deadline. The heap must not be
 // empty.
 func (h *delayHeap[K]) pop() {

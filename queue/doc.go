@@ -13,7 +13,9 @@
 //   - Fair: keys are handed out in the order they became ready (FIFO).
 //   - Delayed keys: [Queue.AddAfter] keeps one deadline per key; an earlier
 //     deadline replaces a later one, a later one is ignored, and adding after
-//     a delay a key that is already queued (or dirty) is a no-op.
+//     a delay a key that is already queued (or dirty) is a no-op. A delayed
+//     key that becomes ready sooner (an Add, or Done of a dirty key) loses
+//     its deadline: it is processed once, not once more at the deadline.
 //   - Backoff: [Queue.AddRateLimited] waits rand * min(max, base * 2^failures)
 //     (full jitter) where failures counts the calls since the last
 //     [Queue.Forget] of that key. Defaults: base 1s, max 60s.

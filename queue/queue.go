@@ -162,12 +162,23 @@ func (q *Queue[K]) addLaneLocked(it *item[K], lane int) {
 	switch it.state {
 	case stIdle:
 		it.state = stQueued
+		q.undelayLocked(it)
 		q.lanes[lane].push(it)
 		q.ready.Signal()
 	case stProcessing:
 		it.state = stDirty
 	}
 	// stQueued, stDirty: already due for processing.
+}
+
+// undelayLocked forgets the deadline of a key that is queued now: it is
+// processed once, and what comes after is its worker's to schedule. Were it
+// kept, the key would be processed again at the deadline, unasked, after
+// whoever waits for the queue to empty has seen it empty.
+func (q *Queue[K]) undelayLocked(it *item[K]) {
+	if it.index >= 0 {
+		q.delayed.remove(it)
+	}
 }
 
 // Get blocks until a key is ready, marks it as held and returns it. The
@@ -208,6 +219,7 @@ func (q *Queue[K]) Done(k K) {
 	q.processing--
 	if it.state == stDirty && (!q.shutdown || q.drain) {
 		it.state = stQueued
+		q.undelayLocked(it)
 		q.lanes[0].push(it)
 		q.ready.Signal()
 	} else {

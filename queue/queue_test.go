@@ -201,6 +201,19 @@ func TestQueueScenarios(t *testing.T) {
 			"after a 1s", "add a", "step 1s", "settle", "len 1",
 			"get a", "done a", "len 0",
 		}},
+		"an Add of a delayed key drops its deadline": {script: []string{
+			"after a 2s", "add a", "delayed", "get a", "done a",
+			"step 2s", "settle", "len 0", "tracked 0",
+		}},
+		"Done of a dirty key drops its deadline": {script: []string{
+			"add a", "get a", "after a 2s", "add a", "delayed a@2s",
+			"done a", "delayed", "len 1", "get a", "done a", "step 2s", "settle", "len 0",
+		}},
+		"a key taken out of the middle of the delayed set": {script: []string{
+			"after a 1s", "after b 2s", "after c 3s", "after d 4s", "after e 5s",
+			"add b", "delayed a@1s c@3s d@4s e@5s", "add e", "delayed a@1s c@3s d@4s",
+			"step 5s", "get b", "get e", "get a", "get c", "get d",
+		}},
 		"keys due at the same time keep their order": {script: []string{
 			"after b 1s", "after a 1s", "step 1s", "get b", "get a",
 		}},

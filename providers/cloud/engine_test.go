@@ -88,7 +88,7 @@ func TestEngineConvergesCloudApp(t *testing.T) {
 
 			again := apply(t, reg, st, rv)
 			if !again.OK() || again.Stats.Mutations() != 0 {
-				t.Errorf("second apply: ok %v, %d mutations; want ok and none", again.OK(), again.Stats.Mutations())
+				t.Errorf("second apply: ok %v, %d mutations, failures %+v; want ok and none", again.OK(), again.Stats.Mutations(), again.Failures)
 			}
 
 			// A new image replaces app-1 (destroy, then create: one app-1
