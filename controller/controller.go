@@ -280,7 +280,7 @@ func (c *Controller) next(ctx context.Context, loaded, next *manifest.Revision) 
 	case errors.Is(err, engine.ErrEmpty):
 		msg := "the manifests changed and declare no resources: keeping the current revision. " + err.Error()
 		c.log.Error(msg)
-		c.warn(bg, "EmptyManifests", msg)
+		c.warn(bg, store.ReasonEmptyManifests, msg)
 		return next
 	case errors.As(err, &held):
 		if herr := c.e.Hold(bg, target, held); herr != nil {
@@ -309,10 +309,10 @@ func (c *Controller) invalid(ctx context.Context, err error) {
 		}
 	}
 	c.log.Error("manifests changed but are invalid; keeping the current revision", "err", msg)
-	c.warn(context.WithoutCancel(ctx), "InvalidManifests", msg)
+	c.warn(context.WithoutCancel(ctx), store.ReasonInvalidManifests, msg)
 }
 
-func (c *Controller) warn(ctx context.Context, reason, msg string) {
+func (c *Controller) warn(ctx context.Context, reason store.Reason, msg string) {
 	now := c.clock.Now()
 	if _, err := c.st.AddEvent(ctx, store.Event{Type: store.Warning, Reason: reason, Message: msg, Count: 1, FirstSeen: now, LastSeen: now}); err != nil {
 		c.log.Error("record event", "reason", reason, "err", err)

@@ -127,7 +127,7 @@ func (f *fixture) hasEvent(reason string) bool {
 		f.t.Fatal(err)
 	}
 	for _, ev := range evs {
-		if ev.Reason == reason {
+		if string(ev.Reason) == reason {
 			return true
 		}
 	}

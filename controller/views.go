@@ -21,7 +21,7 @@ type ResourceView struct {
 	Kind          string            `json:"kind"`
 	Phase         store.Phase       `json:"phase"`
 	Message       string            `json:"message,omitempty"`
-	Origin        string            `json:"origin,omitempty"`
+	Origin        store.Origin      `json:"origin,omitempty"`
 	Revision      string            `json:"revision,omitempty"`
 	Attempts      int               `json:"attempts,omitempty"`
 	LastError     string            `json:"lastError,omitempty"`

@@ -144,9 +144,9 @@ func (e *Engine) create(ctx context.Context, s snapshot, a plan.Action) result {
 		return e.fail(ctx, s, err, "create")
 	}
 	if a.Drift {
-		e.event(ctx, s.in.ID, store.Normal, "DriftCorrected", "recreated after it was deleted out of band")
+		e.event(ctx, s.in.ID, store.Normal, store.ReasonDriftCorrected, "recreated after it was deleted out of band")
 	} else {
-		e.event(ctx, s.in.ID, store.Normal, "Created", "created")
+		e.event(ctx, s.in.ID, store.Normal, store.ReasonCreated, "created")
 	}
 	return e.becameReady(s, res.NotReady, r)
 }
@@ -174,9 +174,9 @@ func (e *Engine) update(ctx context.Context, s snapshot, a plan.Action) result {
 		return e.fail(ctx, s, err, "update")
 	}
 	if a.Drift {
-		e.event(ctx, s.in.ID, store.Normal, "DriftCorrected", "corrected: "+formatDiff(a.Diff))
+		e.event(ctx, s.in.ID, store.Normal, store.ReasonDriftCorrected, "corrected: "+formatDiff(a.Diff))
 	} else {
-		e.event(ctx, s.in.ID, store.Normal, "Updated", "updated: "+formatDiff(a.Diff))
+		e.event(ctx, s.in.ID, store.Normal, store.ReasonUpdated, "updated: "+formatDiff(a.Diff))
 	}
 	return e.becameReady(s, res.NotReady, r)
 }
@@ -222,7 +222,7 @@ func (e *Engine) replace(ctx context.Context, s snapshot, a plan.Action) result 
 	if err := e.putRecord(ctx, r); err != nil {
 		return e.fail(ctx, s, err, "replace")
 	}
-	e.event(ctx, s.in.ID, store.Normal, "Replaced", "replaced: "+formatDiff(a.Diff))
+	e.event(ctx, s.in.ID, store.Normal, store.ReasonReplaced, "replaced: "+formatDiff(a.Diff))
 	return e.becameReady(s, res.NotReady, r)
 }
 
@@ -264,7 +264,7 @@ func (e *Engine) delete(ctx context.Context, s snapshot, a plan.Action) result {
 		if err := e.putRecord(ctx, r); err != nil {
 			return e.fail(ctx, s, err, "delete")
 		}
-		e.event(ctx, s.in.ID, store.Normal, "DeletedReplaced", "deleted the object it replaced")
+		e.event(ctx, s.in.ID, store.Normal, store.ReasonDeletedReplaced, "deleted the object it replaced")
 		return e.becameReady(s, "", r)
 	}
 	if s.in.Observed == nil || s.in.Observed.Exists {
@@ -279,15 +279,16 @@ func (e *Engine) delete(ctx context.Context, s snapshot, a plan.Action) result {
 	if err := e.deleteRecord(ctx, s.in.ID); err != nil {
 		return e.fail(ctx, s, err, "delete")
 	}
-	e.event(ctx, s.in.ID, store.Normal, "Deleted", "deleted: "+a.Reason)
+	e.event(ctx, s.in.ID, store.Normal, store.ReasonDeleted, "deleted: "+a.Reason)
 	e.wakeDeps(r)
 	return result{}
 }
 
-// fail records err on the resource and says how to retry, per its class.
+// fail records err on the resource, per its class, and reports it to the
+// worker, which decides when to retry ([Engine.next]).
 func (e *Engine) fail(ctx context.Context, s snapshot, err error, op string) result {
 	id := s.in.ID
-	class, after := provider.Classify(err)
+	class, _ := provider.Classify(err)
 	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		// Shutting down while waiting for limits: nothing happened.
 		return result{}
@@ -329,8 +330,8 @@ func (e *Engine) fail(ctx context.Context, s snapshot, err error, op string) res
 	}
 	r.ErrorClass = class.String()
 	r.LastReconcile = e.opts.Clock.Now()
-	res := result{}
-	reason := "Failed"
+	r.NextRetry = time.Time{} // the worker writes it when it schedules the retry
+	reason := store.ReasonFailed
 	switch class {
 	case provider.ClassTerminal, provider.ClassConflict:
 		r.Phase = store.PhaseFailed
@@ -340,35 +341,24 @@ func (e *Engine) fail(ctx context.Context, s snapshot, err error, op string) res
 			r.FailedHash = removedHash(s.revision)
 		}
 		if class == provider.ClassConflict {
-			reason = "Conflict"
+			reason = store.ReasonConflict
 		}
 	case provider.ClassRateLimited:
 		r.Phase = store.PhaseError
-		reason = "RateLimited"
-		if after <= 0 {
-			after = e.q.When(id) // no Retry-After: the key's exponential backoff
-		}
-		s.limiter.Pause(after)
-		if !e.opts.FixedRate {
-			s.limiter.Throttle() // each 429 lowers the rate; successes raise it again
-		}
-		res = result{failed: true, retry: after}
-		r.NextRetry = r.LastReconcile.Add(after)
+		reason = store.ReasonRateLimited
 	default:
 		r.Phase = store.PhaseError
-		reason = "Retrying"
-		res = e.backoff(id)
-		r.NextRetry = r.LastReconcile.Add(res.retry)
+		reason = store.ReasonRetrying
 	}
 	r.Message = r.LastError
-	r.SetCondition(store.Condition{Type: "Ready", Status: "False", Reason: reason, Message: r.LastError, LastTransitionTime: r.LastReconcile})
+	r.SetCondition(store.Condition{Type: store.ConditionReady, Status: store.ConditionFalse, Reason: reason, Message: r.LastError, LastTransitionTime: r.LastReconcile})
 	e.event(ctx, id, store.Warning, reason, r.LastError)
 	if r.Phase == store.PhaseFailed && (cur == nil || cur.Phase != store.PhaseFailed || cur.LastError != r.LastError) {
 		e.alert("failure", reason, id, s.in.Kind, r.LastError, nil)
 	}
 	if perr := e.putRecord(ctx, r); perr != nil {
 		e.log.Error("save failure", "resource", id, "err", perr)
-		return e.backoff(s.in.ID)
+		return failed(perr, s)
 	}
 	if cur == nil || cur.Phase != r.Phase {
 		// Dependents say what they wait for: let them say it again.
@@ -376,7 +366,7 @@ func (e *Engine) fail(ctx context.Context, s snapshot, err error, op string) res
 			e.enqueue(d)
 		}
 	}
-	return res
+	return failed(err, s)
 }
 
 // summarize is used by reports: the first line of a long error.
@@ -385,12 +375,6 @@ func summarize(s string) string {
 		return s[:i]
 	}
 	return s
-}
-
-// backoff is the result of a retryable failure: retry after the key's next
-// exponential backoff delay.
-func (e *Engine) backoff(id string) result {
-	return result{failed: true, retry: e.q.When(id)}
 }
 
 // removedHash is the FailedHash of a resource that failed terminally while

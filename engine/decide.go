@@ -86,7 +86,7 @@ func Decide(in Input) plan.Action {
 		a.Reason = "not found"
 		if ours && rec.Origin != "" && rec.Pending == nil {
 			// We had it, and it is gone: deleted out of band.
-			a.Drift = true
+			a.Drift, a.Gone = true, true
 			a.Reason = "deleted out of band"
 			switch driftPolicy(in) {
 			case manifest.DriftAlert:

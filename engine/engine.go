@@ -392,26 +392,7 @@ func (e *Engine) worker(ctx context.Context) {
 		e.mu.Unlock()
 
 		res := e.reconcile(ctx, id)
-
-		// The one place that decides what happens after a reconcile.
-		requeued := true
-		switch {
-		case ctx.Err() != nil:
-			requeued = false
-		case res.failed:
-			// Retry after the backoff or pause fail chose; the failure count
-			// is kept so the next backoff is longer.
-			e.q.AddAfter(id, res.retry)
-		case res.after > 0:
-			e.q.Forget(id)
-			e.q.AddAfter(id, res.after)
-		case res.again:
-			e.q.Forget(id)
-			e.q.Add(id)
-		default:
-			e.q.Forget(id)
-			requeued = false
-		}
+		requeued := e.next(ctx, id, res)
 		e.q.Done(id)
 		if !requeued {
 			e.mu.Lock()
@@ -426,12 +407,76 @@ func (e *Engine) worker(ctx context.Context) {
 	}
 }
 
-// result says what to do with a key after a reconcile.
+// result is what a reconcile reports to the worker: it failed (err, with
+// its class), it asks to be looked at again (after, again), or it is done.
+// What happens to the key is decided in one place, [Engine.next].
 type result struct {
-	failed bool          // retry after retry (backoff or rate-limit pause)
-	retry  time.Duration // with failed
-	after  time.Duration // observe again after this (not ready yet)
-	again  bool          // reconcile again now
+	err     error          // the failure, already recorded on the resource
+	limiter *queue.Limiter // the provider's, for a rate limit's pause
+	after   time.Duration  // observe again after this (not ready yet)
+	again   bool           // reconcile again now
+}
+
+// failed is the result of a failure that fail recorded.
+func failed(err error, s snapshot) result { return result{err: err, limiter: s.limiter} }
+
+// next decides what happens to a key after a reconcile, and reports whether
+// the key stays queued: the one retry switch. A terminal failure (or a
+// conflict) waits for a change; a rate limit pauses the whole provider for
+// its Retry-After (or the key's backoff) and lowers its rate; any other
+// failure retries after the key's exponential backoff; a success resets the
+// backoff. A retry's time is written on the resource (NextRetry).
+func (e *Engine) next(ctx context.Context, id string, res result) bool {
+	if ctx.Err() != nil {
+		return false // stopping: the next run starts from the records
+	}
+	if res.err == nil {
+		e.q.Forget(id)
+		switch {
+		case res.after > 0:
+			e.q.AddAfter(id, res.after)
+		case res.again:
+			e.q.Add(id)
+		default:
+			return false
+		}
+		return true
+	}
+	class, after := provider.Classify(res.err)
+	switch class {
+	case provider.ClassTerminal, provider.ClassConflict:
+		e.q.Forget(id)
+		return false
+	case provider.ClassRateLimited:
+		if after <= 0 {
+			after = e.q.When(id) // no Retry-After: the key's exponential backoff
+		}
+		if res.limiter != nil {
+			res.limiter.Pause(after)
+			if !e.opts.FixedRate {
+				res.limiter.Throttle() // each 429 lowers the rate; successes raise it again
+			}
+		}
+	default:
+		after = e.q.When(id) // the failure count is kept: the next backoff is longer
+	}
+	e.q.AddAfter(id, after)
+	e.noteRetry(ctx, id, e.opts.Clock.Now().Add(after))
+	return true
+}
+
+// noteRetry writes on the resource when its next retry is due.
+func (e *Engine) noteRetry(ctx context.Context, id string, at time.Time) {
+	e.mu.Lock()
+	r := cloneRecord(e.records[id])
+	e.mu.Unlock()
+	if r == nil || r.Phase != store.PhaseError {
+		return // its failure was not recorded (the store failed), or it is gone
+	}
+	r.NextRetry = at
+	if err := e.putRecord(ctx, r); err != nil {
+		e.log.Error("save", "resource", id, "err", err)
+	}
 }
 
 func newKey() string {
@@ -561,7 +606,7 @@ func (e *Engine) Flush(ctx context.Context) error {
 	return nil
 }
 
-func (e *Engine) event(ctx context.Context, id, typ, reason, msg string) {
+func (e *Engine) event(ctx context.Context, id string, typ store.EventType, reason store.Reason, msg string) {
 	msg = e.clean(msg)
 	now := e.opts.Clock.Now()
 	ev := store.Event{Type: typ, Reason: reason, Message: msg, Resource: id, Revision: e.targetHash(), FirstSeen: now, LastSeen: now, Count: 1}
@@ -585,11 +630,11 @@ func (e *Engine) event(ctx context.Context, id, typ, reason, msg string) {
 }
 
 // alert hands an alert to Options.Alert.
-func (e *Engine) alert(typ, reason, id, kind, msg string, d diff.Diff) {
+func (e *Engine) alert(typ string, reason store.Reason, id, kind, msg string, d diff.Diff) {
 	if e.opts.Alert == nil {
 		return
 	}
-	e.opts.Alert(alert.Alert{Type: typ, Reason: reason, Resource: id, Kind: kind, Message: e.clean(msg), Diff: e.cleanDiff(d), Revision: e.targetHash(), Time: e.opts.Clock.Now()})
+	e.opts.Alert(alert.Alert{Type: typ, Reason: string(reason), Resource: id, Kind: kind, Message: e.clean(msg), Diff: e.cleanDiff(d), Revision: e.targetHash(), Time: e.opts.Clock.Now()})
 }
 
 func (e *Engine) targetHash() string {

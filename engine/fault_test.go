@@ -217,7 +217,7 @@ func TestFaultTerminalIsNotRetried(t *testing.T) {
 		ReadyStatus string
 	}
 	want := state{Phase: store.PhaseFailed, ErrorClass: provider.ClassTerminal.String(), FailedHash: res.Hash, ReadyStatus: "False"}
-	if diff := cmp.Diff(want, state{r.Phase, r.ErrorClass, r.FailedHash, ready.Status}); diff != "" {
+	if diff := cmp.Diff(want, state{r.Phase, r.ErrorClass, r.FailedHash, string(ready.Status)}); diff != "" {
 		t.Errorf("after a terminal error (-want +got):\n%s", diff)
 	}
 	if h.clk.Waiters() != 0 {
@@ -506,7 +506,7 @@ func TestFaultDryRunMutatesNothing(t *testing.T) {
 	got := map[string]string{}
 	for _, id := range []string{memID("a"), memID("b"), memID("c")} {
 		for _, ev := range h.events(id, "DryRun") {
-			got[id] = ev.Type + " " + strings.SplitN(ev.Message, " (", 2)[0]
+			got[id] = string(ev.Type) + " " + strings.SplitN(ev.Message, " (", 2)[0]
 		}
 	}
 	want := map[string]string{

@@ -177,7 +177,7 @@ func (e *Engine) Hold(ctx context.Context, rv *manifest.Revision, held *HeldErro
 			return fmt.Errorf("save held revision: %w", err)
 		}
 	}
-	e.event(ctx, "", store.Warning, "DeletionHeld", held.Error())
-	e.alert("failure", "DeletionHeld", "", "", held.Error(), nil)
+	e.event(ctx, "", store.Warning, store.ReasonDeletionHeld, held.Error())
+	e.alert("failure", store.ReasonDeletionHeld, "", "", held.Error(), nil)
 	return nil
 }

@@ -153,7 +153,7 @@ func (h *memHarness) events(id, reason string) []store.Event {
 	}
 	var out []store.Event
 	for _, ev := range evs {
-		if ev.Reason == reason {
+		if string(ev.Reason) == reason {
 			out = append(out, ev)
 		}
 	}

@@ -194,7 +194,7 @@ func (e *Engine) reconcile(ctx context.Context, id string) result {
 		}
 		if err := e.putRecord(ctx, r); err != nil {
 			log.Error("save", "err", err)
-			return e.backoff(s.in.ID)
+			return failed(err, s)
 		}
 		return res
 	case plan.Blocked:
@@ -210,14 +210,14 @@ func (e *Engine) reconcile(ctx context.Context, id string) result {
 		if err := e.putRecord(ctx, r); err != nil {
 			return e.fail(ctx, s, err, "adopt")
 		}
-		e.event(ctx, id, store.Normal, "Adopted", a.Reason+": now managed by converge")
+		e.event(ctx, id, store.Normal, store.ReasonAdopted, a.Reason+": now managed by converge")
 		return e.becameReady(s, in.Observed.NotReady, r)
 	case plan.Forget:
 		if err := e.deleteRecord(ctx, id); err != nil {
-			return e.backoff(s.in.ID)
+			return failed(err, s)
 		}
 		if rec.Ours() {
-			e.event(ctx, id, store.Normal, "Forgotten", "no longer managed: "+a.Reason)
+			e.event(ctx, id, store.Normal, store.ReasonForgotten, "no longer managed: "+a.Reason)
 		}
 		e.wakeDeps(rec)
 		return result{}
@@ -228,10 +228,10 @@ func (e *Engine) reconcile(ctx context.Context, id string) result {
 		r.Phase = store.PhaseDrifted
 		r.Message = a.Reason
 		r.LastReconcile = now
-		r.SetCondition(store.Condition{Type: "Drifted", Status: "True", Reason: "DriftDetected", Message: a.Reason, LastTransitionTime: now})
+		r.SetCondition(store.Condition{Type: store.ConditionDrifted, Status: store.ConditionTrue, Reason: store.ReasonDriftDetected, Message: a.Reason, LastTransitionTime: now})
 		e.driftDetected(ctx, in, a)
 		if err := e.putRecord(ctx, r); err != nil {
-			return e.backoff(s.in.ID)
+			return failed(err, s)
 		}
 		return result{}
 	case plan.Create:
@@ -256,7 +256,7 @@ func (e *Engine) reconcile(ctx context.Context, id string) result {
 }
 
 func driftMessage(a plan.Action) string {
-	if a.Reason == "deleted out of band" {
+	if a.Gone {
 		return "deleted out of band"
 	}
 	return "observed state differs from the last applied spec: " + formatDiff(a.Diff)
@@ -314,9 +314,9 @@ func (e *Engine) applied(r *store.Record, s snapshot, outputs map[string]any, pr
 	r.LastError, r.ErrorClass, r.FailedHash = "", "", ""
 	r.NextRetry = time.Time{}
 	r.LastReconcile = e.opts.Clock.Now()
-	r.SetCondition(store.Condition{Type: "Ready", Status: "True", Reason: "Converged", LastTransitionTime: r.LastReconcile})
-	if c, ok := r.Condition("Drifted"); ok && c.Status == "True" {
-		r.SetCondition(store.Condition{Type: "Drifted", Status: "False", Reason: "DriftResolved", LastTransitionTime: r.LastReconcile})
+	r.SetCondition(store.Condition{Type: store.ConditionReady, Status: store.ConditionTrue, Reason: store.ReasonConverged, LastTransitionTime: r.LastReconcile})
+	if c, ok := r.Condition(store.ConditionDrifted); ok && c.Status == store.ConditionTrue {
+		r.SetCondition(store.Condition{Type: store.ConditionDrifted, Status: store.ConditionFalse, Reason: store.ReasonDriftResolved, LastTransitionTime: r.LastReconcile})
 	}
 }
 
@@ -346,15 +346,15 @@ func (e *Engine) settle(ctx context.Context, s snapshot, a plan.Action, now time
 			return e.settled(s, a, rec)
 		}
 		r.LastReconcile = now
-		if c, ok := rec.Condition("Drifted"); ok && c.Status == "True" && !a.Drift {
-			r.SetCondition(store.Condition{Type: "Drifted", Status: "False", Reason: "DriftResolved", Message: "observed state matches again", LastTransitionTime: now})
-			e.event(ctx, in.ID, store.Normal, "DriftResolved", "observed state matches the applied spec again")
-			e.alert("drift", "DriftResolved", in.ID, in.Kind, "observed state matches the applied spec again", nil)
+		if c, ok := rec.Condition(store.ConditionDrifted); ok && c.Status == store.ConditionTrue && !a.Drift {
+			r.SetCondition(store.Condition{Type: store.ConditionDrifted, Status: store.ConditionFalse, Reason: store.ReasonDriftResolved, Message: "observed state matches again", LastTransitionTime: now})
+			e.event(ctx, in.ID, store.Normal, store.ReasonDriftResolved, "observed state matches the applied spec again")
+			e.alert("drift", store.ReasonDriftResolved, in.ID, in.Kind, "observed state matches the applied spec again", nil)
 		}
-		r.SetCondition(store.Condition{Type: "Ready", Status: "True", Reason: "Converged", LastTransitionTime: now})
+		r.SetCondition(store.Condition{Type: store.ConditionReady, Status: store.ConditionTrue, Reason: store.ReasonConverged, LastTransitionTime: now})
 	}
 	if err := e.putRecord(ctx, r); err != nil {
-		return e.backoff(s.in.ID)
+		return failed(err, s)
 	}
 	return e.settled(s, a, r)
 }
@@ -432,12 +432,12 @@ func (e *Engine) dryRun(ctx context.Context, s snapshot, a plan.Action) result {
 	if len(a.Diff) > 0 && a.Type != plan.Create {
 		msg += ": " + formatDiff(a.Diff)
 	}
-	e.event(ctx, s.in.ID, store.Normal, "DryRun", msg)
+	e.event(ctx, s.in.ID, store.Normal, store.ReasonDryRun, msg)
 	r := e.base(s.in)
 	if r.Message != msg {
 		r.Message = msg
 		if err := e.putRecord(ctx, r); err != nil {
-			return e.backoff(s.in.ID)
+			return failed(err, s)
 		}
 	}
 	return result{}
@@ -445,11 +445,11 @@ func (e *Engine) dryRun(ctx context.Context, s snapshot, a plan.Action) result {
 
 func (e *Engine) driftDetected(ctx context.Context, in Input, a plan.Action) {
 	msg := driftMessage(a)
-	e.event(ctx, in.ID, store.Warning, "DriftDetected", msg)
+	e.event(ctx, in.ID, store.Warning, store.ReasonDriftDetected, msg)
 	if r := in.Record; r != nil && r.Phase == store.PhaseDrifted && r.Message == a.Reason {
 		return // still the same drift, already alerted; the event counts it
 	}
-	e.alert("drift", "DriftDetected", in.ID, in.Kind, msg, a.Diff)
+	e.alert("drift", store.ReasonDriftDetected, in.ID, in.Kind, msg, a.Diff)
 }
 
 // reconcileKey carries the ID of one reconcile pass in its context, so

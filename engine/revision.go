@@ -84,7 +84,7 @@ func (e *Engine) MarkConverged(ctx context.Context) error {
 	if err := e.store.PutRevision(ctx, r); err != nil {
 		return fmt.Errorf("mark revision converged: %w", err)
 	}
-	e.event(ctx, "", store.Normal, "RevisionConverged", "revision "+short(hash)+" converged; it is the last known good revision")
+	e.event(ctx, "", store.Normal, store.ReasonRevisionConverged, "revision "+short(hash)+" converged; it is the last known good revision")
 	return nil
 }
 
@@ -149,22 +149,22 @@ func (e *Engine) FailAndRollBack(ctx context.Context, reason string, rollback bo
 	if err := e.setRevisionState(ctx, failed, store.RevisionFailed, reason); err != nil {
 		return nil, err
 	}
-	e.event(ctx, "", store.Warning, "RevisionFailed", "revision "+short(failed)+" failed: "+reason)
-	e.alert("failure", "RevisionFailed", "", "", "revision "+short(failed)+" failed: "+reason, nil)
+	e.event(ctx, "", store.Warning, store.ReasonRevisionFailed, "revision "+short(failed)+" failed: "+reason)
+	e.alert("failure", store.ReasonRevisionFailed, "", "", "revision "+short(failed)+" failed: "+reason, nil)
 	if !rollback {
 		return nil, nil
 	}
 	rv, lkg, err := e.KnownGood(ctx)
 	if errors.Is(err, ErrNoKnownGood) {
-		e.event(ctx, "", store.Warning, "RollbackImpossible", "revision "+short(failed)+" failed and no earlier revision converged: nothing to roll back to")
+		e.event(ctx, "", store.Warning, store.ReasonRollbackImpossible, "revision "+short(failed)+" failed and no earlier revision converged: nothing to roll back to")
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
 	msg := fmt.Sprintf("rolling back from revision %s to the last known good revision %s: %s", short(failed), short(lkg.Hash), reason)
-	e.event(ctx, "", store.Warning, "RollingBack", msg)
-	e.alert("rollback", "RollingBack", "", "", msg, nil)
+	e.event(ctx, "", store.Warning, store.ReasonRollingBack, msg)
+	e.alert("rollback", store.ReasonRollingBack, "", "", msg, nil)
 	if err := e.SetTarget(ctx, rv); err != nil {
 		return nil, err
 	}

@@ -132,7 +132,7 @@ func (h *fileHarness) events(reason string) []store.Event {
 	}
 	var out []store.Event
 	for _, e := range evs {
-		if e.Reason == reason {
+		if string(e.Reason) == reason {
 			out = append(out, e)
 		}
 	}

@@ -219,13 +219,13 @@ func TestSecretsStayOutOfMessages(t *testing.T) {
 				t.Fatalf("events: %v, %v", evs, err)
 			}
 			for _, ev := range evs {
-				checkClean(t, "event "+ev.Reason, ev.Message)
+				checkClean(t, "event "+string(ev.Reason), ev.Message)
 			}
 			recs, _ := st.ListRecords(context.Background())
 			for _, r := range append(recs, e.Records()...) {
 				checkClean(t, "record "+r.ID, r.Message+"\n"+r.LastError)
 				for _, c := range r.Conditions {
-					checkClean(t, "condition "+c.Type, c.Message)
+					checkClean(t, "condition "+string(c.Type), c.Message)
 				}
 				if !strings.Contains(r.LastError, secret.Placeholder) || !strings.Contains(r.LastError, "done") {
 					t.Errorf("LastError %q: want the error with the secrets masked", r.LastError)

@@ -41,6 +41,9 @@ type Action struct {
 	WaitFor []string `json:"waitFor,omitempty"`
 	// Drift is true when the action corrects or reports drift.
 	Drift bool `json:"drift,omitempty"`
+	// Gone is true when the drift is that the object was deleted out of
+	// band (with Drift).
+	Gone bool `json:"gone,omitempty"`
 	// Deposed is true for a delete of an object that a replace superseded
 	// (the resource itself stays).
 	Deposed bool `json:"deposed,omitempty"`

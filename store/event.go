@@ -5,17 +5,54 @@ import (
 	"time"
 )
 
+// EventType says whether an event is news (Normal) or needs attention
+// (Warning).
+type EventType string
+
 // Event types.
 const (
-	Normal  = "Normal"
-	Warning = "Warning"
+	Normal  EventType = "Normal"
+	Warning EventType = "Warning"
+)
+
+// Reason says why an event happened, in one CamelCase word. Reasons are a
+// contract: scripts and alerts match them.
+type Reason string
+
+// The reasons converge records.
+const (
+	ReasonCreated         Reason = "Created"
+	ReasonUpdated         Reason = "Updated"
+	ReasonReplaced        Reason = "Replaced"
+	ReasonDeleted         Reason = "Deleted"
+	ReasonDeletedReplaced Reason = "DeletedReplaced" // the object a replace superseded is gone
+	ReasonAdopted         Reason = "Adopted"
+	ReasonForgotten       Reason = "Forgotten"
+	ReasonDriftDetected   Reason = "DriftDetected"
+	ReasonDriftCorrected  Reason = "DriftCorrected"
+	ReasonDriftResolved   Reason = "DriftResolved"
+	ReasonDryRun          Reason = "DryRun"
+	ReasonRetrying        Reason = "Retrying"    // a failure that is retried after a backoff
+	ReasonRateLimited     Reason = "RateLimited" // the provider asked to slow down
+	ReasonFailed          Reason = "Failed"      // a failure that is not retried until the spec changes
+	ReasonConflict        Reason = "Conflict"    // an object converge did not create is in the way
+	ReasonConverged       Reason = "Converged"   // the Ready condition's reason when it holds
+
+	ReasonRevisionConverged  Reason = "RevisionConverged"
+	ReasonRevisionFailed     Reason = "RevisionFailed"
+	ReasonRollingBack        Reason = "RollingBack"
+	ReasonRolledBack         Reason = "RolledBack"
+	ReasonRollbackImpossible Reason = "RollbackImpossible"
+	ReasonDeletionHeld       Reason = "DeletionHeld"
+	ReasonEmptyManifests     Reason = "EmptyManifests"
+	ReasonInvalidManifests   Reason = "InvalidManifests"
 )
 
 // Event is something that happened to a resource, Kubernetes-style.
 type Event struct {
 	ID        int64     `json:"id"`
-	Type      string    `json:"type"` // Normal or Warning
-	Reason    string    `json:"reason"`
+	Type      EventType `json:"type"`
+	Reason    Reason    `json:"reason"`
 	Message   string    `json:"message"`
 	Resource  string    `json:"resource"` // involved resource ID; empty for the whole run
 	Revision  string    `json:"revision,omitempty"`

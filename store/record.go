@@ -23,19 +23,41 @@ const (
 )
 
 // Origin says how converge came to manage an object.
+type Origin string
+
+// Origins. The empty Origin: converge manages no object yet.
 const (
-	OriginCreated = "created" // converge created it (or recorded the intent to)
-	OriginAdopted = "adopted" // it existed, matching the desired spec, and converge took it over
+	OriginCreated Origin = "created" // converge created it (or recorded the intent to)
+	OriginAdopted Origin = "adopted" // it existed, matching the desired spec, and converge took it over
 )
 
 // Condition is one aspect of a resource's status, Kubernetes-style.
 type Condition struct {
-	Type               string    `json:"type"`   // Ready, Drifted, Blocked, ...
-	Status             string    `json:"status"` // True, False, Unknown
-	Reason             string    `json:"reason"`
-	Message            string    `json:"message,omitempty"`
-	LastTransitionTime time.Time `json:"lastTransitionTime"`
+	Type               ConditionType   `json:"type"`
+	Status             ConditionStatus `json:"status"`
+	Reason             Reason          `json:"reason"`
+	Message            string          `json:"message,omitempty"`
+	LastTransitionTime time.Time       `json:"lastTransitionTime"`
 }
+
+// ConditionType names an aspect of a resource's state.
+type ConditionType string
+
+// The condition types converge sets.
+const (
+	ConditionReady   ConditionType = "Ready"   // the object matches its applied spec
+	ConditionDrifted ConditionType = "Drifted" // the object was changed outside converge
+)
+
+// ConditionStatus says whether a condition holds.
+type ConditionStatus string
+
+// Condition statuses, as in Kubernetes.
+const (
+	ConditionTrue    ConditionStatus = "True"
+	ConditionFalse   ConditionStatus = "False"
+	ConditionUnknown ConditionStatus = "Unknown"
+)
 
 // Operation is a mutation converge intends to make or is making. It is
 // written before the provider is called, so that after a crash the next
@@ -80,7 +102,7 @@ type Record struct {
 	Message string `json:"message,omitempty"`
 	// Origin is OriginCreated or OriginAdopted once an object exists, empty
 	// before.
-	Origin string `json:"origin,omitempty"`
+	Origin Origin `json:"origin,omitempty"`
 
 	// AppliedSpec is the resolved spec last applied successfully, and
 	// AppliedHash the hash of the desired resource it came from.
@@ -116,7 +138,7 @@ type Record struct {
 }
 
 // Condition returns the condition of type t, if present.
-func (r *Record) Condition(t string) (Condition, bool) {
+func (r *Record) Condition(t ConditionType) (Condition, bool) {
 	for _, c := range r.Conditions {
 		if c.Type == t {
 			return c, true

@@ -626,7 +626,7 @@ func TestEvents(t *testing.T) {
 			}
 			got := []string{}
 			for _, ev := range evs {
-				got = append(got, ev.Resource+" "+ev.Reason)
+				got = append(got, ev.Resource+" "+string(ev.Reason))
 			}
 			sort.Strings(got)
 			if diff := cmp.Diff(tc.want, got); diff != "" {

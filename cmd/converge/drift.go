@@ -99,7 +99,7 @@ func driftItems(rv *manifest.Revision, drifted []plan.Action, def string) []drif
 		switch {
 		case a.Type == plan.Error:
 			it.Reason = "could not observe: " + a.Reason
-		case a.Type == plan.Create || a.Reason == "deleted out of band":
+		case a.Type == plan.Create || a.Gone:
 			it.Reason, it.Diff = "deleted out of band", nil
 		}
 		items = append(items, it)

@@ -276,8 +276,8 @@ spec:
 		t.Fatalf("events: %d, %v", len(evs), err)
 	}
 	for _, ev := range evs {
-		check("event "+ev.Resource+" "+ev.Reason, ev.Message)
-		noEscape("event "+ev.Resource+" "+ev.Reason, ev.Message)
+		check("event "+ev.Resource+" "+string(ev.Reason), ev.Message)
+		noEscape("event "+ev.Resource+" "+string(ev.Reason), ev.Message)
 	}
 	recs, err := st.ListRecords(ctx)
 	if err != nil {

@@ -60,7 +60,12 @@ type Store struct {
 	done      chan struct{} // closed by Close
 }
 
-type eventKey struct{ resource, typ, reason, message string }
+type eventKey struct {
+	resource string
+	typ      store.EventType
+	reason   store.Reason
+	message  string
+}
 
 var (
 	_ store.Store                  = (*Store)(nil)

@@ -64,7 +64,7 @@ func (d *DB) AddEventDeferred(e store.Event) {
 	if e.FirstSeen.IsZero() {
 		e.FirstSeen = e.LastSeen
 	}
-	d.writeDeferred("add event "+e.Resource+" "+e.Reason, func(t *txn) error {
+	d.writeDeferred("add event "+e.Resource+" "+string(e.Reason), func(t *txn) error {
 		_, err := t.stmt(d.addEventExec).ExecContext(t.ctx, e.Resource, e.Type, e.Reason, e.Message, e.Revision,
 			e.Count, e.FirstSeen.UnixNano(), e.LastSeen.UnixNano())
 		return err

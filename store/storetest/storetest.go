@@ -397,7 +397,7 @@ func testEventFilters(t *testing.T, s store.Store) {
 		{"r6", "a.A/1", 6},
 	} {
 		at := t0.Add(time.Duration(e.at) * time.Minute)
-		if _, err := s.AddEvent(ctx, store.Event{Type: store.Normal, Reason: e.reason, Message: "m", Resource: e.resource, FirstSeen: at, LastSeen: at}); err != nil {
+		if _, err := s.AddEvent(ctx, store.Event{Type: store.Normal, Reason: store.Reason(e.reason), Message: "m", Resource: e.resource, FirstSeen: at, LastSeen: at}); err != nil {
 			t.Fatalf("AddEvent(%s): %v", e.reason, err)
 		}
 	}
@@ -430,7 +430,7 @@ func testEventFilters(t *testing.T, s store.Store) {
 			}
 			var got []string
 			for _, e := range events {
-				got = append(got, e.Reason)
+				got = append(got, string(e.Reason))
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("ListEvents(%+v) reasons mismatch (-want +got):\n%s", tt.filter, diff)
