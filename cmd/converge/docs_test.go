@@ -32,7 +32,7 @@ func TestCLIDocFlags(t *testing.T) {
 				return true
 			}
 		}
-		return root.PersistentFlags().Lookup(name) != nil
+		return root.PersistentFlags().Lookup(name) != nil || root.Flags().Lookup(name) != nil
 	}
 	flagRef := regexp.MustCompile("`(?:converge [a-z]+ )?[^`]*?(--[a-z][a-z-]+)")
 	section := ""

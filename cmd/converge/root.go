@@ -145,6 +145,9 @@ once (apply) or continuously (run).`,
 			}
 		},
 	}
+	root.Version = currentVersion().String()
+	root.Flags().Bool("version", false, "print the version, the commit and the Go version, and exit")
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetOut(os.Stdout)
 	root.SetErr(os.Stderr)
 	pf := root.PersistentFlags()
@@ -170,6 +173,7 @@ once (apply) or continuously (run).`,
 		newHistoryCmd(g),
 		newRollbackCmd(g),
 		newStateCmd(g),
+		newVersionCmd(g),
 	)
 	return root
 }
