@@ -572,8 +572,8 @@ func TestStatus(t *testing.T) {
 		t.Errorf("status -o json file.File/index outputs: got %v; want path site/index.html", got.Resources[1].Outputs)
 	}
 
-	if r := e.run("status", "-o", "yaml"); r.code != 1 || !strings.Contains(r.stderr, `-o "yaml": must be table or json`) {
-		t.Errorf("status -o yaml: got %s; want exit 1 naming the flag", r)
+	if r := e.run("status", "-o", "xml"); r.code != 1 || !strings.Contains(r.stderr, `-o "xml": must be text, json or yaml`) {
+		t.Errorf("status -o xml: got %s; want exit 1 naming the flag and its values", r)
 	}
 }
 

@@ -24,23 +24,54 @@ import (
 )
 
 func newValidateCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var output string
+	cmd := &cobra.Command{
 		Use:   "validate",
 		Short: "Check the manifests: syntax, kinds, fields, references and cycles",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			format, err := parseOutput(output)
+			if err != nil {
+				return err
+			}
 			reg, err := g.registry()
 			if err != nil {
 				return err
 			}
 			rv, err := g.load(reg)
-			if err != nil {
+			if format == outputText {
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s valid (revision %s).\n", pluralVerb(len(rv.Resources), "resource", "is", "are"), short(rv.Hash))
+				return nil
+			}
+			v := validation{Valid: err == nil, Problems: []*manifest.Error{}}
+			var list manifest.ErrorList
+			switch {
+			case err == nil:
+				v.Revision, v.Resources = rv.Hash, len(rv.Resources)
+			case errors.As(err, &list):
+				v.Problems = list
+			default:
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%d resources are valid (revision %s).\n", len(rv.Resources), short(rv.Hash))
-			return nil
+			if werr := writeData(cmd.OutOrStdout(), format, v); werr != nil {
+				return werr
+			}
+			return err
 		},
 	}
+	addOutputFlag(cmd, &output)
+	return cmd
+}
+
+// validation is what validate -o json|yaml prints.
+type validation struct {
+	Valid     bool              `json:"valid"`
+	Revision  string            `json:"revision,omitempty"`
+	Resources int               `json:"resources"`
+	Problems  []*manifest.Error `json:"problems"`
 }
 
 func newPlanCmd(g *globals) *cobra.Command {
@@ -60,7 +91,8 @@ create, update, replace and delete. It never mutates anything.
 With --detailed-exitcode: 0 no changes, 2 changes, 1 error.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output, "text", "json"); err != nil {
+			format, err := parseOutput(output)
+			if err != nil {
 				return err
 			}
 			guard, err := gf.guard()
@@ -101,10 +133,10 @@ With --detailed-exitcode: 0 no changes, 2 changes, 1 error.`,
 			if destroy {
 				p.Revision = "destroy"
 			}
-			if output == "json" {
-				err = p.WriteJSON(cmd.OutOrStdout())
-			} else {
+			if format == outputText {
 				err = p.WriteText(cmd.OutOrStdout())
+			} else {
+				err = writeFormatted(cmd.OutOrStdout(), format, p.WriteJSON)
 			}
 			if err != nil {
 				return err
@@ -122,7 +154,7 @@ With --detailed-exitcode: 0 no changes, 2 changes, 1 error.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	addOutputFlag(cmd, &output)
 	cmd.Flags().BoolVar(&detailed, "detailed-exitcode", false, "exit 0 when there are no changes, 2 when there are, 1 on error")
 	cmd.Flags().BoolVar(&destroy, "destroy", false, "plan the deletion of everything converge manages here")
 	cmd.Flags().StringVar(&drift, "drift", manifest.DriftCorrect, "drift policy for resources that set none: correct, alert or ignore")
@@ -187,7 +219,7 @@ the target and the running converge converges it.`,
 	}
 	f.register(cmd, true)
 	gf.register(cmd, true)
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "report format: text or json")
+	addOutputFlag(cmd, &output)
 	return cmd
 }
 
@@ -240,7 +272,7 @@ terminal; elsewhere pass --yes.`,
 	}
 	f.register(cmd, true)
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "report format: text or json")
+	addOutputFlag(cmd, &output)
 	return cmd
 }
 
@@ -263,7 +295,8 @@ func confirm(in io.Reader, out io.Writer, state string) (bool, error) {
 // targeted again until the manifests change (see controller.ChooseTarget), and one
 // that deletes more than the guard allows is refused.
 func (g *globals) converge(cmd *cobra.Command, reg *provider.Registry, rv *manifest.Revision, f engineFlags, output string, guard *engine.Guard) error {
-	if err := checkOutput(output, "text", "json"); err != nil {
+	format, err := parseOutput(output)
+	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -319,12 +352,10 @@ func (g *globals) converge(cmd *cobra.Command, reg *provider.Registry, rv *manif
 		err = errors.New("interrupted; the calls in flight were finished and recorded")
 	}
 	out := cmd.OutOrStdout()
-	if output == "json" {
-		if err := writeJSON(out, rep); err != nil {
-			return err
-		}
-	} else {
+	if format == outputText {
 		printReport(out, rep, rv == nil, err)
+	} else if err := writeData(out, format, rep); err != nil {
+		return err
 	}
 	if !rep.OK() || err != nil {
 		return exitCode(1)
@@ -383,7 +414,8 @@ func newStatusCmd(g *globals) *cobra.Command {
 		Short: "Show every resource's phase, age, last reconcile and message",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output, "table", "json"); err != nil {
+			format, err := parseOutput(output)
+			if err != nil {
 				return err
 			}
 			ctx := cmd.Context()
@@ -406,14 +438,14 @@ func newStatusCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if output == "json" {
-				return writeJSON(cmd.OutOrStdout(), v)
+			if format != outputText {
+				return writeData(cmd.OutOrStdout(), format, v)
 			}
 			printStatus(cmd.OutOrStdout(), v, time.Now())
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	addOutputFlag(cmd, &output)
 	return cmd
 }
 
@@ -462,7 +494,8 @@ func newEventsCmd(g *globals) *cobra.Command {
 		Short: "Show what happened: creates, updates, drift, failures",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output, "table", "json"); err != nil {
+			format, err := parseOutput(output)
+			if err != nil {
 				return err
 			}
 			filter := store.EventFilter{Resource: resource, Limit: limit}
@@ -483,11 +516,11 @@ func newEventsCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if output == "json" {
+			if format != outputText {
 				if evs == nil {
 					evs = []store.Event{}
 				}
-				return writeJSON(cmd.OutOrStdout(), evs)
+				return writeData(cmd.OutOrStdout(), format, evs)
 			}
 			w := cmd.OutOrStdout()
 			if len(evs) == 0 {
@@ -503,7 +536,7 @@ func newEventsCmd(g *globals) *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	addOutputFlag(cmd, &output)
 	cmd.Flags().StringVar(&resource, "resource", "", "only events of this resource (kind/name)")
 	cmd.Flags().StringVar(&since, "since", "", "only events seen since then: a duration (1h, 30m) or an RFC 3339 time")
 	cmd.Flags().IntVar(&limit, "limit", 0, "only the newest N events (0: all)")
@@ -602,4 +635,13 @@ func plural(n int, noun string) string {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// pluralVerb writes "1 resource is", "2 resources are": the count, its
+// noun and the verb that agrees with it.
+func pluralVerb(n int, noun, one, many string) string {
+	if n == 1 {
+		return plural(n, noun) + " " + one
+	}
+	return plural(n, noun) + " " + many
 }

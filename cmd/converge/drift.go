@@ -28,7 +28,8 @@ anything: use it from CI or cron.
 Exit codes: 0 no drift, 2 drift found, 1 error.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output, "text", "json"); err != nil {
+			format, err := parseOutput(output)
+			if err != nil {
 				return err
 			}
 			reg, err := g.registry()
@@ -54,10 +55,10 @@ Exit codes: 0 no drift, 2 drift found, 1 error.`,
 			if err != nil {
 				return err
 			}
-			if output == "json" {
-				err = writeDriftJSON(cmd.OutOrStdout(), rv, drifted, drift)
-			} else {
+			if format == outputText {
 				writeDriftText(cmd.OutOrStdout(), rv, drifted, drift)
+			} else {
+				err = writeDriftData(cmd.OutOrStdout(), format, rv, drifted, drift)
 			}
 			if err != nil {
 				return err
@@ -74,7 +75,7 @@ Exit codes: 0 no drift, 2 drift found, 1 error.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	addOutputFlag(cmd, &output)
 	cmd.Flags().StringVar(&drift, "drift", manifest.DriftCorrect, "drift policy for resources that set none: correct, alert or ignore")
 	return cmd
 }
@@ -107,8 +108,8 @@ func driftItems(rv *manifest.Revision, drifted []plan.Action, def string) []drif
 	return items
 }
 
-func writeDriftJSON(w io.Writer, rv *manifest.Revision, drifted []plan.Action, def string) error {
-	return writeJSON(w, struct {
+func writeDriftData(w io.Writer, format outputFormat, rv *manifest.Revision, drifted []plan.Action, def string) error {
+	return writeData(w, format, struct {
 		Revision string      `json:"revision"`
 		Drifted  []driftItem `json:"drifted"`
 		Count    int         `json:"count"`

@@ -63,7 +63,8 @@ func newHistoryCmd(g *globals) *cobra.Command {
 		Short: "List the revisions converge targeted, the target and the last known good one",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output, "table", "json"); err != nil {
+			format, err := parseOutput(output)
+			if err != nil {
 				return err
 			}
 			ctx := cmd.Context()
@@ -76,8 +77,8 @@ func newHistoryCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if output == "json" {
-				return writeJSON(cmd.OutOrStdout(), rows)
+			if format != outputText {
+				return writeData(cmd.OutOrStdout(), format, rows)
 			}
 			w := cmd.OutOrStdout()
 			if len(rows) == 0 {
@@ -107,7 +108,7 @@ func newHistoryCmd(g *globals) *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	addOutputFlag(cmd, &output)
 	return cmd
 }
 
@@ -141,7 +142,7 @@ daemon converges it within seconds.`,
 			if err := f.validate(); err != nil {
 				return err
 			}
-			if err := checkOutput(output, "text", "json"); err != nil {
+			if _, err := parseOutput(output); err != nil {
 				return err
 			}
 			ctx := cmd.Context()
@@ -200,7 +201,7 @@ daemon converges it within seconds.`,
 		},
 	}
 	f.register(cmd, true)
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "report format: text or json")
+	addOutputFlag(cmd, &output)
 	return cmd
 }
 

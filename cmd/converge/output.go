@@ -94,3 +94,16 @@ func writeYAML(w io.Writer, js []byte) error {
 	}
 	return enc.Close()
 }
+
+// writeFormatted writes a document that its own JSON writer renders (a
+// plan) as JSON or YAML.
+func writeFormatted(w io.Writer, format outputFormat, writeJSON func(io.Writer) error) error {
+	if format != outputYAML {
+		return writeJSON(w)
+	}
+	var b bytes.Buffer
+	if err := writeJSON(&b); err != nil {
+		return err
+	}
+	return writeYAML(w, b.Bytes())
+}

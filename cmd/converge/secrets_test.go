@@ -55,6 +55,9 @@ spec:
 		{"status", "-o", "json"},
 		{"events"},
 		{"events", "-o", "json"},
+		{"plan", "-o", "yaml"},
+		{"status", "-o", "yaml"},
+		{"events", "-o", "yaml"},
 	} {
 		r := e.run(args...)
 		for _, l := range leaks {
