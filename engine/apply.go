@@ -393,8 +393,32 @@ func (e *Engine) planOne(ctx context.Context, lim planLimits, rv *manifest.Revis
 			return e.cleanAction(planError(in, err)), nil
 		}
 		in.Observed = &obs
+		if pl, ok := p.(provider.Planner); ok && wantsPlan(in) {
+			planned, err := e.previewChange(ctx, lim, p.Name(), pl, in)
+			if err != nil {
+				if ctx.Err() != nil {
+					return plan.Action{}, ctx.Err()
+				}
+				return e.cleanAction(planError(in, fmt.Errorf("plan %s: %w", in.ID, err))), nil
+			}
+			in.Planned = &planned
+		}
 	}
 	return e.cleanAction(Decide(in)), nil
+}
+
+// previewChange asks a Planner provider for its plan of in's change, within
+// the preview's own limits.
+func (e *Engine) previewChange(ctx context.Context, lim planLimits, name string, pl provider.Planner, in Input) (provider.Planned, error) {
+	release, err := lim.limiter(name).Acquire(ctx)
+	if err != nil {
+		return provider.Planned{}, err
+	}
+	defer release()
+	cctx, cancel := context.WithTimeout(ctx, lim.timeout(name))
+	defer cancel()
+	atomic.AddInt64(&e.stats.Plans, 1)
+	return pl.PlanChange(cctx, planRequest(in))
 }
 
 // planError is the action of a resource the plan could not observe.

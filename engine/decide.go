@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,6 +36,9 @@ type Input struct {
 	Record *store.Record
 	// Observed is what the provider saw; nil when it was not observed.
 	Observed *provider.Observation
+	// Planned is the provider's own plan for the observed object, when the
+	// provider is a provider.Planner; nil otherwise.
+	Planned *provider.Planned
 	// WaitFor are the dependencies of Desired that are not Ready on the
 	// target revision.
 	WaitFor []Dep
@@ -111,6 +115,9 @@ func Decide(in Input) plan.Action {
 		a.Diff = d
 		a.Reason = fmt.Sprintf("exists, was not created by converge, and differs (%s): not overwriting it", strings.Join(d.Paths(), ", "))
 		return a
+	}
+	if in.Planned != nil {
+		d = plannedDiff(d, *in.Planned)
 	}
 	if d.Empty() {
 		if rec.Origin == "" {
@@ -277,4 +284,49 @@ func pendingAmbiguousCreate(in Input) *store.Operation {
 		return nil
 	}
 	return r.Pending
+}
+
+// plannedDiff shapes the engine's diff d by a provider's plan, which has the
+// last word: no change when it plans none; for an update or a replace, the
+// changes under the paths it names (a named path the spec does not show
+// becomes a change of its own, an unknown value), forcing a replacement
+// exactly where it says. Decide then goes on as for its own diff.
+func plannedDiff(d diff.Diff, p provider.Planned) diff.Diff {
+	if p.Action == provider.PlanNoop {
+		return nil
+	}
+	under := func(path string, roots []string) bool {
+		for _, r := range roots {
+			if path == r || strings.HasPrefix(path, r+".") || strings.HasPrefix(path, r+"[") {
+				return true
+			}
+		}
+		return false
+	}
+	var out diff.Diff
+	for _, c := range d {
+		if len(p.Paths) > 0 && !under(c.Path, p.Paths) && !under(c.Path, p.ReplacePaths) {
+			continue
+		}
+		c.ForceNew = p.Action == provider.PlanReplace && (len(p.ReplacePaths) == 0 || under(c.Path, p.ReplacePaths))
+		out = append(out, c)
+	}
+	seen := func(path string) bool {
+		for _, c := range out {
+			if under(c.Path, []string{path}) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, path := range append(slices.Clone(p.Paths), p.ReplacePaths...) {
+		if !seen(path) {
+			out = append(out, diff.Change{Path: path, Unknown: true, ForceNew: p.Action == provider.PlanReplace && (len(p.ReplacePaths) == 0 || under(path, p.ReplacePaths))})
+		}
+	}
+	if len(out) == 0 {
+		// A change the provider plans but names no field of.
+		out = diff.Diff{{Path: "(planned by the provider)", Unknown: true, ForceNew: p.Action == provider.PlanReplace}}
+	}
+	return out
 }

@@ -141,6 +141,8 @@ type Stats struct {
 	Creates  int64 `json:"creates"`
 	Updates  int64 `json:"updates"`
 	Deletes  int64 `json:"deletes"`
+	// Plans counts the changes planned by providers that plan their own.
+	Plans int64 `json:"plans,omitempty"`
 }
 
 // Mutations is the number of mutating provider calls.

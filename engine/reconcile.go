@@ -164,6 +164,18 @@ func (e *Engine) reconcile(ctx context.Context, id string) result {
 			return e.fail(ctx, s, err, "observe")
 		}
 		s.in.Observed = &obs
+		if pl, ok := s.provider.(provider.Planner); ok && wantsPlan(s.in) {
+			var planned provider.Planned
+			err := e.call(ctx, s, func(ctx context.Context) error {
+				var err error
+				planned, err = pl.PlanChange(ctx, planRequest(s.in))
+				return err
+			}, &e.stats.Plans)
+			if err != nil {
+				return e.fail(ctx, s, err, "plan")
+			}
+			s.in.Planned = &planned
+		}
 		in = s.in
 	}
 
@@ -455,3 +467,17 @@ func (e *Engine) driftDetected(ctx context.Context, in Input, a plan.Action) {
 // reconcileKey carries the ID of one reconcile pass in its context, so
 // that every log line of the pass names it.
 type reconcileKey struct{}
+
+// wantsPlan reports whether a Planner provider is asked to plan in's
+// change: for an object that exists, is converge's, and stays desired.
+func wantsPlan(in Input) bool {
+	return in.Desired != nil && in.Observed != nil && in.Observed.Exists && in.Record.Ours() && in.Record.Origin != ""
+}
+
+func planRequest(in Input) provider.PlanRequest {
+	req := provider.PlanRequest{ID: in.ID, Kind: in.Kind, Name: in.Name, Spec: in.Spec, Observed: *in.Observed}
+	if r := in.Record; r != nil {
+		req.Applied, req.Private = r.AppliedSpec, r.Private
+	}
+	return req
+}

@@ -14,7 +14,7 @@
 // # Lifecycle
 //
 // A provider's methods are called in this order. The optional abilities
-// (Validator, Configurer, Notifier, Watcher, Closer) are one-method
+// (Validator, Configurer, Notifier, Watcher, Planner, Closer) are one-method
 // interfaces the engine finds by type assertion; a provider implements only
 // those it needs.
 //
@@ -34,7 +34,10 @@
 //     workers, and runs until the engine stops; each changed(id) makes the
 //     engine reconcile id at once. Apply (one convergence) starts none.
 //  6. Observe comes first in every pass over a resource: the engine decides
-//     on what it observed, never on what it remembers.
+//     on what it observed, never on what it remembers. When the object
+//     exists, is converge's and stays desired, PlanChange (Planner) comes
+//     next, and its plan decides between no change, an update and a
+//     replace; it is called by plan previews too, so it changes nothing.
 //  7. Create may be called again with the same IdempotencyKey after a crash
 //     or an ambiguous failure; the object it made then must be found (by
 //     Observe) or made once.

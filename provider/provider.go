@@ -50,6 +50,9 @@ type Request struct {
 	// IdempotencyKey is stable across every retry of one logical operation,
 	// including retries after a crash.
 	IdempotencyKey string
+	// Planned is the provider's own plan, for an Update or for the Create
+	// of a replace, when the provider is a [Planner]; nil otherwise.
+	Planned *Planned
 }
 
 // Observation is what exists.

@@ -81,3 +81,15 @@ func Wrap(p provider.Provider) *Funcs {
 }
 
 var _ provider.Provider = (*Funcs)(nil)
+
+// PlanningFuncs is Funcs that also plans its own changes
+// (provider.Planner), with PlanChangeFn.
+type PlanningFuncs struct {
+	Funcs
+	PlanChangeFn func(ctx context.Context, req provider.PlanRequest) (provider.Planned, error)
+}
+
+// PlanChange implements provider.Planner.
+func (f *PlanningFuncs) PlanChange(ctx context.Context, req provider.PlanRequest) (provider.Planned, error) {
+	return f.PlanChangeFn(ctx, req)
+}
