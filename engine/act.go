@@ -88,7 +88,7 @@ func (e *Engine) intend(ctx context.Context, s snapshot, op store.Op, phase stor
 }
 
 func (e *Engine) request(s snapshot, r *store.Record) provider.Request {
-	req := provider.Request{ID: s.in.ID, Kind: s.in.Kind, Name: s.in.Name, Spec: s.in.Spec, Outputs: r.Outputs, Private: r.Private}
+	req := provider.Request{ID: s.in.ID, Kind: s.in.Kind, Name: s.in.Name, Spec: s.in.Spec, Outputs: r.Outputs, Private: r.Private, Planned: s.in.Planned}
 	if r.Pending != nil {
 		req.IdempotencyKey = r.Pending.Key
 	}
@@ -163,6 +163,17 @@ func (e *Engine) update(ctx context.Context, s snapshot, a plan.Action) result {
 		res, err = s.provider.Update(ctx, req)
 		return err
 	}, &e.stats.Updates); err != nil {
+		if len(res.Private) > 0 {
+			// Changed in part, perhaps into another object: the retry
+			// finds it where the provider says it is now.
+			r.Private = res.Private
+			if res.Outputs != nil {
+				r.Outputs = res.Outputs
+			}
+			if err := e.putRecordSync(ctx, r); err != nil {
+				e.log.Error("save the object a failed update changed", "resource", r.ID, "err", err)
+			}
+		}
 		return e.fail(ctx, s, err, "update")
 	}
 	e.applied(r, s, res.Outputs, res.Private)
@@ -208,6 +219,16 @@ func (e *Engine) replace(ctx context.Context, s snapshot, a plan.Action) result 
 	}
 	res, err := e.createObject(ctx, s, r)
 	if err != nil {
+		if len(res.Private) > 0 {
+			// The new object was made in part. With the old one still
+			// there, that one is kept to be deleted as a replaced object;
+			// the retry updates the new one rather than making another.
+			if createFirst && old.Spec != nil && !sameObject(old.Private, res.Private) {
+				r.Deposed = append(r.Deposed, old)
+			}
+			r.AppliedSpec = nil
+			e.partial(ctx, r, res)
+		}
 		return e.fail(ctx, s, err, "replace (create new)")
 	}
 	if createFirst && old.Spec != nil && !sameObject(old.Private, res.Private) {

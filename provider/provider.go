@@ -20,7 +20,11 @@ type Provider interface {
 	// the retry observes that object and updates (or deletes) it instead
 	// of creating a second one.
 	Create(ctx context.Context, req Request) (Result, error)
-	// Update changes the resource in place to req.Spec. Idempotent.
+	// Update changes the resource in place to req.Spec. Idempotent. An
+	// update that changed the object in part returns the error together
+	// with a Result whose Private says where the object is now (an API
+	// that recreates on update gives it a new ID): the retry goes on from
+	// there.
 	Update(ctx context.Context, req Request) (Result, error)
 	// Delete removes the resource. Deleting what is already gone succeeds.
 	Delete(ctx context.Context, req Request) error
