@@ -408,49 +408,52 @@ func printReport(w io.Writer, rep engine.Report, destroy bool, err error) {
 }
 
 func newStatusCmd(g *globals) *cobra.Command {
-	var output string
+	var (
+		output string
+		kind   string
+		phase  string
+		labels []string
+	)
 	cmd := &cobra.Command{
-		Use:   "status",
+		Use:   "status [ID...]",
 		Short: "Show every resource's phase, age, last reconcile and message",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Long: `status shows every resource converge records (with -f, and those the
+manifests declare that it has not recorded yet), or only the resources
+named (kind/name), of a kind (--kind), in a phase (--phase) or with labels
+(-l key=value, from the manifests' metadata.labels: those given with -f,
+or else the target revision's).`,
+		RunE: func(cmd *cobra.Command, args []string) error {
 			format, err := parseOutput(output)
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			st, err := g.readState(ctx)
-			if err != nil {
+			sel := controller.Selection{IDs: args, Kind: kind}
+			if sel.Phase, err = parsePhase(phase); err != nil {
 				return err
 			}
-			defer st.Close()
-			var rv *manifest.Revision
-			if len(g.files) > 0 {
-				reg, err := g.registry()
-				if err != nil {
-					return err
-				}
-				if rv, err = g.load(reg); err != nil {
-					return err
-				}
+			if sel.Labels, err = parseLabels(labels); err != nil {
+				return err
 			}
-			v, err := controller.Status(ctx, st, rv)
+			v, err := g.statusView(cmd, sel)
 			if err != nil {
 				return err
 			}
 			if format != outputText {
 				return writeData(cmd.OutOrStdout(), format, v)
 			}
-			printStatus(cmd.OutOrStdout(), v, time.Now())
+			printStatus(cmd.OutOrStdout(), v, g.colors(cmd), time.Now())
 			return nil
 		},
 	}
 	addOutputFlag(cmd, &output)
+	cmd.Flags().StringVar(&kind, "kind", "", "only the resources of this kind (file.File)")
+	cmd.Flags().StringVar(&phase, "phase", "", "only the resources in this phase (Ready, Error, Waiting, ...)")
+	cmd.Flags().StringArrayVarP(&labels, "selector", "l", nil, "only the resources with these labels: key=value (comma-separated or repeated; all must hold)")
 	return cmd
 }
 
 // printStatus renders the status view as text.
-func printStatus(w io.Writer, v controller.StatusView, now time.Time) {
+func printStatus(w io.Writer, v controller.StatusView, c colors, now time.Time) {
 	if v.Held != "" {
 		fmt.Fprintf(w, "Held revision: %s: %s\n", short(v.Held), strings.ReplaceAll(v.HeldReason, "\n", " "))
 	}
@@ -477,7 +480,7 @@ func printStatus(w io.Writer, v controller.StatusView, now time.Time) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "RESOURCE\tPHASE\tAGE\tLAST RECONCILE\tMESSAGE")
 	for _, r := range v.Resources {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Phase, ago(now, r.Created), ago(now, r.LastReconcile), oneLine(r.Message))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, c.phase(r.Phase), ago(now, r.Created), ago(now, r.LastReconcile), oneLine(r.Message))
 	}
 	tw.Flush()
 }

@@ -58,6 +58,9 @@ spec:
 		{"plan", "-o", "yaml"},
 		{"status", "-o", "yaml"},
 		{"events", "-o", "yaml"},
+		{"describe", "http.Resource/hostile"},
+		{"describe", "http.Resource/hostile", "-o", "json"},
+		{"describe", "http.Resource/hostile", "-o", "yaml"},
 	} {
 		r := e.run(args...)
 		for _, l := range leaks {
@@ -65,7 +68,7 @@ spec:
 				t.Errorf("converge %s prints %q:\n%s", strings.Join(args, " "), l, r)
 			}
 		}
-		if args[0] == "apply" && !strings.Contains(r.stdout, "(sensitive)") {
+		if (args[0] == "apply" || args[0] == "describe") && !strings.Contains(r.stdout, "(sensitive)") {
 			t.Errorf("converge %s: want the server's message with the secret masked:\n%s", strings.Join(args, " "), r)
 		}
 	}
