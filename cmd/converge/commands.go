@@ -134,7 +134,10 @@ With --detailed-exitcode: 0 no changes, 2 changes, 1 error.`,
 				p.Revision = "destroy"
 			}
 			if format == outputText {
-				err = p.WriteText(cmd.OutOrStdout())
+				w, flush := g.colors(cmd).planWriter(cmd.OutOrStdout())
+				if err = p.WriteText(w); err == nil {
+					err = flush()
+				}
 			} else {
 				err = writeFormatted(cmd.OutOrStdout(), format, p.WriteJSON)
 			}
@@ -353,7 +356,7 @@ func (g *globals) converge(cmd *cobra.Command, reg *provider.Registry, rv *manif
 	}
 	out := cmd.OutOrStdout()
 	if format == outputText {
-		printReport(out, rep, rv == nil, err)
+		printReport(out, rep, rv == nil, err, g.colors(cmd))
 	} else if err := writeData(out, format, rep); err != nil {
 		return err
 	}
@@ -369,7 +372,7 @@ func deadlinePassed(ctx context.Context) bool {
 	return ok && !time.Now().Before(dl)
 }
 
-func printReport(w io.Writer, rep engine.Report, destroy bool, err error) {
+func printReport(w io.Writer, rep engine.Report, destroy bool, err error, c colors) {
 	s := rep.Stats
 	calls := fmt.Sprintf("provider calls: %s, %s, %s", plural(int(s.Creates), "create"), plural(int(s.Updates), "update"), plural(int(s.Deletes), "delete"))
 	took := rep.Duration.Round(time.Millisecond)
@@ -392,7 +395,7 @@ func printReport(w io.Writer, rep engine.Report, destroy bool, err error) {
 		fmt.Fprintf(w, "%s drifted and %s left alone (drift policy alert):\n", plural(len(rep.Drifted), "resource"), verb)
 		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 		for _, f := range rep.Drifted {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\n", f.ID, f.Phase, f.Message)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", f.ID, c.phase(f.Phase), f.Message)
 		}
 		tw.Flush()
 	}
@@ -402,7 +405,7 @@ func printReport(w io.Writer, rep engine.Report, destroy bool, err error) {
 	fmt.Fprintf(w, "%s did not converge:\n", plural(len(rep.Failures), "resource"))
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	for _, f := range rep.Failures {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\n", f.ID, f.Phase, f.Message)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", f.ID, c.phase(f.Phase), f.Message)
 	}
 	tw.Flush()
 }
@@ -478,7 +481,7 @@ func printStatus(w io.Writer, v controller.StatusView, c colors, now time.Time) 
 		return
 	}
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RESOURCE\tPHASE\tAGE\tLAST RECONCILE\tMESSAGE")
+	fmt.Fprintf(tw, "RESOURCE\t%s\tAGE\tLAST RECONCILE\tMESSAGE\n", c.cell("PHASE"))
 	for _, r := range v.Resources {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, c.phase(r.Phase), ago(now, r.Created), ago(now, r.LastReconcile), oneLine(r.Message))
 	}

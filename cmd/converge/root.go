@@ -38,6 +38,7 @@ type globals struct {
 	logLevel   string
 	cloudURL   string
 	cpuProfile string
+	color      string
 
 	stdout io.Writer
 	stderr io.Writer
@@ -123,6 +124,9 @@ once (apply) or continuously (run).`,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			g.stdout, g.stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
 			g.rootGiven = cmd.Flags().Changed("root")
+			if _, err := useColor(g.color, false, os.Getenv); err != nil {
+				return err
+			}
 			if cmd.Flags().Lookup(historyLimitFlag) != nil {
 				g.historyLimit, _ = cmd.Flags().GetInt(historyLimitFlag)
 			}
@@ -156,6 +160,7 @@ once (apply) or continuously (run).`,
 	pf.StringVar(&g.state, "state", filepath.Join(".converge", "state.db"), "state database (SQLite)")
 	pf.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	pf.StringVar(&g.color, "color", "auto", "colour the reports: auto (on a terminal, unless NO_COLOR is set), always or never")
 	pf.StringVar(&g.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (for performance reports)")
 	_ = pf.MarkHidden("cpuprofile")
 	pf.StringVar(&g.cloudURL, "cloud-url", envOr("CONVERGE_CLOUD_URL", defaultCloudURL), "base URL of the cloud API the cloud.* kinds manage, such as cloudsim's, when no ProviderConfig sets spec.config.baseURL (env CONVERGE_CLOUD_URL)")
