@@ -310,9 +310,16 @@ func (e *Engine) delete(ctx context.Context, s snapshot, a plan.Action) result {
 func (e *Engine) fail(ctx context.Context, s snapshot, err error, op string) result {
 	id := s.in.ID
 	class, _ := provider.Classify(err)
-	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+	switch {
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
 		// Shutting down while waiting for limits: nothing happened.
 		return result{}
+	case errors.Is(err, store.ErrFenced):
+		return result{} // nothing can be written, nor should be done
+	case errors.Is(err, store.ErrConflict):
+		// Another writer changed the record first; it was read again, and
+		// the retry starts from it. There is no failure to record.
+		return failed(err, s)
 	}
 	// Read the freshest record: the failing step may have written one.
 	e.mu.Lock()

@@ -73,6 +73,22 @@ type Options struct {
 	// Env fields, to keep their values out of what it writes; default
 	// os.LookupEnv. Providers read them on their own.
 	LookupEnv func(string) (string, bool)
+	// Shared says that other writers (other processes, other nodes) share
+	// the store: every record write is then synchronous and conditional on
+	// the version the engine last saw (a lost race re-reads the record and
+	// retries), and, when the store is a store.Watcher, the other writers'
+	// changes feed the engine's records while it runs (Start). It needs a
+	// store.ConditionalRecordStore. See shared.go.
+	Shared bool
+	// Fence, when its Name is set, is checked by every record write (and
+	// implies Shared): once the store holds another token for it, no write
+	// of this engine commits, nothing more is acted on, and OnFenced is
+	// called, once.
+	Fence store.Fence
+	// OnFenced is called, once and without blocking, when a write found
+	// Fence no longer current: whoever granted the token (a lease, a shard)
+	// should stop this engine.
+	OnFenced func(error)
 }
 
 func (o *Options) defaults() {
@@ -133,6 +149,7 @@ type Engine struct {
 	idle        *sync.Cond
 	stats       Stats
 	notify      notifiers // the providers' notifications (notify.go)
+	shared      sharing   // writes shared with other writers (shared.go)
 }
 
 // Stats counts provider calls, for tests and benchmarks.
@@ -143,6 +160,9 @@ type Stats struct {
 	Deletes  int64 `json:"deletes"`
 	// Plans counts the changes planned by providers that plan their own.
 	Plans int64 `json:"plans,omitempty"`
+	// Conflicts counts the record writes that lost a race with another
+	// writer of a shared store (and were retried on a fresh read).
+	Conflicts int64 `json:"conflicts,omitempty"`
 }
 
 // Mutations is the number of mutating provider calls.
@@ -172,11 +192,18 @@ func New(reg *provider.Registry, st store.Store, opts Options) *Engine {
 		qopts = append(qopts, queue.WithRand(opts.Rand))
 	}
 	e.q = queue.New[string](qopts...)
+	if opts.Shared || opts.Fence.Name != "" {
+		e.shared.asked = true
+		e.shared.cond, _ = st.(store.ConditionalRecordStore)
+	}
 	return e
 }
 
 // Load reads every record from the store.
 func (e *Engine) Load(ctx context.Context) error {
+	if err := e.shareLoad(ctx); err != nil {
+		return err
+	}
 	recs, err := e.store.ListRecords(ctx)
 	if err != nil {
 		return fmt.Errorf("load records: %w", err)
@@ -200,10 +227,12 @@ func (e *Engine) Load(ctx context.Context) error {
 // Stats returns the provider call counts so far.
 func (e *Engine) Stats() Stats {
 	return Stats{
-		Observes: atomic.LoadInt64(&e.stats.Observes),
-		Creates:  atomic.LoadInt64(&e.stats.Creates),
-		Updates:  atomic.LoadInt64(&e.stats.Updates),
-		Deletes:  atomic.LoadInt64(&e.stats.Deletes),
+		Observes:  atomic.LoadInt64(&e.stats.Observes),
+		Creates:   atomic.LoadInt64(&e.stats.Creates),
+		Updates:   atomic.LoadInt64(&e.stats.Updates),
+		Deletes:   atomic.LoadInt64(&e.stats.Deletes),
+		Plans:     atomic.LoadInt64(&e.stats.Plans),
+		Conflicts: atomic.LoadInt64(&e.stats.Conflicts),
 	}
 }
 
@@ -424,13 +453,26 @@ func failed(err error, s snapshot) result { return result{err: err, limiter: s.l
 
 // next decides what happens to a key after a reconcile, and reports whether
 // the key stays queued: the one retry switch. A terminal failure (or a
-// conflict) waits for a change; a rate limit pauses the whole provider for
-// its Retry-After (or the key's backoff) and lowers its rate; any other
-// failure retries after the key's exponential backoff; a success resets the
-// backoff. A retry's time is written on the resource (NextRetry).
+// provider's conflict) waits for a change; a rate limit pauses the whole
+// provider for its Retry-After (or the key's backoff) and lowers its rate;
+// any other failure retries after the key's exponential backoff; a success
+// resets the backoff. A retry's time is written on the resource
+// (NextRetry). In a shared store, a write that lost a race is decided again
+// at once, and a stale fence ends the key's processing.
 func (e *Engine) next(ctx context.Context, id string, res result) bool {
 	if ctx.Err() != nil {
 		return false // stopping: the next run starts from the records
+	}
+	switch {
+	case errors.Is(res.err, store.ErrFenced):
+		e.q.Forget(id)
+		return false
+	case errors.Is(res.err, store.ErrConflict):
+		// Another writer got there first and its record was read again:
+		// decide again now, on it. (Each conflict is another writer's
+		// progress, so this cannot spin.)
+		e.q.Add(id)
+		return true
 	}
 	if res.err == nil {
 		e.q.Forget(id)
@@ -537,6 +579,9 @@ func (e *Engine) deleteRecordLocked(id string) {
 func (e *Engine) putRecordSync(ctx context.Context, r *store.Record) error {
 	e.stamp(r)
 	e.cleanRecord(r)
+	if e.shared.cond != nil {
+		return e.putShared(ctx, r)
+	}
 	if err := e.store.PutRecord(context.WithoutCancel(ctx), e.stored(r)); err != nil {
 		return fmt.Errorf("save record %s: %w", r.ID, err)
 	}
@@ -551,6 +596,9 @@ func (e *Engine) putRecordSync(ctx context.Context, r *store.Record) error {
 func (e *Engine) putRecord(ctx context.Context, r *store.Record) error {
 	e.stamp(r)
 	e.cleanRecord(r)
+	if e.shared.cond != nil {
+		return e.putShared(ctx, r) // a deferred write could not be conditional
+	}
 	if d, ok := e.store.(store.Deferrer); ok {
 		d.PutRecordDeferred(e.stored(r))
 	} else if err := e.store.PutRecord(context.WithoutCancel(ctx), e.stored(r)); err != nil {
@@ -587,6 +635,9 @@ func (e *Engine) remember(r *store.Record) {
 }
 
 func (e *Engine) deleteRecord(ctx context.Context, id string) error {
+	if e.shared.cond != nil {
+		return e.deleteShared(ctx, id)
+	}
 	if d, ok := e.store.(store.Deferrer); ok {
 		d.DeleteRecordDeferred(id)
 	} else if err := e.store.DeleteRecord(context.WithoutCancel(ctx), id); err != nil {

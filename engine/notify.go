@@ -91,6 +91,13 @@ func (e *Engine) startNotifiers(ctx context.Context) {
 	ctx, cancel := context.WithCancel(ctx)
 	e.notify.cancel = cancel
 	e.mu.Unlock()
+	if w, ok := e.store.(store.Watcher); ok && e.shared.cond != nil {
+		e.notify.wg.Add(1)
+		go func() {
+			defer e.notify.wg.Done()
+			e.follow(ctx, w)
+		}()
+	}
 	for _, p := range e.providers() {
 		n, ok := p.(provider.Notifier)
 		if !ok {

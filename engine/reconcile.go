@@ -129,6 +129,9 @@ func (e *Engine) readyLocked(id string) (store.Phase, bool) {
 
 // reconcile brings one resource one step closer to its desired state.
 func (e *Engine) reconcile(ctx context.Context, id string) result {
+	if e.shared.fenced.Load() {
+		return result{} // another writer holds the right to act now
+	}
 	s, ok := e.snapshot(id)
 	if !ok {
 		return result{}
