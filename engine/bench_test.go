@@ -62,9 +62,10 @@ func BenchmarkConverge100k(b *testing.B) {
 			return db
 		},
 	}
+	stores["sqlite-shared"] = stores["sqlite"]
 	files := independent(n)
 	defer cliGC()()
-	for _, name := range []string{"memory", "sqlite"} {
+	for _, name := range []string{"memory", "sqlite", "sqlite-shared"} {
 		b.Run(name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
@@ -75,7 +76,9 @@ func BenchmarkConverge100k(b *testing.B) {
 					b.Fatal(err)
 				}
 				st := stores[name](b)
-				e := New(reg, st, Options{Workers: benchWorkers(), Logger: quiet()})
+				// shared: every record write synchronous and conditional,
+				// as with other writers (Options.Shared).
+				e := New(reg, st, Options{Workers: benchWorkers(), Logger: quiet(), Shared: name == "sqlite-shared"})
 				b.StartTimer()
 				start := time.Now()
 				rep, err := e.Apply(context.Background(), rv)
