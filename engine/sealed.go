@@ -74,7 +74,25 @@ func (e *Engine) storedRevision(rv *manifest.Revision) *manifest.Revision {
 		c.Spec = e.sealSpec(s, "revision/"+rv.Hash+"/"+r.ID, schema, r.Spec)
 		out.Resources = append(out.Resources, &c)
 	}
+	if len(rv.ProviderConfigs) > 0 {
+		out.ProviderConfigs = make(map[string]manifest.ProviderConfig, len(rv.ProviderConfigs))
+		for name, pc := range rv.ProviderConfigs {
+			pc.Config = e.sealSpec(s, "revision/"+rv.Hash+"/providerConfig/"+name, e.configSchema(name), pc.Config)
+			out.ProviderConfigs[name] = pc
+		}
+	}
 	return out
+}
+
+// configSchema is the spec.config schema of the provider called name; the
+// zero Schema when it has none.
+func (e *Engine) configSchema(name string) provider.Schema {
+	for _, p := range e.providers() {
+		if c, ok := p.(provider.ConfigSchemer); ok && p.Name() == name {
+			return c.ConfigSchema()
+		}
+	}
+	return provider.Schema{}
 }
 
 func (e *Engine) sealSpec(s *secret.Sealer, where string, schema provider.Schema, spec map[string]any) map[string]any {
@@ -170,10 +188,24 @@ func (e *Engine) openRevision(rv *manifest.Revision) (*manifest.Revision, error)
 	for _, r := range rv.Resources {
 		sealed = sealed || holdsSealed(r.Spec)
 	}
+	for _, pc := range rv.ProviderConfigs {
+		sealed = sealed || holdsSealed(pc.Config)
+	}
 	if !sealed {
 		return rv, nil
 	}
 	out := &manifest.Revision{Hash: rv.Hash, Paths: rv.Paths, ProviderConfigs: rv.ProviderConfigs, Commit: rv.Commit}
+	if len(rv.ProviderConfigs) > 0 {
+		out.ProviderConfigs = make(map[string]manifest.ProviderConfig, len(rv.ProviderConfigs))
+		for name, pc := range rv.ProviderConfigs {
+			v, err := e.open(pc.Config)
+			if err != nil {
+				return nil, fmt.Errorf("revision %s: ProviderConfig %s: %w", short(rv.Hash), name, err)
+			}
+			pc.Config, _ = v.(map[string]any)
+			out.ProviderConfigs[name] = pc
+		}
+	}
 	for _, r := range rv.Resources {
 		c := *r
 		v, err := e.open(r.Spec)

@@ -48,7 +48,13 @@ type leaky struct {
 	env     func(string) (string, bool)
 }
 
-func (p *leaky) Name() string               { return "leak" }
+func (p *leaky) Name() string { return "leak" }
+
+// ConfigSchema takes an API key in its ProviderConfig.
+func (p *leaky) ConfigSchema() provider.Schema {
+	return provider.Schema{Fields: map[string]provider.Field{"apiKey": {Type: provider.String, Sensitive: true}}}
+}
+
 func (p *leaky) Schemas() []provider.Schema { return []provider.Schema{leakSchema} }
 
 func (p *leaky) leak(req provider.Request) error {
@@ -142,6 +148,7 @@ const (
 	leakToken = `tok"en/é-1234567`    // written in the manifest
 	leakEnv   = `env-secret-98765432` // in the environment only
 	leakPass  = `url-pa55word`        // in a URL's userinfo
+	leakKey   = `config-k3y-0987`     // in the ProviderConfig's spec.config
 )
 
 func leakManifest(fail string) string {
@@ -288,7 +295,8 @@ func TestStateHoldsNoSecret(t *testing.T) {
 	opts := Options{Workers: 2, Logger: slog.New(slog.DiscardHandler), LookupEnv: lookup, Sealer: sealer}
 	ctx := context.Background()
 
-	rv, err := manifest.LoadBytes(map[string][]byte{"m.yaml": []byte(leakManifest(""))}, reg)
+	config := "kind: ProviderConfig\nmetadata: {name: leak}\nspec: {config: {apiKey: " + leakKey + "}}\n---\n"
+	rv, err := manifest.LoadBytes(map[string][]byte{"m.yaml": []byte(config + leakManifest(""))}, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +314,7 @@ func TestStateHoldsNoSecret(t *testing.T) {
 	if got := e.Records()[0].Outputs["echo"]; got != "token is "+leakToken {
 		t.Errorf("in memory, outputs.echo = %q; want it as the API returned it", got)
 	}
-	for _, s := range []string{leakToken, leakEnv, leakPass, `tok\"en`} {
+	for _, s := range []string{leakToken, leakEnv, leakPass, leakKey, `tok\"en`} {
 		if b := stateBytes(t, path); bytes.Contains(b, []byte(s)) {
 			t.Errorf("the state holds %q in clear", s)
 		}
@@ -334,6 +342,9 @@ func TestStateHoldsNoSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if opened, err := e.openRevision(back); err != nil || opened.ProviderConfigs["leak"].Config["apiKey"] != leakKey || opened.Hash != rv.Hash {
+		t.Errorf("the stored revision, opened: %v, config %v, hash %s; want the API key back, hash %s", err, opened.ProviderConfigs["leak"].Config, opened.Hash, rv.Hash)
+	}
 	if rep, err := e.Apply(ctx, back); err != nil || !rep.OK() {
 		t.Fatalf("apply of the stored revision: %v, %+v", err, rep)
 	}
@@ -351,7 +362,7 @@ func TestStateHoldsNoSecret(t *testing.T) {
 		p.deletes[0].Spec["headers"].(map[string]any)["Authorization"] != "Bearer ${env:LEAK_TEST_SECRET}" {
 		t.Fatalf("delete requests %+v; want one, with the applied spec", p.deletes)
 	}
-	for _, s := range []string{leakToken, leakEnv, leakPass} {
+	for _, s := range []string{leakToken, leakEnv, leakPass, leakKey} {
 		if b := stateBytes(t, path); bytes.Contains(b, []byte(s)) {
 			t.Errorf("the state holds %q in clear", s)
 		}
