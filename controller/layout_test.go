@@ -20,6 +20,7 @@ func TestLayout(t *testing.T) {
 		{"providers/file", "providers/http", "providers/cloud"},
 		{"engine"},
 		{"controller"},
+		{"api"},
 		{"cmd", "examples", "bench", "reliability"},
 	}
 	layerOf := func(pkg string) (int, bool) {

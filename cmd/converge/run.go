@@ -22,6 +22,7 @@ func newRunCmd(g *globals) *cobra.Command {
 		resync   time.Duration
 		debounce time.Duration
 		dryRun   bool
+		sf       serveFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -109,6 +110,11 @@ not even to the state.`,
 					c.Reload()
 				}
 			}()
+			stopAPI, err := sf.serve(ctx, c, reg, st, log)
+			if err != nil {
+				return err
+			}
+			defer stopAPI()
 			if err := c.Run(ctx, rv); err != nil {
 				return err
 			}
@@ -121,6 +127,7 @@ not even to the state.`,
 		},
 	}
 	f.register(cmd, false)
+	sf.register(cmd)
 	gf.register(cmd, true)
 	cmd.Flags().DurationVar(&resync, "resync", 30*time.Second, "re-observe every resource this often (jittered by ±10%)")
 	cmd.Flags().DurationVar(&debounce, "debounce", 300*time.Millisecond, "wait this long after a manifest change before reloading (never more than 10 times this, at least 1s, under constant changes)")

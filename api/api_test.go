@@ -1,0 +1,507 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/convergehq/converge/controller"
+	"github.com/convergehq/converge/provider"
+	"github.com/convergehq/converge/provider/providertest"
+	"github.com/convergehq/converge/store"
+)
+
+const secret = "hunter2-very-secret"
+
+// shop declares three objects: web (with a sensitive field), db (whose
+// drift is only reported) and cache, which depends on db.
+func shop(value string) string {
+	return `kind: mem.Object
+metadata: {name: web, labels: {app: shop, tier: web}}
+spec: {value: ` + value + `, secret: ` + secret + `}
+---
+kind: mem.Object
+metadata: {name: db, labels: {app: shop, tier: db}}
+policy: {drift: alert}
+spec: {value: ` + value + `}
+---
+kind: mem.Object
+metadata: {name: cache}
+dependsOn: [mem.Object/db]
+spec: {value: ` + value + `}
+`
+}
+
+func ids(items []controller.ResourceItem) []string {
+	out := []string{}
+	for _, it := range items {
+		out = append(out, it.ID)
+	}
+	return out
+}
+
+func TestResourceViews(t *testing.T) {
+	d := startDaemon(t, shop("v1"), daemonOptions{})
+	// db drifts; its policy only reports it.
+	d.mem.Set("mem.Object/db", map[string]any{"value": "changed by hand"})
+	if code := call(t, "POST", d.url+"/api/v1/resources/mem.Object/db/reconcile", "", "", nil); code != http.StatusAccepted {
+		t.Fatalf("reconcile db: %d", code)
+	}
+	d.waitState(func() bool {
+		r, err := d.st.GetRecord(context.Background(), "mem.Object/db")
+		return err == nil && r.Phase == store.PhaseDrifted
+	}, "db is found drifted")
+
+	tests := map[string]struct {
+		query string
+		want  []string
+	}{
+		"all":                {"", []string{"mem.Object/cache", "mem.Object/db", "mem.Object/web"}},
+		"kind":               {"?kind=mem.Object", []string{"mem.Object/cache", "mem.Object/db", "mem.Object/web"}},
+		"other kind":         {"?kind=file.File", []string{}},
+		"phase":              {"?phase=Ready", []string{"mem.Object/cache", "mem.Object/web"}},
+		"selector":           {"?selector=tier%3Dweb", []string{"mem.Object/web"}},
+		"selector not":       {"?selector=app%3Dshop,tier!%3Dweb", []string{"mem.Object/db"}},
+		"selector exists":    {"?selector=app", []string{"mem.Object/db", "mem.Object/web"}},
+		"selector absent":    {"?selector=!app", []string{"mem.Object/cache"}},
+		"drifted":            {"?drifted=true", []string{"mem.Object/db"}},
+		"not drifted":        {"?drifted=false", []string{"mem.Object/cache", "mem.Object/web"}},
+		"page":               {"?limit=2", []string{"mem.Object/cache", "mem.Object/db"}},
+		"next page":          {"?limit=2&after=mem.Object/db", []string{"mem.Object/web"}},
+		"filters and a page": {"?selector=app&limit=1", []string{"mem.Object/db"}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			var got resourcePage
+			if code := call(t, "GET", d.url+"/api/v1/resources"+tc.query, "", "", &got); code != http.StatusOK {
+				t.Fatalf("status %d", code)
+			}
+			if diff := cmp.Diff(tc.want, ids(got.Resources)); diff != "" {
+				t.Errorf("resources (-want +got):\n%s", diff)
+			}
+			if got.Total != 3 || got.Target == "" {
+				t.Errorf("total %d, target %q; want 3 and the target", got.Total, got.Target)
+			}
+		})
+	}
+
+	t.Run("one resource", func(t *testing.T) {
+		var web controller.ResourceDetail
+		if code := call(t, "GET", d.url+"/api/v1/resources/mem.Object/web", "", "", &web); code != http.StatusOK {
+			t.Fatalf("status %d", code)
+		}
+		if web.Phase != store.PhaseReady || web.Labels["tier"] != "web" || web.Desired == nil || web.Outputs["id"] == nil {
+			t.Errorf("web: %+v", web)
+		}
+		if web.Desired.Spec["secret"] != "(sensitive)" || web.Applied["secret"] != "(sensitive)" || web.Desired.Spec["value"] != "v1" {
+			t.Errorf("web's specs: desired %v, applied %v; want the secret masked, the value shown", web.Desired.Spec, web.Applied)
+		}
+		if len(web.Events) == 0 || string(web.Events[len(web.Events)-1].Reason) != "Created" {
+			t.Errorf("web's events: %+v", web.Events)
+		}
+		var db controller.ResourceDetail
+		call(t, "GET", d.url+"/api/v1/resources/mem.Object/db", "", "", &db)
+		if !db.Drifted || db.Drift == nil || !strings.Contains(db.Drift.Diff, "value") || db.Drift.Since.IsZero() {
+			t.Errorf("db's drift: %+v", db.Drift)
+		}
+	})
+
+	t.Run("no secret anywhere", func(t *testing.T) {
+		for _, path := range []string{"/api/v1/resources", "/api/v1/resources/mem.Object/web", "/api/v1/events", "/api/v1/revisions", "/api/v1/plan"} {
+			resp, err := http.Get(d.url + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || strings.Contains(string(b), secret) {
+				t.Errorf("GET %s: %d, holds the secret: %v", path, resp.StatusCode, strings.Contains(string(b), secret))
+			}
+		}
+	})
+}
+
+func TestWhyItWaits(t *testing.T) {
+	docs := `kind: mem.Object
+metadata: {name: broken}
+spec: {value: v1}
+---
+kind: mem.Object
+metadata: {name: after}
+dependsOn: [mem.Object/broken]
+spec: {value: v1}
+`
+	fail := func(op providertest.Op, req provider.Request, _ int) providertest.Outcome {
+		if op == providertest.OpCreate && req.ID == "mem.Object/broken" {
+			return providertest.Outcome{Before: errors.New("the API is down")}
+		}
+		return providertest.Outcome{}
+	}
+	d := startDaemon(t, docs, daemonOptions{fault: fail, unsettled: true})
+	d.waitState(func() bool {
+		r, err := d.st.GetRecord(context.Background(), "mem.Object/after")
+		return err == nil && r.Phase == store.PhaseWaiting
+	}, "after waits")
+	var after controller.ResourceDetail
+	call(t, "GET", d.url+"/api/v1/resources/mem.Object/after", "", "", &after)
+	if len(after.WaitingFor) != 1 || after.WaitingFor[0].ID != "mem.Object/broken" || after.WaitingFor[0].Phase == store.PhaseReady ||
+		!strings.Contains(after.Waiting, "mem.Object/broken") {
+		t.Errorf("after waits for %+v (%q); want broken, not Ready", after.WaitingFor, after.Waiting)
+	}
+	var broken controller.ResourceDetail
+	call(t, "GET", d.url+"/api/v1/resources/mem.Object/broken", "", "", &broken)
+	if !strings.Contains(broken.LastError, "the API is down") || broken.NextRetry == nil || broken.Attempts == 0 {
+		t.Errorf("broken: last error %q, next retry %v, attempts %d", broken.LastError, broken.NextRetry, broken.Attempts)
+	}
+}
+
+func TestRevisionsEventsAndActions(t *testing.T) {
+	d := startDaemon(t, shop("v1"), daemonOptions{})
+	first := d.e.Progress().Revision
+	// The controller judges the revision converged within a second.
+	d.waitState(func() bool {
+		r, err := d.st.GetRevision(context.Background(), first)
+		return err == nil && r.State == store.RevisionConverged
+	}, "the first revision is marked converged")
+	d.setDocs(shop("v2"))
+	if code := call(t, "POST", d.url+"/api/v1/reconcile", "", "", nil); code != http.StatusAccepted {
+		t.Fatalf("reconcile all: %d", code)
+	}
+	d.waitState(func() bool { p := d.e.Progress(); return p.Revision != first && p.Converged }, "the second revision converges")
+	second := d.e.Progress().Revision
+
+	var revs []controller.RevisionView
+	if code := call(t, "GET", d.url+"/api/v1/revisions", "", "", &revs); code != http.StatusOK || len(revs) != 2 {
+		t.Fatalf("revisions: %d %+v", code, revs)
+	}
+	if revs[0].Hash != first || !revs[0].LastKnownGood || revs[1].Hash != second || !revs[1].Target {
+		t.Errorf("revisions: %+v", revs)
+	}
+	var rev controller.RevisionDetail
+	if code := call(t, "GET", d.url+"/api/v1/revisions/"+first[:8], "", "", &rev); code != http.StatusOK {
+		t.Fatalf("revision by prefix: %d", code)
+	}
+	if rev.Hash != first || len(rev.Declares) != 3 || rev.Declares[0].ID != "mem.Object/cache" {
+		t.Errorf("revision: %+v", rev)
+	}
+
+	t.Run("events", func(t *testing.T) {
+		var all, web, newest []store.Event
+		call(t, "GET", d.url+"/api/v1/events", "", "", &all)
+		call(t, "GET", d.url+"/api/v1/events?resource=mem.Object/web", "", "", &web)
+		call(t, "GET", d.url+"/api/v1/events?limit=2", "", "", &newest)
+		if len(all) < 6 || len(web) < 2 || len(newest) != 2 {
+			t.Fatalf("events: %d, of web %d, newest %d", len(all), len(web), len(newest))
+		}
+		for _, e := range web {
+			if e.Resource != "mem.Object/web" {
+				t.Errorf("an event of %s in web's", e.Resource)
+			}
+		}
+		if diff := cmp.Diff(all[len(all)-2:], newest); diff != "" {
+			t.Errorf("limit=2 (-the last two +got):\n%s", diff)
+		}
+		var none []store.Event
+		call(t, "GET", d.url+"/api/v1/events?since="+time.Now().Add(time.Hour).UTC().Format(time.RFC3339), "", "", &none)
+		if none == nil || len(none) != 0 {
+			t.Errorf("events since in an hour: %v; want []", none)
+		}
+	})
+
+	t.Run("rollback", func(t *testing.T) {
+		var rb controller.RollbackView
+		if code := call(t, "POST", d.url+"/api/v1/rollback", "", "", &rb); code != http.StatusAccepted {
+			t.Fatalf("rollback: %d", code)
+		}
+		if rb.From != second || rb.To != first {
+			t.Errorf("rollback: %+v; want from the second to the first", rb)
+		}
+		d.waitState(func() bool { p := d.e.Progress(); return p.Revision == first && p.Converged }, "the controller converges the first again")
+		if r, _ := d.st.GetRevision(context.Background(), second); r.State != store.RevisionRolledBack {
+			t.Errorf("the second revision is %s; want rolled-back", r.State)
+		}
+		var e apiError
+		if code := call(t, "POST", d.url+"/api/v1/rollback", "", `{"revision": "`+first+`"}`, &e); code != http.StatusConflict || e.Code != "conflict" {
+			t.Errorf("rollback to the target: %d %+v; want 409 conflict", code, e)
+		}
+		if code := call(t, "POST", d.url+"/api/v1/rollback", "", `{"revision": "`+second[:6]+`"}`, &rb); code != http.StatusAccepted || rb.To != second {
+			t.Errorf("rollback by prefix: %d %+v", code, rb)
+		}
+	})
+}
+
+func TestErrors(t *testing.T) {
+	d := startDaemon(t, shop("v1"), daemonOptions{cfg: func(c *Config) { c.MaxBody = 100 }})
+	tests := map[string]struct {
+		method, path, body string
+		status             int
+		code               string
+	}{
+		"no such endpoint":       {"GET", "/api/v1/nope", "", 404, "not_found"},
+		"no such resource":       {"GET", "/api/v1/resources/mem.Object/none", "", 404, "not_found"},
+		"reconcile unknown":      {"POST", "/api/v1/resources/mem.Object/none/reconcile", "", 404, "not_found"},
+		"wrong method":           {"DELETE", "/api/v1/resources", "", 405, "method_not_allowed"},
+		"get an action":          {"GET", "/api/v1/rollback", "", 405, "method_not_allowed"},
+		"bad phase":              {"GET", "/api/v1/resources?phase=Sleeping", "", 400, "bad_request"},
+		"bad drifted":            {"GET", "/api/v1/resources?drifted=maybe", "", 400, "bad_request"},
+		"bad selector":           {"GET", "/api/v1/resources?selector=a%3Db%3Dc", "", 400, "bad_request"},
+		"bad limit":              {"GET", "/api/v1/resources?limit=-1", "", 400, "bad_request"},
+		"short revision":         {"GET", "/api/v1/revisions/ab", "", 400, "bad_request"},
+		"unknown revision":       {"GET", "/api/v1/revisions/ffffffffffff", "", 404, "not_found"},
+		"bad since":              {"GET", "/api/v1/events?since=yesterday", "", 400, "bad_request"},
+		"bad event limit":        {"GET", "/api/v1/events?limit=x", "", 400, "bad_request"},
+		"unknown field":          {"POST", "/api/v1/rollback", `{"to": "x"}`, 400, "bad_request"},
+		"not JSON":               {"POST", "/api/v1/reconcile", `reconcile!`, 400, "bad_request"},
+		"body too large":         {"POST", "/api/v1/rollback", `{"revision": "` + strings.Repeat("a", 200) + `"}`, 413, "too_large"},
+		"nothing to roll back":   {"POST", "/api/v1/rollback", ``, 409, "conflict"},
+		"bad Last-Event-ID":      {"GET", "/api/v1/stream?lastEventId=12", "", 400, "bad_request"},
+		"no such resource route": {"GET", "/api/v1/resources/mem.Object", "", 404, "not_found"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			var e apiError
+			if code := call(t, tc.method, d.url+tc.path, "", tc.body, &e); code != tc.status || e.Code != tc.code || e.Error == "" {
+				t.Errorf("%d %+v; want %d %s with a message", code, e, tc.status, tc.code)
+			}
+		})
+	}
+	req, _ := http.NewRequest("PUT", d.url+"/api/v1/rollback", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("Allow"); got != "POST" {
+		t.Errorf("Allow: %q; want POST", got)
+	}
+}
+
+func TestAuth(t *testing.T) {
+	const token = "s3cret-token-of-the-api"
+	d := startDaemon(t, shop("v1"), daemonOptions{token: token})
+	tests := map[string]struct {
+		path, token string
+		status      int
+	}{
+		"no token":         {"/api/v1/resources", "", 401},
+		"wrong token":      {"/api/v1/resources", "s3cret-token-of-the-apX", 401},
+		"a prefix":         {"/api/v1/resources", "s3cret", 401},
+		"the token":        {"/api/v1/resources", token, 200},
+		"the token, event": {"/api/v1/events", token, 200},
+		"unknown endpoint": {"/api/v1/nope", "", 401},
+		"healthz":          {"/healthz", "", 200},
+		"readyz":           {"/readyz", "", 200},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			var e apiError
+			out := any(&e)
+			if tc.status == 200 {
+				out = nil
+			}
+			code := call(t, "GET", d.url+tc.path, tc.token, "", out)
+			if code != tc.status || (code == 401 && e.Code != "unauthorized") {
+				t.Errorf("%d %+v; want %d", code, e, tc.status)
+			}
+		})
+	}
+	if code := call(t, "POST", d.url+"/api/v1/reconcile", "", "", nil); code != 401 {
+		t.Errorf("an action without the token: %d; want 401", code)
+	}
+}
+
+func TestHostAndOrigin(t *testing.T) {
+	d := startDaemon(t, shop("v1"), daemonOptions{})
+	tests := map[string]struct {
+		host, origin string
+		status       int
+	}{
+		"loopback":             {"", "", 200},
+		"localhost":            {"localhost:7070", "", 200},
+		"rebinding":            {"evil.example:7070", "", 403},
+		"same origin":          {"", "SAME", 200},
+		"another origin":       {"", "http://evil.example", 403},
+		"another port, origin": {"", "http://127.0.0.1:1", 403},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", d.url+"/api/v1/resources", nil)
+			if tc.host != "" {
+				req.Host = tc.host
+			}
+			switch tc.origin {
+			case "SAME":
+				req.Header.Set("Origin", d.url)
+			case "":
+			default:
+				req.Header.Set("Origin", tc.origin)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Errorf("%d; want %d", resp.StatusCode, tc.status)
+			}
+		})
+	}
+}
+
+func TestPlanMutatesNothing(t *testing.T) {
+	d := startDaemon(t, shop("v1"), daemonOptions{})
+	ctx := context.Background()
+	type state struct {
+		Records   []store.Record
+		Revisions []store.Revision
+		Target    string
+		Events    []store.Event
+	}
+	read := func() state {
+		var s state
+		var err error
+		if s.Records, err = d.st.ListRecords(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if s.Revisions, err = d.st.ListRevisions(ctx); err != nil {
+			t.Fatal(err)
+		}
+		s.Target, _ = d.st.Target(ctx)
+		if s.Events, err = d.st.ListEvents(ctx, store.EventFilter{}); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	// The judge marks the revision converged once; wait for it, so that
+	// nothing else writes while the plan runs.
+	d.waitState(func() bool {
+		r, err := d.st.GetRevision(ctx, d.e.Progress().Revision)
+		return err == nil && r.State == store.RevisionConverged
+	}, "the revision is marked converged")
+	if err := d.e.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before, mutations, target := read(), d.mem.Mutations(), d.e.Progress().Revision
+
+	d.setDocs(shop("v2")) // the manifests change; the daemon was not told
+	var p struct {
+		Revision string `json:"revision"`
+		Actions  []struct {
+			Action, ID string
+		} `json:"actions"`
+		Summary map[string]int `json:"summary"`
+		Changes bool           `json:"changes"`
+	}
+	if code := call(t, "GET", d.url+"/api/v1/plan", "", "", &p); code != http.StatusOK {
+		t.Fatalf("plan: %d", code)
+	}
+	if !p.Changes || p.Revision == target || len(p.Actions) != 3 || p.Summary["update"] != 3 {
+		t.Errorf("plan: %+v; want three updates of another revision", p)
+	}
+	if got := d.mem.Mutations(); got != mutations {
+		t.Errorf("the plan mutated the world: %d mutations, %d before", got, mutations)
+	}
+	if got := d.e.Progress().Revision; got != target {
+		t.Errorf("the plan changed the engine's target")
+	}
+	if diff := cmp.Diff(before, read()); diff != "" {
+		t.Errorf("the plan changed the state (-before +after):\n%s", diff)
+	}
+}
+
+// slowViews never answers before its request is done.
+type slowViews struct{ Views }
+
+func (slowViews) Resources(ctx context.Context, _ controller.ResourceFilter) (controller.ResourceList, error) {
+	<-ctx.Done()
+	return controller.ResourceList{}, ctx.Err()
+}
+
+func TestTimeout(t *testing.T) {
+	h := New(Config{Views: slowViews{}, Timeout: 50 * time.Millisecond, Logger: quiet()})
+	srv, err := Listen(h, ServerConfig{Addr: "127.0.0.1:0", Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	var e apiError
+	if code := call(t, "GET", srv.URL()+"/api/v1/resources", "", "", &e); code != http.StatusServiceUnavailable || e.Code != "timeout" {
+		t.Errorf("%d %+v; want 503 timeout", code, e)
+	}
+}
+
+func TestCheckListen(t *testing.T) {
+	tests := map[string]struct {
+		addr, token string
+		ok          bool
+	}{
+		"loopback v4":         {"127.0.0.1:7070", "", true},
+		"loopback other":      {"127.0.0.2:7070", "", true},
+		"loopback v6":         {"[::1]:7070", "", true},
+		"localhost":           {"localhost:7070", "", true},
+		"every interface":     {":7070", "", false},
+		"any v4":              {"0.0.0.0:7070", "", false},
+		"a LAN address":       {"192.0.2.10:7070", "", false},
+		"a name":              {"converge.example:7070", "", false},
+		"every one, token":    {":7070", "t", true},
+		"a LAN one, token":    {"192.0.2.10:7070", "t", true},
+		"no port":             {"127.0.0.1", "", false},
+		"no port, with token": {"127.0.0.1", "t", false},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if err := CheckListen(tc.addr, tc.token); (err == nil) != tc.ok {
+				t.Errorf("CheckListen(%q, %q) = %v; want ok %v", tc.addr, tc.token, err, tc.ok)
+			}
+		})
+	}
+}
+
+func TestListenErrors(t *testing.T) {
+	h := New(Config{Logger: quiet()})
+	a, err := Listen(h, ServerConfig{Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	_, err = Listen(h, ServerConfig{Addr: a.Addr().String()})
+	if !errors.Is(err, syscall.EADDRINUSE) || !strings.Contains(err.Error(), "already in use") {
+		t.Errorf("a second server on %s: %v; want address in use", a.Addr(), err)
+	}
+	if _, err := Listen(h, ServerConfig{Addr: "0.0.0.0:0"}); err == nil || !strings.Contains(err.Error(), "token") {
+		t.Errorf("every interface without a token: %v; want refused", err)
+	}
+	if _, err := Listen(h, ServerConfig{Addr: "127.0.0.1:0", CertFile: "cert.pem"}); err == nil {
+		t.Error("a certificate without a key: no error")
+	}
+	if _, err := Listen(h, ServerConfig{Addr: "127.0.0.1:0", CertFile: "none.pem", KeyFile: "none.key"}); err == nil || !strings.Contains(err.Error(), "TLS") {
+		t.Errorf("a missing certificate: %v", err)
+	}
+}
+
+func TestRoutesAreDocumented(t *testing.T) {
+	b, err := readDoc()
+	if err != nil {
+		t.Skip("docs/api.md: ", err)
+	}
+	for _, p := range []string{"/healthz", "/readyz", "/metrics", "/api/v1/resources", "/api/v1/resources/{kind}/{name}", "/api/v1/resources/{kind}/{name}/reconcile",
+		"/api/v1/revisions", "/api/v1/revisions/{hash}", "/api/v1/events", "/api/v1/plan", "/api/v1/reconcile", "/api/v1/rollback", "/api/v1/stream"} {
+		if !slices.Contains(strings.Fields(strings.NewReplacer("`", " ").Replace(b)), p) {
+			t.Errorf("docs/api.md does not name %s", p)
+		}
+	}
+}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/convergehq/converge/api"
+	"github.com/convergehq/converge/controller"
+	"github.com/convergehq/converge/provider"
+	"github.com/convergehq/converge/store"
+)
+
+// serveFlags are converge run's flags of the HTTP API (see docs/api.md).
+type serveFlags struct {
+	listen    string
+	tokenFile string
+	tlsCert   string
+	tlsKey    string
+	cmd       *cobra.Command
+}
+
+func (f *serveFlags) register(cmd *cobra.Command) {
+	f.cmd = cmd
+	cmd.Flags().StringVar(&f.listen, "listen", "127.0.0.1:7070", "serve the HTTP API, the stream and /metrics on this address (empty: none); an address that is not loopback needs an API token")
+	cmd.Flags().StringVar(&f.tokenFile, "api-token-file", "", "file holding the token every /api/ request must send as Authorization: Bearer TOKEN (default: $CONVERGE_API_TOKEN)")
+	cmd.Flags().StringVar(&f.tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM; with --tls-key)")
+	cmd.Flags().StringVar(&f.tlsKey, "tls-key", "", "the key of --tls-cert (PEM)")
+}
+
+// token returns the API token: --api-token-file's, else
+// $CONVERGE_API_TOKEN; empty when neither is set.
+func (f *serveFlags) token() (string, error) {
+	if f.tokenFile == "" {
+		return strings.TrimSpace(os.Getenv("CONVERGE_API_TOKEN")), nil
+	}
+	b, err := os.ReadFile(f.tokenFile)
+	if err != nil {
+		return "", fmt.Errorf("--api-token-file: %w", err)
+	}
+	t := strings.TrimSpace(string(b))
+	if t == "" {
+		return "", fmt.Errorf("--api-token-file %s: the file is empty", f.tokenFile)
+	}
+	return t, nil
+}
+
+// serve starts the API of the running controller c, unless --listen is
+// empty. It returns once the server listens (an address in use is an
+// error here, at start-up), and the function that stops it.
+func (f *serveFlags) serve(ctx context.Context, c *controller.Controller, reg *provider.Registry, st store.Store, log *slog.Logger) (stop func(), err error) {
+	if f.listen == "" {
+		return func() {}, nil
+	}
+	token, err := f.token()
+	if err != nil {
+		return nil, err
+	}
+	feed, ok := st.(api.Feed)
+	if !ok {
+		return nil, errors.New("the state cannot be watched: the API's stream needs it")
+	}
+	live := c.Live(reg)
+	h := api.New(api.Config{Views: live, Actions: live, Readiness: live, Feed: feed, Token: token, Logger: log})
+	srv, err := api.Listen(h, api.ServerConfig{Addr: f.listen, Token: token, CertFile: f.tlsCert, KeyFile: f.tlsKey, Logger: log})
+	if errors.Is(err, syscall.EADDRINUSE) && !f.cmd.Flags().Changed("listen") {
+		// The default address taken (by another converge on this
+		// machine) does not stop the daemon; an address given does.
+		log.Error("the API is not served: its default address is in use; give this converge its own --listen", "listen", f.listen)
+		return func() {}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	log.Info("serving the API", "url", srv.URL(), "token", token != "")
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ctx); err != nil {
+			log.Error("api", "err", err)
+		}
+	}()
+	return func() { cancel(); <-done }, nil
+}

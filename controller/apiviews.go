@@ -1,0 +1,600 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/convergehq/converge/diff"
+	"github.com/convergehq/converge/engine"
+	"github.com/convergehq/converge/manifest"
+	"github.com/convergehq/converge/plan"
+	"github.com/convergehq/converge/provider"
+	"github.com/convergehq/converge/store"
+)
+
+// The live views are what a running controller serves to an API: the
+// status and history views, with what only the daemon knows (the labels
+// and specs of its target, why a resource waits, the plan of the
+// manifests against the world), and the actions it takes on request.
+
+// Errors of requests, matched with errors.Is; store.ErrNotFound is the
+// third kind.
+var (
+	// ErrInvalid: the request cannot be served as given.
+	ErrInvalid = errors.New("invalid request")
+	// ErrConflict: the request is valid but the state refuses it now.
+	ErrConflict = errors.New("conflict")
+)
+
+// Live serves the views of a running controller and takes its actions on
+// request. Its methods are safe for concurrent use with Run.
+type Live struct {
+	c   *Controller
+	reg *provider.Registry
+
+	mu   sync.Mutex
+	hash string             // of rv
+	rv   *manifest.Revision // the last target decoded, kept while it is the target
+}
+
+// Live returns the live views of c. reg gives the kinds' schemas, so that
+// sensitive values are masked; nil masks only URL passwords.
+func (c *Controller) Live(reg *provider.Registry) *Live {
+	return &Live{c: c, reg: reg}
+}
+
+// ResourceItem is a resource in a list: its status view, with its labels
+// and whether it drifted.
+type ResourceItem struct {
+	ResourceView
+	Labels  map[string]string `json:"labels,omitempty"`
+	Drifted bool              `json:"drifted"`
+}
+
+// ResourceList is the status view with the resources a filter selects.
+type ResourceList struct {
+	StatusView
+	Resources []ResourceItem `json:"resources"`
+	// Total is the number of resources before the filter.
+	Total int `json:"total"`
+}
+
+// ResourceFilter selects resources; zero values select everything.
+type ResourceFilter struct {
+	Kind     string
+	Phase    store.Phase
+	Selector Selector
+	Drifted  *bool
+}
+
+// Selector is a label selector: every requirement must hold.
+type Selector []Requirement
+
+// Requirement is one term of a selector: key=value, key!=value, key
+// (the label is set) or !key (it is not).
+type Requirement struct {
+	Key, Value string
+	Op         string // "=", "!=", "exists", "!exists"
+}
+
+// ParseSelector parses a label selector as kubectl writes it:
+// "app=web,tier!=db,canary,!legacy" ("==" is "=").
+func ParseSelector(s string) (Selector, error) {
+	var sel Selector
+	for _, term := range strings.Split(s, ",") {
+		term = strings.TrimSpace(term)
+		if term == "" {
+			continue
+		}
+		var r Requirement
+		switch {
+		case strings.Contains(term, "!="):
+			r.Key, r.Value, _ = strings.Cut(term, "!=")
+			r.Op = "!="
+		case strings.Contains(term, "=="):
+			r.Key, r.Value, _ = strings.Cut(term, "==")
+			r.Op = "="
+		case strings.Contains(term, "="):
+			r.Key, r.Value, _ = strings.Cut(term, "=")
+			r.Op = "="
+		case strings.HasPrefix(term, "!"):
+			r.Key, r.Op = term[1:], "!exists"
+		default:
+			r.Key, r.Op = term, "exists"
+		}
+		r.Key, r.Value = strings.TrimSpace(r.Key), strings.TrimSpace(r.Value)
+		if r.Key == "" || strings.ContainsAny(r.Key, "=! ") || strings.ContainsAny(r.Value, "=! ") {
+			return nil, fmt.Errorf("label selector %q: term %q: want key=value, key!=value, key or !key: %w", s, term, ErrInvalid)
+		}
+		sel = append(sel, r)
+	}
+	return sel, nil
+}
+
+// Matches reports whether labels satisfy every requirement.
+func (s Selector) Matches(labels map[string]string) bool {
+	for _, r := range s {
+		v, ok := labels[r.Key]
+		switch r.Op {
+		case "=":
+			if !ok || v != r.Value {
+				return false
+			}
+		case "!=":
+			if ok && v == r.Value {
+				return false
+			}
+		case "exists":
+			if !ok {
+				return false
+			}
+		case "!exists":
+			if ok {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// target returns the target revision, decoded once per target; nil when
+// there is none.
+func (l *Live) target(ctx context.Context) (*manifest.Revision, error) {
+	hash := l.c.e.Progress().Revision
+	if hash == "" {
+		return nil, nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.hash == hash {
+		return l.rv, nil
+	}
+	r, err := l.c.st.GetRevision(ctx, hash)
+	if err != nil {
+		return nil, fmt.Errorf("read the target revision: %w", err)
+	}
+	rv, err := engine.RevisionFromStore(r)
+	if err != nil {
+		return nil, err
+	}
+	l.hash, l.rv = hash, rv
+	return rv, nil
+}
+
+func drifted(v ResourceView) bool {
+	if v.Phase == store.PhaseDrifted {
+		return true
+	}
+	for _, c := range v.Conditions {
+		if string(c.Type) == "Drifted" {
+			return string(c.Status) == "True"
+		}
+	}
+	return false
+}
+
+// Resources returns the status view with the resources f selects, sorted
+// by ID. Desired resources not recorded yet are Pending.
+func (l *Live) Resources(ctx context.Context, f ResourceFilter) (ResourceList, error) {
+	rv, err := l.target(ctx)
+	if err != nil {
+		return ResourceList{}, err
+	}
+	v, err := Status(ctx, l.c.st, nil)
+	if err != nil {
+		return ResourceList{}, err
+	}
+	if rv != nil {
+		v.Resources = withDesired(v.Resources, rv)
+	}
+	out := ResourceList{StatusView: v, Resources: make([]ResourceItem, 0, len(v.Resources)), Total: len(v.Resources)}
+	for _, r := range v.Resources {
+		it := ResourceItem{ResourceView: r, Drifted: drifted(r)}
+		if res, ok := rv.Get(r.ID); ok {
+			it.Labels = res.Labels
+		}
+		if (f.Kind != "" && r.Kind != f.Kind) || (f.Phase != "" && r.Phase != f.Phase) ||
+			(f.Drifted != nil && *f.Drifted != it.Drifted) || !f.Selector.Matches(it.Labels) {
+			continue
+		}
+		out.Resources = append(out.Resources, it)
+	}
+	out.StatusView.Resources = nil
+	return out, nil
+}
+
+// ResourceDetail is everything known about one resource.
+type ResourceDetail struct {
+	ResourceItem
+	// Desired is the resource as the target revision declares it; nil
+	// when the resource left the manifests.
+	Desired *DesiredView `json:"desired,omitempty"`
+	// Applied is the spec last applied, masked.
+	Applied map[string]any `json:"applied,omitempty"`
+	// Waiting says why a resource that is not Ready waits, and
+	// WaitingFor for which dependencies (with their phases).
+	Waiting    string       `json:"waiting,omitempty"`
+	WaitingFor []Dependency `json:"waitingFor,omitempty"`
+	// Drift is the last drift found, while the resource stands drifted.
+	Drift *DriftView `json:"drift,omitempty"`
+	// Events are the resource's newest events, oldest first.
+	Events []store.Event `json:"events"`
+}
+
+// DesiredView is a desired resource, sensitive values masked.
+type DesiredView struct {
+	Spec      map[string]any  `json:"spec"`
+	DependsOn []string        `json:"dependsOn,omitempty"`
+	Deps      []string        `json:"deps,omitempty"`
+	Policy    manifest.Policy `json:"policy"`
+	Source    manifest.Source `json:"source"`
+	Hash      string          `json:"hash"`
+}
+
+// Dependency is a dependency and where it stands.
+type Dependency struct {
+	ID    string      `json:"id"`
+	Phase store.Phase `json:"phase"`
+}
+
+// DriftView is the drift of a resource: when converge found it and the
+// field diff it found (masked), as its DriftDetected event says.
+type DriftView struct {
+	Since   time.Time `json:"since,omitzero"`
+	Reason  string    `json:"reason,omitempty"`
+	Diff    string    `json:"diff,omitempty"`
+	Count   int       `json:"count,omitempty"`
+	LastHit time.Time `json:"lastSeen,omitzero"`
+}
+
+// RecentEvents is how many events a resource's detail holds.
+const RecentEvents = 20
+
+// Resource returns the detail of the resource id; an error matching
+// store.ErrNotFound when converge neither desires nor records it.
+func (l *Live) Resource(ctx context.Context, id string) (ResourceDetail, error) {
+	rv, err := l.target(ctx)
+	if err != nil {
+		return ResourceDetail{}, err
+	}
+	res, desired := rv.Get(id)
+	rec, err := l.c.st.GetRecord(ctx, id)
+	recorded := err == nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return ResourceDetail{}, err
+	}
+	if !desired && !recorded {
+		return ResourceDetail{}, fmt.Errorf("resource %s: %w", id, store.ErrNotFound)
+	}
+	var d ResourceDetail
+	if recorded {
+		d.ResourceView = Resource(rec)
+		d.Applied = l.mask(rec.Kind, rec.AppliedSpec)
+	} else {
+		d.ResourceView = ResourceView{ID: res.ID, Kind: res.Kind, Phase: store.PhasePending, Message: "not reconciled yet"}
+	}
+	d.Drifted = drifted(d.ResourceView)
+	if desired {
+		d.Labels = res.Labels
+		d.Desired = &DesiredView{Spec: l.mask(res.Kind, res.Spec), DependsOn: res.DependsOn, Deps: res.Deps(), Policy: res.Policy, Source: res.Source, Hash: res.Hash}
+		for _, dep := range res.Deps() {
+			if d.Phase == store.PhaseReady {
+				break
+			}
+			ph := store.PhasePending
+			if r, err := l.c.st.GetRecord(ctx, dep); err == nil {
+				ph = r.Phase
+			}
+			if ph != store.PhaseReady && ph != store.PhaseDrifted {
+				d.WaitingFor = append(d.WaitingFor, Dependency{ID: dep, Phase: ph})
+			}
+		}
+		if d.Phase == store.PhaseWaiting {
+			d.Waiting = d.Message
+		} else if len(d.WaitingFor) > 0 {
+			names := make([]string, len(d.WaitingFor))
+			for i, w := range d.WaitingFor {
+				names[i] = w.ID + ": " + string(w.Phase)
+			}
+			d.Waiting = "waiting for " + strings.Join(names, ", ")
+		}
+	}
+	evs, err := l.c.st.ListEvents(ctx, store.EventFilter{Resource: id, Limit: RecentEvents})
+	if err != nil {
+		return ResourceDetail{}, err
+	}
+	if evs == nil {
+		evs = []store.Event{}
+	}
+	d.Events = evs
+	if d.Drifted {
+		d.Drift = &DriftView{Reason: d.Message}
+		for _, c := range d.Conditions {
+			if string(c.Type) == "Drifted" {
+				d.Drift.Since, d.Drift.Reason = c.LastTransitionTime, c.Message
+			}
+		}
+		all, err := l.c.st.ListEvents(ctx, store.EventFilter{Resource: id})
+		if err != nil {
+			return ResourceDetail{}, err
+		}
+		for i := len(all) - 1; i >= 0; i-- {
+			if e := all[i]; string(e.Reason) == "DriftDetected" {
+				d.Drift.Diff = strings.TrimPrefix(e.Message, "observed state differs from the last applied spec: ")
+				d.Drift.Count, d.Drift.LastHit = e.Count, e.LastSeen
+				break
+			}
+		}
+	}
+	return d, nil
+}
+
+// mask returns spec with the values of kind's sensitive fields replaced by
+// "(sensitive)" and the passwords of URLs redacted.
+func (l *Live) mask(kind string, spec map[string]any) map[string]any {
+	if spec == nil {
+		return nil
+	}
+	var schema provider.Schema
+	if l.reg != nil {
+		schema, _ = l.reg.Schema(kind)
+	}
+	out := make(map[string]any, len(spec))
+	for k, v := range spec {
+		if schema.Fields[k].Sensitive {
+			out[k] = diff.SensitiveValue
+			continue
+		}
+		out[k] = maskURLs(v)
+	}
+	return out
+}
+
+func maskURLs(v any) any {
+	switch x := v.(type) {
+	case string:
+		if !strings.Contains(x, "://") {
+			return x
+		}
+		if u, err := url.Parse(x); err == nil && u.User != nil {
+			if _, ok := u.User.Password(); ok {
+				return u.Redacted()
+			}
+		}
+		return x
+	case map[string]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[k] = maskURLs(e)
+		}
+		return m
+	case []any:
+		s := make([]any, len(x))
+		for i, e := range x {
+			s[i] = maskURLs(e)
+		}
+		return s
+	}
+	return v
+}
+
+// Revisions returns the history view.
+func (l *Live) Revisions(ctx context.Context) ([]RevisionView, error) {
+	return History(ctx, l.c.st)
+}
+
+// RevisionDetail is one revision with the resources it declares.
+type RevisionDetail struct {
+	RevisionView
+	Declares []DeclaredResource `json:"declares"`
+}
+
+// DeclaredResource is a resource a revision declares.
+type DeclaredResource struct {
+	ID     string            `json:"id"`
+	Kind   string            `json:"kind"`
+	Labels map[string]string `json:"labels,omitempty"`
+	Deps   []string          `json:"deps,omitempty"`
+	Hash   string            `json:"hash"`
+}
+
+// Revision returns the revision whose hash is hash, or starts with it (4
+// characters at least).
+func (l *Live) Revision(ctx context.Context, hash string) (RevisionDetail, error) {
+	views, err := History(ctx, l.c.st)
+	if err != nil {
+		return RevisionDetail{}, err
+	}
+	v, err := pick(views, hash)
+	if err != nil {
+		return RevisionDetail{}, err
+	}
+	r, err := l.c.st.GetRevision(ctx, v.Hash)
+	if err != nil {
+		return RevisionDetail{}, err
+	}
+	d := RevisionDetail{RevisionView: v, Declares: []DeclaredResource{}}
+	if rv, err := engine.RevisionFromStore(r); err == nil {
+		for _, res := range rv.Resources {
+			d.Declares = append(d.Declares, DeclaredResource{ID: res.ID, Kind: res.Kind, Labels: res.Labels, Deps: res.Deps(), Hash: res.Hash})
+		}
+	}
+	return d, nil
+}
+
+func pick(views []RevisionView, hash string) (RevisionView, error) {
+	var found []RevisionView
+	for _, v := range views {
+		if v.Hash == hash {
+			return v, nil
+		}
+		if len(hash) >= 4 && strings.HasPrefix(v.Hash, hash) {
+			found = append(found, v)
+		}
+	}
+	switch {
+	case len(found) == 1:
+		return found[0], nil
+	case len(found) > 1:
+		return RevisionView{}, fmt.Errorf("revision %q is ambiguous: %d revisions start with it: %w", hash, len(found), ErrInvalid)
+	case len(hash) < 4:
+		return RevisionView{}, fmt.Errorf("revision %q: give at least 4 characters of its hash: %w", hash, ErrInvalid)
+	}
+	return RevisionView{}, fmt.Errorf("revision %q: %w", hash, store.ErrNotFound)
+}
+
+// Events returns the events f selects, oldest first, as converge events
+// lists them.
+func (l *Live) Events(ctx context.Context, f store.EventFilter) ([]store.Event, error) {
+	evs, err := l.c.st.ListEvents(ctx, f)
+	if evs == nil && err == nil {
+		evs = []store.Event{}
+	}
+	return evs, err
+}
+
+// PlanView is a plan of the manifests as they are now against the world.
+type PlanView struct {
+	Plan *plan.Plan
+	// Held says that apply would refuse the plan and run would hold it.
+	Held string
+	// Staying says converge stays off the manifests' revision (see
+	// Stays): the plan is of the revision it stays on.
+	Staying string
+}
+
+// Plan loads the manifests and plans them against the world, as converge
+// plan does: it calls only the providers' Observe, within the running
+// engine's limits, and changes nothing, neither the world nor the state
+// nor the engine's target.
+func (l *Live) Plan(ctx context.Context) (PlanView, error) {
+	if l.c.opts.Load == nil {
+		return PlanView{}, fmt.Errorf("this controller has no manifests to load: %w", ErrConflict)
+	}
+	rv, err := l.c.opts.Load()
+	if err != nil {
+		return PlanView{}, fmt.Errorf("load the manifests: %w: %w", err, ErrConflict)
+	}
+	var v PlanView
+	target, note, err := ChooseTarget(ctx, l.c.st, rv, l.c.opts.Rollback)
+	if err != nil {
+		return PlanView{}, err
+	}
+	v.Staying = note
+	switch err := l.c.opts.Guard.Check(l.c.e.Records(), target); {
+	case errors.Is(err, engine.ErrEmpty):
+		return PlanView{}, fmt.Errorf("%w: %w", err, ErrConflict)
+	case err != nil:
+		v.Held = err.Error()
+	}
+	if v.Plan, err = l.c.e.Plan(ctx, target); err != nil {
+		return PlanView{}, err
+	}
+	return v, nil
+}
+
+// Reconcile makes the running engine reconcile id at once; an error
+// matching store.ErrNotFound when converge neither desires nor records it.
+func (l *Live) Reconcile(_ context.Context, id string) error {
+	if !l.c.e.Reconcile(id) {
+		return fmt.Errorf("resource %s: %w", id, store.ErrNotFound)
+	}
+	return nil
+}
+
+// ReconcileAll loads the manifests again and observes every resource
+// again, at once: a resync on request.
+func (l *Live) ReconcileAll(context.Context) error {
+	l.c.Reload()
+	l.c.e.ResyncAll()
+	return nil
+}
+
+// RollbackView says what a rollback on request did.
+type RollbackView struct {
+	From string `json:"from,omitempty"`
+	To   string `json:"to"`
+}
+
+// Rollback makes the revision hash (a prefix of 4 characters at least;
+// empty: the last known good one other than the target) the target again,
+// as converge rollback does beside a running daemon: the current target is
+// marked rolled back (so converge stays off it until the manifests
+// change), a RolledBack event is recorded, and the target is set in the
+// state, which the controller follows.
+func (l *Live) Rollback(ctx context.Context, hash string) (RollbackView, error) {
+	revs, err := l.c.st.ListRevisions(ctx)
+	if err != nil {
+		return RollbackView{}, err
+	}
+	cur, _ := l.c.st.Target(ctx)
+	var to store.Revision
+	if hash == "" {
+		others := slices.DeleteFunc(slices.Clone(revs), func(r store.Revision) bool { return r.Hash == cur })
+		lkg, ok := store.LastKnownGood(others)
+		if !ok {
+			return RollbackView{}, fmt.Errorf("no earlier revision converged: nothing to roll back to: %w", ErrConflict)
+		}
+		to = lkg
+	} else {
+		views := make([]RevisionView, len(revs))
+		for i, r := range revs {
+			views[i] = RevisionView{Hash: r.Hash}
+		}
+		v, err := pick(views, hash)
+		if err != nil {
+			return RollbackView{}, err
+		}
+		for _, r := range revs {
+			if r.Hash == v.Hash {
+				to = r
+			}
+		}
+		if to.Hash == cur {
+			return RollbackView{}, fmt.Errorf("revision %s is already the target: %w", short(cur), ErrConflict)
+		}
+	}
+	if _, err := engine.RevisionFromStore(to); err != nil {
+		return RollbackView{}, fmt.Errorf("revision %s cannot be targeted: %v: %w", short(to.Hash), err, ErrConflict)
+	}
+	if cur != "" {
+		if r, err := l.c.st.GetRevision(ctx, cur); err == nil && r.State != store.RevisionFailed {
+			r.State, r.Reason = store.RevisionRolledBack, "rolled back by hand to revision "+short(to.Hash)
+			if err := l.c.st.PutRevision(ctx, r); err != nil {
+				return RollbackView{}, err
+			}
+		}
+	}
+	from := cur
+	if from == "" {
+		from = "-"
+	}
+	now := l.c.clock.Now()
+	msg := fmt.Sprintf("rolled back by hand from revision %s to revision %s", short(from), short(to.Hash))
+	if _, err := l.c.st.AddEvent(ctx, store.Event{Type: store.Warning, Reason: "RolledBack", Message: msg, Count: 1, FirstSeen: now, LastSeen: now}); err != nil {
+		return RollbackView{}, err
+	}
+	if err := l.c.st.SetTarget(ctx, to.Hash); err != nil {
+		return RollbackView{}, err
+	}
+	l.c.log.Warn("rollback on request", "from", short(cur), "to", short(to.Hash))
+	return RollbackView{From: cur, To: to.Hash}, nil
+}
+
+// Ready says whether the controller can serve: its store answers and it
+// has a revision loaded.
+func (l *Live) Ready(ctx context.Context) error {
+	if _, err := l.c.st.ListRevisions(ctx); err != nil {
+		return fmt.Errorf("the state does not answer: %w", err)
+	}
+	if l.c.e.Progress().Revision == "" {
+		return errors.New("no revision loaded yet")
+	}
+	return nil
+}
