@@ -587,8 +587,9 @@ func TestEvents(t *testing.T) {
 	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
 
 	tests := map[string]struct {
-		args []string
-		want []string // "resource reason", sorted
+		args    []string
+		want    []string // "resource reason", sorted
+		wantErr string   // exit 1 with this on stderr
 	}{
 		"all": {
 			want: []string{
@@ -609,14 +610,26 @@ func TestEvents(t *testing.T) {
 			args: []string{"--since", future},
 			want: []string{},
 		},
-		"no such resource": {
-			args: []string{"--resource", "file.File/nope"},
+		"a resource with no events since": {
+			args: []string{"--resource", "file.File/keep", "--since", future},
 			want: []string{},
+		},
+		"no such resource": {
+			args:    []string{"--resource", "file.File/nope"},
+			wantErr: "error: --resource file.File/nope: unknown resource: neither in the manifests nor in the state",
 		},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			r := cli(nil, append([]string{"events", "-o", "json", "--state", e.state}, tc.args...)...)
+			if tc.wantErr != "" {
+				for _, r := range []result{r, cli(nil, append([]string{"events", "--state", e.state}, tc.args...)...)} {
+					if r.code != 1 || !strings.Contains(r.stderr, tc.wantErr) || r.stdout != "" {
+						t.Errorf("got %s; want exit 1 and %q on stderr only", r, tc.wantErr)
+					}
+				}
+				return
+			}
 			if r.code != 0 {
 				t.Fatalf("events: %s", r)
 			}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -131,10 +132,13 @@ With --detailed-exitcode: 0 no changes, 2 changes, 1 error.`,
 				return err
 			}
 			if destroy {
-				p.Revision = "destroy"
+				p.Revision = "" // no revision is targeted
 			}
 			if format == outputText {
 				w, flush := g.colors(cmd).planWriter(cmd.OutOrStdout())
+				if destroy {
+					w = &destroyHeader{w: w}
+				}
 				if err = p.WriteText(w); err == nil {
 					err = flush()
 				}
@@ -163,6 +167,27 @@ With --detailed-exitcode: 0 no changes, 2 changes, 1 error.`,
 	cmd.Flags().StringVar(&drift, "drift", manifest.DriftCorrect, "drift policy for resources that set none: correct, alert or ignore")
 	gf.register(cmd, true)
 	return cmd
+}
+
+// destroyHeader names a destroy plan in its header, which names no
+// revision: no revision is targeted.
+type destroyHeader struct {
+	w    io.Writer
+	done bool
+}
+
+func (d *destroyHeader) Write(p []byte) (int, error) {
+	if !d.done {
+		d.done = true
+		if rest, ok := bytes.CutPrefix(p, []byte("converge plan\n")); ok {
+			if _, err := io.WriteString(d.w, "converge plan to destroy everything converge manages here\n"); err != nil {
+				return 0, err
+			}
+			_, err := d.w.Write(rest)
+			return len(p), err
+		}
+	}
+	return d.w.Write(p)
 }
 
 // observer returns an engine that only observes (plan, drift) over the
@@ -388,11 +413,7 @@ func printReport(w io.Writer, rep engine.Report, destroy bool, err error, c colo
 		fmt.Fprintf(w, "Revision %s failed (%s): rolled back to the last known good revision %s.\n", short(rb.From), rb.Reason, short(rb.To))
 	}
 	if len(rep.Drifted) > 0 {
-		verb := "were"
-		if len(rep.Drifted) == 1 {
-			verb = "was"
-		}
-		fmt.Fprintf(w, "%s drifted and %s left alone (drift policy alert):\n", plural(len(rep.Drifted), "resource"), verb)
+		fmt.Fprintf(w, "%s drifted and %s left alone (drift policy alert):\n", plural(len(rep.Drifted), "resource"), pluralWord(len(rep.Drifted), "was", "were"))
 		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 		for _, f := range rep.Drifted {
 			fmt.Fprintf(tw, "  %s\t%s\t%s\n", f.ID, c.phase(f.Phase), f.Message)
@@ -522,6 +543,11 @@ func newEventsCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if resource != "" && len(evs) == 0 {
+				if err := checkKnown(ctx, st, resource); err != nil {
+					return err
+				}
+			}
 			if format != outputText {
 				if evs == nil {
 					evs = []store.Event{}
@@ -547,6 +573,31 @@ func newEventsCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&since, "since", "", "only events seen since then: a duration (1h, 30m) or an RFC 3339 time")
 	cmd.Flags().IntVar(&limit, "limit", 0, "only the newest N events (0: all)")
 	return cmd
+}
+
+// checkKnown fails with controller.ErrUnknownResource unless converge
+// records the resource id, its target revision declares it, or some event
+// was recorded about it (it may have been deleted since).
+func checkKnown(ctx context.Context, st store.Store, id string) error {
+	_, err := st.GetRecord(ctx, id)
+	switch {
+	case err == nil:
+		return nil
+	case !errors.Is(err, store.ErrNotFound):
+		return err
+	}
+	rv, err := controller.TargetRevision(ctx, st)
+	if err != nil {
+		return err
+	}
+	if _, ok := rv.Get(id); ok {
+		return nil
+	}
+	evs, err := st.ListEvents(ctx, store.EventFilter{Resource: id, Limit: 1})
+	if err != nil || len(evs) > 0 {
+		return err
+	}
+	return unknownError(fmt.Errorf("--resource %s: %w", id, controller.ErrUnknownResource))
 }
 
 func parseSince(s string, now time.Time) (time.Time, error) {
@@ -641,6 +692,14 @@ func plural(n int, noun string) string {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// pluralWord returns one when n is 1, many otherwise.
+func pluralWord(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // pluralVerb writes "1 resource is", "2 resources are": the count, its

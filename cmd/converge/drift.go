@@ -121,7 +121,21 @@ func writeDriftText(w io.Writer, rv *manifest.Revision, drifted []plan.Action, d
 		fmt.Fprintln(w, "No drift: every resource matches what converge last applied.")
 		return
 	}
-	fmt.Fprintf(w, "Drift: %s differ from what converge last applied, or could not be observed.\n\n", plural(len(drifted), "resource"))
+	unobserved := 0
+	for _, a := range drifted {
+		if a.Type == plan.Error {
+			unobserved++
+		}
+	}
+	n := len(drifted) - unobserved
+	switch {
+	case unobserved == 0:
+		fmt.Fprintf(w, "Drift: %s from what converge last applied.\n\n", pluralVerb(n, "resource", "differs", "differ"))
+	case n == 0:
+		fmt.Fprintf(w, "Drift unknown: %s could not be observed.\n\n", plural(unobserved, "resource"))
+	default:
+		fmt.Fprintf(w, "Drift: %s from what converge last applied; %d could not be observed.\n\n", pluralVerb(n, "resource", "differs", "differ"), unobserved)
+	}
 	for _, it := range driftItems(rv, drifted, def) {
 		next := "the next apply or run corrects it"
 		switch {
