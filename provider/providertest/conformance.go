@@ -104,6 +104,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"Replace", testReplace},
 		{"Delete", testDelete},
 		{"ObserveNeverMutates", testObserveNeverMutates},
+		{"Plan", testPlan},
 		{"CreateRetry", testCreateRetry},
 		{"Drift", testDrift},
 		{"ErrorsClassified", testErrorsClassified},
@@ -792,4 +793,41 @@ func deepCopy(v any) any {
 		return out
 	}
 	return v
+}
+
+// testPlan checks a provider that plans its own changes (provider.Planner):
+// no change for the spec it holds, an update for a field Update changes,
+// a replace naming its paths for a ForceNew field, and never a change to
+// the backend.
+func testPlan(t *testing.T, s *suite) {
+	pl, ok := s.h.Provider.(provider.Planner)
+	if !ok {
+		t.Skip("not a provider.Planner: the engine plans its changes")
+	}
+	const name = "planned"
+	rec := s.create(t, name, s.spec(t, name))
+	obs := s.mustObserve(t, rec)
+	before := s.objects(t)
+	plan := func(what string, spec map[string]any) provider.Planned {
+		t.Helper()
+		req := provider.PlanRequest{ID: s.h.Kind + "/" + name, Kind: s.h.Kind, Name: name, Spec: spec, Applied: rec.spec, Observed: obs, Private: rec.private}
+		p, err := pl.PlanChange(t.Context(), req)
+		if err != nil {
+			t.Fatalf("PlanChange(%s) for %s: %v", req.ID, what, err)
+		}
+		return p
+	}
+	if p := plan("the spec it holds", rec.spec); p.Action != provider.PlanNoop {
+		t.Errorf("PlanChange for the spec the object holds: %s %v; want %s", p.Action, p.Paths, provider.PlanNoop)
+	}
+	if p := plan("Updated", s.prepare(t, fmt.Sprintf("Updated(%q)", name), s.h.Updated(name))); p.Action != provider.PlanUpdate {
+		t.Errorf("PlanChange for Updated(%q): %s %v; want %s", name, p.Action, p.Paths, provider.PlanUpdate)
+	}
+	if s.h.Replaced != nil {
+		p := plan("Replaced", s.prepare(t, fmt.Sprintf("Replaced(%q)", name), s.h.Replaced(name)))
+		if p.Action != provider.PlanReplace || len(p.ReplacePaths) == 0 {
+			t.Errorf("PlanChange for Replaced(%q): %s, replace paths %v; want %s naming the fields that force it", name, p.Action, p.ReplacePaths, provider.PlanReplace)
+		}
+	}
+	s.checkSame(t, "PlanChange", before)
 }

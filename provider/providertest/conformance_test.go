@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/convergehq/converge/diff"
 	"github.com/convergehq/converge/provider"
 	"github.com/convergehq/converge/provider/providertest"
 )
@@ -68,6 +69,34 @@ func TestConformanceMemory(t *testing.T) {
 	providertest.Run(t, func(t *testing.T) providertest.Harness { return memoryHarness(t, nil) })
 }
 
+// planning is Memory that plans its own changes, as the engine would: by
+// the schema, field by field.
+func planning(m *providertest.Memory) provider.Provider {
+	return &providertest.PlanningFuncs{
+		Funcs: *providertest.Wrap(m),
+		PlanChangeFn: func(_ context.Context, req provider.PlanRequest) (provider.Planned, error) {
+			d := diff.Compute(providertest.Schema, req.Spec, req.Observed.State)
+			switch {
+			case d.Empty():
+				return provider.Planned{Action: provider.PlanNoop}, nil
+			case d.ForceNew():
+				var force []string
+				for _, c := range d {
+					if c.ForceNew {
+						force = append(force, c.Path)
+					}
+				}
+				return provider.Planned{Action: provider.PlanReplace, Paths: d.Paths(), ReplacePaths: force}, nil
+			}
+			return provider.Planned{Action: provider.PlanUpdate, Paths: d.Paths()}, nil
+		},
+	}
+}
+
+func TestConformancePlanner(t *testing.T) {
+	providertest.Run(t, func(t *testing.T) providertest.Harness { return memoryHarness(t, planning) })
+}
+
 // brokenProviders are providers that each break one point of the
 // contract; TestSuiteCatches checks that the suite fails them, at that
 // point.
@@ -90,6 +119,28 @@ var brokenProviders = map[string]struct {
 			return f
 		},
 		wantTest: "ObserveNeverMutates", wantLine: "Observe changed the backend",
+	},
+	"plan writes": {
+		wrap: func(m *providertest.Memory) provider.Provider {
+			p := planning(m).(*providertest.PlanningFuncs)
+			next := p.PlanChangeFn
+			p.PlanChangeFn = func(ctx context.Context, req provider.PlanRequest) (provider.Planned, error) {
+				m.Set(req.ID, req.Spec) // plans by doing
+				return next(ctx, req)
+			}
+			return p
+		},
+		wantTest: "Plan", wantLine: "PlanChange changed the backend",
+	},
+	"plan sees no change": {
+		wrap: func(m *providertest.Memory) provider.Provider {
+			p := planning(m).(*providertest.PlanningFuncs)
+			p.PlanChangeFn = func(context.Context, provider.PlanRequest) (provider.Planned, error) {
+				return provider.Planned{Action: provider.PlanNoop}, nil
+			}
+			return p
+		},
+		wantTest: "Plan", wantLine: "want update",
 	},
 	"delete of what is gone fails": {
 		wrap: func(m *providertest.Memory) provider.Provider {

@@ -39,20 +39,25 @@
 //  7. ObserveNeverMutates: repeated Observes (with the record, without
 //     it, of an absent object) answer the same and leave the backend as it
 //     was.
-//  8. CreateRetry: a create retried after its answer was lost makes no
+//  8. Plan, for a provider.Planner: PlanChange plans no change for the
+//     spec the object holds, an update for the Updated spec, a replace
+//     naming the fields that force it for the Replaced spec, and changes
+//     nothing in the backend. (Other providers skip it: the engine plans
+//     for them.)
+//  9. CreateRetry: a create retried after its answer was lost makes no
 //     second object. Where the provider claims it (CreateIdempotent), a
 //     second Create with the same IdempotencyKey adds no object and
 //     returns the first; where it relies on finding by name
 //     (ObserveFinds), Observe of the create's request, without Private,
 //     finds the object, and a Delete with what it found removes it.
-//  9. Drift: a change made out of band (Tamper) shows as a diff, and
+//  10. Drift: a change made out of band (Tamper) shows as a diff, and
 //     Update corrects it.
-//  10. ErrorsClassified: each call the harness says must fail (Failures)
+//  11. ErrorsClassified: each call the harness says must fail (Failures)
 //     fails, with an error provider.Classify puts in the class the harness
 //     names (an error that carries no class is retryable, as package
 //     provider says: a terminal, conflict or rate-limit answer must be
 //     marked).
-//  11. SensitiveNotInErrors: for every field the schema marks Sensitive,
+//  12. SensitiveNotInErrors: for every field the schema marks Sensitive,
 //     no failing call's error contains the value (as written,
 //     JSON-escaped, URL-escaped or in base64).
 //
@@ -67,5 +72,5 @@
 // as it goes (never two mutations of one object at once, never a create
 // of an object that exists); Faulty, a wrapper that injects errors,
 // delays and rate limits into any provider; and Funcs, a provider made of
-// function fields.
+// function fields (PlanningFuncs, one that also plans).
 package providertest
