@@ -8,9 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -327,7 +325,7 @@ func (g *globals) converge(cmd *cobra.Command, reg *provider.Registry, rv *manif
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	ctx, intr, stop := watchInterrupts(cmd.Context(), cmd.ErrOrStderr())
 	defer stop()
 	st, err := g.openStore(ctx, false)
 	var locked *sqlite.LockedError
@@ -342,6 +340,7 @@ func (g *globals) converge(cmd *cobra.Command, reg *provider.Registry, rv *manif
 	if err != nil {
 		return err
 	}
+	intr.engine.Store(e)
 	defer g.closeAlerts()
 	if log, err := g.logger(); err == nil {
 		g.pruneEvents(ctx, st, f.retention, log)
@@ -376,8 +375,8 @@ func (g *globals) converge(cmd *cobra.Command, reg *provider.Registry, rv *manif
 		// (the deadline may have cut a call a moment before actx's own
 		// timer marks it done)
 		err = fmt.Errorf("--timeout %s passed; the calls in flight were stopped, and the next run observes what they did", f.timeout)
-	case ctx.Err() != nil:
-		err = errors.New("interrupted; the calls in flight were finished and recorded")
+	case intr.interrupted() || ctx.Err() != nil:
+		err = errInterrupted
 	}
 	out := cmd.OutOrStdout()
 	if format == outputText {
@@ -390,6 +389,9 @@ func (g *globals) converge(cmd *cobra.Command, reg *provider.Registry, rv *manif
 	}
 	return nil
 }
+
+// errInterrupted is how the report of a run stopped by an interrupt ends.
+var errInterrupted = errors.New("interrupted; the calls in flight were finished and recorded")
 
 // deadlinePassed reports whether ctx has a deadline, and it passed.
 func deadlinePassed(ctx context.Context) bool {
@@ -420,12 +422,29 @@ func printReport(w io.Writer, rep engine.Report, destroy bool, err error, c colo
 		}
 		tw.Flush()
 	}
-	if len(rep.Failures) == 0 {
+	failures := rep.Failures
+	if errors.Is(err, errInterrupted) {
+		// What the interrupt kept from starting is not stuck: its
+		// waiting messages would be stale.
+		failures = nil
+		notReached := 0
+		for _, f := range rep.Failures {
+			if f.Phase == store.PhasePending || f.Phase == store.PhaseWaiting {
+				notReached++
+				continue
+			}
+			failures = append(failures, f)
+		}
+		if notReached > 0 {
+			fmt.Fprintf(w, "%s not reached before the interrupt.\n", pluralVerb(notReached, "resource", "was", "were"))
+		}
+	}
+	if len(failures) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "%s did not converge:\n", plural(len(rep.Failures), "resource"))
+	fmt.Fprintf(w, "%s did not converge:\n", plural(len(failures), "resource"))
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	for _, f := range rep.Failures {
+	for _, f := range failures {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", f.ID, c.phase(f.Phase), f.Message)
 	}
 	tw.Flush()
