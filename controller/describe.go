@@ -251,7 +251,8 @@ type Selection struct {
 // one converge neither desires nor records is an error matching
 // ErrUnknownResource.
 func Select(ctx context.Context, st store.Store, rv *manifest.Revision, v StatusView, sel Selection) (StatusView, error) {
-	if rv == nil {
+	if rv == nil && (len(sel.IDs) > 0 || len(sel.Labels) > 0) {
+		// Decoded only when needed: a large revision takes a while.
 		var err error
 		if rv, err = TargetRevision(ctx, st); err != nil {
 			return StatusView{}, err
