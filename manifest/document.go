@@ -3,6 +3,7 @@ package manifest
 import (
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -88,7 +89,11 @@ func (d *docParser) fields(n *yaml.Node, prefix string, allowed map[string]bool)
 		}
 		switch {
 		case !allowed[key]:
-			d.errorf(k.Line, prefix+key, "unknown field")
+			if near := provider.Suggest(key, sortedKeys(allowed)); near != "" {
+				d.errorf(k.Line, prefix+key, "unknown field: did you mean %s%s?", prefix, near)
+			} else {
+				d.errorf(k.Line, prefix+key, "unknown field")
+			}
 		case t.node(key) != nil:
 			d.errorf(k.Line, prefix+key, "duplicate key")
 		default:
@@ -144,7 +149,7 @@ func (d *docParser) parse(root *yaml.Node) *doc {
 	schema, known := provider.Schema{}, false
 	if kind != "" {
 		if schema, known = d.reg.Schema(kind); !known {
-			if near := provider.Suggest(kind, d.known.kinds); near != "" {
+			if near := suggestKind(kind, d.known.kinds); near != "" {
 				d.errorf(top.node("kind").Line, "kind", "unknown kind %q: did you mean %s? (known kinds: %s)", kind, near, d.known.list())
 			} else {
 				d.errorf(top.node("kind").Line, "kind", "unknown kind %q (known kinds: %s)", kind, d.known.list())
@@ -546,4 +551,33 @@ func (d *docParser) providerConfig(top *topLevel, name string, kindLine int) *do
 		}
 	}
 	return &doc{cfg: cfg}
+}
+
+// sortedKeys returns m's keys, sorted.
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// suggestKind is the known kind an unknown one most likely means: one a
+// typo away ("file.Fil"), or the only kind with that name in any provider
+// (a bare "File" for file.File); empty when there is none.
+func suggestKind(kind string, kinds []string) string {
+	if near := provider.Suggest(kind, kinds); near != "" {
+		return near
+	}
+	if strings.Contains(kind, ".") {
+		return ""
+	}
+	var match []string
+	for _, k := range kinds {
+		if _, name, ok := strings.Cut(k, "."); ok && (strings.EqualFold(name, kind) || provider.Suggest(kind, []string{name}) != "") {
+			match = append(match, k)
+		}
+	}
+	return strings.Join(match, " or ")
 }

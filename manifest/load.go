@@ -137,6 +137,48 @@ type loader struct {
 	cfgs     []*ProviderConfig
 	byID     map[string]*doc
 	graph    *graph.Graph
+	suggests int // suggestIDs made, up to maxSuggestions
+}
+
+// maxSuggestions bounds the "did you mean" searches of one load: each
+// compares with every resource.
+const maxSuggestions = 20
+
+// suggestID returns ": did you mean ID?" for the resource an unknown ID
+// most likely means (a typo in its name or its kind, or the same name of
+// another kind), or "".
+func (l *loader) suggestID(id string) string {
+	if l.suggests >= maxSuggestions {
+		return ""
+	}
+	l.suggests++
+	kind, name, ok := strings.Cut(id, "/")
+	if !ok {
+		return ""
+	}
+	ids := make([]string, 0, len(l.byID))
+	for other := range l.byID {
+		ids = append(ids, other)
+	}
+	sort.Strings(ids) // one answer, whatever the map's order
+	var sameKind []string
+	for _, other := range ids {
+		if k, n, _ := strings.Cut(other, "/"); k == kind {
+			sameKind = append(sameKind, n)
+		}
+	}
+	if near := provider.Suggest(name, sameKind); near != "" {
+		return ": did you mean " + kind + "/" + near + "?"
+	}
+	if near := provider.Suggest(id, ids); near != "" {
+		return ": did you mean " + near + "?"
+	}
+	for _, other := range ids {
+		if _, n, _ := strings.Cut(other, "/"); n == name {
+			return ": did you mean " + other + "?"
+		}
+	}
+	return ""
 }
 
 func newLoader(reg Registry, errs ErrorList) *loader {
@@ -234,6 +276,9 @@ func (l *loader) parseFile(f file, p *fastParser) (out fileResult) {
 					e.Line++
 				}
 			}
+			if line := tabIndented(f.data, e.Line, err.Error()); line > 0 {
+				e.Line, e.Msg = line, "invalid YAML: a tab indents this line; YAML indents with spaces only"
+			}
 			out.errs = append(out.errs, e)
 			return out
 		}
@@ -303,7 +348,7 @@ func (l *loader) link() {
 			src := d.depSrc[i]
 			if _, ok := l.byID[dep]; !ok {
 				l.errs = append(l.errs, &Error{File: src.File, Line: src.Line, Resource: r.ID, Field: fmt.Sprintf("dependsOn[%d]", i),
-					Msg: fmt.Sprintf("no resource %s in the manifests", dep)})
+					Msg: fmt.Sprintf("no resource %s in the manifests%s", dep, l.suggestID(dep))})
 				continue
 			}
 			g.AddEdge(r.ID, dep, "dependsOn at "+sourceString(src))
@@ -312,7 +357,7 @@ func (l *loader) link() {
 			target, ok := l.byID[ref.Target]
 			if !ok {
 				l.errs = append(l.errs, &Error{File: ref.Source.File, Line: ref.Source.Line, Resource: r.ID, Field: ref.Field,
-					Msg: fmt.Sprintf("reference to %s: no such resource in the manifests", ref.Target)})
+					Msg: fmt.Sprintf("reference to %s: no such resource in the manifests%s", ref.Target, l.suggestID(ref.Target))})
 				continue
 			}
 			if s, ok := l.reg.Schema(target.res.Kind); ok && !s.HasOutput(ref.Output) {
@@ -420,4 +465,26 @@ func (k *knownKinds) provider(name string) bool { return k.providers[name] }
 
 func (k *knownKinds) providerList() string {
 	return listOrNone(provider.SortedKeys(k.providers))
+}
+
+// tabIndented returns the line, near the line a YAML error names, whose
+// indentation holds a tab, when the error is what a tab causes; 0
+// otherwise. The parser reports a tab as a character that cannot start a
+// token, sometimes on the line before it.
+func tabIndented(data []byte, line int, msg string) int {
+	if !strings.Contains(msg, "cannot start any token") && !strings.Contains(msg, "tab character") {
+		return 0
+	}
+	lines := bytes.Split(data, []byte("\n"))
+	for _, n := range []int{line, line + 1, line - 1} {
+		if n < 1 || n > len(lines) {
+			continue
+		}
+		l := lines[n-1]
+		indent := l[:len(l)-len(bytes.TrimLeft(l, " \t"))]
+		if bytes.IndexByte(indent, '\t') >= 0 {
+			return n
+		}
+	}
+	return 0
 }

@@ -153,6 +153,36 @@ func TestLoadErrors(t *testing.T) {
 			want: ErrorList{{File: "a.yaml", Line: 1, Resource: "file.Fil/a", Field: "kind",
 				Msg: `unknown kind "file.Fil": did you mean file.File? (known kinds: file.Directory, file.File, net.Port)`}},
 		},
+		"a bare kind name": {
+			files: map[string]string{"a.yaml": "kind: File\nmetadata: {name: a}\n"},
+			want: ErrorList{{File: "a.yaml", Line: 1, Resource: "File/a", Field: "kind",
+				Msg: `unknown kind "File": did you mean file.File? (known kinds: file.Directory, file.File, net.Port)`}},
+		},
+		"typos of top-level and metadata fields": {
+			files: map[string]string{"a.yaml": "kind: file.Directory\nmetadata: {name: www, nmae: x}\ndependOn: []\npolcy: {}\nspec: {path: /www}\n"},
+			want: ErrorList{
+				{File: "a.yaml", Line: 2, Resource: "file.Directory/www", Field: "metadata.nmae", Msg: "unknown field: did you mean metadata.name?"},
+				{File: "a.yaml", Line: 3, Resource: "file.Directory/www", Field: "dependOn", Msg: "unknown field: did you mean dependsOn?"},
+				{File: "a.yaml", Line: 4, Resource: "file.Directory/www", Field: "polcy", Msg: "unknown field: did you mean policy?"},
+			},
+		},
+		"a dependsOn typo names the closest ID": {
+			files: map[string]string{"a.yaml": dirDoc + "---\nkind: file.Directory\nmetadata: {name: b}\ndependsOn: [file.Directory/wwv, file.Dir/www, file.File/www, file.Directory/zzzzzz]\nspec: {path: /b}\n"},
+			want: ErrorList{
+				{File: "a.yaml", Line: 7, Resource: "file.Directory/b", Field: "dependsOn[0]", Msg: "no resource file.Directory/wwv in the manifests: did you mean file.Directory/www?"},
+				{File: "a.yaml", Line: 7, Resource: "file.Directory/b", Field: "dependsOn[1]", Msg: "no resource file.Dir/www in the manifests: did you mean file.Directory/www?"},
+				{File: "a.yaml", Line: 7, Resource: "file.Directory/b", Field: "dependsOn[2]", Msg: "no resource file.File/www in the manifests: did you mean file.Directory/www?"},
+				{File: "a.yaml", Line: 7, Resource: "file.Directory/b", Field: "dependsOn[3]", Msg: "no resource file.Directory/zzzzzz in the manifests"},
+			},
+		},
+		"a tab used for indentation": {
+			files: map[string]string{"a.yaml": "kind: file.Directory\nmetadata:\n\tname: www\nspec: {path: /www}\n"},
+			want:  ErrorList{{File: "a.yaml", Line: 3, Msg: "invalid YAML: a tab indents this line; YAML indents with spaces only"}},
+		},
+		"a tab used for indentation, deeper": {
+			files: map[string]string{"a.yaml": "kind: file.Directory\nmetadata:\n  name: www\nspec:\n  path: /www\n\t  mode: \"0755\"\n"},
+			want:  ErrorList{{File: "a.yaml", Line: 6, Msg: "invalid YAML: a tab indents this line; YAML indents with spaces only"}},
+		},
 		"unknown kind, nothing near": {
 			files: map[string]string{"a.yaml": "kind: postgres.Role\nmetadata: {name: a}\n"},
 			want: ErrorList{{File: "a.yaml", Line: 1, Resource: "postgres.Role/a", Field: "kind",
@@ -161,7 +191,7 @@ func TestLoadErrors(t *testing.T) {
 		"unknown fields": {
 			files: map[string]string{"a.yaml": dirDoc + "specs: {}\n---\nkind: file.Directory\nmetadata: {name: b, namespace: x}\nspec: {path: /b}\n"},
 			want: ErrorList{
-				{File: "a.yaml", Line: 4, Resource: "file.Directory/www", Field: "specs", Msg: "unknown field"},
+				{File: "a.yaml", Line: 4, Resource: "file.Directory/www", Field: "specs", Msg: "unknown field: did you mean spec?"},
 				{File: "a.yaml", Line: 7, Resource: "file.Directory/b", Field: "metadata.namespace", Msg: "unknown field"},
 			},
 		},

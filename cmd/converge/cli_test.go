@@ -121,7 +121,7 @@ spec:
 		},
 		"YAML syntax": {
 			files: map[string]string{"a.yaml": "kind: file.File\nmetadata:\n\tname: y\n"},
-			want:  [][]string{{"a.yaml:3:", "invalid YAML", "cannot start any token"}},
+			want:  [][]string{{"a.yaml:3:", "invalid YAML", "a tab indents this line"}},
 		},
 		"unknown kind": {
 			files: map[string]string{"a.yaml": "kind: file.Nope\nmetadata:\n  name: x\nspec: {}\n"},
