@@ -74,7 +74,7 @@ func TestGet(t *testing.T) {
 		"several, with their messages": {
 			args: []string{"file.Symlink/link", "file.File/orphan"},
 			want: []string{
-				`^file\.Symlink/link: Waiting, created \d+s ago, last reconciled never: waiting for file\.File/orphan: Error$`,
+				`^file\.Symlink/link: Waiting, created \d+s ago, last reconciled (never|\d+s ago): waiting for file\.File/orphan: Error$`,
 				`^file\.File/orphan: Error, created \d+s ago, last reconciled \d+s ago: create file\.File/orphan: parent directory nodir does not exist`,
 			},
 		},
