@@ -300,7 +300,11 @@ func (e *Engine) delete(ctx context.Context, s snapshot, a plan.Action) result {
 	if err := e.deleteRecord(ctx, s.in.ID); err != nil {
 		return e.fail(ctx, s, err, "delete")
 	}
-	e.event(ctx, s.in.ID, store.Normal, store.ReasonDeleted, "deleted: "+a.Reason)
+	msg := "deleted: " + a.Reason
+	if s.in.Destroy {
+		msg = "deleted (destroy)"
+	}
+	e.event(ctx, s.in.ID, store.Normal, store.ReasonDeleted, msg)
 	e.wakeDeps(r)
 	return result{}
 }

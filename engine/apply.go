@@ -341,7 +341,7 @@ func (e *Engine) planLevel(ctx context.Context, ids []string, fn func(string) (p
 }
 
 func (e *Engine) planOne(ctx context.Context, lim planLimits, rv *manifest.Revision, res *manifest.Resource, rec *store.Record, recs map[string]*store.Record, predicted map[string]plan.Type) (plan.Action, error) {
-	in := Input{Desired: res, Record: rec, DefaultDrift: e.opts.DefaultDrift}
+	in := Input{Desired: res, Record: rec, DefaultDrift: e.opts.DefaultDrift, Destroy: rv == nil}
 	if res != nil {
 		in.ID, in.Kind, in.Name = res.ID, res.Kind, res.Name
 	} else {
@@ -370,6 +370,20 @@ func (e *Engine) planOne(ctx context.Context, lim planLimits, rv *manifest.Revis
 	e.learnRecord(rec)
 	ours := rec.Ours()
 	observe := ours || (res != nil && !provider.IsUnknown(in.Spec))
+	if !observe && res != nil {
+		// Its spec waits for outputs of dependencies: what happens to it
+		// depends on them. One that could not be observed leaves this one
+		// unknown too; otherwise they are to be made, and so is this.
+		var blind []string
+		for _, dep := range res.Deps() {
+			if predicted[dep] == plan.Error {
+				blind = append(blind, dep)
+			}
+		}
+		if len(blind) > 0 {
+			return e.cleanAction(planError(in, fmt.Errorf("not observed: it depends on %s, which could not be observed", strings.Join(blind, ", ")))), nil
+		}
+	}
 	if observe {
 		req := e.observeRequest(in)
 		release, err := lim.limiter(p.Name()).Acquire(ctx)
@@ -404,7 +418,11 @@ func (e *Engine) planOne(ctx context.Context, lim planLimits, rv *manifest.Revis
 			in.Planned = &planned
 		}
 	}
-	return e.cleanAction(Decide(in)), nil
+	a := Decide(in)
+	if !observe && a.Type == plan.Create {
+		a.Reason = "not observed: it uses outputs of resources to be created"
+	}
+	return e.cleanAction(a), nil
 }
 
 // previewChange asks a Planner provider for its plan of in's change, within

@@ -50,6 +50,9 @@ type Input struct {
 	DefaultDrift string
 	// Revision is the hash of the target revision ("" when destroying).
 	Revision string
+	// Destroy says that nothing is desired: everything goes (converge
+	// destroy), not only what left the manifests.
+	Destroy bool
 	// Now is the time of the decision; zero in plans (no waiting on time).
 	Now time.Time
 }
@@ -237,6 +240,9 @@ func decideRemoved(a plan.Action, in Input, ours bool) plan.Action {
 	}
 	a.Type = plan.Delete
 	a.Reason = "removed from manifests"
+	if in.Destroy {
+		a.Reason = "destroy"
+	}
 	return a
 }
 

@@ -310,3 +310,99 @@ func TestPlannedDiff(t *testing.T) {
 		})
 	}
 }
+
+// TestPlanNotObserved: a resource whose spec waits for the outputs of a
+// dependency that could not be observed is not observed either, and the
+// plan says so rather than predicting a create; one whose dependencies are
+// to be created is to be created, and the plan says it was not looked for.
+func TestPlanNotObserved(t *testing.T) {
+	p := &providertest.Funcs{
+		ProviderName: "mem",
+		KindSchemas:  []provider.Schema{providertest.Schema},
+		ObserveFn: func(_ context.Context, req provider.Request) (provider.Observation, error) {
+			if req.Name == "down" {
+				return provider.Observation{}, errors.New("connection refused")
+			}
+			return provider.Observation{}, nil
+		},
+	}
+	reg, err := provider.NewRegistry(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rv, err := manifest.LoadBytes(map[string][]byte{"m.yaml": []byte(`kind: mem.Object
+metadata: {name: down}
+spec: {value: x}
+---
+kind: mem.Object
+metadata: {name: uses-down}
+spec: {value: "${mem.Object/down.outputs.value}"}
+---
+kind: mem.Object
+metadata: {name: uses-uses-down}
+spec: {value: "${mem.Object/uses-down.outputs.value}"}
+---
+kind: mem.Object
+metadata: {name: up}
+spec: {value: y}
+---
+kind: mem.Object
+metadata: {name: uses-up}
+spec: {value: "${mem.Object/up.outputs.value}"}
+`)}, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := New(reg, memory.New(), Options{Logger: quiet()})
+	pl, err := e.Plan(context.Background(), rv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, a := range pl.Actions {
+		got[a.Name] = string(a.Type) + ": " + a.Reason
+	}
+	want := map[string]string{
+		"down":           "error: observe mem.Object/down: connection refused",
+		"uses-down":      "error: not observed: it depends on mem.Object/down, which could not be observed",
+		"uses-uses-down": "error: not observed: it depends on mem.Object/uses-down, which could not be observed",
+		"up":             "create: not found",
+		"uses-up":        "create: not observed: it uses outputs of resources to be created",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("plan (-want +got):\n%s", diff)
+	}
+}
+
+// TestDestroyWording: what converge destroy deletes says "destroy", in the
+// plan and in the event; what only left the manifests says that.
+func TestDestroyWording(t *testing.T) {
+	h := newMemHarness(t, Options{})
+	if rep := h.apply(h.engine(), h.load(memDoc("a", "x"), memDoc("b", "y"))); !rep.OK() {
+		t.Fatalf("apply: %+v", rep.Failures)
+	}
+	if rep := h.apply(h.engine(), h.load(memDoc("a", "x"))); !rep.OK() {
+		t.Fatalf("apply without b: %+v", rep.Failures)
+	}
+	e := h.engine()
+	p, err := e.Plan(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Actions) != 1 || p.Actions[0].Type != plan.Delete || p.Actions[0].Reason != "destroy" {
+		t.Errorf("plan --destroy: %+v; want one delete, for destroy", p.Actions)
+	}
+	if rep := h.apply(e, nil); !rep.OK() {
+		t.Fatalf("destroy: %+v", rep.Failures)
+	}
+	got := map[string]string{}
+	for _, id := range []string{memID("a"), memID("b")} {
+		for _, ev := range h.events(id, "Deleted") {
+			got[id] = ev.Message
+		}
+	}
+	want := map[string]string{memID("a"): "deleted (destroy)", memID("b"): "deleted: removed from manifests"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Deleted events (-want +got):\n%s", diff)
+	}
+}

@@ -42,7 +42,7 @@ func (e *Engine) snapshot(id string) (snapshot, bool) {
 		return s, false
 	}
 	s.revision = rvHash(e.target)
-	in := Input{ID: id, Desired: desired, Record: rec, DefaultDrift: e.opts.DefaultDrift, Revision: s.revision, Now: e.opts.Clock.Now()}
+	in := Input{ID: id, Desired: desired, Record: rec, DefaultDrift: e.opts.DefaultDrift, Revision: s.revision, Destroy: e.target == nil, Now: e.opts.Clock.Now()}
 	if desired != nil {
 		in.Kind, in.Name = desired.Kind, desired.Name
 	} else {

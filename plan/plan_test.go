@@ -139,6 +139,15 @@ func TestGolden(t *testing.T) {
 		"empty":      {Revision: rev},
 		"unchanged":  {Revision: rev, Actions: []plan.Action{act(plan.None, "file.File/a")}},
 		"notes-only": notesOnlyPlan(),
+		"unobserved": {Revision: rev, Actions: []plan.Action{
+			act(plan.None, "file.File/a"),
+			with(act(plan.Error, "http.Resource/api"), func(a *plan.Action) {
+				a.Reason = "observe http.Resource/api: GET http://127.0.0.1:9/v1/w: connection refused"
+			}),
+			with(act(plan.Error, "http.Resource/hook"), func(a *plan.Action) {
+				a.Reason = "not observed: it depends on http.Resource/api, which could not be observed"
+			}),
+		}},
 	}
 	for name, p := range tests {
 		t.Run(name, func(t *testing.T) {

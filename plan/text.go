@@ -168,6 +168,8 @@ func writeSummary(b *bytes.Buffer, s Summary, changes bool) {
 			fmt.Fprintf(b, ", %d to forget", s.Forget)
 		}
 		b.WriteString(".\n")
+	case len(notes) == 0 && s.Error > 0:
+		b.WriteString("No changes in what could be observed.\n")
 	case len(notes) == 0:
 		b.WriteString("No changes. Observed state matches the manifests.\n")
 	default:
