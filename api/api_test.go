@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -145,11 +146,13 @@ spec: {value: v1}
 		}
 		return providertest.Outcome{}
 	}
-	d := startDaemon(t, docs, daemonOptions{fault: fail, unsettled: true})
+	// Its retry is an hour away: broken stands in Error meanwhile.
+	d := startDaemon(t, docs, daemonOptions{fault: fail, unsettled: true, backoff: time.Hour})
 	d.waitState(func() bool {
-		r, err := d.st.GetRecord(context.Background(), "mem.Object/after")
-		return err == nil && r.Phase == store.PhaseWaiting
-	}, "after waits")
+		a, err := d.st.GetRecord(context.Background(), "mem.Object/after")
+		b, berr := d.st.GetRecord(context.Background(), "mem.Object/broken")
+		return err == nil && a.Phase == store.PhaseWaiting && berr == nil && b.Phase == store.PhaseError && !b.NextRetry.IsZero()
+	}, "after waits for broken, in Error")
 	var after controller.ResourceDetail
 	call(t, "GET", d.url+"/api/v1/resources/mem.Object/after", "", "", &after)
 	if len(after.WaitingFor) != 1 || after.WaitingFor[0].ID != "mem.Object/broken" || after.WaitingFor[0].Phase == store.PhaseReady ||
@@ -158,8 +161,59 @@ spec: {value: v1}
 	}
 	var broken controller.ResourceDetail
 	call(t, "GET", d.url+"/api/v1/resources/mem.Object/broken", "", "", &broken)
-	if !strings.Contains(broken.LastError, "the API is down") || broken.NextRetry == nil || broken.Attempts == 0 {
+	if !strings.Contains(broken.LastError, "the API is down") || broken.NextRetry == nil || time.Until(*broken.NextRetry) < 30*time.Minute || broken.Attempts != 1 {
 		t.Errorf("broken: last error %q, next retry %v, attempts %d", broken.LastError, broken.NextRetry, broken.Attempts)
+	}
+}
+
+// TestMetricsMove: /metrics shows what the daemon did, and follows it.
+func TestMetricsMove(t *testing.T) {
+	d := startDaemon(t, shop("v1"), daemonOptions{})
+	scrape := func() string {
+		resp, err := http.Get(d.url + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+			t.Fatalf("metrics: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+		return string(b)
+	}
+	value := func(text, series string) float64 {
+		for _, line := range strings.Split(text, "\n") {
+			if v, ok := strings.CutPrefix(line, series+" "); ok {
+				f, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return f
+			}
+		}
+		return -1
+	}
+	ready := `converge_resources{kind="mem.Object",phase="Ready"}`
+	d.waitState(func() bool { return value(scrape(), ready) == 3 }, "the metrics count three Ready")
+	text := scrape()
+	creates := value(text, `converge_provider_calls_total{operation="create",provider="mem",result="success"}`)
+	if creates != 3 || value(text, `controller_runtime_max_concurrent_reconciles{controller="converge"}`) != 2 {
+		t.Errorf("creates %v; want 3\n%s", creates, text)
+	}
+	before := value(text, `controller_runtime_reconcile_total{controller="converge",result="success"}`)
+	// db drifts: its policy only reports it.
+	d.mem.Set("mem.Object/db", map[string]any{"value": "by hand"})
+	call(t, "POST", d.url+"/api/v1/resources/mem.Object/db/reconcile", "", "", nil)
+	d.waitState(func() bool {
+		text := scrape()
+		return value(text, `converge_resources_drifted{kind="mem.Object"}`) == 1 && value(text, `converge_resources{kind="mem.Object",phase="Drifted"}`) == 1
+	}, "the metrics count db drifted")
+	text = scrape()
+	if got := value(text, `converge_drift_detected_total{kind="mem.Object"}`); got != 1 {
+		t.Errorf("drift found: %v; want 1", got)
+	}
+	if got := value(text, `controller_runtime_reconcile_total{controller="converge",result="success"}`); got <= before {
+		t.Errorf("successful reconciles: %v, %v before; want more", got, before)
 	}
 }
 
@@ -299,6 +353,7 @@ func TestAuth(t *testing.T) {
 		"unknown endpoint": {"/api/v1/nope", "", 401},
 		"healthz":          {"/healthz", "", 200},
 		"readyz":           {"/readyz", "", 200},
+		"metrics":          {"/metrics", "", 200},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

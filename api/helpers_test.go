@@ -18,6 +18,7 @@ import (
 	"github.com/convergehq/converge/controller"
 	"github.com/convergehq/converge/engine"
 	"github.com/convergehq/converge/manifest"
+	"github.com/convergehq/converge/metrics"
 	"github.com/convergehq/converge/provider"
 	"github.com/convergehq/converge/provider/providertest"
 	"github.com/convergehq/converge/store"
@@ -47,6 +48,8 @@ type daemonOptions struct {
 	fault providertest.Fault
 	// unsettled: do not wait for the first revision to converge.
 	unsettled bool
+	// backoff is the first retry's delay; default 1ms.
+	backoff time.Duration
 }
 
 // startDaemon converges docs and serves the API; everything stops at the
@@ -69,17 +72,27 @@ func startDaemon(t *testing.T, docs string, o daemonOptions) *daemon {
 		t.Fatal(err)
 	}
 	d.st = st
-	d.e = engine.New(reg, st, engine.Options{Workers: 2, Logger: quiet(), BackoffBase: time.Millisecond, BackoffMax: 10 * time.Millisecond, ReadyPoll: 10 * time.Millisecond})
+	backoff := o.backoff
+	if backoff == 0 {
+		backoff = time.Millisecond
+	}
+	d.e = engine.New(reg, st, engine.Options{Workers: 2, Logger: quiet(), BackoffBase: backoff, BackoffMax: 10 * backoff, ReadyPoll: 10 * time.Millisecond, Rand: func() float64 { return 1 }})
 	d.c = controller.New(d.e, st, controller.Options{Load: d.load, Resync: time.Hour, Logger: quiet()})
 	rv, err := d.load()
 	if err != nil {
 		t.Fatal(err)
 	}
+	// As converge run wires it: the engine reports to the metrics, which
+	// follow the state.
+	m := metrics.New()
+	d.e.Instrument(m)
+	followed := make(chan struct{})
+	go func() { m.Follow(ctx, st, quiet(), nil); close(followed) }()
 	runDone := make(chan error, 1)
 	go func() { runDone <- d.c.Run(ctx, rv) }()
 
 	live := d.c.Live(reg)
-	cfg := Config{Views: live, Actions: live, Readiness: live, Feed: st, Token: o.token, Logger: quiet()}
+	cfg := Config{Views: live, Actions: live, Readiness: live, Feed: st, Metrics: m.Handler(quiet()), Token: o.token, Logger: quiet()}
 	if o.cfg != nil {
 		o.cfg(&cfg)
 	}
@@ -99,6 +112,7 @@ func startDaemon(t *testing.T, docs string, o daemonOptions) *daemon {
 		if err := <-runDone; err != nil {
 			t.Errorf("run: %v", err)
 		}
+		<-followed
 		st.Close()
 	})
 	if !o.unsettled {

@@ -20,7 +20,7 @@ func TestLayout(t *testing.T) {
 		{"providers/file", "providers/http", "providers/cloud"},
 		{"engine"},
 		{"controller"},
-		{"api"},
+		{"api", "metrics"},
 		{"cmd", "examples", "bench", "reliability"},
 	}
 	layerOf := func(pkg string) (int, bool) {

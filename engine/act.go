@@ -18,12 +18,15 @@ import (
 // cancelled by ctx (a shutdown lets it finish) but by its timeout, or by
 // ctx's deadline when it has one (apply --timeout bounds the calls in
 // flight too).
-func (e *Engine) call(ctx context.Context, s snapshot, fn func(context.Context) error, counter *int64) error {
+func (e *Engine) call(ctx context.Context, s snapshot, fn func(context.Context) error, counter *int64) (err error) {
+	began := time.Now()
 	release, err := s.limiter.Acquire(ctx)
 	if err != nil {
 		return err
 	}
 	defer release()
+	called := time.Now()
+	defer func() { e.measureCall(s, counter, began, called, err) }()
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
 	defer cancel()
 	if dl, ok := ctx.Deadline(); ok {

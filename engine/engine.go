@@ -73,6 +73,8 @@ type Options struct {
 	// Env fields, to keep their values out of what it writes; default
 	// os.LookupEnv. Providers read them on their own.
 	LookupEnv func(string) (string, bool)
+	// Metrics, when set, is told what the engine measures (see metrics.go).
+	Metrics Metrics
 	// Shared says that other writers (other processes, other nodes) share
 	// the store: every record write is then synchronous and conditional on
 	// the version the engine last saw (a lost race re-reads the record and
@@ -187,11 +189,7 @@ func New(reg *provider.Registry, st store.Store, opts Options) *Engine {
 	}
 	e.log = slog.New(secret.Handler(opts.Logger.Handler(), e.clean))
 	e.idle = sync.NewCond(&e.mu)
-	qopts := []queue.Option{queue.WithClock(opts.Clock), queue.WithBackoff(opts.BackoffBase, opts.BackoffMax)}
-	if opts.Rand != nil {
-		qopts = append(qopts, queue.WithRand(opts.Rand))
-	}
-	e.q = queue.New[string](qopts...)
+	e.q = queue.New[string](opts.queueOptions()...)
 	if opts.Shared || opts.Fence.Name != "" {
 		e.shared.asked = true
 		e.shared.cond, _ = st.(store.ConditionalRecordStore)
@@ -365,6 +363,9 @@ func (e *Engine) Start(ctx context.Context) *sync.WaitGroup {
 // needs no notifications.
 func (e *Engine) startWorkers(ctx context.Context) *sync.WaitGroup {
 	var wg sync.WaitGroup
+	if e.opts.Metrics != nil {
+		e.opts.Metrics.Workers(e.opts.Workers)
+	}
 	for i := 0; i < e.opts.Workers; i++ {
 		wg.Add(1)
 		go func() {
@@ -422,7 +423,9 @@ func (e *Engine) worker(ctx context.Context) {
 		gen := e.outstanding[id]
 		e.mu.Unlock()
 
+		measured := e.measure()
 		res := e.reconcile(ctx, id)
+		measured(res)
 		requeued := e.next(ctx, id, res)
 		e.q.Done(id)
 		if !requeued {

@@ -460,6 +460,7 @@ func (e *Engine) dryRun(ctx context.Context, s snapshot, a plan.Action) result {
 
 func (e *Engine) driftDetected(ctx context.Context, in Input, a plan.Action) {
 	msg := driftMessage(a)
+	e.driftMeasured(in.Kind)
 	e.event(ctx, in.ID, store.Warning, store.ReasonDriftDetected, msg)
 	if r := in.Record; r != nil && r.Phase == store.PhaseDrifted && r.Message == a.Reason {
 		return // still the same drift, already alerted; the event counts it

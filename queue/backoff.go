@@ -25,6 +25,7 @@ func (q *Queue[K]) When(k K) time.Duration {
 func (q *Queue[K]) whenLocked(it *item[K]) time.Duration {
 	n := it.failures
 	it.failures++
+	q.metrics.retry()
 	r := q.rand()
 	switch {
 	case r < 0:

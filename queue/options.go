@@ -21,6 +21,8 @@ type options struct {
 	backoffBase time.Duration
 	backoffMax  time.Duration
 	rand        func() float64
+	metricsName string
+	metrics     MetricsProvider
 }
 
 func defaultOptions() options {

@@ -71,6 +71,7 @@ type Queue[K comparable] struct {
 	stop       chan struct{}     // closed to stop the delay loop
 	stopOnce   sync.Once         // guards close(stop)
 	loopDone   chan struct{}     // closed when the delay loop has returned
+	metrics    *queueMetrics[K]  // nil: none (see metrics.go)
 }
 
 // New returns an empty queue and starts the goroutine that moves delayed keys
@@ -88,6 +89,7 @@ func New[K comparable](opts ...Option) *Queue[K] {
 		items:       make(map[K]*item[K]),
 		stop:        make(chan struct{}),
 		loopDone:    make(chan struct{}),
+		metrics:     newQueueMetrics[K](o),
 	}
 	q.ready.L = &q.mu
 	q.drained.L = &q.mu
@@ -96,6 +98,9 @@ func New[K comparable](opts ...Option) *Queue[K] {
 	q.timer = q.clock.NewTimer(time.Hour)
 	q.timer.Stop()
 	go q.delayLoop()
+	if q.metrics != nil {
+		go q.unfinishedLoop(o.clock.NewTicker(UnfinishedWorkPeriod))
+	}
 	return q
 }
 
@@ -164,9 +169,12 @@ func (q *Queue[K]) addLaneLocked(it *item[K], lane int) {
 		it.state = stQueued
 		q.undelayLocked(it)
 		q.lanes[lane].push(it)
+		q.metrics.added()
+		q.metrics.ready(it.key)
 		q.ready.Signal()
 	case stProcessing:
 		it.state = stDirty
+		q.metrics.added()
 	}
 	// stQueued, stDirty: already due for processing.
 }
@@ -196,6 +204,7 @@ func (q *Queue[K]) Get() (k K, shutdown bool) {
 			it := q.popLocked()
 			it.state = stProcessing
 			q.processing++
+			q.metrics.taken(it.key, true)
 			return it.key, false
 		}
 		if q.shutdown && q.processing == 0 {
@@ -217,10 +226,12 @@ func (q *Queue[K]) Done(k K) {
 		return
 	}
 	q.processing--
+	q.metrics.done(k)
 	if it.state == stDirty && (!q.shutdown || q.drain) {
 		it.state = stQueued
 		q.undelayLocked(it)
 		q.lanes[0].push(it)
+		q.metrics.ready(k)
 		q.ready.Signal()
 	} else {
 		it.state = stIdle
@@ -271,6 +282,7 @@ func (q *Queue[K]) ShutDown() {
 	for q.readyLen() > 0 {
 		it := q.popLocked()
 		it.state = stIdle
+		q.metrics.taken(it.key, false)
 		q.forgetIfIdleLocked(it)
 	}
 	q.lanes[0].reset()

@@ -110,7 +110,7 @@ not even to the state.`,
 					c.Reload()
 				}
 			}()
-			stopAPI, err := sf.serve(ctx, c, reg, st, log)
+			stopAPI, err := sf.serve(ctx, c, e, reg, st, log)
 			if err != nil {
 				return err
 			}

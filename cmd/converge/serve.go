@@ -7,12 +7,15 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"github.com/convergehq/converge/api"
 	"github.com/convergehq/converge/controller"
+	"github.com/convergehq/converge/engine"
+	"github.com/convergehq/converge/metrics"
 	"github.com/convergehq/converge/provider"
 	"github.com/convergehq/converge/store"
 )
@@ -54,7 +57,9 @@ func (f *serveFlags) token() (string, error) {
 // serve starts the API of the running controller c, unless --listen is
 // empty. It returns once the server listens (an address in use is an
 // error here, at start-up), and the function that stops it.
-func (f *serveFlags) serve(ctx context.Context, c *controller.Controller, reg *provider.Registry, st store.Store, log *slog.Logger) (stop func(), err error) {
+// Its /metrics reports e's reconciles, work queue and provider calls: call
+// it before c runs.
+func (f *serveFlags) serve(ctx context.Context, c *controller.Controller, e *engine.Engine, reg *provider.Registry, st store.Store, log *slog.Logger) (stop func(), err error) {
 	if f.listen == "" {
 		return func() {}, nil
 	}
@@ -62,12 +67,17 @@ func (f *serveFlags) serve(ctx context.Context, c *controller.Controller, reg *p
 	if err != nil {
 		return nil, err
 	}
-	feed, ok := st.(api.Feed)
+	watched, ok := st.(store.Watcher)
 	if !ok {
-		return nil, errors.New("the state cannot be watched: the API's stream needs it")
+		return nil, errors.New("the state cannot be watched: the API's stream and metrics need it")
 	}
+	feed := struct {
+		store.Store
+		store.Watcher
+	}{st, watched}
+	m := metrics.New()
 	live := c.Live(reg)
-	h := api.New(api.Config{Views: live, Actions: live, Readiness: live, Feed: feed, Token: token, Logger: log})
+	h := api.New(api.Config{Views: live, Actions: live, Readiness: live, Feed: feed, Metrics: m.Handler(log), Token: token, Logger: log})
 	srv, err := api.Listen(h, api.ServerConfig{Addr: f.listen, Token: token, CertFile: f.tlsCert, KeyFile: f.tlsKey, Logger: log})
 	if errors.Is(err, syscall.EADDRINUSE) && !f.cmd.Flags().Changed("listen") {
 		// The default address taken (by another converge on this
@@ -78,14 +88,20 @@ func (f *serveFlags) serve(ctx context.Context, c *controller.Controller, reg *p
 	if err != nil {
 		return nil, err
 	}
+	e.Instrument(m)
 	log.Info("serving the API", "url", srv.URL(), "token", token != "")
 	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
 	go func() {
-		defer close(done)
+		defer wg.Done()
+		m.Follow(ctx, feed, log, nil)
+	}()
+	go func() {
+		defer wg.Done()
 		if err := srv.Serve(ctx); err != nil {
 			log.Error("api", "err", err)
 		}
 	}()
-	return func() { cancel(); <-done }, nil
+	return func() { cancel(); wg.Wait() }, nil
 }
