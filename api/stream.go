@@ -2,6 +2,7 @@ package api
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -296,11 +297,13 @@ func (s *stream) events(ctx context.Context) error {
 // send writes one message, with the cursor after it as its id, and
 // flushes it.
 func (s *stream) send(event string, data any) error {
-	b, err := json.Marshal(data)
-	if err != nil {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(data); err != nil {
 		return err
 	}
-	fmt.Fprintf(s.w, "id: %s\nevent: %s\ndata: %s\n\n", s.cur, event, b)
+	fmt.Fprintf(s.w, "id: %s\nevent: %s\ndata: %s\n\n", s.cur, event, bytes.TrimSuffix(b.Bytes(), []byte("\n")))
 	return s.flush()
 }
 

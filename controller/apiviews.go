@@ -32,6 +32,28 @@ var (
 	ErrConflict = errors.New("conflict")
 )
 
+// requestError is an error of a request: its message alone, matching its
+// kind (ErrInvalid or ErrConflict) and its cause, if any.
+type requestError struct {
+	msg         string
+	kind, cause error
+}
+
+func (e *requestError) Error() string { return e.msg }
+func (e *requestError) Unwrap() []error {
+	if e.cause == nil {
+		return []error{e.kind}
+	}
+	return []error{e.kind, e.cause}
+}
+
+// refuse returns an error of kind with the message of format; a %w in
+// format names its cause.
+func refuse(kind error, format string, args ...any) error {
+	err := fmt.Errorf(format, args...)
+	return &requestError{msg: err.Error(), kind: kind, cause: errors.Unwrap(err)}
+}
+
 // Live serves the views of a running controller and takes its actions on
 // request. Its methods are safe for concurrent use with Run.
 type Live struct {
@@ -110,7 +132,7 @@ func ParseSelector(s string) (Selector, error) {
 		}
 		r.Key, r.Value = strings.TrimSpace(r.Key), strings.TrimSpace(r.Value)
 		if r.Key == "" || strings.ContainsAny(r.Key, "=! ") || strings.ContainsAny(r.Value, "=! ") {
-			return nil, fmt.Errorf("label selector %q: term %q: want key=value, key!=value, key or !key: %w", s, term, ErrInvalid)
+			return nil, refuse(ErrInvalid, "label selector %q: term %q: want key=value, key!=value, key or !key", s, term)
 		}
 		sel = append(sel, r)
 	}
@@ -442,9 +464,9 @@ func pick(views []RevisionView, hash string) (RevisionView, error) {
 	case len(found) == 1:
 		return found[0], nil
 	case len(found) > 1:
-		return RevisionView{}, fmt.Errorf("revision %q is ambiguous: %d revisions start with it: %w", hash, len(found), ErrInvalid)
+		return RevisionView{}, refuse(ErrInvalid, "revision %q is ambiguous: %d revisions start with it", hash, len(found))
 	case len(hash) < 4:
-		return RevisionView{}, fmt.Errorf("revision %q: give at least 4 characters of its hash: %w", hash, ErrInvalid)
+		return RevisionView{}, refuse(ErrInvalid, "revision %q: give at least 4 characters of its hash", hash)
 	}
 	return RevisionView{}, fmt.Errorf("revision %q: %w", hash, store.ErrNotFound)
 }
@@ -475,11 +497,11 @@ type PlanView struct {
 // nor the engine's target.
 func (l *Live) Plan(ctx context.Context) (PlanView, error) {
 	if l.c.opts.Load == nil {
-		return PlanView{}, fmt.Errorf("this controller has no manifests to load: %w", ErrConflict)
+		return PlanView{}, refuse(ErrConflict, "this controller has no manifests to load")
 	}
 	rv, err := l.c.opts.Load()
 	if err != nil {
-		return PlanView{}, fmt.Errorf("load the manifests: %w: %w", err, ErrConflict)
+		return PlanView{}, refuse(ErrConflict, "load the manifests: %w", err)
 	}
 	var v PlanView
 	target, note, err := ChooseTarget(ctx, l.c.st, rv, l.c.opts.Rollback)
@@ -489,7 +511,7 @@ func (l *Live) Plan(ctx context.Context) (PlanView, error) {
 	v.Staying = note
 	switch err := l.c.opts.Guard.Check(l.c.e.Records(), target); {
 	case errors.Is(err, engine.ErrEmpty):
-		return PlanView{}, fmt.Errorf("%w: %w", err, ErrConflict)
+		return PlanView{}, refuse(ErrConflict, "%w", err)
 	case err != nil:
 		v.Held = err.Error()
 	}
@@ -539,7 +561,7 @@ func (l *Live) Rollback(ctx context.Context, hash string) (RollbackView, error) 
 		others := slices.DeleteFunc(slices.Clone(revs), func(r store.Revision) bool { return r.Hash == cur })
 		lkg, ok := store.LastKnownGood(others)
 		if !ok {
-			return RollbackView{}, fmt.Errorf("no earlier revision converged: nothing to roll back to: %w", ErrConflict)
+			return RollbackView{}, refuse(ErrConflict, "no earlier revision converged: nothing to roll back to")
 		}
 		to = lkg
 	} else {
@@ -557,11 +579,11 @@ func (l *Live) Rollback(ctx context.Context, hash string) (RollbackView, error) 
 			}
 		}
 		if to.Hash == cur {
-			return RollbackView{}, fmt.Errorf("revision %s is already the target: %w", short(cur), ErrConflict)
+			return RollbackView{}, refuse(ErrConflict, "revision %s is already the target", short(cur))
 		}
 	}
 	if _, err := engine.RevisionFromStore(to); err != nil {
-		return RollbackView{}, fmt.Errorf("revision %s cannot be targeted: %v: %w", short(to.Hash), err, ErrConflict)
+		return RollbackView{}, refuse(ErrConflict, "revision %s cannot be targeted: %w", short(to.Hash), err)
 	}
 	if cur != "" {
 		if r, err := l.c.st.GetRevision(ctx, cur); err == nil && r.State != store.RevisionFailed {
