@@ -106,12 +106,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		maxReq = DefaultMaxRequestBytes
 	}
 	s := &Store{cli: cfg.Client, prefix: prefix, maxReq: maxReq, done: make(chan struct{})}
-	where := "the given client"
 	if s.cli == nil {
 		if len(cfg.Endpoints) == 0 {
 			return nil, errors.New("etcd: open: no endpoints")
 		}
-		where = strings.Join(cfg.Endpoints, ",")
 		cli, err := clientv3.New(clientv3.Config{
 			Endpoints:   cfg.Endpoints,
 			DialTimeout: timeout,
@@ -121,16 +119,17 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			MaxCallSendMsgSize: max(2*1024*1024, maxReq+requestOverhead),
 		})
 		if err != nil {
-			return nil, fmt.Errorf("etcd: open %s: %w", where, err)
+			return nil, fmt.Errorf("etcd: open %s: %w", strings.Join(cfg.Endpoints, ","), err)
 		}
 		s.cli, s.ownsCli = cli, true
 	}
+	where := strings.Join(s.cli.Endpoints(), ",")
 	// The client connects lazily: make sure etcd answers.
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if _, err := s.cli.Get(cctx, s.key(lastChangeKey), clientv3.WithKeysOnly()); err != nil {
 		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-			err = fmt.Errorf("no answer within %s", timeout)
+			err = fmt.Errorf("no answer within %s: %w", timeout, err)
 		}
 		s.Close()
 		return nil, fmt.Errorf("etcd: open %s: %w", where, err)
