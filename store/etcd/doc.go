@@ -8,7 +8,7 @@
 //	<prefix>state/records/<id>  a record, JSON
 //	<prefix>state/target        the target revision's hash
 //	<prefix>lastchange          rewritten by every record or target change
-//	<prefix>revisions/<hash>    a revision, JSON
+//	<prefix>revisions/<hash>    a revision: JSON, a newline, its resources as they are
 //	<prefix>events/<sha256>     an event, JSON, keyed by what aggregates it
 //	<prefix>fences/<name>       a fence's current token
 //	<prefix>meta/<key>          a state-wide setting
