@@ -14,6 +14,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/convergehq/converge/alert"
 	"github.com/convergehq/converge/engine"
 	"github.com/convergehq/converge/manifest"
 	"github.com/convergehq/converge/provider"
@@ -181,6 +182,25 @@ func TestNamesAndValues(t *testing.T) {
 	r.Handler(quiet()).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `controller_runtime_reconcile_total{controller="converge",result="success"}`) {
 		t.Errorf("scrape: %d\n%.500s", rec.Code, rec.Body.String())
+	}
+}
+
+func TestAlerts(t *testing.T) {
+	r := New()
+	var sent int64
+	r.Alerts(func() alert.Stats { return alert.Stats{Sent: sent, Retries: 2, Dropped: 1} })
+	sent = 5
+	values, _ := gather(t, r)
+	want := map[string]float64{"sent": 5, "retry": 2, "undeliverable": 0, "dropped": 1}
+	for result, n := range want {
+		if got := values["converge_alert_deliveries_total{result="+result+"}"]; got != n {
+			t.Errorf("%s: %v; want %v", result, got, n)
+		}
+	}
+	none := New()
+	none.Alerts(nil)
+	if values, _ := gather(t, none); values["converge_alert_deliveries_total{result=sent}"] != 0 {
+		t.Error("no notifier: want zeros")
 	}
 }
 

@@ -110,7 +110,7 @@ not even to the state.`,
 					c.Reload()
 				}
 			}()
-			stopAPI, err := sf.serve(ctx, c, e, reg, st, log)
+			stopAPI, err := sf.serve(ctx, c, e, reg, st, g.alerts, log)
 			if err != nil {
 				return err
 			}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/convergehq/converge/alert"
 	"github.com/convergehq/converge/api"
 	"github.com/convergehq/converge/controller"
 	"github.com/convergehq/converge/engine"
@@ -59,7 +60,7 @@ func (f *serveFlags) token() (string, error) {
 // error here, at start-up), and the function that stops it.
 // Its /metrics reports e's reconciles, work queue and provider calls: call
 // it before c runs.
-func (f *serveFlags) serve(ctx context.Context, c *controller.Controller, e *engine.Engine, reg *provider.Registry, st store.Store, log *slog.Logger) (stop func(), err error) {
+func (f *serveFlags) serve(ctx context.Context, c *controller.Controller, e *engine.Engine, reg *provider.Registry, st store.Store, alerts *alert.Notifier, log *slog.Logger) (stop func(), err error) {
 	if f.listen == "" {
 		return func() {}, nil
 	}
@@ -76,6 +77,11 @@ func (f *serveFlags) serve(ctx context.Context, c *controller.Controller, e *eng
 		store.Watcher
 	}{st, watched}
 	m := metrics.New()
+	if alerts != nil {
+		m.Alerts(alerts.Stats)
+	} else {
+		m.Alerts(nil)
+	}
 	live := c.Live(reg)
 	h := api.New(api.Config{Views: live, Actions: live, Readiness: live, Feed: feed, Metrics: m.Handler(log), Token: token, Logger: log})
 	srv, err := api.Listen(h, api.ServerConfig{Addr: f.listen, Token: token, CertFile: f.tlsCert, KeyFile: f.tlsKey, Logger: log})
