@@ -210,6 +210,7 @@ func newApplyCmd(g *globals) *cobra.Command {
 		f      engineFlags
 		gf     guardFlags
 		output string
+		yes    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "apply",
@@ -222,13 +223,21 @@ apply refuses manifests that declare no resources while the state manages
 some (--allow-empty), and a revision that would delete more than
 --max-delete of the managed resources (--allow-delete). When converge run
 holds the state, apply --allow-delete (or --allow-empty) makes the revision
-the target and the running converge converges it.`,
+the target and the running converge converges it.
+
+On a terminal, when the plan deletes or replaces anything, apply shows it
+and asks first: only "yes" goes on (--yes does not ask). Off a terminal it
+does not ask.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := f.validate(); err != nil {
 				return err
 			}
 			guard, err := gf.guard()
+			if err != nil {
+				return err
+			}
+			format, err := parseOutput(output)
 			if err != nil {
 				return err
 			}
@@ -240,11 +249,15 @@ the target and the running converge converges it.`,
 			if err != nil {
 				return err
 			}
+			if !yes && interactive(cmd.InOrStdin()) {
+				g.beforeApply = confirmApply(cmd, g, format)
+			}
 			return g.converge(cmd, reg, rv, f, output, &guard)
 		},
 	}
 	f.register(cmd, true)
 	gf.register(cmd, true)
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "on a terminal, do not show the plan and ask before deleting or replacing anything")
 	addOutputFlag(cmd, &output)
 	return cmd
 }
@@ -364,6 +377,11 @@ func (g *globals) converge(cmd *cobra.Command, reg *provider.Registry, rv *manif
 			return err
 		}
 	}
+	if g.beforeApply != nil {
+		if err := g.beforeApply(ctx, e, rv); err != nil {
+			return err
+		}
+	}
 	actx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	rep, err := e.Apply(actx, rv)
@@ -444,11 +462,23 @@ func printReport(w io.Writer, rep engine.Report, destroy bool, err error, c colo
 	}
 	fmt.Fprintf(w, "%s did not converge:\n", plural(len(failures), "resource"))
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	var conflicts []string
 	for _, f := range failures {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", f.ID, c.phase(f.Phase), f.Message)
+		if strings.Contains(f.Message, conflictWords) {
+			conflicts = append(conflicts, f.ID)
+		}
 	}
 	tw.Flush()
+	if len(conflicts) > 0 {
+		fmt.Fprintf(w, "To take over %s and update %s to the manifests: converge adopt %s\n",
+			pluralWord(len(conflicts), "the object in conflict", "the objects in conflict"), pluralWord(len(conflicts), "it", "them"), strings.Join(conflicts, " "))
+	}
 }
+
+// conflictWords are in the message of a resource whose object converge
+// did not create and that differs from the manifests (see engine.Decide).
+const conflictWords = "was not created by converge, and differs"
 
 func newStatusCmd(g *globals) *cobra.Command {
 	var (

@@ -48,6 +48,10 @@ type globals struct {
 	announced    bool // the state was named on stderr
 	historyLimit int  // the running command's --history-limit; 0 when it has none
 
+	// beforeApply, when set, runs before the engine converges rv, and
+	// stops the command with its error (apply's question on a terminal).
+	beforeApply func(ctx context.Context, e *engine.Engine, rv *manifest.Revision) error
+
 	stopProfile func()
 }
 
@@ -169,6 +173,7 @@ once (apply) or continuously (run).`,
 		newValidateCmd(g),
 		newPlanCmd(g),
 		newApplyCmd(g),
+		newAdoptCmd(g),
 		newRunCmd(g),
 		newStatusCmd(g),
 		newGetCmd(g),
@@ -182,6 +187,7 @@ once (apply) or continuously (run).`,
 		newStateCmd(g),
 		newVersionCmd(g),
 	)
+	addCompletions(root, g)
 	return root
 }
 
