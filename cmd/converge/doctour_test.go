@@ -20,8 +20,10 @@ import (
 //
 // A document is read as a script:
 //
-//   - a ```sh block is run, line by line (`go build -o PATH ./cmd/converge`
-//     copies the converge under test there; `go run ./cmd/converge` is it);
+//   - a ```sh block is run, line by line, with the converge under test
+//     installed as `converge` on the PATH (`go build -o PATH ./cmd/converge`
+//     copies it there, `go run ./cmd/converge` is it, `go install` of it
+//     does nothing);
 //   - a ```console block is run too, and every `$ COMMAND` must print the
 //     lines that follow it. In those lines, "..." alone stands for any
 //     number of lines and within a line for any text; times, durations,
@@ -52,9 +54,12 @@ func TestDocsRun(t *testing.T) {
 			}
 			// Twice in a row, as a reader may: the second run starts from
 			// what the first left.
-			scratch := t.TempDir()
+			scratch, bin := t.TempDir(), t.TempDir()
+			if err := os.Symlink(binary, filepath.Join(bin, "converge")); err != nil {
+				t.Fatal(err)
+			}
 			for round := 1; round <= 2; round++ {
-				r := &docRun{t: t, doc: doc, scratch: scratch, cwd: repoRoot(t), procs: map[string]*docProc{}}
+				r := &docRun{t: t, doc: doc, scratch: scratch, bin: bin, cwd: repoRoot(t), procs: map[string]*docProc{}}
 				for _, s := range steps {
 					if !r.step(s) {
 						break
@@ -168,6 +173,7 @@ type docRun struct {
 	doc     string
 	scratch string
 	dir     string // the document's name for scratch
+	bin     string // holds "converge": the converge under test, as installed
 	cwd     string
 	procs   map[string]*docProc
 }
@@ -186,10 +192,16 @@ func (r *docRun) expand(cmd string) string {
 	if m := goBuild.FindStringSubmatch(cmd); m != nil {
 		return fmt.Sprintf("mkdir -p %s && cp %s %s", filepath.Dir(m[1]), binary, m[1])
 	}
+	if goInstall.MatchString(cmd) {
+		return "true" // converge is installed: it is on the PATH
+	}
 	return strings.ReplaceAll(cmd, "go run ./cmd/converge", binary)
 }
 
-var goBuild = regexp.MustCompile(`^go build -o (\S+) \./cmd/converge$`)
+var (
+	goBuild   = regexp.MustCompile(`^go build -o (\S+) \./cmd/converge$`)
+	goInstall = regexp.MustCompile(`^go install \S*cmd/converge(@\S+)?$`)
+)
 
 func (r *docRun) where(s docStep) string { return fmt.Sprintf("%s:%d", filepath.Base(r.doc), s.line) }
 
@@ -277,7 +289,7 @@ func (r *docRun) shell(cmd string) (string, error) {
 	defer cancel()
 	c := exec.CommandContext(ctx, "bash", "-c", r.expand(cmd))
 	c.Dir = r.cwd
-	c.Env = docEnv(r.scratch)
+	c.Env = docEnv(r.scratch, r.bin)
 	var out syncBuffer
 	c.Stdout, c.Stderr = &out, &out
 	err := c.Run()
@@ -287,7 +299,7 @@ func (r *docRun) shell(cmd string) (string, error) {
 func (r *docRun) background(s docStep) bool {
 	c := exec.Command("bash", "-c", "exec "+r.expand(strings.TrimPrefix(strings.TrimSpace(s.cmd), "cd "+r.dir+" && ")))
 	c.Dir = r.cwd
-	c.Env = docEnv(r.scratch)
+	c.Env = docEnv(r.scratch, r.bin)
 	p := &docProc{cmd: c, out: &syncBuffer{}, done: make(chan error, 1)}
 	c.Stdout, c.Stderr = p.out, p.out
 	if err := c.Start(); err != nil {
@@ -317,12 +329,12 @@ func (r *docRun) stopAll() {
 
 // docEnv is the environment of a document's commands: a reader's shell,
 // with no colour and nothing of the test's own converge settings.
-func docEnv(home string) []string {
-	env := []string{"HOME=" + home, "NO_COLOR=1", "TERM=dumb", "LANG=C.UTF-8"}
+func docEnv(home, bin string) []string {
+	env := []string{"HOME=" + home, "NO_COLOR=1", "TERM=dumb", "LANG=C.UTF-8", "PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH")}
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
 		switch {
-		case k == "HOME" || k == "TERM" || k == "NO_COLOR" || k == "LANG" || strings.HasPrefix(k, "CONVERGE_"):
+		case k == "HOME" || k == "TERM" || k == "NO_COLOR" || k == "LANG" || k == "PATH" || strings.HasPrefix(k, "CONVERGE_"):
 		default:
 			env = append(env, kv)
 		}
