@@ -114,6 +114,7 @@ type Handler struct {
 	// streams is closed by CloseStreams: every stream ends.
 	streams   chan struct{}
 	closeOnce sync.Once
+	reads     eventReads // the streams' latest read of the event log
 }
 
 // New returns the API's handler.

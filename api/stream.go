@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/convergehq/converge/controller"
@@ -78,6 +79,43 @@ type stream struct {
 	// sent are the counts of the events sent lately, by ID, so that an
 	// event is sent again only when it repeats.
 	sent map[int64]int
+	// read is when the read of the event log last used began.
+	read time.Time
+}
+
+// eventReads is the latest read of the event log, shared by the streams:
+// a stream uses one that began after the one it used before, so that
+// however many streams are open the log is read about once per
+// EventPoll.
+type eventReads struct {
+	mu    sync.Mutex
+	at    time.Time // when it began
+	since time.Time // its filter
+	evs   []store.Event
+}
+
+// eventsSince returns the events last seen since then, read after
+// notBefore, and when that read began.
+func (h *Handler) eventsSince(ctx context.Context, since, notBefore time.Time) ([]store.Event, time.Time, error) {
+	r := &h.reads
+	r.mu.Lock()
+	if r.at.After(notBefore) && !r.since.After(since) {
+		evs, at := r.evs, r.at
+		r.mu.Unlock()
+		return evs, at, nil
+	}
+	r.mu.Unlock()
+	at := time.Now()
+	evs, err := h.cfg.Feed.ListEvents(ctx, store.EventFilter{Since: since})
+	if err != nil {
+		return nil, at, err
+	}
+	r.mu.Lock()
+	if at.After(r.at) {
+		r.at, r.since, r.evs = at, since, evs
+	}
+	r.mu.Unlock()
+	return evs, at, nil
 }
 
 // changeMsg is the data of a resource or target message.
@@ -145,7 +183,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if resumed {
-		if err := s.events(ctx); err != nil {
+		if err := s.events(ctx, true); err != nil {
 			return nil
 		}
 	}
@@ -164,7 +202,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request) error {
 				return nil
 			}
 		case <-poll.C:
-			if err := s.events(ctx); err != nil {
+			if err := s.events(ctx, false); err != nil {
 				return nil
 			}
 		case ch, ok := <-changes:
@@ -192,7 +230,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request) error {
 					more = false
 				}
 			}
-			if err := s.events(ctx); err != nil {
+			if err := s.events(ctx, true); err != nil {
 				return nil
 			}
 		}
@@ -253,10 +291,16 @@ func (s *stream) change(ch store.Change) error {
 	return s.send("resource", m)
 }
 
-// events sends the events recorded or repeated since the cursor.
-func (s *stream) events(ctx context.Context) error {
+// events sends the events recorded or repeated since the cursor, from a
+// read of the log that began after the one used before (fresh: after
+// now).
+func (s *stream) events(ctx context.Context, fresh bool) error {
 	since := time.Unix(0, s.cur.seen).Add(-eventSlack)
-	evs, err := s.h.cfg.Feed.ListEvents(ctx, store.EventFilter{Since: since})
+	notBefore := s.read
+	if fresh {
+		notBefore = time.Now()
+	}
+	evs, at, err := s.h.eventsSince(ctx, since, notBefore)
 	if err != nil {
 		if ctx.Err() != nil {
 			return err
@@ -264,6 +308,7 @@ func (s *stream) events(ctx context.Context) error {
 		s.h.cfg.Logger.Warn("stream: read the events", "err", err)
 		return nil // read again at the next poll
 	}
+	s.read = at
 	for _, e := range evs {
 		seen := e.LastSeen.UnixNano()
 		count, known := s.sent[e.ID]

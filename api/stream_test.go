@@ -277,3 +277,56 @@ func TestStreamEndsOnShutdown(t *testing.T) {
 		t.Error("the stream goes on after the server stopped")
 	}
 }
+
+// countingFeed counts the reads of the event log.
+type countingFeed struct {
+	Feed
+	reads int
+}
+
+func (f *countingFeed) ListEvents(ctx context.Context, ef store.EventFilter) ([]store.Event, error) {
+	f.reads++
+	return f.Feed.ListEvents(ctx, ef)
+}
+
+// TestStreamsShareReads: streams that poll use the latest read of the
+// event log when it began after the one they used before; one that needs
+// what was just committed reads anew.
+func TestStreamsShareReads(t *testing.T) {
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	feed := &countingFeed{Feed: st}
+	h := New(Config{Feed: feed, Logger: quiet()})
+	ctx := context.Background()
+	since := time.Now().Add(-time.Hour)
+	before := time.Now()
+	_, first, err := h.eventsSince(ctx, since, before)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name      string
+		since     time.Time
+		notBefore time.Time // zero: now
+		reads     int
+	}{
+		{"another stream's poll", since.Add(time.Minute), before, 1},
+		{"a wider filter", since.Add(-time.Minute), before, 2},
+		{"after a change", since, time.Time{}, 3},
+		{"the same stream's next poll", since, first, 3},
+	}
+	for _, tc := range tests {
+		if tc.notBefore.IsZero() {
+			tc.notBefore = time.Now()
+		}
+		if _, _, err := h.eventsSince(ctx, tc.since, tc.notBefore); err != nil {
+			t.Fatal(err)
+		}
+		if feed.reads != tc.reads {
+			t.Errorf("%s: %d reads in all; want %d", tc.name, feed.reads, tc.reads)
+		}
+	}
+}
