@@ -24,7 +24,7 @@ import (
 // Views are what the API reads.
 type Views interface {
 	Resources(ctx context.Context, f controller.ResourceFilter) (controller.ResourceList, error)
-	Resource(ctx context.Context, id string) (controller.ResourceDetail, error)
+	Resource(ctx context.Context, id string) (controller.DescribeView, error)
 	Revisions(ctx context.Context) ([]controller.RevisionView, error)
 	Revision(ctx context.Context, hash string) (controller.RevisionDetail, error)
 	Events(ctx context.Context, f store.EventFilter) ([]store.Event, error)

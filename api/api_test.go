@@ -95,23 +95,23 @@ func TestResourceViews(t *testing.T) {
 	}
 
 	t.Run("one resource", func(t *testing.T) {
-		var web controller.ResourceDetail
+		var web controller.DescribeView
 		if code := call(t, "GET", d.url+"/api/v1/resources/mem.Object/web", "", "", &web); code != http.StatusOK {
 			t.Fatalf("status %d", code)
 		}
-		if web.Phase != store.PhaseReady || web.Labels["tier"] != "web" || web.Desired == nil || web.Outputs["id"] == nil {
+		if web.Phase != store.PhaseReady || web.Labels["tier"] != "web" || !web.Desired || web.Outputs["id"] == nil {
 			t.Errorf("web: %+v", web)
 		}
-		if web.Desired.Spec["secret"] != "(sensitive)" || web.Applied["secret"] != "(sensitive)" || web.Desired.Spec["value"] != "v1" {
-			t.Errorf("web's specs: desired %v, applied %v; want the secret masked, the value shown", web.Desired.Spec, web.Applied)
+		if web.Spec["secret"] != "(sensitive)" || web.AppliedSpec["secret"] != "(sensitive)" || web.Spec["value"] != "v1" {
+			t.Errorf("web's specs: desired %v, applied %v; want the secret masked, the value shown", web.Spec, web.AppliedSpec)
 		}
 		if len(web.Events) == 0 || string(web.Events[len(web.Events)-1].Reason) != "Created" {
 			t.Errorf("web's events: %+v", web.Events)
 		}
-		var db controller.ResourceDetail
+		var db controller.DescribeView
 		call(t, "GET", d.url+"/api/v1/resources/mem.Object/db", "", "", &db)
-		if !db.Drifted || db.Drift == nil || !strings.Contains(db.Drift.Diff, "value") || db.Drift.Since.IsZero() {
-			t.Errorf("db's drift: %+v", db.Drift)
+		if db.Phase != store.PhaseDrifted || !strings.Contains(db.Drift, "value") {
+			t.Errorf("db: %s, drift %q; want Drifted, in value", db.Phase, db.Drift)
 		}
 	})
 
@@ -153,13 +153,13 @@ spec: {value: v1}
 		b, berr := d.st.GetRecord(context.Background(), "mem.Object/broken")
 		return err == nil && a.Phase == store.PhaseWaiting && berr == nil && b.Phase == store.PhaseError && !b.NextRetry.IsZero()
 	}, "after waits for broken, in Error")
-	var after controller.ResourceDetail
+	var after controller.DescribeView
 	call(t, "GET", d.url+"/api/v1/resources/mem.Object/after", "", "", &after)
 	if len(after.WaitingFor) != 1 || after.WaitingFor[0].ID != "mem.Object/broken" || after.WaitingFor[0].Phase == store.PhaseReady ||
 		!strings.Contains(after.Waiting, "mem.Object/broken") {
 		t.Errorf("after waits for %+v (%q); want broken, not Ready", after.WaitingFor, after.Waiting)
 	}
-	var broken controller.ResourceDetail
+	var broken controller.DescribeView
 	call(t, "GET", d.url+"/api/v1/resources/mem.Object/broken", "", "", &broken)
 	if !strings.Contains(broken.LastError, "the API is down") || broken.NextRetry == nil || time.Until(*broken.NextRetry) < 30*time.Minute || broken.Attempts != 1 {
 		t.Errorf("broken: last error %q, next retry %v, attempts %d", broken.LastError, broken.NextRetry, broken.Attempts)

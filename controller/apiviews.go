@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
-	"github.com/convergehq/converge/diff"
 	"github.com/convergehq/converge/engine"
 	"github.com/convergehq/converge/manifest"
 	"github.com/convergehq/converge/plan"
@@ -189,18 +186,6 @@ func (l *Live) target(ctx context.Context) (*manifest.Revision, error) {
 	return rv, nil
 }
 
-func drifted(v ResourceView) bool {
-	if v.Phase == store.PhaseDrifted {
-		return true
-	}
-	for _, c := range v.Conditions {
-		if string(c.Type) == "Drifted" {
-			return string(c.Status) == "True"
-		}
-	}
-	return false
-}
-
 // Resources returns the status view with the resources f selects, sorted
 // by ID. Desired resources not recorded yet are Pending.
 func (l *Live) Resources(ctx context.Context, f ResourceFilter) (ResourceList, error) {
@@ -219,7 +204,7 @@ func (l *Live) Resources(ctx context.Context, f ResourceFilter) (ResourceList, e
 	}
 	out := ResourceList{StatusView: v, Resources: make([]ResourceItem, 0, len(v.Resources)), Total: len(v.Resources)}
 	for _, r := range v.Resources {
-		it := ResourceItem{ResourceView: r, Drifted: drifted(r)}
+		it := ResourceItem{ResourceView: r, Drifted: standsDrifted(r)}
 		if res, ok := rv.Get(r.ID); ok {
 			it.Labels = res.Labels
 		}
@@ -243,179 +228,23 @@ func (s engineRecords) ListRecords(context.Context) ([]store.Record, error) {
 	return s.e.Records(), nil
 }
 
-// ResourceDetail is everything known about one resource.
-type ResourceDetail struct {
-	ResourceItem
-	// Desired is the resource as the target revision declares it; nil
-	// when the resource left the manifests.
-	Desired *DesiredView `json:"desired,omitempty"`
-	// Applied is the spec last applied, masked.
-	Applied map[string]any `json:"applied,omitempty"`
-	// Waiting says why a resource that is not Ready waits, and
-	// WaitingFor for which dependencies (with their phases).
-	Waiting    string       `json:"waiting,omitempty"`
-	WaitingFor []Dependency `json:"waitingFor,omitempty"`
-	// Drift is the last drift found, while the resource stands drifted.
-	Drift *DriftView `json:"drift,omitempty"`
-	// Events are the resource's newest events, oldest first.
-	Events []store.Event `json:"events"`
-}
-
-// DesiredView is a desired resource, sensitive values masked.
-type DesiredView struct {
-	Spec      map[string]any  `json:"spec"`
-	DependsOn []string        `json:"dependsOn,omitempty"`
-	Deps      []string        `json:"deps,omitempty"`
-	Policy    manifest.Policy `json:"policy"`
-	Source    manifest.Source `json:"source"`
-	Hash      string          `json:"hash"`
-}
-
-// Dependency is a dependency and where it stands.
-type Dependency struct {
-	ID    string      `json:"id"`
-	Phase store.Phase `json:"phase"`
-}
-
-// DriftView is the drift of a resource: when converge found it and the
-// field diff it found (masked), as its DriftDetected event says.
-type DriftView struct {
-	Since   time.Time `json:"since,omitzero"`
-	Reason  string    `json:"reason,omitempty"`
-	Diff    string    `json:"diff,omitempty"`
-	Count   int       `json:"count,omitempty"`
-	LastHit time.Time `json:"lastSeen,omitzero"`
-}
-
-// RecentEvents is how many events a resource's detail holds.
+// RecentEvents is how many events a resource's view holds.
 const RecentEvents = 20
 
-// Resource returns the detail of the resource id; an error matching
-// store.ErrNotFound when converge neither desires nor records it.
-func (l *Live) Resource(ctx context.Context, id string) (ResourceDetail, error) {
+// Resource returns the view of the resource id that converge describe
+// shows (sensitive values masked), with its RecentEvents newest events; an
+// error matching store.ErrNotFound (ErrUnknownResource) when converge
+// neither desires nor records it.
+func (l *Live) Resource(ctx context.Context, id string) (DescribeView, error) {
 	rv, err := l.target(ctx)
 	if err != nil {
-		return ResourceDetail{}, err
+		return DescribeView{}, err
 	}
-	res, desired := rv.Get(id)
-	rec, err := l.c.st.GetRecord(ctx, id)
-	recorded := err == nil
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return ResourceDetail{}, err
-	}
-	if !desired && !recorded {
-		return ResourceDetail{}, fmt.Errorf("resource %s: %w", id, store.ErrNotFound)
-	}
-	var d ResourceDetail
-	if recorded {
-		d.ResourceView = Resource(rec)
-		d.Applied = l.mask(rec.Kind, rec.AppliedSpec)
-	} else {
-		d.ResourceView = ResourceView{ID: res.ID, Kind: res.Kind, Phase: store.PhasePending, Message: "not reconciled yet"}
-	}
-	d.Drifted = drifted(d.ResourceView)
-	if desired {
-		d.Labels = res.Labels
-		d.Desired = &DesiredView{Spec: l.mask(res.Kind, res.Spec), DependsOn: res.DependsOn, Deps: res.Deps(), Policy: res.Policy, Source: res.Source, Hash: res.Hash}
-		for _, dep := range res.Deps() {
-			if d.Phase == store.PhaseReady {
-				break
-			}
-			ph := store.PhasePending
-			if r, err := l.c.st.GetRecord(ctx, dep); err == nil {
-				ph = r.Phase
-			}
-			if ph != store.PhaseReady && ph != store.PhaseDrifted {
-				d.WaitingFor = append(d.WaitingFor, Dependency{ID: dep, Phase: ph})
-			}
-		}
-		if d.Phase == store.PhaseWaiting {
-			d.Waiting = d.Message
-		} else if len(d.WaitingFor) > 0 {
-			names := make([]string, len(d.WaitingFor))
-			for i, w := range d.WaitingFor {
-				names[i] = w.ID + ": " + string(w.Phase)
-			}
-			d.Waiting = "waiting for " + strings.Join(names, ", ")
-		}
-	}
-	evs, err := l.c.st.ListEvents(ctx, store.EventFilter{Resource: id, Limit: RecentEvents})
-	if err != nil {
-		return ResourceDetail{}, err
-	}
-	if evs == nil {
-		evs = []store.Event{}
-	}
-	d.Events = evs
-	if d.Drifted {
-		d.Drift = &DriftView{Reason: d.Message}
-		for _, c := range d.Conditions {
-			if string(c.Type) == "Drifted" {
-				d.Drift.Since, d.Drift.Reason = c.LastTransitionTime, c.Message
-			}
-		}
-		all, err := l.c.st.ListEvents(ctx, store.EventFilter{Resource: id})
-		if err != nil {
-			return ResourceDetail{}, err
-		}
-		for i := len(all) - 1; i >= 0; i-- {
-			if e := all[i]; string(e.Reason) == "DriftDetected" {
-				d.Drift.Diff = strings.TrimPrefix(e.Message, "observed state differs from the last applied spec: ")
-				d.Drift.Count, d.Drift.LastHit = e.Count, e.LastSeen
-				break
-			}
-		}
-	}
-	return d, nil
-}
-
-// mask returns spec with the values of kind's sensitive fields replaced by
-// "(sensitive)" and the passwords of URLs redacted.
-func (l *Live) mask(kind string, spec map[string]any) map[string]any {
-	if spec == nil {
-		return nil
-	}
-	var schema provider.Schema
+	opts := DescribeOptions{Revision: rv, Events: RecentEvents}
 	if l.reg != nil {
-		schema, _ = l.reg.Schema(kind)
+		opts.Schema = l.reg.Schema
 	}
-	out := make(map[string]any, len(spec))
-	for k, v := range spec {
-		if schema.Fields[k].Sensitive {
-			out[k] = diff.SensitiveValue
-			continue
-		}
-		out[k] = maskURLs(v)
-	}
-	return out
-}
-
-func maskURLs(v any) any {
-	switch x := v.(type) {
-	case string:
-		if !strings.Contains(x, "://") {
-			return x
-		}
-		if u, err := url.Parse(x); err == nil && u.User != nil {
-			if _, ok := u.User.Password(); ok {
-				return u.Redacted()
-			}
-		}
-		return x
-	case map[string]any:
-		m := make(map[string]any, len(x))
-		for k, e := range x {
-			m[k] = maskURLs(e)
-		}
-		return m
-	case []any:
-		s := make([]any, len(x))
-		for i, e := range x {
-			s[i] = maskURLs(e)
-		}
-		return s
-	}
-	return v
+	return Describe(ctx, l.c.st, id, opts)
 }
 
 // Revisions returns the history view.
