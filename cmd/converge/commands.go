@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -338,7 +339,16 @@ func (g *globals) converge(cmd *cobra.Command, reg *provider.Registry, rv *manif
 	if err != nil {
 		return err
 	}
-	ctx, intr, stop := watchInterrupts(cmd.Context(), cmd.ErrOrStderr())
+	pr, logged, err := newProgress(f.progress, g.stderr, rv == nil)
+	if err != nil {
+		return err
+	}
+	stderr := cmd.ErrOrStderr()
+	if pr != nil && pr.live {
+		// Logs and messages are written under the live line.
+		g.stderr, stderr = pr, pr
+	}
+	ctx, intr, stop := watchInterrupts(cmd.Context(), stderr)
 	defer stop()
 	st, err := g.openStore(ctx, false)
 	var locked *sqlite.LockedError
@@ -384,7 +394,17 @@ func (g *globals) converge(cmd *cobra.Command, reg *provider.Registry, rv *manif
 	}
 	actx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
+	if pr != nil {
+		var log *slog.Logger
+		if logged {
+			if log, err = g.logger(); err != nil {
+				return err
+			}
+		}
+		pr.Start(e.Activity, log)
+	}
 	rep, err := e.Apply(actx, rv)
+	pr.Stop()
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 		return err
 	}

@@ -69,6 +69,8 @@ type engineFlags struct {
 	// historyLimit is read by openStore, through globals (see
 	// PersistentPreRunE): the state is opened before the engine.
 	historyLimit int
+	// progress is --progress, of the commands that converge once.
+	progress string
 }
 
 func (f *engineFlags) register(cmd *cobra.Command, timeout bool) {
@@ -83,6 +85,7 @@ func (f *engineFlags) register(cmd *cobra.Command, timeout bool) {
 	cmd.Flags().IntVar(&f.historyLimit, historyLimitFlag, 100, "when a new revision is recorded, keep only the newest N revisions, plus the target and the last known good one (0: keep them all)")
 	if timeout {
 		cmd.Flags().DurationVar(&f.timeout, "timeout", 10*time.Minute, "give up after this long")
+		addProgressFlag(cmd, &f.progress)
 	}
 }
 
