@@ -115,6 +115,8 @@ type Handler struct {
 	streams   chan struct{}
 	closeOnce sync.Once
 	reads     eventReads // the streams' latest read of the event log
+	planMu    sync.Mutex
+	planning  *planCall // the plan in progress
 }
 
 // New returns the API's handler.

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/convergehq/converge/controller"
+	"github.com/convergehq/converge/plan"
 	"github.com/convergehq/converge/provider"
 	"github.com/convergehq/converge/provider/providertest"
 	"github.com/convergehq/converge/store"
@@ -469,6 +472,82 @@ func TestPlanMutatesNothing(t *testing.T) {
 	}
 	if diff := cmp.Diff(before, read()); diff != "" {
 		t.Errorf("the plan changed the state (-before +after):\n%s", diff)
+	}
+}
+
+// planViews plans when told to, counting its plans.
+type planViews struct {
+	Views
+	entered chan struct{}
+	release chan struct{}
+	plans   atomic.Int32
+}
+
+func (v *planViews) Plan(ctx context.Context) (controller.PlanView, error) {
+	v.plans.Add(1)
+	v.entered <- struct{}{}
+	<-v.release
+	return controller.PlanView{Plan: &plan.Plan{Revision: "abc"}, Held: "held for the test"}, nil
+}
+
+// TestPlansShared: requests for a plan while one runs wait for it and
+// get its answer, so the world is observed once.
+func TestPlansShared(t *testing.T) {
+	v := &planViews{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	h := New(Config{Views: v, Logger: quiet()})
+	srv, err := Listen(h, ServerConfig{Addr: "127.0.0.1:0", Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	type answer struct {
+		code int
+		body planBody
+	}
+	answers := make(chan answer, 3)
+	get := func() {
+		var b planBody
+		code := call(t, "GET", srv.URL()+"/api/v1/plan", "", "", &b)
+		answers <- answer{code, b}
+	}
+	go get()
+	<-v.entered // the first plan runs
+	go get()
+	go get()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		h.planMu.Lock()
+		joined := h.planning.joined
+		h.planMu.Unlock()
+		if joined == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the other requests did not join the plan")
+		}
+		runtime.Gosched()
+	}
+	close(v.release)
+	for range 3 {
+		a := <-answers
+		if a.code != http.StatusOK || a.body.Revision != "abc" || a.body.Held != "held for the test" {
+			t.Errorf("answer %d %+v", a.code, a.body)
+		}
+	}
+	if n := v.plans.Load(); n != 1 {
+		t.Errorf("%d plans for three requests at once; want 1", n)
+	}
+	// Once it is done, the next request plans again.
+	v.release = make(chan struct{})
+	close(v.release)
+	go get()
+	<-v.entered
+	if a := <-answers; a.code != http.StatusOK || v.plans.Load() != 2 {
+		t.Errorf("a later request: %d, %d plans; want a second plan", a.code, v.plans.Load())
 	}
 }
 

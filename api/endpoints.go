@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -205,20 +206,56 @@ type planBody struct {
 	Staying    string          `json:"staying,omitempty"`
 }
 
+// planCall is a plan in progress, which the requests that come meanwhile
+// share: a plan observes every resource, and one at a time is enough.
+type planCall struct {
+	done   chan struct{}
+	joined int // requests waiting for it, besides the first
+	body   planBody
+	err    error
+}
+
 func (h *Handler) plan(w http.ResponseWriter, r *http.Request) error {
-	v, err := h.cfg.Views.Plan(r.Context())
+	h.planMu.Lock()
+	c := h.planning
+	if c != nil {
+		c.joined++
+		h.planMu.Unlock()
+		select {
+		case <-c.done:
+		case <-r.Context().Done():
+			return r.Context().Err()
+		}
+	} else {
+		c = &planCall{done: make(chan struct{})}
+		h.planning = c
+		h.planMu.Unlock()
+		c.body, c.err = h.makePlan(r.Context())
+		h.planMu.Lock()
+		h.planning = nil
+		h.planMu.Unlock()
+		close(c.done)
+	}
+	if c.err != nil {
+		return c.err
+	}
+	writeJSON(w, http.StatusOK, c.body)
+	return nil
+}
+
+func (h *Handler) makePlan(ctx context.Context) (planBody, error) {
+	v, err := h.cfg.Views.Plan(ctx)
 	if err != nil {
-		return err
+		return planBody{}, err
 	}
 	var b bytes.Buffer
 	if err := v.Plan.WriteJSON(&b); err != nil {
-		return err
+		return planBody{}, err
 	}
 	var body planBody
 	if err := json.Unmarshal(b.Bytes(), &body); err != nil {
-		return err
+		return planBody{}, err
 	}
 	body.Incomplete, body.Held, body.Staying = v.Plan.Errors(), v.Held, v.Staying
-	writeJSON(w, http.StatusOK, body)
-	return nil
+	return body, nil
 }
