@@ -339,3 +339,10 @@ func decodeBody(r *http.Request, v any) error {
 	}
 	return nil
 }
+
+// Interface guards: the controller's live views are what the API serves.
+var (
+	_ Views     = (*controller.Live)(nil)
+	_ Actions   = (*controller.Live)(nil)
+	_ Readiness = (*controller.Live)(nil)
+)

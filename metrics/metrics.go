@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/convergehq/converge/engine"
 	"github.com/convergehq/converge/provider"
 	"github.com/convergehq/converge/queue"
 	"github.com/convergehq/converge/store"
@@ -268,5 +269,6 @@ func (r *Registry) Follow(ctx context.Context, f Feed, log *slog.Logger, ready c
 
 // Interface guards.
 var (
+	_ engine.Metrics        = (*Registry)(nil)
 	_ queue.MetricsProvider = queueProvider{}
 )
