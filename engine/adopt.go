@@ -54,7 +54,8 @@ type Adoption struct {
 // OK reports whether the resource is adopted, or can be.
 func (a Adoption) OK() bool { return a.Outcome == AdoptAdoptable || a.Outcome == AdoptDone }
 
-// Adoptable observes the resources ids of rv and says, for each, whether
+// Adoptable observes the resources ids of rv, dependencies first, and
+// says, for each, whether
 // converge adopt can take its object over: an object that exists and that
 // converge did not create, whether or not it matches the manifests (one
 // that differs is what apply reports as a conflict and refuses to
@@ -100,28 +101,59 @@ func (e *Engine) adopt(ctx context.Context, rv *manifest.Revision, ids []string,
 		r := r
 		recs[r.ID] = &r
 	}
-	out := make([]Adoption, 0, len(ids))
-	seen := map[string]bool{}
-	for _, id := range ids {
-		if seen[id] {
-			continue
-		}
-		seen[id] = true
+	order, err := adoptOrder(rv, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Adoption, 0, len(order))
+	for _, id := range order {
 		a, in := e.examine(ctx, lim, rv, id, recs)
 		if ctx.Err() != nil {
 			return out, ctx.Err()
 		}
-		if record && a.Outcome == AdoptAdoptable {
-			r, err := e.recordAdopted(ctx, rv, in, a)
-			if err != nil {
-				return out, err
+		if a.Outcome == AdoptAdoptable {
+			// Its outputs resolve the specs of the resources named after
+			// it that use them.
+			r := &store.Record{ID: id, Kind: in.Kind, Name: in.Name, Outputs: provider.CanonicalMap(in.Observed.Outputs)}
+			if record {
+				if r, err = e.recordAdopted(ctx, in, a); err != nil {
+					return out, err
+				}
+				a.Outcome = AdoptDone
 			}
 			recs[id] = r
-			a.Outcome = AdoptDone
 		}
 		out = append(out, a)
 	}
 	return out, nil
+}
+
+// adoptOrder returns ids once each, dependencies first (so that one
+// adopted resource's outputs resolve the specs that use them), then those
+// rv does not declare, as given.
+func adoptOrder(rv *manifest.Revision, ids []string) ([]string, error) {
+	asked := map[string]bool{}
+	var undeclared []string
+	for _, id := range ids {
+		if asked[id] {
+			continue
+		}
+		asked[id] = true
+		if _, ok := rv.Get(id); !ok {
+			undeclared = append(undeclared, id)
+		}
+	}
+	all, err := manifest.BuildGraph(rv).Order()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, id := range all {
+		if asked[id] {
+			out = append(out, id)
+		}
+	}
+	return append(out, undeclared...), nil
 }
 
 // examine observes one resource and decides, as Decide would for apply,
@@ -217,7 +249,7 @@ func origin(r *store.Record) string {
 // the observed state as its applied spec and no applied hash, so that it
 // is not Ready on any revision until the next reconcile updates it (or,
 // when it matches, finds nothing to change).
-func (e *Engine) recordAdopted(ctx context.Context, rv *manifest.Revision, in Input, a Adoption) (*store.Record, error) {
+func (e *Engine) recordAdopted(ctx context.Context, in Input, a Adoption) (*store.Record, error) {
 	obs := in.Observed
 	r := e.base(in)
 	r.Origin = store.OriginAdopted

@@ -109,26 +109,23 @@ the manifests do not declare is not adopted, and adopt says why and exits 1.`,
 			if err != nil {
 				return err
 			}
-			// Observed again: what is recorded is what is there now.
-			did, err := e.Adopt(ctx, rv, args)
+			// Only what was shown, observed again: what is recorded is what
+			// is there now.
+			did, err := e.Adopt(ctx, rv, ids)
 			if err != nil {
 				return err
 			}
-			failed := 0
-			for _, a := range did {
-				if !a.OK() {
-					failed++
-				}
-			}
 			if format != outputText {
-				if err := writeData(out, format, did); err != nil {
+				if err := writeData(out, format, merge(found, did)); err != nil {
 					return err
 				}
 			} else {
-				printAdopted(out, did, ids)
+				printAdopted(out, did)
 			}
-			if failed > 0 {
-				return exitCode(1)
+			for _, a := range merge(found, did) {
+				if !a.OK() {
+					return exitCode(1)
+				}
 			}
 			return nil
 		},
@@ -196,16 +193,28 @@ func printNotAdopted(w io.Writer, found []engine.Adoption) {
 	}
 }
 
-// printAdopted reports what Adopt did. Of the resources it did not adopt,
-// it names those that were adoptable a moment before (asked is their IDs),
-// which changed since: the others were named with the plan.
-func printAdopted(w io.Writer, did []engine.Adoption, asked []string) {
+// merge returns found, each resource that Adopt did something about as did
+// says.
+func merge(found, did []engine.Adoption) []engine.Adoption {
+	out := slices.Clone(found)
+	for i, a := range out {
+		for _, d := range did {
+			if d.ID == a.ID {
+				out[i] = d
+			}
+		}
+	}
+	return out
+}
+
+// printAdopted reports what Adopt did. The resources it did not adopt had
+// changed since they were shown as adoptable.
+func printAdopted(w io.Writer, did []engine.Adoption) {
 	var done []string
 	for _, a := range did {
-		switch {
-		case a.Outcome == engine.AdoptDone:
+		if a.Outcome == engine.AdoptDone {
 			done = append(done, a.ID)
-		case slices.Contains(asked, a.ID):
+		} else {
 			fmt.Fprintf(w, "%s: not adopted: %s\n", a.ID, a.Reason)
 		}
 	}

@@ -1,0 +1,77 @@
+package engine
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/convergehq/converge/manifest"
+	"github.com/convergehq/converge/provider"
+	"github.com/convergehq/converge/provider/providertest"
+	"github.com/convergehq/converge/store"
+	"github.com/convergehq/converge/store/memory"
+)
+
+// TestActivity: each resource counts once, by its phase and the call in
+// flight; the slowest call is the one in flight the longest.
+func TestActivity(t *testing.T) {
+	reg, err := provider.NewRegistry(providertest.NewMemory())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rv, err := manifest.LoadBytes(map[string][]byte{"m.yaml": []byte(`kind: mem.Object
+metadata: {name: ready}
+spec: {value: v}
+---
+kind: mem.Object
+metadata: {name: creating}
+spec: {value: v}
+---
+kind: mem.Object
+metadata: {name: provisioning}
+spec: {value: v}
+---
+kind: mem.Object
+metadata: {name: updating}
+spec: {value: v}
+---
+kind: mem.Object
+metadata: {name: failed}
+spec: {value: v}
+---
+kind: mem.Object
+metadata: {name: waiting}
+spec: {value: v}
+---
+kind: mem.Object
+metadata: {name: new}
+spec: {value: v}
+`)}, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	hash := func(name string) string {
+		r, _ := rv.Get("mem.Object/" + name)
+		return r.Hash
+	}
+	e := New(reg, memory.New(), Options{Logger: testLogger()})
+	e.target = rv
+	for _, r := range []*store.Record{
+		{ID: "mem.Object/ready", Phase: store.PhaseReady, AppliedHash: hash("ready")},
+		{ID: "mem.Object/creating", Phase: store.PhaseCreating, Pending: &store.Operation{Op: store.OpCreate, Started: t0.Add(2 * time.Second)}},
+		{ID: "mem.Object/provisioning", Phase: store.PhaseCreating, Origin: store.OriginCreated, AppliedHash: hash("provisioning")},
+		{ID: "mem.Object/updating", Phase: store.PhaseUpdating, Origin: store.OriginCreated, Pending: &store.Operation{Op: store.OpUpdate, Started: t0}},
+		{ID: "mem.Object/failed", Phase: store.PhaseError, Pending: &store.Operation{Op: store.OpCreate, Started: t0.Add(-time.Hour)}},
+		{ID: "mem.Object/waiting", Phase: store.PhaseWaiting},
+		{ID: "mem.Object/gone", Phase: store.PhaseDeleting, Origin: store.OriginCreated, Pending: &store.Operation{Op: store.OpDelete, Started: t0.Add(time.Second)}},
+	} {
+		e.records[r.ID] = r
+	}
+	want := Activity{Total: 8, Ready: 1, Creating: 1, Updating: 1, Deleting: 1, Provisioning: 1, Waiting: 1, Failed: 1,
+		Slowest: &Call{ID: "mem.Object/updating", Op: store.OpUpdate, Since: t0}}
+	if d := cmp.Diff(want, e.Activity()); d != "" {
+		t.Errorf("Activity (-want +got):\n%s", d)
+	}
+}
