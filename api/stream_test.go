@@ -330,3 +330,30 @@ func TestStreamsShareReads(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamFollowsTheDaemon: what the engine does shows in the stream: a
+// drift found on request comes as the resource's new phase and as its
+// DriftDetected event.
+func TestStreamFollowsTheDaemon(t *testing.T) {
+	d := startDaemon(t, shop("v1"), daemonOptions{cfg: func(c *Config) { c.EventPoll = 20 * time.Millisecond }})
+	c := openStream(t, d.url, "", "")
+	d.mem.Set("mem.Object/db", map[string]any{"value": "by hand"})
+	if code := call(t, "POST", d.url+"/api/v1/resources/mem.Object/db/reconcile", "", "", nil); code != 202 {
+		t.Fatalf("reconcile: %d", code)
+	}
+	var phase, event bool
+	for !phase || !event {
+		m := c.nextWithin(t, 10*time.Second)
+		switch m.Event {
+		case "resource":
+			var ch changeMsg
+			if err := json.Unmarshal([]byte(m.Data), &ch); err != nil {
+				t.Fatal(err)
+			}
+			phase = phase || (ch.ID == "mem.Object/db" && ch.Resource != nil && ch.Resource.Phase == store.PhaseDrifted)
+		case "event":
+			e := m.event(t)
+			event = event || (e.Resource == "mem.Object/db" && string(e.Reason) == "DriftDetected")
+		}
+	}
+}
