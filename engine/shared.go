@@ -183,7 +183,6 @@ func (e *Engine) follow(ctx context.Context, w store.Watcher) {
 					err = c.Err
 					break
 				}
-				from = c.Seq
 				e.take(c)
 			}
 		}

@@ -11,12 +11,12 @@ type RevisionState string
 // Revision states.
 const (
 	RevisionProgressing RevisionState = "progressing"
-	RevisionConverged                 = "converged"
-	RevisionFailed                    = "failed"
-	RevisionRolledBack                = "rolled-back"
+	RevisionConverged   RevisionState = "converged"
+	RevisionFailed      RevisionState = "failed"
+	RevisionRolledBack  RevisionState = "rolled-back"
 	// RevisionHeld is a revision that was not targeted because it would
 	// delete more than the deletion limit allows; Reason says what.
-	RevisionHeld = "held"
+	RevisionHeld RevisionState = "held"
 )
 
 // Revision is a desired set converge targeted.
