@@ -15,7 +15,7 @@ func TestLayout(t *testing.T) {
 	// listed prefix.
 	layers := [][]string{
 		{"graph", "queue", "secret", "provider", "store"},
-		{"provider/rest", "diff", "manifest", "store/memory", "store/sqlite", "store/storetest", "cloudsim"},
+		{"provider/rest", "diff", "manifest", "store/memory", "store/sqlite", "store/etcd", "store/storetest", "cloudsim", "cluster"},
 		{"plan", "alert", "provider/providertest"},
 		{"providers/file", "providers/http", "providers/cloud"},
 		{"engine"},
