@@ -146,9 +146,13 @@ func (e *Engine) create(ctx context.Context, s snapshot, a plan.Action) result {
 	if err := e.putRecord(ctx, r); err != nil {
 		return e.fail(ctx, s, err, "create")
 	}
-	if a.Drift {
+	switch {
+	case res.NotReady != "":
+		// Made, not usable yet: "created" is said once it is ready.
+		e.event(ctx, s.in.ID, store.Normal, store.ReasonAccepted, "accepted, provisioning: "+res.NotReady)
+	case a.Drift:
 		e.event(ctx, s.in.ID, store.Normal, store.ReasonDriftCorrected, "recreated after it was deleted out of band")
-	} else {
+	default:
 		e.event(ctx, s.in.ID, store.Normal, store.ReasonCreated, "created")
 	}
 	return e.becameReady(s, res.NotReady, r)

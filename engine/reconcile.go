@@ -354,6 +354,10 @@ func (e *Engine) settle(ctx context.Context, s snapshot, a plan.Action, now time
 		// Drift with policy ignore, or a replaced object waiting: say so.
 		r.Message = a.Reason
 	}
+	if rec != nil && rec.Phase == store.PhaseCreating && rec.Pending == nil && r.Phase != store.PhaseCreating {
+		// What a create accepted is ready now.
+		e.event(ctx, in.ID, store.Normal, store.ReasonCreated, "created (ready after provisioning)")
+	}
 	if rec != nil {
 		r.LastReconcile = rec.LastReconcile
 		r.Conditions = rec.Conditions

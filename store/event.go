@@ -22,6 +22,7 @@ type Reason string
 // The reasons converge records.
 const (
 	ReasonCreated         Reason = "Created"
+	ReasonAccepted        Reason = "Accepted" // made, and still provisioning: Created follows when it is ready
 	ReasonUpdated         Reason = "Updated"
 	ReasonReplaced        Reason = "Replaced"
 	ReasonDeleted         Reason = "Deleted"
