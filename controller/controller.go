@@ -303,7 +303,7 @@ func (c *Controller) invalid(ctx context.Context, err error) {
 	msg := err.Error()
 	var list manifest.ErrorList
 	if errors.As(err, &list) {
-		msg = fmt.Sprintf("the manifests have %d problem(s); nothing was applied:", len(list))
+		msg = fmt.Sprintf("the manifests have %s; nothing was applied:", manifest.Problems(len(list)))
 		for _, e := range list {
 			msg += "\n  " + e.Error()
 		}

@@ -187,6 +187,14 @@ func (e *Error) Error() string {
 // ErrorList is every problem found, sorted by file and line.
 type ErrorList []*Error
 
+// Problems is "1 problem" or "N problems", as messages count them.
+func Problems(n int) string {
+	if n == 1 {
+		return "1 problem"
+	}
+	return fmt.Sprintf("%d problems", n)
+}
+
 func (l ErrorList) Error() string {
 	msgs := make([]string, len(l))
 	for i, e := range l {

@@ -223,13 +223,16 @@ spec:
 func problemLines(t *testing.T, stderr string) []string {
 	t.Helper()
 	lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
-	m := regexp.MustCompile(`^error: the manifests have (\d+) problem\(s\); nothing was applied:$`).FindStringSubmatch(lines[0])
+	m := regexp.MustCompile(`^error: the manifests have (\d+) problems?; nothing was applied:$`).FindStringSubmatch(lines[0])
 	if m == nil {
 		t.Fatalf("got stderr %q; want it to start with the problem count", stderr)
 	}
 	problems := lines[1:]
 	if m[1] != strings.TrimSpace(itoa(len(problems))) {
 		t.Errorf("header says %s problems; got %d lines", m[1], len(problems))
+	}
+	if plural := !strings.Contains(lines[0], m[1]+" problem;"); plural != (len(problems) != 1) {
+		t.Errorf("header %q: the noun does not agree with the count", lines[0])
 	}
 	for i, l := range problems {
 		if !strings.HasPrefix(l, "  ") {

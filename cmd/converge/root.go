@@ -543,7 +543,7 @@ func formatError(err error) string {
 	var list manifest.ErrorList
 	if errors.As(err, &list) {
 		var b strings.Builder
-		fmt.Fprintf(&b, "error: the manifests have %d problem(s); nothing was applied:\n", len(list))
+		fmt.Fprintf(&b, "error: the manifests have %s; nothing was applied:\n", manifest.Problems(len(list)))
 		for _, e := range list {
 			fmt.Fprintf(&b, "  %s\n", e.Error())
 		}
