@@ -53,6 +53,19 @@ var markers = map[Type]string{
 // always masked. It returns an error, having written nothing, when an action
 // has an unknown type.
 func (p *Plan) WriteText(w io.Writer) error {
+	title := "converge plan"
+	if p != nil {
+		if rev := ShortRevision(p.Revision); rev != "" {
+			title = "converge plan for revision " + rev
+		}
+	}
+	return p.WriteTextTitled(w, title)
+}
+
+// WriteTextTitled is WriteText with title as the header line (none when
+// title is empty), for plans that a caller names otherwise: a destroy, or
+// the plan an adoption leads to.
+func (p *Plan) WriteTextTitled(w io.Writer, title string) error {
 	if p == nil {
 		p = &Plan{}
 	}
@@ -60,10 +73,8 @@ func (p *Plan) WriteText(w io.Writer) error {
 		return err
 	}
 	var b bytes.Buffer
-	if rev := ShortRevision(p.Revision); rev != "" {
-		fmt.Fprintf(&b, "converge plan for revision %s\n", rev)
-	} else {
-		b.WriteString("converge plan\n")
+	if title != "" {
+		b.WriteString(title + "\n")
 	}
 	for _, sec := range sections {
 		first := true

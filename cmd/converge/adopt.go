@@ -155,7 +155,7 @@ func writeAdoptPlan(w io.Writer, revision string, found []engine.Adoption, c col
 	}
 	fmt.Fprintln(w, "Once adopted, the next apply does this (observed -> manifests):")
 	pw, flush := c.planWriter(w)
-	if err := p.WriteText(&adoptHeader{w: pw}); err != nil {
+	if err := p.WriteTextTitled(pw, ""); err != nil { // the line above says what it is
 		return err
 	}
 	if err := flush(); err != nil {
@@ -163,24 +163,6 @@ func writeAdoptPlan(w io.Writer, revision string, found []engine.Adoption, c col
 	}
 	printNotAdopted(w, found)
 	return nil
-}
-
-// adoptHeader drops the plan's header line: the line before it says what
-// the plan is.
-type adoptHeader struct {
-	w    io.Writer
-	done bool
-}
-
-func (h *adoptHeader) Write(p []byte) (int, error) {
-	if !h.done {
-		h.done = true
-		if i := strings.IndexByte(string(p), '\n'); i >= 0 && strings.HasPrefix(string(p), "converge plan") {
-			_, err := h.w.Write(p[i+1:])
-			return len(p), err
-		}
-	}
-	return h.w.Write(p)
 }
 
 // printNotAdopted says why each resource of found that cannot be adopted

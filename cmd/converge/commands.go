@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -136,9 +135,11 @@ With --detailed-exitcode: 0 no changes, 2 changes, 1 error.`,
 			if format == outputText {
 				w, flush := g.colors(cmd).planWriter(cmd.OutOrStdout())
 				if destroy {
-					w = &destroyHeader{w: w}
+					err = p.WriteTextTitled(w, "converge plan to destroy everything converge manages here")
+				} else {
+					err = p.WriteText(w)
 				}
-				if err = p.WriteText(w); err == nil {
+				if err == nil {
 					err = flush()
 				}
 			} else {
@@ -166,27 +167,6 @@ With --detailed-exitcode: 0 no changes, 2 changes, 1 error.`,
 	cmd.Flags().StringVar(&drift, "drift", manifest.DriftCorrect, "drift policy for resources that set none: correct, alert or ignore")
 	gf.register(cmd, true)
 	return cmd
-}
-
-// destroyHeader names a destroy plan in its header, which names no
-// revision: no revision is targeted.
-type destroyHeader struct {
-	w    io.Writer
-	done bool
-}
-
-func (d *destroyHeader) Write(p []byte) (int, error) {
-	if !d.done {
-		d.done = true
-		if rest, ok := bytes.CutPrefix(p, []byte("converge plan\n")); ok {
-			if _, err := io.WriteString(d.w, "converge plan to destroy everything converge manages here\n"); err != nil {
-				return 0, err
-			}
-			_, err := d.w.Write(rest)
-			return len(p), err
-		}
-	}
-	return d.w.Write(p)
 }
 
 // observer returns an engine that only observes (plan, drift) over the
