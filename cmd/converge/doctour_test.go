@@ -40,7 +40,8 @@ import (
 //	<!-- test: until REGEXP -- COMMAND -->  COMMAND again and again (30 s at most) until its output matches
 //	<!-- test: skip -->                  the next block is not run
 //	<!-- test: end -->                   nothing after it is run
-var tourDocs = []string{"../../README.md"}
+//	<!-- test: file PATH -->             the next block is written to PATH (it shows a file)
+var tourDocs = []string{"../../README.md", "../../docs/drift-and-rollback.md"}
 
 func TestDocsRun(t *testing.T) {
 	if testing.Short() {
@@ -98,6 +99,7 @@ func parseDoc(path string) ([]docStep, error) {
 		fence      string // the block's info string; "" outside blocks
 		skip       bool
 		background string
+		file       string // the block is this file's content
 		sc         = bufio.NewScanner(f)
 		n          int
 	)
@@ -113,6 +115,9 @@ func parseDoc(path string) ([]docStep, error) {
 					steps = append(steps, docStep{line: n, kind: "dir", arg: m[2]})
 				case "skip":
 					skip = true
+				case "file":
+					file = m[2]
+					steps = append(steps, docStep{line: n, kind: "file", arg: m[2]})
 				case "end":
 					return steps, nil
 				case "background":
@@ -141,7 +146,11 @@ func parseDoc(path string) ([]docStep, error) {
 			continue
 		}
 		if line == "```" {
-			fence, skip, background = "", false, ""
+			fence, skip, background, file = "", false, "", ""
+			continue
+		}
+		if file != "" {
+			steps[len(steps)-1].want = append(steps[len(steps)-1].want, line)
 			continue
 		}
 		if skip || dir == "" {
@@ -150,6 +159,10 @@ func parseDoc(path string) ([]docStep, error) {
 		switch fence {
 		case "sh":
 			if strings.TrimSpace(line) == "" {
+				continue
+			}
+			if k := len(steps) - 1; k >= 0 && steps[k].kind == "sh" && strings.HasSuffix(steps[k].cmd, "\\") {
+				steps[k].cmd = strings.TrimSuffix(steps[k].cmd, "\\") + strings.TrimSpace(line) // a continued line
 				continue
 			}
 			steps = append(steps, docStep{line: n, kind: "sh", cmd: line, inBack: background})
@@ -175,6 +188,7 @@ type docRun struct {
 	dir     string // the document's name for scratch
 	bin     string // holds "converge": the converge under test, as installed
 	cwd     string
+	status  int // the last command's exit status, for the next one's $?
 	procs   map[string]*docProc
 }
 
@@ -211,6 +225,20 @@ func (r *docRun) step(s docStep) bool {
 	switch s.kind {
 	case "dir":
 		r.dir = s.arg
+		return true
+	case "file":
+		path := r.expand(s.arg)
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(r.cwd, path)
+		}
+		err := os.MkdirAll(filepath.Dir(path), 0o755)
+		if err == nil {
+			err = os.WriteFile(path, []byte(strings.Join(s.want, "\n")+"\n"), 0o644)
+		}
+		if err != nil {
+			t.Errorf("%s: write %s: %v", r.where(s), s.arg, err)
+			return false
+		}
 		return true
 	case "stop":
 		p := r.procs[s.arg]
@@ -253,6 +281,26 @@ func (r *docRun) step(s docStep) bool {
 		if s.inBack != "" {
 			return r.background(s)
 		}
+		if dir, ok := strings.CutPrefix(strings.TrimSpace(s.cmd), "cd "); ok {
+			dir, rest, _ := strings.Cut(dir, " && ") // cd DIR && COMMAND: the shell stays in DIR
+			if !strings.ContainsAny(dir, ";&|") {
+				d := r.expand(dir)
+				if !filepath.IsAbs(d) {
+					d = filepath.Join(r.cwd, d)
+				}
+				r.cwd = d
+				if rest == "" {
+					return true
+				}
+				s.cmd = rest
+			}
+		}
+		if out, err := r.shell(s.cmd); err != nil {
+			t.Errorf("%s: %s: %v\n%s", r.where(s), s.cmd, err, out)
+			return false
+		}
+		return true
+	case "console":
 		if dir, ok := strings.CutPrefix(strings.TrimSpace(s.cmd), "cd "); ok && !strings.ContainsAny(dir, ";&|") {
 			d := r.expand(dir)
 			if !filepath.IsAbs(d) {
@@ -261,12 +309,6 @@ func (r *docRun) step(s docStep) bool {
 			r.cwd = d
 			return true
 		}
-		if out, err := r.shell(s.cmd); err != nil {
-			t.Errorf("%s: %s: %v\n%s", r.where(s), s.cmd, err, out)
-			return false
-		}
-		return true
-	case "console":
 		out, _ := r.shell(s.cmd) // the exit status is what the document shows, if anything
 		var got []string
 		if out != "" {
@@ -287,12 +329,13 @@ func (r *docRun) step(s docStep) bool {
 func (r *docRun) shell(cmd string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	c := exec.CommandContext(ctx, "bash", "-c", r.expand(cmd))
+	c := exec.CommandContext(ctx, "bash", "-c", fmt.Sprintf("(exit %d); %s", r.status, r.expand(cmd)))
 	c.Dir = r.cwd
 	c.Env = docEnv(r.scratch, r.bin)
 	var out syncBuffer
 	c.Stdout, c.Stderr = &out, &out
 	err := c.Run()
+	r.status = c.ProcessState.ExitCode()
 	return out.String(), err
 }
 
@@ -330,11 +373,13 @@ func (r *docRun) stopAll() {
 // docEnv is the environment of a document's commands: a reader's shell,
 // with no colour and nothing of the test's own converge settings.
 func docEnv(home, bin string) []string {
-	env := []string{"HOME=" + home, "NO_COLOR=1", "TERM=dumb", "LANG=C.UTF-8", "PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH")}
+	env := []string{"HOME=" + home, "NO_COLOR=1", "TERM=dumb", "LANG=C.UTF-8", "PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"),
+		"GIT_AUTHOR_NAME=Doc", "GIT_AUTHOR_EMAIL=doc@example.com", "GIT_COMMITTER_NAME=Doc", "GIT_COMMITTER_EMAIL=doc@example.com",
+		"GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1"}
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
 		switch {
-		case k == "HOME" || k == "TERM" || k == "NO_COLOR" || k == "LANG" || k == "PATH" || strings.HasPrefix(k, "CONVERGE_"):
+		case k == "HOME" || k == "TERM" || k == "NO_COLOR" || k == "LANG" || k == "PATH" || strings.HasPrefix(k, "CONVERGE_") || strings.HasPrefix(k, "GIT_"):
 		default:
 			env = append(env, kv)
 		}
