@@ -60,12 +60,12 @@ type Config struct {
 	// after Owns turned false for what the view moved away from the node,
 	// and must return once nothing the node no longer owns is being acted
 	// on: the new owners start only after it returned. ctx ends when the
-	// node closes.
+	// node closes. The first call comes before Join returns.
 	Drain func(ctx context.Context)
 	// Lead, when set, does the leader's jobs: it is called, in a
 	// goroutine of its own, each time the node becomes the leader, with
 	// the leader's fence for its writes, and ctx ends when the node stops
-	// leading (it must then return).
+	// leading (it must then return). It may start before Join returns.
 	Lead func(ctx context.Context, fence store.Fence)
 	// Logger receives the node's log; slog.Default when nil.
 	Logger *slog.Logger
