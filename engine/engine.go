@@ -87,6 +87,11 @@ type Options struct {
 	// of this engine commits, nothing more is acted on, and OnFenced is
 	// called, once.
 	Fence store.Fence
+	// Owns, when set, says which resources this engine acts on (a cluster
+	// node's share); the others are left to whoever owns them. When the
+	// share changes, call ResyncAll, and Drain before another takes over
+	// what this one lost. See share.go.
+	Owns func(id string) bool
 	// OnFenced is called, once and without blocking, when a write found
 	// Fence no longer current: whoever granted the token (a lease, a shard)
 	// should stop this engine.
@@ -150,8 +155,10 @@ type Engine struct {
 	outstanding map[string]uint64 // keys queued, scheduled or in progress, with their add generation
 	idle        *sync.Cond
 	stats       Stats
-	notify      notifiers // the providers' notifications (notify.go)
-	shared      sharing   // writes shared with other writers (shared.go)
+	notify      notifiers       // the providers' notifications (notify.go)
+	shared      sharing         // writes shared with other writers (shared.go)
+	inFlight    map[string]bool // keys a worker is reconciling (share.go)
+	drained     *sync.Cond
 }
 
 // Stats counts provider calls, for tests and benchmarks.
@@ -189,6 +196,8 @@ func New(reg *provider.Registry, st store.Store, opts Options) *Engine {
 	}
 	e.log = slog.New(secret.Handler(opts.Logger.Handler(), e.clean))
 	e.idle = sync.NewCond(&e.mu)
+	e.drained = sync.NewCond(&e.mu)
+	e.inFlight = map[string]bool{}
 	e.q = queue.New[string](opts.queueOptions()...)
 	if opts.Shared || opts.Fence.Name != "" {
 		e.shared.asked = true
@@ -424,7 +433,9 @@ func (e *Engine) worker(ctx context.Context) {
 		e.mu.Unlock()
 
 		measured := e.measure()
+		e.working(id, true)
 		res := e.reconcile(ctx, id)
+		e.working(id, false)
 		measured(res)
 		requeued := e.next(ctx, id, res)
 		e.q.Done(id)

@@ -132,6 +132,9 @@ func (e *Engine) reconcile(ctx context.Context, id string) result {
 	if e.shared.fenced.Load() {
 		return result{} // another writer holds the right to act now
 	}
+	if !e.owns(id) {
+		return result{} // another node's share
+	}
 	s, ok := e.snapshot(id)
 	if !ok {
 		return result{}
