@@ -28,7 +28,7 @@ type Origin string
 // Origins. The empty Origin: converge manages no object yet.
 const (
 	OriginCreated Origin = "created" // converge created it (or recorded the intent to)
-	OriginAdopted Origin = "adopted" // it existed, matching the desired spec, and converge took it over
+	OriginAdopted Origin = "adopted" // it existed and converge took it over (it matched, or converge adopt was asked): never deleted
 )
 
 // Condition is one aspect of a resource's status, Kubernetes-style.
