@@ -151,6 +151,7 @@ func New(cfg Config) *Handler {
 	route("POST /api/v1/reconcile", h.reconcileAll)
 	route("POST /api/v1/rollback", h.rollback)
 	h.mux.Handle("GET /api/v1/stream", h.serve(h.stream))
+	h.routeUI()
 	return h
 }
 

@@ -69,10 +69,11 @@ func (c *Controller) Live(reg *provider.Registry) *Live {
 }
 
 // ResourceItem is a resource in a list: its status view, with its labels
-// and whether it drifted.
+// and dependencies in the target revision and whether it drifted.
 type ResourceItem struct {
 	ResourceView
 	Labels  map[string]string `json:"labels,omitempty"`
+	Deps    []string          `json:"deps,omitempty"`
 	Drifted bool              `json:"drifted"`
 }
 
@@ -206,7 +207,7 @@ func (l *Live) Resources(ctx context.Context, f ResourceFilter) (ResourceList, e
 	for _, r := range v.Resources {
 		it := ResourceItem{ResourceView: r, Drifted: standsDrifted(r)}
 		if res, ok := rv.Get(r.ID); ok {
-			it.Labels = res.Labels
+			it.Labels, it.Deps = res.Labels, res.Deps()
 		}
 		if (f.Kind != "" && r.Kind != f.Kind) || (f.Phase != "" && r.Phase != f.Phase) ||
 			(f.Drifted != nil && *f.Drifted != it.Drifted) || !f.Selector.Matches(it.Labels) {
