@@ -157,7 +157,13 @@ func waitJS(t *testing.T, ctx context.Context, what, expr string, d time.Duratio
 	t.Helper()
 	wctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	if _, err := chromedp.Run(wctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(10*time.Millisecond))); err != nil {
+	_, err := chromedp.Run(wctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(10*time.Millisecond)))
+	for err != nil && wctx.Err() == nil && (strings.Contains(err.Error(), "context with specified id") || strings.Contains(err.Error(), "context was destroyed") || strings.Contains(err.Error(), "navigated or closed")) {
+		// The page navigated (a reload) while polling: poll the new one.
+		time.Sleep(10 * time.Millisecond)
+		_, err = chromedp.Run(wctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(10*time.Millisecond)))
+	}
+	if err != nil {
 		state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#summary').innerText + ' | ' + document.querySelector('#conn').innerText + ' | ' + document.querySelector('#rollback-result').innerText + ' | dialog open: ' + document.querySelector('#confirm').open + ' | ' + JSON.stringify(window.convergeDashboard && window.convergeDashboard.phases)`))
 		t.Fatalf("waiting until %s: %v (page: %s)", what, err, state)
 	}

@@ -185,6 +185,11 @@ func TestDashboardLive(t *testing.T) {
 	if !slices.Equal(labels, want) {
 		t.Errorf("graph nodes %q; want %q", labels, want)
 	}
+	// By keyboard: a node takes the focus, Enter opens its detail.
+	if err := chromedp.Do(ctx, chromedp.Focus(chromedp.CSS(`#graph .node[data-id="file.File/about"]`)), chromedp.KeyEvent("\r")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "Enter on a node opens its detail", `document.querySelector('#detail-title').textContent === 'file.File/about'`, 5*time.Second)
 	screenshot(t, ctx, "dashboard-graph.png")
 }
 
@@ -387,4 +392,40 @@ func TestDashboardFirstPaint5000(t *testing.T) {
 		t.Errorf("%d nodes with Ready subtrees collapsed; want far fewer than %d", nodes, n)
 	}
 	screenshot(t, tab, "dashboard-5000-graph.png")
+}
+
+// TestDashboardToken: with an API token the page asks for it, keeps it in
+// the tab, and reads the stream with it; secrets stay masked.
+func TestDashboardToken(t *testing.T) {
+	const token = "dashboard-token-1234"
+	d := startDaemon(t, shop("v1"), daemonOptions{token: token})
+	ctx := newTab(t, 30*time.Second)
+	if err := chromedp.Do(ctx, chromedp.Navigate(d.url+"/")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the page asks for the token", `!document.querySelector('#token-form').hidden`, 5*time.Second)
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS(`#token-input`), token), chromedp.Click(chromedp.CSS(`#token-form button`))); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the page lists the resources", `document.body.dataset.loaded === 'true' && document.querySelector('#conn').dataset.state === 'live'`, 10*time.Second)
+	waitJS(t, ctx, "db is Ready", rowPhase("mem.Object/db", "Ready"), 5*time.Second)
+	if !eval[bool](t, ctx, `document.querySelector('#token-form').hidden`) {
+		t.Error("the token form still shows with the right token")
+	}
+
+	// A change arrives through the stream read with the token.
+	d.mem.Set("mem.Object/db", map[string]any{"value": "changed by hand"})
+	if code := call(t, http.MethodPost, d.url+"/api/v1/resources/mem.Object/db/reconcile", token, "", nil); code != http.StatusAccepted {
+		t.Fatalf("reconcile db: %d", code)
+	}
+	waitJS(t, ctx, "db shows Drifted", rowPhase("mem.Object/db", "Drifted"), 10*time.Second)
+
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#rows button[data-id="mem.Object/web"]`))); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the detail shows web", `document.querySelector('#detail-title').textContent === 'mem.Object/web'`, 5*time.Second)
+	detail := eval[string](t, ctx, `document.querySelector('#detail').innerText`)
+	if strings.Contains(detail, secret) || !strings.Contains(detail, "(sensitive)") {
+		t.Errorf("the detail panel shows the secret, or no mask:\n%s", detail)
+	}
 }
