@@ -71,11 +71,11 @@ function matches(r) {
   return Object.entries(r.labels || {}).some(([k, v]) => `${k}=${v}`.toLowerCase().includes(q));
 }
 
-function refilter() {
+function refilter(force = false) {
   state.filtered = [...state.byId.keys()].sort().filter((id) => matches(state.byId.get(id)));
   const total = state.byId.size;
   $('#f-count').textContent = state.filtered.length === total ? `${total} resources` : `${state.filtered.length} of ${total} resources`;
-  renderRows();
+  renderRows(force);
 }
 
 function rowHTML(r) {
@@ -85,11 +85,18 @@ function rowHTML(r) {
     `<td>${esc(ago(r.lastReconcile))}</td>`;
 }
 
-function renderRows() {
+// renderRows draws the rows in view. The same rows are not drawn again
+// (a live change repaints its own row), so that the focus stays put,
+// unless force says their data were read again.
+let drawn = '';
+function renderRows(force = false) {
   const n = state.filtered.length;
   const top = Math.max(0, Math.floor(scroller.scrollTop / ROW_H) - 10);
   const count = Math.ceil((scroller.clientHeight || 600) / ROW_H) + 20;
   const end = Math.min(n, top + count);
+  const key = `${n}|${top}|${state.filtered.slice(top, end).join('\n')}`;
+  if (key === drawn && !force) return;
+  drawn = key;
   const html = [`<tr class="spacer" aria-hidden="true"><td colspan="4"></td></tr>`];
   for (let i = top; i < end; i++) {
     const r = state.byId.get(state.filtered[i]);
@@ -102,6 +109,9 @@ function renderRows() {
   rowEls = new Map();
   for (const tr of tbody.querySelectorAll('tr[data-id]')) rowEls.set(tr.dataset.id, tr);
 }
+
+// "5s ago" ages: draw the rows again now and then, unless one has the focus.
+setInterval(() => { if (state.loaded && !tbody.contains(document.activeElement)) renderRows(true); }, 30000);
 
 let scrollQueued = false;
 scroller.addEventListener('scroll', () => {
@@ -383,7 +393,7 @@ async function loadResources() {
   state.byId = new Map(list.resources.map((r) => [r.id, r]));
   for (const r of list.resources) notePhase(r.id, r.phase);
   fillSelect($('#f-kind'), [...new Set(list.resources.map((r) => r.kind))].sort());
-  refilter();
+  refilter(true);
   renderSummary();
   graphDirty = true;
   renderGraph();
