@@ -356,6 +356,7 @@ func (e *Engine) fail(ctx context.Context, s snapshot, err error, op string) res
 		if r.LastError == "" {
 			r.LastError = op + ": " + errRunDeadline.Error()
 		}
+		r.Message = r.LastError    // the intent cleared it
 		r.Phase = store.PhaseError // not in progress any more
 		r.LastReconcile = e.opts.Clock.Now()
 		if err := e.putRecord(ctx, r); err != nil {

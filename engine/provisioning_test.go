@@ -2,7 +2,10 @@ package engine
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -76,5 +79,45 @@ func TestProvisioningIsNotCreated(t *testing.T) {
 	want := []string{"Accepted: accepted, provisioning: booting", "Created: created (ready after provisioning)"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
+	}
+}
+
+// TestDeadlineKeepsTheNews: when the run's deadline cuts a retry in flight,
+// the resource still says what it last failed with, as its message too
+// (the retry's intent had cleared it).
+func TestDeadlineKeepsTheNews(t *testing.T) {
+	var calls atomic.Int32
+	p := &providertest.Funcs{
+		ProviderName: "mem",
+		KindSchemas:  []provider.Schema{providertest.Schema},
+		CreateFn: func(ctx context.Context, req provider.Request) (provider.Result, error) {
+			if calls.Add(1) == 1 {
+				return provider.Result{}, errors.New("parent directory nodir does not exist")
+			}
+			<-ctx.Done() // the retry hangs until the run's deadline cuts it,
+			return provider.Result{}, errors.New("connection reset") // and fails otherwise
+		},
+	}
+	reg, err := provider.NewRegistry(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rv, err := manifest.LoadBytes(map[string][]byte{"m.yaml": []byte("kind: mem.Object\nmetadata: {name: a}\nspec: {value: v}\n")}, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := memory.New()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	rep, _ := New(reg, st, Options{Logger: quiet(), BackoffBase: time.Millisecond, BackoffMax: time.Millisecond}).Apply(ctx, rv)
+	if calls.Load() < 2 || rep.OK() {
+		t.Fatalf("calls %d, report OK %v: want a failure, then a retry cut by the deadline", calls.Load(), rep.OK())
+	}
+	r, err := st.GetRecord(context.Background(), "mem.Object/a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Phase != store.PhaseError || !strings.Contains(r.Message, "parent directory nodir does not exist") || r.Message != r.LastError {
+		t.Errorf("record after the deadline: %s, message %q, last error %q; want Error and the last failure in both", r.Phase, r.Message, r.LastError)
 	}
 }
