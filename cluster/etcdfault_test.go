@@ -13,6 +13,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
+
+	"github.com/convergehq/converge/store/etcd/etcdtest"
 )
 
 // startEtcdCluster starts a three-member etcd in this process, members
@@ -31,11 +33,11 @@ func startEtcdCluster(t *testing.T) ([]*embed.Etcd, func(*embed.Etcd)) {
 		cfg.TickMs, cfg.ElectionMs = 10, 100
 		cfg.UnsafeNoFsync = true
 		cfg.LogOutputs = []string{"/dev/null"}
-		client, err := freeURL()
+		client, err := etcdtest.FreeURL()
 		if err != nil {
 			t.Fatal(err)
 		}
-		peer, err := freeURL()
+		peer, err := etcdtest.FreeURL()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -118,7 +120,7 @@ func TestEtcdLeaderKillMovesNoShare(t *testing.T) {
 	for _, e := range es {
 		eps = append(eps, e.Clients[0].Addr().String())
 	}
-	cfg := Config{Prefix: prefix(t), LeaseTTL: 2 * time.Second, Logger: quiet}
+	cfg := Config{Prefix: etcdtest.Prefix(t), LeaseTTL: 2 * time.Second, Logger: quiet}
 	var nodes []*Node
 	for i := range 3 {
 		cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})

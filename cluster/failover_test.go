@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/convergehq/converge/store"
+
+	"github.com/convergehq/converge/store/etcd/etcdtest"
 )
 
 // kill stops n as kill -9 would: its client closes, nothing is revoked or
@@ -49,7 +51,7 @@ func put(ctx context.Context, s *store.ConditionalRecordStore, id string, f stor
 // gracefully and reports that too. The leader's jobs never run on two
 // nodes at once, and a deposed leader's fenced writes fail.
 func TestLeaderFailover(t *testing.T) {
-	cfg := Config{Prefix: prefix(t), LeaseTTL: time.Second}
+	cfg := Config{Prefix: etcdtest.Prefix(t), LeaseTTL: time.Second}
 	s := openStore(t, cfg.Prefix)
 	cfg.Fencer = s
 	var cs store.ConditionalRecordStore = s
@@ -104,7 +106,7 @@ func TestLeaderFailover(t *testing.T) {
 // reports how long the others took to own its share and make a fenced
 // write in it; the killed member's fenced writes fail after that.
 func TestKilledMemberShareIsTakenOver(t *testing.T) {
-	cfg := Config{Prefix: prefix(t), LeaseTTL: time.Second}
+	cfg := Config{Prefix: etcdtest.Prefix(t), LeaseTTL: time.Second}
 	s := openStore(t, cfg.Prefix)
 	cfg.Fencer = s
 	var cs store.ConditionalRecordStore = s
@@ -181,7 +183,7 @@ func TestKilledMemberShareIsTakenOver(t *testing.T) {
 // that its fenced writes then fail while the new owner's commit, and that
 // it finds itself lost once it can talk to etcd again.
 func TestPausedNodeStopsBeforeTakeover(t *testing.T) {
-	cfg := Config{Prefix: prefix(t), LeaseTTL: time.Second}
+	cfg := Config{Prefix: etcdtest.Prefix(t), LeaseTTL: time.Second}
 	s := openStore(t, cfg.Prefix)
 	cfg.Fencer = s
 	var cs store.ConditionalRecordStore = s

@@ -2,24 +2,19 @@ package cluster
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/url"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 
 	"github.com/convergehq/converge/store/etcd"
+
+	"github.com/convergehq/converge/store/etcd/etcdtest"
 )
 
 // endpoint is the client URL of the etcd every test shares; each test
@@ -32,7 +27,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	e, err := startEtcd(dir)
+	e, err := etcdtest.Start(dir, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "start etcd:", err)
 		os.RemoveAll(dir)
@@ -44,60 +39,6 @@ func TestMain(m *testing.M) {
 	<-e.Err()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-// startEtcd starts a one-member etcd on free loopback ports, tuned for
-// speed: a 10 ms tick and a 100 ms election (so leases of 1 s are
-// granted), no fsync, no logs. Free ports are found by listening on port
-// 0; another process may take one before etcd does, so it tries a few
-// times.
-func startEtcd(dir string) (*embed.Etcd, error) {
-	var err error
-	for attempt := range 5 {
-		cfg := embed.NewConfig()
-		cfg.Dir = fmt.Sprintf("%s/%d", dir, attempt)
-		cfg.TickMs, cfg.ElectionMs = 10, 100
-		cfg.UnsafeNoFsync = true
-		cfg.LogOutputs = []string{"/dev/null"}
-		var client, peer *url.URL
-		if client, err = freeURL(); err != nil {
-			return nil, err
-		}
-		if peer, err = freeURL(); err != nil {
-			return nil, err
-		}
-		cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*client}, []url.URL{*client}
-		cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*peer}, []url.URL{*peer}
-		cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
-		var e *embed.Etcd
-		if e, err = embed.StartEtcd(cfg); err != nil {
-			continue
-		}
-		select {
-		case <-e.Server.ReadyNotify():
-			return e, nil
-		case <-time.After(30 * time.Second):
-			e.Close()
-			return nil, errors.New("etcd not ready within 30s")
-		}
-	}
-	return nil, err
-}
-
-func freeURL() (*url.URL, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	defer l.Close()
-	return &url.URL{Scheme: "http", Host: l.Addr().String()}, nil
-}
-
-// prefix returns a prefix no other test uses.
-func prefix(t testing.TB) string {
-	b := make([]byte, 6)
-	rand.Read(b)
-	return fmt.Sprintf("/test/%s-%s/", strings.ReplaceAll(t.Name(), "/", "_"), hex.EncodeToString(b))
 }
 
 // client returns a client of the test etcd, closed with the test: one per

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/convergehq/converge/store/etcd/etcdtest"
 )
 
 // watchOwners checks, until the test ends, that no resource is ever owned
@@ -65,7 +67,7 @@ func exactlyOne(t *testing.T, keys []string, nodes ...*Node) {
 }
 
 func TestSharesPartitionTheResources(t *testing.T) {
-	cfg := Config{Prefix: prefix(t), LeaseTTL: 2 * time.Second}
+	cfg := Config{Prefix: etcdtest.Prefix(t), LeaseTTL: 2 * time.Second}
 	keys := ids(600)
 	var mu sync.Mutex
 	var live []*Node
@@ -132,7 +134,7 @@ func TestSharesPartitionTheResources(t *testing.T) {
 }
 
 func TestJoinRefusesADuplicateName(t *testing.T) {
-	cfg := Config{Prefix: prefix(t), LeaseTTL: 2 * time.Second, Node: "a"}
+	cfg := Config{Prefix: etcdtest.Prefix(t), LeaseTTL: 2 * time.Second, Node: "a"}
 	join(t, cfg, "a")
 	if n, err := Join(t.Context(), client(t), cfg); err == nil {
 		n.Close()
@@ -141,7 +143,7 @@ func TestJoinRefusesADuplicateName(t *testing.T) {
 }
 
 func TestMembersAndStatus(t *testing.T) {
-	cfg := Config{Prefix: prefix(t), LeaseTTL: 3 * time.Second}
+	cfg := Config{Prefix: etcdtest.Prefix(t), LeaseTTL: 3 * time.Second}
 	a, b, c := join(t, cfg, "a"), join(t, cfg, "b"), join(t, cfg, "c")
 	waitFor(t, 5*time.Second, "settled", func() bool { return settled(a, b, c) })
 	waitFor(t, 5*time.Second, "a leader", func() bool { return a.IsLeader() || b.IsLeader() || c.IsLeader() })
@@ -199,7 +201,7 @@ func TestMembersAndStatus(t *testing.T) {
 }
 
 func TestCloseReleasesEverything(t *testing.T) {
-	cfg := Config{Prefix: prefix(t), LeaseTTL: 2 * time.Second}
+	cfg := Config{Prefix: etcdtest.Prefix(t), LeaseTTL: 2 * time.Second}
 	s := openStore(t, cfg.Prefix)
 	cfg.Fencer = s
 	a, b := join(t, cfg, "a"), join(t, cfg, "b")
@@ -242,7 +244,7 @@ func TestCloseReleasesEverything(t *testing.T) {
 // owner meanwhile, and Changes tells the joiner once it owns its share.
 func TestDrainHoldsTheNewOwnersBack(t *testing.T) {
 	keys := ids(300)
-	cfg := Config{Prefix: prefix(t), LeaseTTL: 2 * time.Second}
+	cfg := Config{Prefix: etcdtest.Prefix(t), LeaseTTL: 2 * time.Second}
 	a := join(t, cfg, "a")
 	release := make(chan struct{})
 	var draining atomic.Bool

@@ -2,24 +2,19 @@ package etcd_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 
 	"github.com/convergehq/converge/store"
 	"github.com/convergehq/converge/store/etcd"
+	"github.com/convergehq/converge/store/etcd/etcdtest"
 	"github.com/convergehq/converge/store/storetest"
 )
 
@@ -33,7 +28,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	e, err := startEtcd(dir, nil)
+	e, err := etcdtest.Start(dir, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "start etcd:", err)
 		os.RemoveAll(dir)
@@ -45,63 +40,6 @@ func TestMain(m *testing.M) {
 	<-e.Err()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-// startEtcd starts a one-member etcd on free loopback ports, tuned for
-// speed: a 10 ms tick, no fsync, no logs; with TLS for its clients when
-// tlsInfo is set. Free ports are found by listening on port 0; another
-// process may take one before etcd does, so it tries a few times.
-func startEtcd(dir string, tlsInfo *transport.TLSInfo) (*embed.Etcd, error) {
-	var err error
-	for attempt := range 5 {
-		cfg := embed.NewConfig()
-		cfg.Dir = fmt.Sprintf("%s/%d", dir, attempt)
-		cfg.TickMs, cfg.ElectionMs = 10, 100
-		cfg.UnsafeNoFsync = true
-		cfg.LogOutputs = []string{"/dev/null"}
-		var client, peer *url.URL
-		if client, err = freeURL(); err != nil {
-			return nil, err
-		}
-		if peer, err = freeURL(); err != nil {
-			return nil, err
-		}
-		if tlsInfo != nil {
-			client.Scheme = "https"
-			cfg.ClientTLSInfo = *tlsInfo
-		}
-		cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*client}, []url.URL{*client}
-		cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*peer}, []url.URL{*peer}
-		cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
-		var e *embed.Etcd
-		if e, err = embed.StartEtcd(cfg); err != nil {
-			continue
-		}
-		select {
-		case <-e.Server.ReadyNotify():
-			return e, nil
-		case <-time.After(30 * time.Second):
-			e.Close()
-			return nil, errors.New("etcd not ready within 30s")
-		}
-	}
-	return nil, err
-}
-
-func freeURL() (*url.URL, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	defer l.Close()
-	return &url.URL{Scheme: "http", Host: l.Addr().String()}, nil
-}
-
-// prefix returns a prefix no other test uses.
-func prefix(t testing.TB) string {
-	b := make([]byte, 6)
-	rand.Read(b)
-	return fmt.Sprintf("/test/%s-%s/", strings.ReplaceAll(t.Name(), "/", "_"), hex.EncodeToString(b))
 }
 
 // open returns a store under prefix p, closed with the test.
@@ -121,7 +59,7 @@ func open(t testing.TB, p string) *etcd.Store {
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
-		s, err := etcd.Open(t.Context(), etcd.Config{Endpoints: []string{endpoint}, Prefix: prefix(t)})
+		s, err := etcd.Open(t.Context(), etcd.Config{Endpoints: []string{endpoint}, Prefix: etcdtest.Prefix(t)})
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}
@@ -131,7 +69,7 @@ func TestConformance(t *testing.T) {
 
 func BenchmarkPutRecordParallel(b *testing.B) {
 	storetest.BenchmarkPutRecordParallel(b, func(b *testing.B) store.Store {
-		s, err := etcd.Open(b.Context(), etcd.Config{Endpoints: []string{endpoint}, Prefix: prefix(b)})
+		s, err := etcd.Open(b.Context(), etcd.Config{Endpoints: []string{endpoint}, Prefix: etcdtest.Prefix(b)})
 		if err != nil {
 			b.Fatalf("Open: %v", err)
 		}
@@ -144,7 +82,7 @@ func BenchmarkPutRecordParallel(b *testing.B) {
 // PutRecord.
 func BenchmarkPutRecordIf(b *testing.B) {
 	ctx := b.Context()
-	s := open(b, prefix(b))
+	s := open(b, etcdtest.Prefix(b))
 	fence := store.Fence{Name: "shard/0", Token: "t"}
 	if err := s.SetFence(ctx, fence.Name, fence.Token); err != nil {
 		b.Fatal(err)
@@ -175,7 +113,7 @@ func BenchmarkPutRecordIf(b *testing.B) {
 // begins with.
 func TestPrefixIsolation(t *testing.T) {
 	ctx := t.Context()
-	base := prefix(t)
+	base := etcdtest.Prefix(t)
 	a, b := open(t, base+"a"), open(t, base+"ab")
 	if err := a.PutRecord(ctx, store.Record{ID: "x.X/1"}); err != nil {
 		t.Fatal(err)
@@ -244,7 +182,7 @@ func TestPrefixIsolation(t *testing.T) {
 // client took over can no longer write.
 func TestFencingAcrossClients(t *testing.T) {
 	ctx := t.Context()
-	p := prefix(t)
+	p := etcdtest.Prefix(t)
 	first, second := open(t, p), open(t, p)
 	old := store.Fence{Name: "shard/1", Token: "node-a"}
 	if err := first.SetFence(ctx, old.Name, old.Token); err != nil {
@@ -278,7 +216,7 @@ func TestFencingAcrossClients(t *testing.T) {
 // by a watch through another.
 func TestWatchAcrossClients(t *testing.T) {
 	ctx := t.Context()
-	p := prefix(t)
+	p := etcdtest.Prefix(t)
 	writer, reader := open(t, p), open(t, p)
 	from, err := reader.LastSeq(ctx)
 	if err != nil {
@@ -312,7 +250,7 @@ func TestWatchAcrossClients(t *testing.T) {
 // TestUnreachable checks that Open of an etcd nobody listens on fails
 // within its dial timeout, naming the endpoint.
 func TestUnreachable(t *testing.T) {
-	u, err := freeURL() // nobody listens on it once freeURL returns
+	u, err := etcdtest.FreeURL() // nobody listens on it once FreeURL returns
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,7 +276,7 @@ func TestUnreachable(t *testing.T) {
 // written; a value under the limit is kept whole.
 func TestTooLarge(t *testing.T) {
 	ctx := t.Context()
-	s := open(t, prefix(t))
+	s := open(t, etcdtest.Prefix(t))
 	// Just under the limit: resources are stored as they are, not encoded.
 	size := etcd.DefaultMaxRequestBytes - 8<<10
 	fits := store.Revision{Hash: "fits", State: store.RevisionConverged, Resources: []byte(strings.Repeat("x", size))}
@@ -368,7 +306,7 @@ func TestTooLarge(t *testing.T) {
 
 	// A store told etcd takes more than it does: etcd refuses, and the
 	// error says so just as clearly.
-	loose, err := etcd.Open(ctx, etcd.Config{Endpoints: []string{endpoint}, Prefix: prefix(t), MaxRequestBytes: 4 << 20})
+	loose, err := etcd.Open(ctx, etcd.Config{Endpoints: []string{endpoint}, Prefix: etcdtest.Prefix(t), MaxRequestBytes: 4 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -414,7 +352,7 @@ func TestGivenClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cli.Close()
-	p := prefix(t)
+	p := etcdtest.Prefix(t)
 	s, err := etcd.Open(ctx, etcd.Config{Client: cli, Prefix: p})
 	if err != nil {
 		t.Fatalf("Open(client) = %v", err)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/convergehq/converge/store"
 	"github.com/convergehq/converge/store/etcd"
+	"github.com/convergehq/converge/store/etcd/etcdtest"
 )
 
 // TestTLS runs an etcd that takes only clients with a certificate of its
@@ -30,7 +31,7 @@ func TestTLS(t *testing.T) {
 	newCert(t, dir, "server", ca, caKey)
 	newCert(t, dir, "client", ca, caKey)
 	file := func(name string) string { return filepath.Join(dir, name) }
-	e, err := startEtcd(filepath.Join(dir, "etcd"), &transport.TLSInfo{
+	e, err := etcdtest.Start(filepath.Join(dir, "etcd"), &transport.TLSInfo{
 		CertFile: file("server.pem"), KeyFile: file("server-key.pem"),
 		TrustedCAFile: file("ca.pem"), ClientCertAuth: true,
 	})
@@ -47,7 +48,7 @@ func TestTLS(t *testing.T) {
 	if err != nil {
 		t.Fatalf("TLSConfig: %v", err)
 	}
-	s, err := etcd.Open(t.Context(), etcd.Config{Endpoints: []string{ep}, TLS: cfg, Prefix: prefix(t)})
+	s, err := etcd.Open(t.Context(), etcd.Config{Endpoints: []string{ep}, TLS: cfg, Prefix: etcdtest.Prefix(t)})
 	if err != nil {
 		t.Fatalf("Open over TLS: %v", err)
 	}
