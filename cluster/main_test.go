@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"testing"
 	"time"
 
@@ -21,25 +20,7 @@ import (
 // keeps its keys under a prefix of its own.
 var endpoint string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "converge-cluster-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	e, err := etcdtest.Start(dir, nil)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "start etcd:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	endpoint = e.Clients[0].Addr().String()
-	code := m.Run()
-	e.Close()
-	<-e.Err()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { etcdtest.Main(m, &endpoint) }
 
 // client returns a client of the test etcd, closed with the test: one per
 // node, so that closing it kills that node alone.

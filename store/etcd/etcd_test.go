@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -22,25 +21,7 @@ import (
 // keeps its keys under a prefix of its own.
 var endpoint string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "converge-etcd-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	e, err := etcdtest.Start(dir, nil)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "start etcd:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	endpoint = e.Clients[0].Addr().String()
-	code := m.Run()
-	e.Close()
-	<-e.Err()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { etcdtest.Main(m, &endpoint) }
 
 // open returns a store under prefix p, closed with the test.
 func open(t testing.TB, p string) *etcd.Store {

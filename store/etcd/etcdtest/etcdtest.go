@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -74,4 +75,31 @@ func Prefix(t testing.TB) string {
 	b := make([]byte, 6)
 	rand.Read(b)
 	return fmt.Sprintf("/test/%s-%s/", strings.ReplaceAll(t.Name(), "/", "_"), hex.EncodeToString(b))
+}
+
+// Main is a TestMain: it starts one etcd for the whole test binary, in a
+// temporary directory, sets *endpoint to its client address, runs the
+// tests, stops etcd and exits with the tests' code.
+func Main(m *testing.M, endpoint *string) {
+	os.Exit(run(m, endpoint))
+}
+
+func run(m *testing.M, endpoint *string) int {
+	dir, err := os.MkdirTemp("", "converge-etcd-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	e, err := Start(dir, nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "start etcd:", err)
+		return 1
+	}
+	defer func() {
+		e.Close()
+		<-e.Err()
+	}()
+	*endpoint = e.Clients[0].Addr().String()
+	return m.Run()
 }
