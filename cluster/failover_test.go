@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/convergehq/converge/store"
-
 	"github.com/convergehq/converge/store/etcd/etcdtest"
 )
 

@@ -12,7 +12,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/convergehq/converge/store/etcd"
-
 	"github.com/convergehq/converge/store/etcd/etcdtest"
 )
 

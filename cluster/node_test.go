@@ -10,7 +10,6 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/convergehq/converge/store/etcd/etcdtest"
 )
 
