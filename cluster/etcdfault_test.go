@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/convergehq/converge/store/etcd/etcdtest"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
-	"github.com/convergehq/converge/store/etcd/etcdtest"
 )
 
 // startEtcdCluster starts a three-member etcd in this process, members

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
 	"github.com/convergehq/converge/store/etcd/etcdtest"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // watchOwners checks, until the test ends, that no resource is ever owned
