@@ -94,7 +94,7 @@ func TestDeadlineKeepsTheNews(t *testing.T) {
 			if calls.Add(1) == 1 {
 				return provider.Result{}, errors.New("parent directory nodir does not exist")
 			}
-			<-ctx.Done() // the retry hangs until the run's deadline cuts it,
+			<-ctx.Done()                                             // the retry hangs until the run's deadline cuts it,
 			return provider.Result{}, errors.New("connection reset") // and fails otherwise
 		},
 	}
