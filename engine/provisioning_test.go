@@ -94,8 +94,9 @@ func TestDeadlineKeepsTheNews(t *testing.T) {
 			if calls.Add(1) == 1 {
 				return provider.Result{}, errors.New("parent directory nodir does not exist")
 			}
-			<-ctx.Done()                                             // the retry hangs until the run's deadline cuts it,
-			return provider.Result{}, errors.New("connection reset") // and fails otherwise
+			// The retry hangs until the run's deadline cuts it, and fails otherwise.
+			<-ctx.Done()
+			return provider.Result{}, errors.New("connection reset")
 		},
 	}
 	reg, err := provider.NewRegistry(p)
