@@ -42,11 +42,7 @@ the manifests do not declare is not adopted, and adopt says why and exits 1.`,
 			if err != nil {
 				return err
 			}
-			reg, err := g.registry()
-			if err != nil {
-				return err
-			}
-			rv, err := g.load(reg)
+			reg, rv, err := g.loadManifests()
 			if err != nil {
 				return err
 			}

@@ -222,11 +222,7 @@ does not ask.`,
 			if err != nil {
 				return err
 			}
-			reg, err := g.registry()
-			if err != nil {
-				return err
-			}
-			rv, err := g.load(reg)
+			reg, rv, err := g.loadManifests()
 			if err != nil {
 				return err
 			}

@@ -32,11 +32,7 @@ Exit codes: 0 no drift, 2 drift found, 1 error.`,
 			if err != nil {
 				return err
 			}
-			reg, err := g.registry()
-			if err != nil {
-				return err
-			}
-			rv, err := g.load(reg)
+			reg, rv, err := g.loadManifests()
 			if err != nil {
 				return err
 			}

@@ -238,6 +238,20 @@ func envOr(name, def string) string {
 	return def
 }
 
+// loadManifests builds the registry and loads the manifests of -f with it:
+// what every command that reads manifests starts with.
+func (g *globals) loadManifests() (*provider.Registry, *manifest.Revision, error) {
+	reg, err := g.registry()
+	if err != nil {
+		return nil, nil, err
+	}
+	rv, err := g.load(reg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return reg, rv, nil
+}
+
 // load validates the manifests into a revision.
 func (g *globals) load(reg *provider.Registry) (*manifest.Revision, error) {
 	if len(g.files) == 0 {

@@ -56,11 +56,7 @@ not even to the state.`,
 			if debounce < 0 {
 				return fmt.Errorf("--debounce %s: must not be negative", debounce)
 			}
-			reg, err := g.registry()
-			if err != nil {
-				return err
-			}
-			rv, err := g.load(reg)
+			reg, rv, err := g.loadManifests()
 			if err != nil {
 				return err
 			}
