@@ -231,18 +231,7 @@ func startFileDaemon(t *testing.T, docs string) *fileDaemon {
 	go func() { runDone <- c.Run(ctx, rv) }()
 	live := c.Live(reg)
 	h := New(Config{Views: live, Actions: live, Readiness: live, Feed: st, Metrics: m.Handler(quiet()), Logger: quiet()})
-	srv, err := Listen(h, ServerConfig{Addr: "127.0.0.1:0", Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.url = srv.URL()
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-served; err != nil {
-			t.Errorf("serve: %v", err)
-		}
+	d.url = serveTest(t, ctx, cancel, h, "", func() {
 		if err := <-runDone; err != nil {
 			t.Errorf("run: %v", err)
 		}

@@ -97,18 +97,7 @@ func startDaemon(t *testing.T, docs string, o daemonOptions) *daemon {
 		o.cfg(&cfg)
 	}
 	d.h = New(cfg)
-	srv, err := Listen(d.h, ServerConfig{Addr: "127.0.0.1:0", Token: o.token, Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.url = srv.URL()
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-served; err != nil {
-			t.Errorf("serve: %v", err)
-		}
+	d.url = serveTest(t, ctx, cancel, d.h, o.token, func() {
 		if err := <-runDone; err != nil {
 			t.Errorf("run: %v", err)
 		}
@@ -302,4 +291,25 @@ func (m sseMessage) event(t *testing.T) store.Event {
 func readDoc() (string, error) {
 	b, err := os.ReadFile("../docs/api.md")
 	return string(b), err
+}
+
+// serveTest serves h on a loopback port until the test ends, and returns
+// its URL. At cleanup it cancels ctx, waits for the server, then calls
+// after (for what else ran under ctx).
+func serveTest(t *testing.T, ctx context.Context, cancel context.CancelFunc, h *Handler, token string, after func()) string {
+	t.Helper()
+	srv, err := Listen(h, ServerConfig{Addr: "127.0.0.1:0", Token: token, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		after()
+	})
+	return srv.URL()
 }
