@@ -85,6 +85,24 @@ type Schema struct {
 	// provider returns the whole remote object). A reference to an output
 	// the object lacks fails when it is resolved.
 	AnyOutputs bool
+	// SensitiveOutputs names the outputs whose values are secret (a
+	// generated password): masked wherever converge shows outputs, sealed
+	// at rest, and a spec value built from one is sensitive too.
+	SensitiveOutputs []string
+	// SealPrivate says that the record's Private values may hold secrets
+	// (a Terraform provider's state): they are sealed at rest, as
+	// sensitive spec values are.
+	SealPrivate bool
+}
+
+// SensitiveOutput reports whether the output called name is secret.
+func (s Schema) SensitiveOutput(name string) bool {
+	for _, o := range s.SensitiveOutputs {
+		if o == name {
+			return true
+		}
+	}
+	return false
 }
 
 // FieldNames returns the spec field names in sorted order.
