@@ -204,7 +204,12 @@ func (l *Live) Resources(ctx context.Context, f ResourceFilter) (ResourceList, e
 		v.Resources = withDesired(v.Resources, rv)
 	}
 	out := ResourceList{StatusView: v, Resources: make([]ResourceItem, 0, len(v.Resources)), Total: len(v.Resources)}
+	var schema func(string) (provider.Schema, bool)
+	if l.reg != nil {
+		schema = l.reg.Schema
+	}
 	for _, r := range v.Resources {
+		r.Outputs = maskOutputs(schema, r.Kind, r.Outputs) // the engine's records hold them in clear
 		it := ResourceItem{ResourceView: r, Drifted: standsDrifted(r)}
 		if res, ok := rv.Get(r.ID); ok {
 			it.Labels, it.Deps = res.Labels, res.Deps()

@@ -12,6 +12,7 @@ import (
 	"github.com/convergehq/converge/engine"
 	"github.com/convergehq/converge/manifest"
 	"github.com/convergehq/converge/provider"
+	"github.com/convergehq/converge/secret"
 	"github.com/convergehq/converge/store"
 )
 
@@ -88,6 +89,7 @@ func Describe(ctx context.Context, st store.Store, id string, opts DescribeOptio
 	v := DescribeView{Desired: desired}
 	if recorded {
 		v.ResourceView = Resource(rec)
+		v.Outputs = maskOutputs(opts.Schema, rec.Kind, v.Outputs)
 		v.AppliedSpec = maskSpec(opts.Schema, rec.Kind, rec.AppliedSpec)
 		v.Deps = rec.Deps
 	} else {
@@ -200,9 +202,65 @@ func maskSpec(schema func(string) (provider.Schema, bool), kind string, spec map
 			out[k] = diff.SensitiveValue
 			continue
 		}
-		out[k] = redactURLs(v)
+		out[k] = redactURLs(maskSealed(v))
 	}
 	return out
+}
+
+// maskOutputs returns outputs with the values of kind's sensitive outputs
+// replaced by "(sensitive)", sealed values masked and the passwords in
+// URLs redacted.
+func maskOutputs(schema func(string) (provider.Schema, bool), kind string, outputs map[string]any) map[string]any {
+	if outputs == nil {
+		return nil
+	}
+	var s provider.Schema
+	if schema != nil {
+		s, _ = schema(kind)
+	}
+	out := make(map[string]any, len(outputs))
+	for k, v := range outputs {
+		if s.SensitiveOutput(k) {
+			out[k] = diff.SensitiveValue
+			continue
+		}
+		out[k] = redactURLs(maskSealed(v))
+	}
+	return out
+}
+
+// maskSealed returns v with every sealed value replaced by
+// "(sensitive)": what the state holds sealed is secret (a sensitive
+// field, an output or a value built from one), whatever the schema says.
+func maskSealed[T any](v T) T {
+	m, _ := maskSealedAny(v).(T)
+	return m
+}
+
+func maskSealedAny(v any) any {
+	switch x := v.(type) {
+	case string:
+		if secret.IsSealed(x) {
+			return diff.SensitiveValue
+		}
+		return x
+	case map[string]any:
+		if x == nil {
+			return x
+		}
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[k] = maskSealedAny(e)
+		}
+		return m
+	case []any:
+		l := make([]any, len(x))
+		for i, e := range x {
+			l[i] = maskSealedAny(e)
+		}
+		return l
+	}
+	return v
 }
 
 // redactURLs returns v with the password of every URL it holds redacted.

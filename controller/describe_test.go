@@ -1,14 +1,17 @@
 package controller
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/convergehq/converge/diff"
 	"github.com/convergehq/converge/manifest"
 	"github.com/convergehq/converge/provider"
+	"github.com/convergehq/converge/secret"
 	"github.com/convergehq/converge/store"
 	"github.com/convergehq/converge/store/memory"
 )
@@ -121,4 +124,33 @@ func TestDescribeAndSelect(t *testing.T) {
 			})
 		}
 	})
+}
+
+// TestViewsMaskSecrets: sensitive outputs, and any value the state holds
+// sealed (a value built from a secret), show as "(sensitive)" in the
+// views, raw from the store as from the engine.
+func TestViewsMaskSecrets(t *testing.T) {
+	sealer, err := secret.NewSealer(bytes.Repeat([]byte{7}, secret.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed := sealer.Seal("record/x", []byte(`"s3cret-value"`))
+	schema := func(kind string) (provider.Schema, bool) {
+		return provider.Schema{Kind: kind, SensitiveOutputs: []string{"result"}}, true
+	}
+	rec := store.Record{ID: "gen.Password/p", Kind: "gen.Password", Outputs: map[string]any{
+		"result": "s3cret-value", "derived": sealed, "list": []any{sealed, "plain"}, "length": int64(3),
+	}}
+	v := Resource(rec)
+	if v.Outputs["derived"] != diff.SensitiveValue || v.Outputs["list"].([]any)[0] != diff.SensitiveValue || v.Outputs["list"].([]any)[1] != "plain" {
+		t.Errorf("Resource outputs = %v; want sealed values masked, others kept", v.Outputs)
+	}
+	got := maskOutputs(schema, rec.Kind, rec.Outputs)
+	want := map[string]any{"result": diff.SensitiveValue, "derived": diff.SensitiveValue, "list": []any{diff.SensitiveValue, "plain"}, "length": int64(3)}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("maskOutputs (-want +got):\n%s", d)
+	}
+	if got := maskSpec(schema, rec.Kind, map[string]any{"value": sealed, "url": "https://u:pw@h/x"}); got["value"] != diff.SensitiveValue || got["url"] != "https://u:xxxxx@h/x" {
+		t.Errorf("maskSpec = %v; want the sealed value masked and the URL's password redacted", got)
+	}
 }

@@ -36,7 +36,7 @@ type ResourceView struct {
 func Resource(r store.Record) ResourceView {
 	v := ResourceView{
 		ID: r.ID, Kind: r.Kind, Phase: r.Phase, Message: r.Message, Origin: r.Origin, Revision: r.Revision,
-		Attempts: r.Attempts, LastError: r.LastError, Conditions: r.Conditions, Outputs: r.Outputs,
+		Attempts: r.Attempts, LastError: r.LastError, Conditions: r.Conditions, Outputs: maskSealed(r.Outputs),
 		Created: r.Created, LastReconcile: r.LastReconcile,
 	}
 	if !r.NextRetry.IsZero() {

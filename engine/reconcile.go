@@ -324,6 +324,7 @@ func (e *Engine) applied(r *store.Record, s snapshot, outputs map[string]any, pr
 	r.DeletionPolicy = in.Desired.Policy.Deletion
 	r.Revision = s.revision
 	r.Outputs = provider.CanonicalMap(outputs)
+	e.learnOutputs(r.Kind, r.Outputs)
 	r.Private = private
 	r.Pending = nil
 	r.Phase = store.PhaseReady

@@ -41,6 +41,7 @@ func sealedLike(s string) bool { return strings.HasPrefix(s, "sealed:") }
 // stored returns the copy of r that goes to the store.
 func (e *Engine) stored(r *store.Record) store.Record {
 	c := *cloneRecord(r)
+	e.learnOutputs(r.Kind, r.Outputs)
 	s := e.opts.Sealer
 	if s == nil {
 		return c
@@ -48,7 +49,8 @@ func (e *Engine) stored(r *store.Record) store.Record {
 	schema, _ := e.reg.Schema(r.Kind)
 	where := "record/" + r.ID + "/"
 	c.AppliedSpec = e.sealSpec(s, where+"appliedSpec", schema, c.AppliedSpec)
-	c.Outputs = e.sealMap(s, where+"outputs", c.Outputs)
+	c.Outputs = e.sealOutputs(s, where+"outputs", schema, c.Outputs)
+	c.Private = sealPrivate(s, where+"private", schema, c.Private)
 	if c.Pending != nil {
 		c.Pending.Spec = e.sealSpec(s, where+"pending", schema, c.Pending.Spec)
 	}
@@ -56,9 +58,69 @@ func (e *Engine) stored(r *store.Record) store.Record {
 		d := &c.Deposed[i]
 		w := fmt.Sprintf("%sdeposed/%d/", where, i)
 		d.Spec = e.sealSpec(s, w+"spec", schema, d.Spec)
-		d.Outputs = e.sealMap(s, w+"outputs", d.Outputs)
+		d.Outputs = e.sealOutputs(s, w+"outputs", schema, d.Outputs)
+		d.Private = sealPrivate(s, w+"private", schema, d.Private)
 	}
 	return c
+}
+
+// sealOutputs seals outputs as sealMap does, and the schema's sensitive
+// outputs whole.
+func (e *Engine) sealOutputs(s *secret.Sealer, where string, schema provider.Schema, outputs map[string]any) map[string]any {
+	if outputs == nil {
+		return nil
+	}
+	out := make(map[string]any, len(outputs))
+	for k, v := range outputs {
+		if schema.SensitiveOutput(k) && v != nil {
+			out[k] = seal(s, where+"."+k, v)
+			continue
+		}
+		out[k] = e.sealStrings(s, where+"."+k, v)
+	}
+	return out
+}
+
+// sealPrivate seals every Private value of a kind whose schema says they
+// may hold secrets, and any value that looks sealed.
+func sealPrivate(s *secret.Sealer, where string, schema provider.Schema, private map[string]string) map[string]string {
+	if private == nil {
+		return nil
+	}
+	out := make(map[string]string, len(private))
+	for k, v := range private {
+		if schema.SealPrivate || sealedLike(v) {
+			out[k] = seal(s, where+"."+k, v)
+			continue
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// openPrivate opens the sealed values of private: private itself when it
+// holds none.
+func (e *Engine) openPrivate(private map[string]string) (map[string]string, error) {
+	sealed := false
+	for _, v := range private {
+		sealed = sealed || secret.IsSealed(v)
+	}
+	if !sealed {
+		return private, nil
+	}
+	out := make(map[string]string, len(private))
+	for k, v := range private {
+		o, err := e.open(v)
+		if err != nil {
+			return nil, fmt.Errorf("private %s: %w", k, err)
+		}
+		str, ok := o.(string)
+		if !ok {
+			return nil, fmt.Errorf("private %s: a sealed value that is not a string", k)
+		}
+		out[k] = str
+	}
+	return out, nil
 }
 
 // storedRevision returns rv as it goes to the store.
@@ -163,14 +225,26 @@ func (e *Engine) openRecord(r *store.Record) error {
 		}
 		return v.(map[string]any)
 	}
+	openPriv := func(m map[string]string) map[string]string {
+		if err != nil {
+			return m
+		}
+		var p map[string]string
+		if p, err = e.openPrivate(m); err != nil {
+			return m
+		}
+		return p
+	}
 	r.AppliedSpec = open(r.AppliedSpec)
 	r.Outputs = open(r.Outputs)
+	r.Private = openPriv(r.Private)
 	if r.Pending != nil {
 		r.Pending.Spec = open(r.Pending.Spec)
 	}
 	for i := range r.Deposed {
 		r.Deposed[i].Spec = open(r.Deposed[i].Spec)
 		r.Deposed[i].Outputs = open(r.Deposed[i].Outputs)
+		r.Deposed[i].Private = openPriv(r.Deposed[i].Private)
 	}
 	if err != nil {
 		return fmt.Errorf("record %s: %w", r.ID, err)

@@ -70,19 +70,46 @@ func (e *Engine) learnConfig(schema provider.Schema, written, expanded map[strin
 	e.secrets.Add(found...)
 }
 
-// learnRecord learns the secrets of every spec r holds.
+// learnOutputs adds the values of kind's sensitive outputs to e.secrets:
+// from then on they are redacted wherever they show (a spec built from
+// one, an error echoing it) and sealed at rest in every record, as
+// Terraform's sensitive marks follow references.
+func (e *Engine) learnOutputs(kind string, outputs ...map[string]any) {
+	schema, _ := e.reg.Schema(kind)
+	if len(schema.SensitiveOutputs) == 0 {
+		return
+	}
+	var found []string
+	for _, m := range outputs {
+		for _, name := range schema.SensitiveOutputs {
+			v, ok := m[name]
+			if !ok || v == nil {
+				continue
+			}
+			walkStrings(v, func(s string) { found = append(found, s) })
+			walkScalars(v, func(x any) { found = append(found, fmt.Sprint(x)) })
+		}
+	}
+	e.secrets.Add(found...)
+}
+
+// learnRecord learns the secrets of every spec and sensitive output r
+// holds.
 func (e *Engine) learnRecord(r *store.Record) {
 	if r == nil {
 		return
 	}
 	specs := []map[string]any{r.AppliedSpec}
+	outputs := []map[string]any{r.Outputs}
 	if r.Pending != nil {
 		specs = append(specs, r.Pending.Spec)
 	}
 	for _, d := range r.Deposed {
 		specs = append(specs, d.Spec)
+		outputs = append(outputs, d.Outputs)
 	}
 	e.learn(r.Kind, specs...)
+	e.learnOutputs(r.Kind, outputs...)
 }
 
 // learnRevision learns the secrets of rv's specs as written.
