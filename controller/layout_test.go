@@ -17,7 +17,7 @@ func TestLayout(t *testing.T) {
 		{"graph", "queue", "secret", "provider", "store"},
 		{"provider/rest", "diff", "manifest", "store/memory", "store/sqlite", "store/etcd", "store/storetest", "cloudsim", "cluster"},
 		{"plan", "alert", "provider/providertest"},
-		{"providers/file", "providers/http", "providers/cloud"},
+		{"providers/file", "providers/http", "providers/cloud", "providers/postgres", "providers/process", "providers/terraform"},
 		{"engine"},
 		{"controller"},
 		{"api", "metrics"},
