@@ -74,7 +74,7 @@ func (t *topLevel) line(key string) int {
 	return 0
 }
 
-var topKeys = map[string]bool{"apiVersion": true, "kind": true, "metadata": true, "dependsOn": true, "policy": true, "spec": true}
+var topKeys = map[string]bool{"apiVersion": true, "kind": true, "metadata": true, "dependsOn": true, "policy": true, "spec": true, "importId": true}
 
 // fields reads the keys of mapping n, reporting duplicates and keys not in
 // allowed (at most maxKnownKeys); prefix names the map in errors ("" for the
@@ -157,6 +157,13 @@ func (d *docParser) parse(root *yaml.Node) *doc {
 		}
 	}
 	out := &doc{res: res}
+	if n := top.node("importId"); n != nil {
+		if s, err := scalarString(n); err != nil || strings.TrimSpace(s) == "" {
+			d.errorf(n.Line, "importId", "must be a non-empty string: the remote ID of the object to take over")
+		} else {
+			res.ImportID = s
+		}
+	}
 	res.DependsOn, out.depSrc = d.dependsOn(top)
 	res.Policy = d.policy(top)
 	d.spec(res, top, schema, known)
@@ -386,7 +393,7 @@ func (d *docParser) spec(res *Resource, top *topLevel, schema provider.Schema, k
 	res.Spec = final
 }
 
-var providerConfigSpecKeys = map[string]bool{"qps": true, "burst": true, "maxInFlight": true, "timeout": true, "readAfterWriteGrace": true, "followRedirects": true, "config": true}
+var providerConfigSpecKeys = map[string]bool{"qps": true, "burst": true, "maxInFlight": true, "timeout": true, "readAfterWriteGrace": true, "followRedirects": true, "config": true, "source": true, "version": true}
 
 // providerSettings reads n, the spec.config of the ProviderConfig of
 // provider name, checked against the provider's ConfigSchema. It returns
@@ -466,7 +473,7 @@ func configLiteral(v any) any {
 
 // providerConfig reads a ProviderConfig document.
 func (d *docParser) providerConfig(top *topLevel, name string, kindLine int) *doc {
-	for _, k := range []string{"dependsOn", "policy"} {
+	for _, k := range []string{"dependsOn", "policy", "importId"} {
 		if top.node(k) != nil {
 			d.errorf(top.line(k), k, "is not allowed in a %s", KindProviderConfig)
 		}
@@ -539,6 +546,22 @@ func (d *docParser) providerConfig(top *topLevel, name string, kindLine int) *do
 				} else {
 					cfg.FollowRedirects = s
 				}
+			}
+			for _, k := range []struct {
+				key string
+				dst *string
+			}{{"source", &cfg.Plugin}, {"version", &cfg.Version}} {
+				if v, line, ok := num(k.key); ok {
+					s, isString := v.(string)
+					if !isString || strings.TrimSpace(s) == "" {
+						d.errorf(line, "spec."+k.key, "must be a non-empty string, got %v", v)
+						continue
+					}
+					*k.dst = strings.TrimSpace(s)
+				}
+			}
+			if cfg.Version != "" && cfg.Plugin == "" {
+				d.errorf(f.line("version"), "spec.version", "needs spec.source: a version constrains the provider source names")
 			}
 			if v := f.node("config"); v != nil {
 				cfg.Config = d.providerSettings(v, f.line("config"), name)

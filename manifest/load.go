@@ -47,13 +47,7 @@ var _ Registry = (*provider.Registry)(nil)
 // Files are parsed in parallel (GOMAXPROCS at most), so a provider's
 // ValidateSpec may be called concurrently for different documents.
 func Load(paths []string, reg Registry) (*Revision, error) {
-	files, errs := readPaths(paths)
-	rv, lerr := load(files, reg, errs)
-	if lerr != nil {
-		return nil, lerr
-	}
-	rv.Paths = append([]string(nil), paths...)
-	return rv, nil
+	return Read(paths).Load(reg)
 }
 
 // LoadBytes is Load for manifests held in memory, keyed by file name.

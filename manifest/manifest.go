@@ -63,7 +63,11 @@ type Resource struct {
 	// applied and fields normalized; references are left as written.
 	Spec   map[string]any `json:"spec"`
 	Refs   []Ref          `json:"refs,omitempty"`
-	Source Source         `json:"source"` // the document's "kind:" line
+	// ImportID is importId, beside spec: the remote ID of an existing
+	// object converge takes over (adopts) when it manages none for the
+	// resource yet, as terraform import does. It is not part of Hash.
+	ImportID string `json:"importId,omitempty"`
+	Source   Source `json:"source"` // the document's "kind:" line
 	// Hash identifies the desired resource's content: kind, name, spec,
 	// dependsOn and policy. Labels and sources do not count.
 	Hash string `json:"hash"`
@@ -112,7 +116,16 @@ type ProviderConfig struct {
 	// ${env:NAME} and $${ included (see ExpandConfig): the value of a
 	// variable is never stored.
 	Config map[string]any `json:"config,omitempty"`
-	Source Source         `json:"source"`
+	// Plugin is spec.source: what runs the provider, when it is not one
+	// built into converge under this name. A Terraform provider's address
+	// (hashicorp/random, HOST/NAMESPACE/TYPE), or the name of a built-in
+	// provider of which this ProviderConfig is another instance
+	// (postgres). Empty: the built-in provider of the ProviderConfig's
+	// name.
+	Plugin string `json:"plugin,omitempty"`
+	// Version is spec.version, a Terraform version constraint for Plugin.
+	Version string `json:"version,omitempty"`
+	Source  Source `json:"source"`
 }
 
 // Revision is an immutable, validated desired set.
