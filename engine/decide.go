@@ -114,6 +114,13 @@ func Decide(in Input) plan.Action {
 			a.Reason = "exists and matches the manifests"
 			return a
 		}
+		if in.Desired.ImportID != "" {
+			// Named by importId: the user says it is to be taken over.
+			a.Type = plan.Adopt
+			a.Diff = d
+			a.Reason = fmt.Sprintf("imported (importId %s); then updated to the manifests (%s)", in.Desired.ImportID, strings.Join(d.Paths(), ", "))
+			return a
+		}
 		a.Type = plan.Conflict
 		a.Diff = d
 		a.Reason = fmt.Sprintf("exists, was not created by converge, and differs (%s): not overwriting it", strings.Join(d.Paths(), ", "))

@@ -225,6 +225,18 @@ func (e *Engine) reconcile(ctx context.Context, id string) result {
 			r.Origin = store.OriginAdopted
 		}
 		e.applied(r, s, in.Observed.Outputs, in.Observed.Private)
+		if !a.Diff.Empty() {
+			// Imported as it is: recorded with its observed state as the
+			// spec last applied, then updated to the manifests at once.
+			r.AppliedSpec = provider.CanonicalMap(in.Observed.State)
+			r.AppliedHash = ""
+			r.Phase, r.Message = store.PhasePending, "imported; updating to the manifests"
+			if err := e.putRecordSync(ctx, r); err != nil {
+				return e.fail(ctx, s, err, "import")
+			}
+			e.event(ctx, id, store.Normal, store.ReasonAdopted, a.Reason+": now managed by converge")
+			return result{again: true}
+		}
 		if err := e.putRecord(ctx, r); err != nil {
 			return e.fail(ctx, s, err, "adopt")
 		}
@@ -292,6 +304,9 @@ func formatDiff(d diff.Diff) string {
 // and the desired object otherwise (to find one to adopt).
 func (e *Engine) observeRequest(in Input) provider.Request {
 	req := provider.Request{ID: in.ID, Kind: in.Kind, Name: in.Name, Spec: in.Spec}
+	if in.Desired != nil && (in.Record == nil || in.Record.Origin == "" && in.Record.Pending == nil) {
+		req.ImportID = in.Desired.ImportID
+	}
 	if r := in.Record; r != nil {
 		req.Outputs, req.Private = r.Outputs, r.Private
 		if r.Origin != "" && r.AppliedSpec != nil {

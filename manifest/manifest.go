@@ -61,8 +61,8 @@ type Resource struct {
 	Policy    Policy            `json:"policy"`
 	// Spec is the spec as written, in provider.Canonical form, with defaults
 	// applied and fields normalized; references are left as written.
-	Spec   map[string]any `json:"spec"`
-	Refs   []Ref          `json:"refs,omitempty"`
+	Spec map[string]any `json:"spec"`
+	Refs []Ref          `json:"refs,omitempty"`
 	// ImportID is importId, beside spec: the remote ID of an existing
 	// object converge takes over (adopts) when it manages none for the
 	// resource yet, as terraform import does. It is not part of Hash.

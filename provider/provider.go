@@ -57,6 +57,13 @@ type Request struct {
 	// Planned is the provider's own plan, for an Update or for the Create
 	// of a replace, when the provider is a [Planner]; nil otherwise.
 	Planned *Planned
+	// ImportID, for Observe of a resource converge manages no object of
+	// yet, is the manifest's importId: the remote ID of an existing object
+	// to take over. A provider that finds objects by such an ID (a
+	// Terraform provider's ImportResourceState) observes that object; the
+	// engine then adopts it whether or not it matches the spec, and
+	// updates it to the spec. Empty otherwise.
+	ImportID string
 }
 
 // Observation is what exists.
