@@ -269,3 +269,34 @@ func TestRegisterIsAllOrNothing(t *testing.T) {
 		t.Error("a provider declaring one kind twice was accepted")
 	}
 }
+
+// TestRegistryConcurrent: providers registered while others read the
+// registry (go test -race checks it), and Providers lists them all.
+func TestRegistryConcurrent(t *testing.T) {
+	r, err := provider.NewRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 50 {
+			r.Kinds()
+			r.Schema("p3.Thing")
+			r.For("p3.Thing")
+		}
+	}()
+	for i := range 5 {
+		name := "p" + string(rune('0'+i))
+		if err := r.Register(fake(name, name+".Thing")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-done
+	if got := len(r.Providers()); got != 5 {
+		t.Errorf("Providers = %d; want 5", got)
+	}
+	if p, ok := r.Provider("p3"); !ok || p.Name() != "p3" {
+		t.Errorf("Provider(p3) = %v, %v", p, ok)
+	}
+}
