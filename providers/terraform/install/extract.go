@@ -22,8 +22,8 @@ const (
 	maxEntries                 = 10000
 )
 
-// ErrUnsafeArchive is wrapped by the errors for a zip that extraction
-// refuses: an entry that would land outside the target, a symbolic link, a
+// ErrUnsafeArchive is wrapped by the errors for a zip that cannot be read
+// or that extraction refuses: an entry that would land outside the target, a symbolic link, a
 // device or other special file, a duplicate, or one over a size limit.
 var ErrUnsafeArchive = errors.New("unsafe provider archive")
 
@@ -110,7 +110,7 @@ func unpack(ctx context.Context, c candidate, cacheDir, want string, lim limits)
 func extractZip(ctx context.Context, zipPath, dir, typ string, lim limits) error {
 	z, err := zip.OpenReader(zipPath)
 	if err != nil {
-		return provider.Terminal(fmt.Errorf("extract %s: %v: %w", zipPath, err, ErrUnsafeArchive))
+		return zipError(zipPath, err)
 	}
 	defer z.Close()
 	unsafe := func(format string, args ...any) error {
@@ -175,7 +175,7 @@ func extractZip(ctx context.Context, zipPath, dir, typ string, lim limits) error
 			if errors.Is(err, errTooBig) {
 				return unsafe("entry %q holds more than its limit (per entry %d bytes, %d in all)", f.Name, lim.entry, lim.total)
 			}
-			return fmt.Errorf("extract %s: entry %q: %w", zipPath, f.Name, err)
+			return zipError(zipPath+": entry "+f.Name, err)
 		}
 	}
 	return nil

@@ -134,22 +134,22 @@ func TestFindConstraints(t *testing.T) {
 		want       string // "": none matches
 		wantErr    error
 	}{
-		"empty: newest release":            {constraint: "", want: "4.0.0"},
-		"pessimistic minor":                {constraint: "~> 3.9", want: "3.9.1"},
-		"pessimistic patch":                {constraint: "~> 1.2.0", want: "1.2.5"},
-		"pessimistic major":                {constraint: "~> 1.0", want: "1.2.5"},
-		"range":                            {constraint: ">= 1.2, < 2.0", want: "1.2.5"},
-		"exact":                            {constraint: "= 3.7.2", want: "3.7.2"},
-		"bare version is exact":            {constraint: "3.8.0", want: "3.8.0"},
-		"not equal":                        {constraint: "~> 3.8, != 3.9.1", want: "3.8.0"},
-		"prerelease only when named":       {constraint: ">= 1.2.5, < 2.0", want: "1.2.5"},
-		"prerelease named exactly":         {constraint: "= 1.3.0-beta1", want: "1.3.0-beta1"},
-		"prerelease bare":                  {constraint: "3.10.0-rc1", want: "3.10.0-rc1"},
-		"prerelease range does not reach":  {constraint: ">= 3.10.0-rc0", want: "4.0.0"},
-		"nothing matches":                  {constraint: "> 4.0.0", wantErr: ErrNotFound},
-		"exact missing":                    {constraint: "= 3.7.3", wantErr: ErrNotFound},
-		"bad constraint":                   {constraint: "~> banana", wantErr: ErrInvalid},
-		"bad operator":                     {constraint: "=> 1.0", wantErr: ErrInvalid},
+		"empty: newest release":           {constraint: "", want: "4.0.0"},
+		"pessimistic minor":               {constraint: "~> 3.9", want: "3.9.1"},
+		"pessimistic patch":               {constraint: "~> 1.2.0", want: "1.2.5"},
+		"pessimistic major":               {constraint: "~> 1.0", want: "1.2.5"},
+		"range":                           {constraint: ">= 1.2, < 2.0", want: "1.2.5"},
+		"exact":                           {constraint: "= 3.7.2", want: "3.7.2"},
+		"bare version is exact":           {constraint: "3.8.0", want: "3.8.0"},
+		"not equal":                       {constraint: "~> 3.8, != 3.9.1", want: "3.8.0"},
+		"prerelease only when named":      {constraint: ">= 1.2.5, < 2.0", want: "1.2.5"},
+		"prerelease named exactly":        {constraint: "= 1.3.0-beta1", want: "1.3.0-beta1"},
+		"prerelease bare":                 {constraint: "3.10.0-rc1", want: "3.10.0-rc1"},
+		"prerelease range does not reach": {constraint: ">= 3.10.0-rc0", want: "4.0.0"},
+		"nothing matches":                 {constraint: "> 4.0.0", wantErr: ErrNotFound},
+		"exact missing":                   {constraint: "= 3.7.3", wantErr: ErrNotFound},
+		"bad constraint":                  {constraint: "~> banana", wantErr: ErrInvalid},
+		"bad operator":                    {constraint: "=> 1.0", wantErr: ErrInvalid},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -282,33 +282,18 @@ func TestFindOddPaths(t *testing.T) {
 		if err != nil || pkg.FoundIn != good {
 			t.Fatalf("Find = %+v, %v; want the package in %s", pkg, err, good)
 		}
+		// A loop below a plugin dir skips that entry only.
+		inner := filepath.Join(good, random.Host, random.Namespace, random.Type, "7.0.0")
+		if err := os.Symlink(inner, inner); err != nil {
+			t.Fatal(err)
+		}
+		pkg, err = find(t, Options{Dirs: []string{good}}, random, "")
+		if err != nil || pkg.Version != "3.6.2" {
+			t.Fatalf("Find past a loop = %s, %v; want 3.6.2", pkg.Version, err)
+		}
 		_, err = find(t, Options{Dirs: []string{loop}}, random, "")
 		if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "too many levels of symbolic links") {
 			t.Errorf("Find in a loop only: %v; want ErrNotFound saying why", err)
-		}
-	})
-	t.Run("unreadable directories are skipped", func(t *testing.T) {
-		locked := t.TempDir()
-		mkUnpacked(t, locked, random, "9.9.9", Platform)
-		partly := t.TempDir()
-		mkUnpacked(t, partly, random, "1.0.0", Platform)
-		hidden := filepath.Join(partly, random.Host, random.Namespace, random.Type, "5.0.0")
-		mkUnpacked(t, partly, random, "5.0.0", Platform)
-		for _, d := range []string{locked, hidden} {
-			if err := os.Chmod(d, 0); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { os.Chmod(d, 0o755) })
-		}
-		if _, err := os.ReadDir(locked); err == nil {
-			t.Skip("permissions do not keep this user out (root): the symbolic link loop case covers an unreadable directory")
-		}
-		pkg, err := find(t, Options{Dirs: []string{locked, partly}}, random, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if pkg.Version != "1.0.0" || pkg.FoundIn != partly {
-			t.Errorf("found %s in %s; want 1.0.0 in %s", pkg.Version, pkg.FoundIn, partly)
 		}
 	})
 	t.Run("directory names in another case", func(t *testing.T) {

@@ -4,12 +4,14 @@ import (
 	"archive/zip"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/convergehq/converge/provider"
 	"golang.org/x/mod/sumdb/dirhash"
 )
 
@@ -49,7 +51,7 @@ func HashZip(path string) (string, error) {
 	}
 	h, err := dirhash.HashZip(real, dirhash.Hash1)
 	if err != nil {
-		return "", fmt.Errorf("hash %s: %w", path, err)
+		return "", zipError(path, err)
 	}
 	return h, nil
 }
@@ -76,7 +78,7 @@ func HashZipLegacy(path string) (string, error) {
 func zipFilesHash(path string) (string, error) {
 	z, err := zip.OpenReader(path)
 	if err != nil {
-		return "", fmt.Errorf("hash %s: %w", path, err)
+		return "", zipError(path, err)
 	}
 	defer z.Close()
 	var names []string
@@ -90,7 +92,7 @@ func zipFilesHash(path string) (string, error) {
 	}
 	h, err := dirhash.Hash1(names, func(name string) (io.ReadCloser, error) { return byName[name].Open() })
 	if err != nil {
-		return "", fmt.Errorf("hash %s: %w", path, err)
+		return "", zipError(path, err)
 	}
 	return h, nil
 }
@@ -99,7 +101,7 @@ func zipFilesHash(path string) (string, error) {
 func zipHasDirEntries(path string) (bool, error) {
 	z, err := zip.OpenReader(path)
 	if err != nil {
-		return false, fmt.Errorf("read %s: %w", path, err)
+		return false, zipError(path, err)
 	}
 	defer z.Close()
 	for _, f := range z.File {
@@ -108,4 +110,13 @@ func zipHasDirEntries(path string) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// zipError wraps an error met reading a zip: a malformed one is terminal
+// and wraps ErrUnsafeArchive.
+func zipError(path string, err error) error {
+	if errors.Is(err, zip.ErrFormat) || errors.Is(err, zip.ErrAlgorithm) || errors.Is(err, zip.ErrChecksum) || errors.Is(err, zip.ErrInsecurePath) {
+		return provider.Terminal(fmt.Errorf("read %s: %v: %w", path, err, ErrUnsafeArchive))
+	}
+	return fmt.Errorf("read %s: %w", path, err)
 }
