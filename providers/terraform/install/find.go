@@ -149,7 +149,7 @@ func Find(ctx context.Context, opts Options, src Source, constraint string) (Pac
 			ErrNotFound, src, want, Platform, describeScans(scans)))
 	}
 
-	pkg, contentH1, err := hashCandidate(*best)
+	pkg, contentH1, err := hashCandidate(*best, opts.limits())
 	if err != nil {
 		return Package{}, err
 	}
@@ -178,7 +178,7 @@ func Find(ctx context.Context, opts Options, src Source, constraint string) (Pac
 
 // hashCandidate returns the package for c with its hashes, and the h1: hash
 // its extraction must have (for unpacked packages, its own).
-func hashCandidate(c candidate) (Package, string, error) {
+func hashCandidate(c candidate, lim limits) (Package, string, error) {
 	pkg := Package{
 		Source: c.src, Version: normalVersion(c.version), OSArch: c.osArch,
 		Packed: c.packed, FoundIn: c.foundIn,
@@ -193,6 +193,9 @@ func hashCandidate(c candidate) (Package, string, error) {
 		return pkg, h1, nil
 	}
 	pkg.Archive = c.path
+	if err := checkZip(c.path, lim); err != nil {
+		return pkg, "", err
+	}
 	h1, err := HashZip(c.path)
 	if err != nil {
 		return pkg, "", err
@@ -257,7 +260,7 @@ func List(ctx context.Context, dirs []string) ([]Package, error) {
 			if err := ctx.Err(); err != nil {
 				return out, err
 			}
-			pkg, _, err := hashCandidate(c)
+			pkg, _, err := hashCandidate(c, Options{}.limits())
 			if err != nil {
 				errs = append(errs, err)
 				continue
