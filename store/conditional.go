@@ -126,3 +126,15 @@ func (e *FencedError) Error() string {
 
 // Unwrap makes the error match ErrFenced.
 func (e *FencedError) Unwrap() error { return ErrFenced }
+
+// ConditionalTargetStore is implemented by stores whose target can be set
+// under a fence, so that only the current holder of a token (the leader
+// of a cluster) publishes the target, however late its request arrives.
+type ConditionalTargetStore interface {
+	// SetTargetIf makes the revision hash the target, as SetTarget does,
+	// if fence is current (the zero Fence checks nothing), in one atomic
+	// step. A stale fence fails with a *FencedError (ErrFenced), a
+	// revision never put with an error wrapping ErrNotFound; either way
+	// the target is left as it was.
+	SetTargetIf(ctx context.Context, hash string, fence Fence) error
+}

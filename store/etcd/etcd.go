@@ -182,6 +182,13 @@ func (s *Store) Close() error {
 	return err
 }
 
+// Client returns the store's etcd client, for what shares the store's
+// etcd (a cluster node's membership): it stays open until Close.
+func (s *Store) Client() *clientv3.Client { return s.cli }
+
+// Prefix returns the key prefix the store lives under, ending with "/".
+func (s *Store) Prefix() string { return s.prefix }
+
 // check returns the reason a call cannot proceed.
 func (s *Store) check(ctx context.Context) error {
 	select {
