@@ -113,34 +113,11 @@ func extractZip(ctx context.Context, zipPath, dir, typ string, lim limits) error
 		return zipError(zipPath, err)
 	}
 	defer z.Close()
+	if err := checkEntries(zipPath, z.File, lim); err != nil {
+		return err
+	}
 	unsafe := func(format string, args ...any) error {
 		return provider.Terminal(fmt.Errorf("extract %s: %s: %w", zipPath, fmt.Sprintf(format, args...), ErrUnsafeArchive))
-	}
-	if len(z.File) > maxEntries {
-		return unsafe("%d entries, more than %d", len(z.File), maxEntries)
-	}
-	seen := map[string]bool{}
-	var declared uint64
-	for _, f := range z.File {
-		name := strings.TrimSuffix(f.Name, "/")
-		mode := f.Mode()
-		switch {
-		case name == "" || strings.Contains(name, `\`) || strings.ContainsAny(name, "\x00\n") || !filepath.IsLocal(filepath.FromSlash(name)) || path.Clean(name) != name:
-			return unsafe("entry %q would land outside the extraction", f.Name)
-		case mode&fs.ModeSymlink != 0:
-			return unsafe("entry %q is a symbolic link", f.Name)
-		case !mode.IsDir() && !mode.IsRegular():
-			return unsafe("entry %q is not a regular file (mode %s)", f.Name, mode)
-		case seen[strings.ToLower(name)]:
-			return unsafe("entry %q appears twice", f.Name)
-		case f.UncompressedSize64 > uint64(lim.entry):
-			return unsafe("entry %q is %d bytes, more than the limit of %d", f.Name, f.UncompressedSize64, lim.entry)
-		}
-		seen[strings.ToLower(name)] = true
-		declared += f.UncompressedSize64
-		if declared > uint64(lim.total) {
-			return unsafe("entries add up to more than the limit of %d bytes", lim.total)
-		}
 	}
 
 	root, err := os.OpenRoot(dir)
@@ -220,4 +197,52 @@ func syncDir(dir string) {
 		d.Sync()
 		d.Close()
 	}
+}
+
+// checkZip refuses a zip that extraction would refuse, reading only its
+// directory. It runs before the zip is hashed, so that a bomb's entries are
+// never decompressed: the zip reader stops at each entry's declared size.
+func checkZip(zipPath string, lim limits) error {
+	z, err := zip.OpenReader(zipPath)
+	if err != nil {
+		return zipError(zipPath, err)
+	}
+	defer z.Close()
+	return checkEntries(zipPath, z.File, lim)
+}
+
+// checkEntries refuses entries that would land outside the extraction,
+// symbolic links, special files, duplicates and entries whose declared
+// sizes exceed the limits.
+func checkEntries(zipPath string, files []*zip.File, lim limits) error {
+	unsafe := func(format string, args ...any) error {
+		return provider.Terminal(fmt.Errorf("%s: %s: %w", zipPath, fmt.Sprintf(format, args...), ErrUnsafeArchive))
+	}
+	if len(files) > maxEntries {
+		return unsafe("%d entries, more than %d", len(files), maxEntries)
+	}
+	seen := map[string]bool{}
+	var declared uint64
+	for _, f := range files {
+		name := strings.TrimSuffix(f.Name, "/")
+		mode := f.Mode()
+		switch {
+		case name == "" || strings.Contains(name, `\`) || strings.ContainsAny(name, "\x00\n") || !filepath.IsLocal(filepath.FromSlash(name)) || path.Clean(name) != name:
+			return unsafe("entry %q would land outside the extraction", f.Name)
+		case mode&fs.ModeSymlink != 0:
+			return unsafe("entry %q is a symbolic link", f.Name)
+		case !mode.IsDir() && !mode.IsRegular():
+			return unsafe("entry %q is not a regular file (mode %s)", f.Name, mode)
+		case seen[strings.ToLower(name)]:
+			return unsafe("entry %q appears twice", f.Name)
+		case f.UncompressedSize64 > uint64(lim.entry):
+			return unsafe("entry %q is %d bytes, more than the limit of %d", f.Name, f.UncompressedSize64, lim.entry)
+		}
+		seen[strings.ToLower(name)] = true
+		declared += f.UncompressedSize64
+		if declared > uint64(lim.total) {
+			return unsafe("entries add up to more than the limit of %d bytes", lim.total)
+		}
+	}
+	return nil
 }
