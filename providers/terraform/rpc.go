@@ -44,7 +44,7 @@ type providerSchema struct {
 	schemaOptional bool
 	// planDestroy says the plugin plans destruction too.
 	planDestroy bool
-	diags          []diagnostic
+	diags       []diagnostic
 }
 
 // rpc is the part of the provider protocol converge uses, for protocol 5

@@ -30,10 +30,10 @@ type block struct {
 
 // attribute is one attribute of a block or of a nested object.
 type attribute struct {
-	typ    cty.Type // when nested is nil
-	nested *object  // protocol 6 nested attributes
+	typ                                                cty.Type // when nested is nil
+	nested                                             *object  // protocol 6 nested attributes
 	required, optional, computed, sensitive, writeOnly bool
-	description string
+	description                                        string
 }
 
 // object is the type of a protocol 6 nested attribute.
