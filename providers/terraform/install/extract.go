@@ -82,9 +82,13 @@ func unpack(ctx context.Context, c candidate, cacheDir, want string, lim limits)
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return "", fmt.Errorf("extract %s: %w", c.path, err)
 	}
-	// Move a stale extraction aside, then put the new one in its place.
+	// Another process may have finished the same extraction meanwhile;
+	// otherwise move a stale one aside and put the new one in its place.
 	var old string
 	if _, err := os.Lstat(target); err == nil {
+		if h, err := HashDir(target); err == nil && h == want {
+			return target, nil
+		}
 		old = tmp + ".old"
 		if err := os.Rename(target, old); err != nil {
 			return "", fmt.Errorf("extract %s: replace %s: %w", c.path, target, err)

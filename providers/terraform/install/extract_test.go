@@ -64,8 +64,8 @@ func TestExtractRefuses(t *testing.T) {
 			opts:    Options{MaxEntryBytes: 1000, MaxTotalBytes: 1500},
 			wantErr: "add up to more than the limit of 1500",
 		},
-		"a bomb: 64 MiB of zeros": {
-			entries: []entry{exe, {name: "zeros", body: make([]byte, 64<<20)}},
+		"a bomb: 16 MiB of zeros": {
+			entries: []entry{exe, {name: "zeros", body: make([]byte, 16<<20)}},
 			opts:    Options{MaxEntryBytes: 1 << 20},
 			wantErr: "more than the limit",
 		},
@@ -229,5 +229,38 @@ func TestExtractLyingHeader(t *testing.T) {
 	err = extractZip(t.Context(), zipPath, out, "random", limits{entry: 1 << 20, total: 1 << 20})
 	if !errors.Is(err, ErrUnsafeArchive) {
 		t.Fatalf("extractZip of an entry larger than its header says: %v; want ErrUnsafeArchive", err)
+	}
+}
+
+// Finds that race to extract one package all get a whole, runnable
+// extraction.
+func TestExtractConcurrent(t *testing.T) {
+	dir := t.TempDir()
+	mkPacked(t, dir, random, "3.6.2", Platform, nil)
+	opts := Options{Dirs: []string{dir}, CacheDir: t.TempDir(), Logger: quiet}
+	const n = 8
+	errs := make(chan error, n)
+	pkgs := make(chan Package, n)
+	for range n {
+		go func() {
+			pkg, err := Find(t.Context(), opts, random, "")
+			errs <- err
+			pkgs <- pkg
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+		pkg := <-pkgs
+		if pkg.Executable != "" {
+			if got := run(t, pkg); got != "random 3.6.2" {
+				t.Errorf("prints %q", got)
+			}
+		}
+	}
+	left, _ := os.ReadDir(filepath.Join(opts.CacheDir, random.Host, random.Namespace, random.Type, "3.6.2"))
+	if len(left) != 1 {
+		t.Errorf("in the cache: %v; want one extraction", left)
 	}
 }

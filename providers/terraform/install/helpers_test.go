@@ -56,7 +56,7 @@ func packageEntries(src Source, version string) []entry {
 }
 
 // zipBytes builds a zip of entries.
-func zipBytes(t *testing.T, entries []entry) []byte {
+func zipBytes(t testing.TB, entries []entry) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	w := zip.NewWriter(&b)

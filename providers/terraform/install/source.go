@@ -21,6 +21,19 @@ type Source struct {
 // String returns the full address, such as registry.terraform.io/hashicorp/random.
 func (s Source) String() string { return s.Host + "/" + s.Namespace + "/" + s.Type }
 
+// MarshalText returns String(), so that a Source is a string in JSON.
+func (s Source) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText reads a source address with ParseSource.
+func (s *Source) UnmarshalText(b []byte) error {
+	src, err := ParseSource(string(b))
+	if err != nil {
+		return err
+	}
+	*s = src
+	return nil
+}
+
 // ParseSource reads a source address as Terraform does: NAMESPACE/TYPE (the
 // host is registry.terraform.io) or HOST/NAMESPACE/TYPE. Upper-case letters
 // are lowered. Errors wrap ErrInvalid and are terminal.

@@ -1,6 +1,7 @@
 package install
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -53,5 +54,22 @@ func TestParseSource(t *testing.T) {
 				t.Errorf("ParseSource(%q) = %s; want %s", tc.in, got, tc.want)
 			}
 		})
+	}
+}
+
+func TestSourceJSON(t *testing.T) {
+	b, err := json.Marshal(struct{ S Source }{random})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != `{"S":"registry.terraform.io/hashicorp/random"}` {
+		t.Errorf("json: %s", b)
+	}
+	var back struct{ S Source }
+	if err := json.Unmarshal([]byte(`{"S":"HashiCorp/Random"}`), &back); err != nil || back.S != random {
+		t.Errorf("unmarshal: %v, %v", back.S, err)
+	}
+	if err := json.Unmarshal([]byte(`{"S":"a/b/c/d"}`), &back); !errors.Is(err, ErrInvalid) {
+		t.Errorf("unmarshal of a bad source: %v", err)
 	}
 }
