@@ -136,6 +136,36 @@ func findMarked(id, instance string) ([]procID, error) {
 	return found, nil
 }
 
+// groupLeft reports whether a process of the group id leads is left. The
+// kernel gives no process a pid that is a live group's id, so a group of
+// that id is ours unless the pid names another process now (another start
+// time), which means ours is gone.
+func groupLeft(id procID) bool {
+	if st, err := readStat(id.pid); err == nil && st.start != id.start {
+		return false
+	}
+	return groupAlive(id.pid) && groupMember(id.pid)
+}
+
+// groupMember reports whether a process of group pgid that is not a
+// zombie is left: zombies are dead, whenever their parent reaps them.
+func groupMember(pgid int) bool {
+	ents, err := os.ReadDir(procRoot)
+	if err != nil {
+		return true
+	}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if st, err := readStat(pid); err == nil && st.pgid == pgid && st.state != 'Z' && st.state != 'X' {
+			return true
+		}
+	}
+	return false
+}
+
 // groupAlive reports whether a process of group pgid is left.
 func groupAlive(pgid int) bool {
 	err := syscall.Kill(-pgid, 0)
@@ -143,30 +173,24 @@ func groupAlive(pgid int) bool {
 }
 
 // stopPoll is how often a stop looks whether the group is gone.
-const stopPoll = 10 * time.Millisecond
+const stopPoll = 20 * time.Millisecond
 
 // stopGroup stops the process group that id leads: sig to the group, then,
 // when a process of it is left after grace, SIGKILL. It returns once the
 // group is gone (or ctx is done). A process already gone is no error. It
 // reports whether SIGKILL was needed.
 func stopGroup(ctx context.Context, id procID, sig syscall.Signal, grace time.Duration) (killed bool, err error) {
-	alive, err := running(id)
-	if err != nil {
-		return false, err
-	}
-	if !alive {
-		// The leader is gone; its group may not be (a shell's children).
-		// The pgid cannot have been reused while a member is left.
-		if !groupAlive(id.pid) {
-			return false, nil
-		}
+	// The leader may be gone while its group is not (a shell's children):
+	// the group is still signalled.
+	if !groupLeft(id) {
+		return false, nil
 	}
 	if err := signalGroup(id.pid, sig); err != nil {
 		return false, err
 	}
 	deadline := time.Now().Add(grace)
 	for {
-		if !groupAlive(id.pid) {
+		if !groupLeft(id) {
 			return killed, nil
 		}
 		if !killed && !time.Now().Before(deadline) {
