@@ -8,7 +8,7 @@ var (
 	// cannot be read.
 	ErrInvalid = errors.New("invalid")
 	// ErrNotFound: no installed package matches.
-	ErrNotFound = errors.New("no matching provider installed")
+	ErrNotFound = errors.New("provider not installed")
 	// ErrNotLocked: the lock exists but does not name the provider.
 	ErrNotLocked = errors.New("provider not in converge.lock")
 	// ErrLockStale: the locked version does not satisfy the constraint.

@@ -225,7 +225,8 @@ func checkEntries(zipPath string, files []*zip.File, lim limits) error {
 	if len(files) > maxEntries {
 		return unsafe("%d entries, more than %d", len(files), maxEntries)
 	}
-	seen := map[string]bool{}
+	seen := map[string]bool{} // every name, lowered: one case-insensitive file system must hold them
+	dirs := map[string]bool{} // the names of directory entries, which may repeat
 	var declared uint64
 	for _, f := range files {
 		name := strings.TrimSuffix(f.Name, "/")
@@ -237,12 +238,15 @@ func checkEntries(zipPath string, files []*zip.File, lim limits) error {
 			return unsafe("entry %q is a symbolic link", f.Name)
 		case !mode.IsDir() && !mode.IsRegular():
 			return unsafe("entry %q is not a regular file (mode %s)", f.Name, mode)
-		case seen[strings.ToLower(name)]:
+		case seen[strings.ToLower(name)] && !(mode.IsDir() && dirs[strings.ToLower(name)]):
 			return unsafe("entry %q appears twice", f.Name)
 		case f.UncompressedSize64 > uint64(lim.entry):
 			return unsafe("entry %q is %d bytes, more than the limit of %d", f.Name, f.UncompressedSize64, lim.entry)
 		}
 		seen[strings.ToLower(name)] = true
+		if mode.IsDir() {
+			dirs[strings.ToLower(name)] = true
+		}
 		declared += f.UncompressedSize64
 		if declared > uint64(lim.total) {
 			return unsafe("entries add up to more than the limit of %d bytes", lim.total)

@@ -54,6 +54,14 @@ func TestExtractRefuses(t *testing.T) {
 			entries: []entry{exe, {name: "LICENSE", body: []byte("a")}, {name: "LICENSE", body: []byte("b")}},
 			wantErr: "appears twice",
 		},
+		"a file and a directory of one name": {
+			entries: []entry{exe, {name: "docs", body: []byte("a")}, {name: "docs/", mode: fs.ModeDir | 0o755}},
+			wantErr: "appears twice",
+		},
+		"names that differ only in case": {
+			entries: []entry{exe, {name: "LICENSE", body: []byte("a")}, {name: "license", body: []byte("b")}},
+			wantErr: "appears twice",
+		},
 		"entry over its limit": {
 			entries: []entry{exe, {name: "big", body: make([]byte, 4096)}},
 			opts:    Options{MaxEntryBytes: 1024},

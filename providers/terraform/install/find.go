@@ -145,7 +145,7 @@ func Find(ctx context.Context, opts Options, src Source, constraint string) (Pac
 		if locked != nil {
 			want = fmt.Sprintf("version %s (locked in %s)", locked.Version, opts.Lock.name())
 		}
-		return Package{}, provider.Terminal(fmt.Errorf("%w: no installed package of %s matches %s for %s; searched:\n%s\nPut one in one of these directories as HOST/NAMESPACE/TYPE/VERSION/OS_ARCH/terraform-provider-TYPE_vVERSION or HOST/NAMESPACE/TYPE/terraform-provider-TYPE_VERSION_OS_ARCH.zip, or name another with --plugin-dir",
+		return Package{}, provider.Terminal(fmt.Errorf("%w: no package of %s matches %s for %s; searched:\n%s\nPut one in one of these directories as HOST/NAMESPACE/TYPE/VERSION/OS_ARCH/terraform-provider-TYPE_vVERSION or HOST/NAMESPACE/TYPE/terraform-provider-TYPE_VERSION_OS_ARCH.zip, or name another with --plugin-dir",
 			ErrNotFound, src, want, Platform, describeScans(scans)))
 	}
 

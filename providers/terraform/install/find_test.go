@@ -191,7 +191,7 @@ func TestFindNotFoundListsDirs(t *testing.T) {
 	}
 	msg := err.Error()
 	for _, want := range []string{
-		`registry.terraform.io/hashicorp/random matches "~> 3.0" for ` + Platform,
+		`provider not installed: no package of registry.terraform.io/hashicorp/random matches "~> 3.0" for ` + Platform,
 		a + ": 2.0.0 " + otherPlatform + ", 1.0.0 " + Platform,
 		b + ": 1.5.0 " + Platform + " (zip)",
 		file + ": not a directory",
