@@ -42,8 +42,13 @@ import (
 // into a failure rather than a skip.
 const RequireEnv = "CONVERGE_REQUIRE_POSTGRES"
 
-// Superuser is the name of the bootstrap superuser of every server.
-const Superuser = "postgres"
+// Superuser is the name of the bootstrap superuser of every server, and
+// SuperuserPassword its password: connections over TCP authenticate with
+// SCRAM-SHA-256, those over the unix socket are trusted.
+const (
+	Superuser         = "postgres"
+	SuperuserPassword = "pgtest-superuser-password"
+)
 
 // Server is one running PostgreSQL server.
 type Server struct {
@@ -65,13 +70,13 @@ type Server struct {
 // DSN returns a keyword/value connection string to database db as the
 // superuser, over TCP.
 func (s *Server) DSN(db string) string {
-	return fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable", s.Host, s.Port, Superuser, db)
+	return fmt.Sprintf("host=%s port=%d user=%s password=%s dbname=%s sslmode=disable", s.Host, s.Port, Superuser, SuperuserPassword, db)
 }
 
 // Config returns the spec.config of a ProviderConfig that connects to
 // this server as the superuser.
 func (s *Server) Config() map[string]any {
-	return map[string]any{"host": s.Host, "port": int64(s.Port), "user": Superuser, "sslmode": "disable", "database": "postgres"}
+	return map[string]any{"host": s.Host, "port": int64(s.Port), "user": Superuser, "password": SuperuserPassword, "sslmode": "disable", "database": "postgres"}
 }
 
 // Log returns what the server logged so far.
@@ -351,24 +356,21 @@ func (s *Server) asServerUser(cmd *exec.Cmd) {
 }
 
 func (s *Server) initdb() error {
-	cmd := exec.Command(filepath.Join(s.bin, "initdb"), "-D", s.DataDir, "-U", Superuser,
-		"--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C", "--no-instructions")
+	pwfile := filepath.Join(filepath.Dir(s.DataDir), "pwfile")
+	if err := os.WriteFile(pwfile, []byte(SuperuserPassword+"\n"), 0o600); err != nil {
+		return err
+	}
+	if err := s.own(pwfile); err != nil {
+		return err
+	}
+	defer os.Remove(pwfile)
+	args := []string{"-D", s.DataDir, "-U", Superuser, "--pwfile=" + pwfile,
+		"--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync", "-E", "UTF8", "--locale=C"}
+	cmd := exec.Command(filepath.Join(s.bin, "initdb"), args...)
 	s.asServerUser(cmd)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		// --no-instructions is PostgreSQL 14+; retry without it.
-		if strings.Contains(out.String(), "no-instructions") {
-			_ = os.RemoveAll(s.DataDir)
-			cmd = exec.Command(filepath.Join(s.bin, "initdb"), "-D", s.DataDir, "-U", Superuser,
-				"--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C")
-			s.asServerUser(cmd)
-			out.Reset()
-			cmd.Stdout, cmd.Stderr = &out, &out
-			if err = cmd.Run(); err == nil {
-				return s.readVersion()
-			}
-		}
 		return fmt.Errorf("initdb: %w\n%s", err, out.String())
 	}
 	return s.readVersion()
