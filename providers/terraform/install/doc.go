@@ -37,5 +37,6 @@
 // Errors that only the user can fix (nothing installed matches, a hash or
 // version that the lock refuses, a bad source address or constraint) are
 // provider.Terminal and wrap one of ErrNotFound, ErrNotLocked, ErrLockStale,
-// ErrHashMismatch or ErrInvalid, to be told apart with errors.Is.
+// ErrHashMismatch, ErrUnsafeArchive or ErrInvalid, to be told apart with
+// errors.Is. Other I/O errors are left unclassified (retryable).
 package install

@@ -13,7 +13,7 @@ import (
 
 // Platform is the GOOS_GOARCH of the running program: the only platform
 // whose packages Find chooses.
-var Platform = runtime.GOOS + "_" + runtime.GOARCH
+const Platform = runtime.GOOS + "_" + runtime.GOARCH
 
 // candidate is one package found in a search directory.
 type candidate struct {
