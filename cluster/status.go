@@ -38,6 +38,9 @@ type NodeStatus struct {
 	LeaseRemainingSeconds int64     `json:"leaseRemainingSeconds"`
 	// Settled says that the node adopted the current view.
 	Settled bool `json:"settled"`
+	// Manifests is the hash of the revision the node's own manifests are
+	// at (Node.SetManifests); empty when it said none.
+	Manifests string `json:"manifests,omitempty"`
 }
 
 // Members returns the live nodes, sorted by name, with when their leases
@@ -95,6 +98,14 @@ func ReadStatus(ctx context.Context, cli *clientv3.Client, prefix string, ids []
 	for _, kv := range acks.Kvs {
 		acked[strings.TrimPrefix(string(kv.Key), k.acks)] = string(kv.Value)
 	}
+	mans, err := cli.Get(ctx, k.root+manifestsKeys, clientv3.WithPrefix())
+	if err != nil {
+		return Status{}, fmt.Errorf("cluster: status: %w", err)
+	}
+	manifests := map[string]string{}
+	for _, kv := range mans.Kvs {
+		manifests[strings.TrimPrefix(string(kv.Key), k.root+manifestsKeys)] = string(kv.Value)
+	}
 	// The leader is the election key created first (see
 	// concurrency.Election).
 	lead, err := cli.Get(ctx, k.election, clientv3.WithFirstCreate()...)
@@ -116,6 +127,7 @@ func ReadStatus(ctx context.Context, cli *clientv3.Client, prefix string, ids []
 			Expires:               m.Expires,
 			LeaseRemainingSeconds: int64(m.Expires.Sub(at).Round(time.Second) / time.Second),
 			Settled:               acked[m.Name] == v.ID,
+			Manifests:             manifests[m.Name],
 		})
 	}
 	return st, nil
