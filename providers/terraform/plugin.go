@@ -117,3 +117,20 @@ func (inst *instance) stop(grace time.Duration) {
 	}
 	inst.client.Kill()
 }
+
+// pid is the running plugin's process id; 0 when none runs.
+func (p *Provider) pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cur == nil {
+		return 0
+	}
+	return p.cur.pid
+}
+
+// restartCount is how many times a plugin found gone was started again.
+func (p *Provider) restartCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.restarts
+}

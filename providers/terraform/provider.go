@@ -88,7 +88,6 @@ type Provider struct {
 	mu       sync.Mutex
 	cur      *instance
 	config   *cty.Value // the provider configuration of the last Configure
-	closed   bool
 	restarts int
 	retired  sync.WaitGroup
 
@@ -208,9 +207,6 @@ func (p *Provider) resource(kind string) (string, *resourceSchema, error) {
 func (p *Provider) get(ctx context.Context, configured bool) (*instance, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed {
-		return nil, provider.Terminalf("provider %s is closed", p.opts.Name)
-	}
 	inst := p.cur
 	if inst == nil || inst.dead.Load() {
 		if inst != nil {
@@ -227,8 +223,10 @@ func (p *Provider) get(ctx context.Context, configured bool) (*instance, error) 
 				return nil, provider.Retryable(fmt.Errorf("restart plugin %s: %w", p.opts.Source, err))
 			}
 		}
-		p.restarts++
-		p.log.Info("plugin restarted", "source", p.opts.Source, "pid", ni.pid, "restarts", p.restarts)
+		if inst != nil {
+			p.restarts++
+			p.log.Info("plugin restarted", "source", p.opts.Source, "pid", ni.pid, "restarts", p.restarts)
+		}
 		p.cur, inst = ni, ni
 	}
 	if configured && !inst.configured {
@@ -292,9 +290,6 @@ func (p *Provider) Configure(s provider.Settings) error {
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed {
-		return provider.Terminalf("provider %s is closed", p.opts.Name)
-	}
 	if p.config != nil && p.config.RawEquals(cfg) {
 		return nil
 	}
@@ -348,15 +343,14 @@ func (p *Provider) configureInstance(ctx context.Context, inst *instance, cfg ct
 }
 
 // Close stops the plugin: StopProvider, then go-plugin's Kill (a graceful
-// shutdown, forced after 2s).
+// shutdown, forced after 2s), once the calls in flight have returned. A
+// call after Close (an engine run after another, in one process) starts
+// the plugin again, configured with the last settings.
 func (p *Provider) Close() error {
 	p.mu.Lock()
-	if !p.closed {
-		p.closed = true
-		if p.cur != nil {
-			p.retire(p.cur)
-			p.cur = nil
-		}
+	if p.cur != nil {
+		p.retire(p.cur)
+		p.cur = nil
 	}
 	p.mu.Unlock()
 	p.retired.Wait()
