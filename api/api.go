@@ -59,6 +59,9 @@ type Config struct {
 	Feed      Feed
 	// Metrics serves /metrics; nil: /metrics is not found.
 	Metrics http.Handler
+	// Cluster, when set, is the cluster the daemon runs in (GET
+	// /api/v1/cluster); nil: it runs alone.
+	Cluster Cluster
 	// Token, when set, is required of every /api/ request as
 	// "Authorization: Bearer TOKEN".
 	Token string
@@ -150,6 +153,7 @@ func New(cfg Config) *Handler {
 	h.mux.Handle("GET /api/v1/plan", timed(cfg.PlanTimeout, h.plan))
 	route("POST /api/v1/reconcile", h.reconcileAll)
 	route("POST /api/v1/rollback", h.rollback)
+	route("GET /api/v1/cluster", h.cluster)
 	h.mux.Handle("GET /api/v1/stream", h.serve(h.stream))
 	h.routeUI()
 	return h
