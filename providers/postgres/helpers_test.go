@@ -2,6 +2,8 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -68,7 +70,7 @@ func query(t testing.TB, srv *pgtest.Server, db, sql string, args ...any) [][]st
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := pgx.Connect(ctx, srv.DSN(db))
+	c, err := pgx.ConnectConfig(ctx, srv.ConnConfig(db))
 	if err != nil {
 		t.Fatalf("connect to %s: %v", db, err)
 	}
@@ -107,7 +109,7 @@ func toString(v any) string {
 	case []byte:
 		return string(x)
 	}
-	return fmtAny(v)
+	return fmt.Sprint(v)
 }
 
 // request is the request of one operation on a resource of kind.
@@ -130,3 +132,7 @@ func applied(t testing.TB, p provider.Provider, kind string, spec map[string]any
 	t.Fatalf("no kind %s", kind)
 	return nil
 }
+
+func fmtAny(v any) string { return fmt.Sprint(v) }
+
+func errorsAs(err error, target any) bool { return errors.As(err, target) }

@@ -12,9 +12,10 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
-	"golang.org/x/text/secure/precis"
+	"golang.org/x/text/unicode/norm"
 )
 
 // scramIterations is the iteration count of the verifiers the provider
@@ -139,10 +140,13 @@ func passwordMatches(stored *string, password, role string) bool {
 }
 
 // saslprep prepares a password as PostgreSQL (and libpq) do before
-// hashing it: ASCII as it is; otherwise SASLprep (RFC 4013, here the
-// PRECIS OpaqueString profile, its successor), falling back to the raw
-// bytes when the password is not valid UTF-8 or the profile refuses it,
-// as PostgreSQL falls back.
+// hashing it (RFC 4013 SASLprep, as pg_saslprep applies it): ASCII as it
+// is; otherwise non-ASCII spaces mapped to a space, the characters
+// "commonly mapped to nothing" removed, NFKC, and the raw bytes after
+// all when the result holds a prohibited character or breaks the bidi
+// rule, or the password is not valid UTF-8. Unlike PostgreSQL, it does
+// not fall back to the raw bytes for code points unassigned in Unicode
+// 3.2 (see docs/providers/postgres.md).
 func saslprep(p string) string {
 	ascii := true
 	for i := 0; i < len(p); i++ {
@@ -154,9 +158,63 @@ func saslprep(p string) string {
 	if ascii || !utf8.ValidString(p) {
 		return p
 	}
-	out, err := precis.OpaqueString.String(p)
-	if err != nil {
+	var b strings.Builder
+	for _, r := range p {
+		switch {
+		case unicode.Is(nonASCIISpace, r):
+			b.WriteRune(' ')
+		case unicode.Is(mappedToNothing, r):
+		default:
+			b.WriteRune(r)
+		}
+	}
+	out := norm.NFKC.String(b.String())
+	if out == "" {
 		return p
 	}
+	randAL, l := false, false
+	for _, r := range out {
+		if unicode.Is(nonASCIISpace, r) || unicode.Is(prohibited, r) {
+			return p
+		}
+		randAL = randAL || unicode.In(r, unicode.Hebrew, unicode.Arabic) // RandALCat, approximately
+		l = l || unicode.IsLetter(r) && !unicode.In(r, unicode.Hebrew, unicode.Arabic)
+	}
+	if randAL {
+		first, _ := utf8.DecodeRuneInString(out)
+		last, _ := utf8.DecodeLastRuneInString(out)
+		if l || !unicode.In(first, unicode.Hebrew, unicode.Arabic) || !unicode.In(last, unicode.Hebrew, unicode.Arabic) {
+			return p
+		}
+	}
 	return out
+}
+
+// nonASCIISpace is RFC 3454 table C.1.2.
+var nonASCIISpace = &unicode.RangeTable{R16: []unicode.Range16{
+	{0x00a0, 0x00a0, 1}, {0x1680, 0x1680, 1}, {0x2000, 0x200b, 1}, {0x202f, 0x202f, 1},
+	{0x205f, 0x205f, 1}, {0x3000, 0x3000, 1},
+}}
+
+// mappedToNothing is RFC 3454 table B.1.
+var mappedToNothing = &unicode.RangeTable{R16: []unicode.Range16{
+	{0x00ad, 0x00ad, 1}, {0x034f, 0x034f, 1}, {0x1806, 0x1806, 1}, {0x180b, 0x180d, 1},
+	{0x200b, 0x200d, 1}, {0x2060, 0x2060, 1}, {0xfe00, 0xfe0f, 1}, {0xfeff, 0xfeff, 1},
+}}
+
+// prohibited is RFC 3454 tables C.2.1 to C.9 (C.1.2 is nonASCIISpace).
+var prohibited = &unicode.RangeTable{
+	R16: []unicode.Range16{
+		{0x0000, 0x001f, 1}, {0x007f, 0x009f, 1}, {0x0340, 0x0341, 1}, {0x06dd, 0x06dd, 1},
+		{0x070f, 0x070f, 1}, {0x180e, 0x180e, 1}, {0x200c, 0x200f, 1}, {0x2028, 0x202e, 1},
+		{0x2060, 0x2063, 1}, {0x206a, 0x206f, 1}, {0x2ff0, 0x2ffb, 1}, {0xd800, 0xf8ff, 1},
+		{0xfdd0, 0xfdef, 1}, {0xfeff, 0xfeff, 1}, {0xfff9, 0xffff, 1},
+	},
+	R32: []unicode.Range32{
+		{0x1d173, 0x1d17a, 1}, {0x1fffe, 0x1ffff, 1}, {0x2fffe, 0x2ffff, 1}, {0x3fffe, 0x3ffff, 1},
+		{0x4fffe, 0x4ffff, 1}, {0x5fffe, 0x5ffff, 1}, {0x6fffe, 0x6ffff, 1}, {0x7fffe, 0x7ffff, 1},
+		{0x8fffe, 0x8ffff, 1}, {0x9fffe, 0x9ffff, 1}, {0xafffe, 0xaffff, 1}, {0xbfffe, 0xbffff, 1},
+		{0xcfffe, 0xcffff, 1}, {0xdfffe, 0xdffff, 1}, {0xe0001, 0xe0001, 1}, {0xe0020, 0xe007f, 1},
+		{0xefffe, 0x10ffff, 1},
+	},
 }

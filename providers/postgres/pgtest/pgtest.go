@@ -67,8 +67,19 @@ type Server struct {
 	cleanup []string // directories to remove on Stop
 }
 
+// ConnConfig returns the configuration of a superuser connection to
+// database db, over TCP; db may be any name (it is not parsed).
+func (s *Server) ConnConfig(db string) *pgx.ConnConfig {
+	cfg, err := pgx.ParseConfig(s.DSN("postgres"))
+	if err != nil {
+		panic(err) // DSN is well formed
+	}
+	cfg.Database = db
+	return cfg
+}
+
 // DSN returns a keyword/value connection string to database db as the
-// superuser, over TCP.
+// superuser, over TCP. db must be a plain name; see ConnConfig for any.
 func (s *Server) DSN(db string) string {
 	return fmt.Sprintf("host=%s port=%d user=%s password=%s dbname=%s sslmode=disable", s.Host, s.Port, Superuser, SuperuserPassword, db)
 }
@@ -90,7 +101,7 @@ func (s *Server) Connect(tb testing.TB, db string) *pgx.Conn {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := pgx.Connect(ctx, s.DSN(db))
+	c, err := pgx.ConnectConfig(ctx, s.ConnConfig(db))
 	if err != nil {
 		tb.Fatalf("connect to %s: %v", db, err)
 	}
@@ -111,7 +122,7 @@ func (s *Server) Exec(tb testing.TB, db, sql string, args ...any) {
 func (s *Server) TryExec(db, sql string, args ...any) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := pgx.Connect(ctx, s.DSN(db))
+	c, err := pgx.ConnectConfig(ctx, s.ConnConfig(db))
 	if err != nil {
 		return err
 	}
@@ -125,7 +136,7 @@ func (s *Server) QueryRow(tb testing.TB, db, sql string, args []any, dest ...any
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := pgx.Connect(ctx, s.DSN(db))
+	c, err := pgx.ConnectConfig(ctx, s.ConnConfig(db))
 	if err != nil {
 		tb.Fatalf("connect to %s: %v", db, err)
 	}
