@@ -13,12 +13,13 @@ import (
 // tracked is what the provider knows of one resource's process, in
 // memory. Its fields are guarded by Provider.mu.
 type tracked struct {
-	id      procID    // the process; zero when none runs
-	gone    procID    // the last one that exited
-	child   bool      // started by this provider: Wait reports its exit
-	key     string    // IdempotencyKey of the call that started it
-	hash    string    // startHash of its spec
-	started time.Time // when it started (for a crash-loop streak)
+	id      procID        // the process; zero when none runs
+	gone    procID        // the last one that exited
+	child   bool          // started by this provider: Wait reports its exit
+	done    chan struct{} // of a child: closed once its exit is recorded
+	key     string        // IdempotencyKey of the call that started it
+	hash    string        // startHash of its spec
+	started time.Time     // when it started (for a crash-loop streak)
 	spec    map[string]any
 	logPath string
 

@@ -237,6 +237,7 @@ func (p *Provider) Create(ctx context.Context, req provider.Request) (provider.R
 	if id, ok := p.startedBy(req.ID, req.IdempotencyKey); ok {
 		return p.result(ctx, req, id, s), nil
 	}
+	p.reaped(ctx, req.ID)
 	if err := p.crashLoop(req.ID, s); err != nil {
 		return provider.Result{}, err
 	}
@@ -493,9 +494,12 @@ func (p *Provider) start(req provider.Request, s spec) (procID, error) {
 	t.stopSignal, t.stopTimeout = s.stopSignal, s.stopTimeout
 	t.spec = req.Spec
 	t.logPath = s.log
+	done := make(chan struct{})
+	t.done = done
 	p.mu.Unlock()
 	p.log.Info("process started", "resource", req.ID, "pid", id.pid, "command", path)
 	go func() {
+		defer close(done)
 		st, err := proc.Wait()
 		how := "exited"
 		if err != nil {
@@ -520,6 +524,31 @@ func describeExit(st *os.ProcessState) string {
 		return fmt.Sprintf("exit status %d", ws.ExitStatus())
 	}
 	return st.String()
+}
+
+// reaped waits until the exit of the last process this provider started
+// for rid is recorded, when it is dead (a zombie) but not reaped yet: an
+// Observe may see it gone a moment before, and its exit must count.
+func (p *Provider) reaped(ctx context.Context, rid string) {
+	p.mu.Lock()
+	t := p.procs[rid]
+	var done chan struct{}
+	var id procID
+	if t != nil && t.child && t.id.pid != 0 {
+		done, id = t.done, t.id
+	}
+	p.mu.Unlock()
+	if done == nil {
+		return
+	}
+	if alive, err := running(id); err != nil || alive {
+		return
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+	case <-time.After(time.Second):
+	}
 }
 
 // startedBy returns the live process this provider started for rid with
