@@ -157,7 +157,7 @@ func TestPluginKilledMidCreate(t *testing.T) {
 func TestUpgradeState(t *testing.T) {
 	for _, proto := range protocols {
 		t.Run(fmt.Sprintf("protocol%d", proto), func(t *testing.T) {
-			p, dir := startTest(t, proto, nil)
+			p, _ := startTest(t, proto, nil)
 			res, err := p.Create(t.Context(), thingRequest("u", map[string]any{"name": "old-name", "size": 4}))
 			if err != nil {
 				t.Fatal(err)
@@ -181,7 +181,6 @@ func TestUpgradeState(t *testing.T) {
 			if !strings.Contains(obs.Private[keyState], `"name":"old-name"`) {
 				t.Errorf("upgraded state %s; want name", obs.Private[keyState])
 			}
-			_ = dir
 		})
 	}
 }
