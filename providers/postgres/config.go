@@ -274,6 +274,18 @@ func (s *server) databases() []string {
 	return out
 }
 
+// closePools closes every pool; later calls open new ones.
+func (s *server) closePools() {
+	s.mu.Lock()
+	pools := s.pools
+	s.pools = map[string]*pool{}
+	s.mu.Unlock()
+	for _, p := range pools {
+		p.close()
+	}
+}
+
+// close closes every pool for good: the settings were replaced.
 func (s *server) close() {
 	s.mu.Lock()
 	pools := s.pools

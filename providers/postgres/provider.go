@@ -20,9 +20,8 @@ type Provider struct {
 	lookupEnv func(string) (string, bool)
 	log       *slog.Logger
 
-	mu     sync.Mutex
-	srv    *server // nil until configured
-	closed bool
+	mu  sync.Mutex
+	srv *server // nil until configured
 }
 
 // Option configures a Provider.
@@ -65,14 +64,14 @@ var (
 // Name returns the kind prefix given to New.
 func (p *Provider) Name() string { return p.name }
 
-// Close closes every pool. Calls after it fail.
+// Close closes every pool. The provider stays configured: a later call
+// (of an engine that runs it again) opens new pools.
 func (p *Provider) Close() error {
 	p.mu.Lock()
 	srv := p.srv
-	p.srv, p.closed = nil, true
 	p.mu.Unlock()
 	if srv != nil {
-		srv.close()
+		srv.closePools()
 	}
 	return nil
 }
@@ -82,9 +81,6 @@ func (p *Provider) Close() error {
 func (p *Provider) server() (*server, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed {
-		return nil, provider.Terminal(errClosed)
-	}
 	if p.srv == nil {
 		return nil, provider.Terminalf("provider %s is not configured: add a ProviderConfig named %s with spec.config.dsn (or host, port, user, password)", p.name, p.name)
 	}
