@@ -531,6 +531,9 @@ func (e *Engine) configure(rv *manifest.Revision) {
 		if d, err := time.ParseDuration(pc.ReadAfterWriteGrace); err == nil && d >= 0 {
 			e.graces[name] = d
 		}
+		if pc.IdempotentCreates {
+			e.graces[name] = 0 // the key keeps a create sent again from making a second object
+		}
 	}
 	e.configureProvidersLocked(rv)
 }

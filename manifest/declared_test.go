@@ -109,3 +109,24 @@ func TestImportID(t *testing.T) {
 		t.Errorf("an empty importId: %v; want one error at line 3 on importId", err)
 	}
 }
+
+func TestIdempotentCreates(t *testing.T) {
+	reg := testRegistry(t)
+	rv, err := LoadBytes(map[string][]byte{"p.yaml": []byte("kind: ProviderConfig\nmetadata: {name: file}\nspec: {idempotentCreates: true}\n")}, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rv.ProviderConfigs["file"].IdempotentCreates {
+		t.Errorf("idempotentCreates not read: %+v", rv.ProviderConfigs["file"])
+	}
+	for _, tc := range []struct{ spec, msg string }{
+		{"{idempotentCreates: yes please}", "must be true or false, got yes please"},
+		{"{readAfterWriteGrace: 5s, idempotentCreates: true}", "and spec.readAfterWriteGrace both say how long to wait after an ambiguous create: with idempotentCreates: true converge does not wait; remove one"},
+	} {
+		_, err := LoadBytes(map[string][]byte{"p.yaml": []byte("kind: ProviderConfig\nmetadata: {name: file}\nspec: " + tc.spec + "\n")}, reg)
+		var list ErrorList
+		if !errors.As(err, &list) || len(list) != 1 || list[0].Field != "spec.idempotentCreates" || list[0].Msg != tc.msg || list[0].Line != 3 {
+			t.Errorf("%s: %v; want one error on spec.idempotentCreates: %s", tc.spec, err, tc.msg)
+		}
+	}
+}

@@ -393,7 +393,7 @@ func (d *docParser) spec(res *Resource, top *topLevel, schema provider.Schema, k
 	res.Spec = final
 }
 
-var providerConfigSpecKeys = map[string]bool{"qps": true, "burst": true, "maxInFlight": true, "timeout": true, "readAfterWriteGrace": true, "followRedirects": true, "config": true, "source": true, "version": true}
+var providerConfigSpecKeys = map[string]bool{"qps": true, "burst": true, "maxInFlight": true, "timeout": true, "readAfterWriteGrace": true, "followRedirects": true, "config": true, "source": true, "version": true, "idempotentCreates": true}
 
 // providerSettings reads n, the spec.config of the ProviderConfig of
 // provider name, checked against the provider's ConfigSchema. It returns
@@ -537,6 +537,17 @@ func (d *docParser) providerConfig(top *topLevel, name string, kindLine int) *do
 					d.errorf(line, "spec.readAfterWriteGrace", "must be a Go duration such as 10s or 0s, got %v", v)
 				} else {
 					cfg.ReadAfterWriteGrace = s
+				}
+			}
+			if v, line, ok := num("idempotentCreates"); ok {
+				b, isBool := v.(bool)
+				switch {
+				case !isBool:
+					d.errorf(line, "spec.idempotentCreates", "must be true or false, got %v", v)
+				case b && cfg.ReadAfterWriteGrace != "":
+					d.errorf(line, "spec.idempotentCreates", "and spec.readAfterWriteGrace both say how long to wait after an ambiguous create: with idempotentCreates: true converge does not wait; remove one")
+				default:
+					cfg.IdempotentCreates = b
 				}
 			}
 			if v, line, ok := num("followRedirects"); ok {

@@ -106,6 +106,12 @@ type ProviderConfig struct {
 	// to show up after a create (a Go duration; "0s" for an API that
 	// honours idempotency keys or never lags). Empty: the kinds' own.
 	ReadAfterWriteGrace string `json:"readAfterWriteGrace,omitempty"`
+	// IdempotentCreates says the API honours idempotency keys: a create
+	// sent again with the key of one that took effect returns that object
+	// and makes none. A create whose outcome is unknown is then sent again
+	// at once, with its key, rather than after the kinds' read-after-write
+	// grace (as readAfterWriteGrace: 0s does).
+	IdempotentCreates bool `json:"idempotentCreates,omitempty"`
 	// FollowRedirects is the redirect policy of the provider's HTTP calls:
 	// provider.RedirectsNone (also when empty: no redirect is followed) or
 	// provider.RedirectsSameOrigin. Providers that make no HTTP calls

@@ -209,7 +209,7 @@ func churn(base map[string][]byte, round int) (map[string][]byte, []string) {
 // kind and name hold every expected name exactly once, and otherwise only
 // buckets of maybe, at most once. It returns how many objects of expect
 // were created and how many names were created more than once.
-func checkCreatedOnce(t *testing.T, created map[string]map[string]int, expect map[string][]string, maybe map[string]bool) (creates, twice int) {
+func checkCreatedOnce(t testing.TB, created map[string]map[string]int, expect map[string][]string, maybe map[string]bool) (creates, twice int) {
 	t.Helper()
 	want := map[string]map[string]bool{}
 	for kind, names := range expect {

@@ -84,7 +84,7 @@ type sim struct {
 	srv *httptest.Server
 }
 
-func newSim(t *testing.T, cfg cloudsim.Config) *sim {
+func newSim(t testing.TB, cfg cloudsim.Config) *sim {
 	t.Helper()
 	s := newSimNoCleanup(t, cfg)
 	t.Cleanup(s.srv.Close)
@@ -172,7 +172,7 @@ spec: {name: "u%[1]d.app.example.com", type: CNAME, value: "${cloud.LoadBalancer
 	return files, expect
 }
 
-func load(t *testing.T, reg *provider.Registry, files map[string][]byte) *manifest.Revision {
+func load(t testing.TB, reg *provider.Registry, files map[string][]byte) *manifest.Revision {
 	t.Helper()
 	rv, err := manifest.LoadBytes(files, reg)
 	if err != nil {
@@ -199,7 +199,7 @@ func quiet() *slog.Logger {
 
 // converge applies rv with a fresh engine over a memory store and fails
 // the test unless every resource is Ready.
-func converge(t *testing.T, reg *provider.Registry, rv *manifest.Revision, opts engine.Options) (engine.Report, time.Duration) {
+func converge(t testing.TB, reg *provider.Registry, rv *manifest.Revision, opts engine.Options) (engine.Report, time.Duration) {
 	t.Helper()
 	if opts.Logger == nil {
 		opts.Logger = quiet()
@@ -222,7 +222,7 @@ func converge(t *testing.T, reg *provider.Registry, rv *manifest.Revision, opts 
 
 // checkAudit fails the test on duplicates, leaks, missing objects and
 // overlapping mutations.
-func checkAudit(t *testing.T, a cloudsim.Audit) {
+func checkAudit(t testing.TB, a cloudsim.Audit) {
 	t.Helper()
 	if len(a.Duplicates) > 0 {
 		t.Errorf("duplicates: %+v", a.Duplicates)
@@ -241,7 +241,7 @@ func checkAudit(t *testing.T, a cloudsim.Audit) {
 // injected fails the test now unless the audit counts at least one injected
 // fault of each kind ("error", "hang", "ambiguous", "outage"): a scenario
 // whose faults never happened proves nothing.
-func injected(t *testing.T, a cloudsim.Audit, kinds ...string) {
+func injected(t testing.TB, a cloudsim.Audit, kinds ...string) {
 	t.Helper()
 	for _, k := range kinds {
 		if a.Faults[k] == 0 {
@@ -251,7 +251,7 @@ func injected(t *testing.T, a cloudsim.Audit, kinds ...string) {
 }
 
 // figure reports one measured figure of a scenario.
-func figure(t *testing.T, scenario string, values map[string]any) {
+func figure(t testing.TB, scenario string, values map[string]any) {
 	t.Helper()
 	b, _ := json.Marshal(map[string]any{"scenario": scenario, "figures": values})
 	t.Logf("FIGURES %s", b)

@@ -18,28 +18,42 @@ import (
 const units = 30 // 300 resources
 
 // 1. 30% of calls fail with 5xx and 10% hang past the timeout: the app
-// converges exactly, with zero duplicates, leaks and overlaps.
+// converges exactly, with zero duplicates, leaks and overlaps. A create
+// that failed that way may have taken effect, so converge gives it the
+// kind's read-after-write grace before it creates again; an API that
+// honours idempotency keys (idempotentCreates: true) needs none, and the
+// key alone keeps the create sent again from making a second object.
 func TestFlakyAPI(t *testing.T) {
-	s := newSim(t, cloudsim.Config{Seed: 1, Faults: cloudsim.Faults{
-		ErrorRate: 0.3, HangRate: 0.1, HangFor: cloudsim.Duration(5 * time.Second),
-	}})
-	files, expect := app(units, "{maxInFlight: 32, timeout: 300ms}")
-	if err := s.Expect(expect); err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		name, config string
+	}{
+		{"grace", "{maxInFlight: 32, timeout: 300ms}"},
+		{"idempotentCreates", "{maxInFlight: 32, timeout: 300ms, idempotentCreates: true}"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSim(t, cloudsim.Config{Seed: 1, Faults: cloudsim.Faults{
+				ErrorRate: 0.3, HangRate: 0.1, HangFor: cloudsim.Duration(5 * time.Second),
+			}})
+			files, expect := app(units, tc.config)
+			if err := s.Expect(expect); err != nil {
+				t.Fatal(err)
+			}
+			reg := registry(t, s.srv.URL)
+			rep, took := converge(t, reg, load(t, reg, files), engine.Options{Workers: 32, BackoffBase: 50 * time.Millisecond, BackoffMax: time.Second})
+			a := s.Audit()
+			injected(t, a, "error", "hang")
+			checkAudit(t, a)
+			checkCreatedOnce(t, a.Created, expect, nil)
+			if rep.Ready != 10*units {
+				t.Errorf("ready = %d; want %d", rep.Ready, 10*units)
+			}
+			figure(t, "flaky "+tc.name, map[string]any{
+				"resources": rep.Ready, "seconds": took.Seconds(), "requests": a.Requests,
+				"errors": a.Faults["error"], "hangs": a.Faults["hang"], "replays": a.Replays, "duplicates": len(a.Duplicates),
+				"leaks": len(a.Leaks), "overlaps": a.Overlaps,
+			})
+		})
 	}
-	reg := registry(t, s.srv.URL)
-	rep, took := converge(t, reg, load(t, reg, files), engine.Options{Workers: 32, BackoffBase: 50 * time.Millisecond, BackoffMax: time.Second})
-	a := s.Audit()
-	injected(t, a, "error", "hang")
-	checkAudit(t, a)
-	if rep.Ready != 10*units {
-		t.Errorf("ready = %d; want %d", rep.Ready, 10*units)
-	}
-	figure(t, "flaky", map[string]any{
-		"resources": rep.Ready, "seconds": took.Seconds(), "requests": a.Requests,
-		"errors": a.Faults["error"], "hangs": a.Faults["hang"], "duplicates": len(a.Duplicates),
-		"leaks": len(a.Leaks), "overlaps": a.Overlaps,
-	})
 }
 
 // 2. The server allows 20 requests/s: converge, configured for the same
@@ -157,8 +171,8 @@ func TestRateLimitedAPI(t *testing.T) {
 
 // 3. Ambiguous creates (committed, answered 500): zero duplicates, with the
 // server's idempotency keys and without them (adoption by name). With keys,
-// reads lag by 2 s and the ProviderConfig sets readAfterWriteGrace: 0s (as
-// for an API that honours keys), so converge cannot find the object by name
+// reads lag by 2 s and the ProviderConfig sets idempotentCreates: true (the
+// API honours keys), so converge cannot find the object by name
 // and creates again at once: only the key keeps that create from making a
 // second object. Without keys, nothing lags and converge adopts the object
 // it finds by name.
@@ -169,7 +183,7 @@ func TestAmbiguousCreates(t *testing.T) {
 			pc := "{maxInFlight: 32}"
 			if keys {
 				cfg.Lag = 2 * time.Second
-				pc = "{maxInFlight: 32, readAfterWriteGrace: 0s}"
+				pc = "{maxInFlight: 32, idempotentCreates: true}"
 			}
 			s := newSim(t, cfg)
 			files, expect := app(units, pc)
