@@ -46,7 +46,7 @@ func TestConformance(t *testing.T) {
 			return map[string]any{
 				"command": "sleep",
 				"args":    []any{"3600"},
-				"env":     map[string]any{"TEST_BACKEND": backend, "NAME": name},
+				"env":     map[string]any{"TEST_BACKEND": backend, "NAME": "resource " + name},
 				"log":     filepath.Join(dir, name+".log"),
 				"health":  map[string]any{"tcp": port},
 			}

@@ -461,3 +461,51 @@ spec:
 		t.Errorf("Delete of what is gone: %v", err)
 	}
 }
+
+// TestHealthChangesAreNotified: a Ready process whose check stops passing
+// becomes not ready, and Ready again when it passes, each within moments:
+// the provider's probe tells the engine, which never resyncs here.
+func TestHealthChangesAreNotified(t *testing.T) {
+	d := newDaemon(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	serve := func(l net.Listener) {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}
+	go serve(l)
+	d.start(fmt.Sprintf(`
+kind: process.Process
+metadata: {name: app}
+spec:
+  command: sleep
+  args: ["3600"]
+  env: {TEST_BACKEND: %s}
+  health: {tcp: %d, interval: 50ms}
+`, d.backend, port))
+	const id = "process.Process/app"
+	pid := d.readyPID(id)
+
+	l.Close()
+	want := fmt.Sprintf("not ready: health check tcp 127.0.0.1:%d fails", port)
+	eventually(t, bound, "not ready once the port stops answering", func() bool {
+		return strings.HasPrefix(d.record(id).Message, want)
+	})
+	l, err = net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Skipf("the port was taken meanwhile: %v", err)
+	}
+	defer l.Close()
+	go serve(l)
+	if got := d.readyPID(id); got != pid {
+		t.Errorf("pid %d, then %d: a failing check must not restart the process", pid, got)
+	}
+}

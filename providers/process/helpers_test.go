@@ -122,7 +122,7 @@ type proc struct {
 
 // procsOf returns the processes of this user whose environment holds
 // TEST_BACKEND=backend, by pid.
-func procsOf(t *testing.T, backend string) map[int]proc {
+func procsOf(t testing.TB, backend string) map[int]proc {
 	t.Helper()
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
@@ -161,7 +161,7 @@ func procsOf(t *testing.T, backend string) map[int]proc {
 
 // killBackend kills every process of backend, group and all: what a test
 // started goes with it.
-func killBackend(t *testing.T, backend string) {
+func killBackend(t testing.TB, backend string) {
 	for _, p := range procsOf(t, backend) {
 		_ = syscall.Kill(-p.pgid, syscall.SIGKILL)
 		_ = syscall.Kill(p.pid, syscall.SIGKILL)

@@ -21,14 +21,14 @@ import (
 // fixture is a provider over processes of a backend of their own, all
 // killed at the end of the test.
 type fixture struct {
-	t       *testing.T
+	t       testing.TB
 	p       *process.Provider
 	backend string
 	dir     string
 	schema  provider.Schema
 }
 
-func newFixture(t *testing.T, opts ...process.Option) *fixture {
+func newFixture(t testing.TB, opts ...process.Option) *fixture {
 	t.Helper()
 	f := &fixture{t: t, backend: token(), dir: t.TempDir()}
 	f.p = process.New(append([]process.Option{process.WithInstance(f.backend)}, opts...)...)
@@ -65,7 +65,7 @@ func (f *fixture) create(req provider.Request) provider.Request {
 	return req
 }
 
-func pidOf(t *testing.T, req provider.Request) int {
+func pidOf(t testing.TB, req provider.Request) int {
 	t.Helper()
 	pid, err := strconv.Atoi(req.Private["pid"])
 	if err != nil {

@@ -89,7 +89,7 @@ func schema() provider.Schema {
 			"args": {Type: provider.List, Validate: validateArgs,
 				Description: "Arguments, passed as they are (no shell interpretation). With shell: true they are $1, $2... of the command line."},
 			"env": {Type: provider.Map, Env: true, Validate: validateEnv,
-				Description: "Environment variables, added to PATH, HOME, USER, LOGNAME, SHELL, LANG, LC_*, TZ and TMPDIR from converge's environment. Values may hold ${env:NAME}, expanded when the process starts."},
+				Description: "Environment variables, added to PATH, HOME, USER, LOGNAME, SHELL, LANG, LC_*, TZ and TMPDIR from converge's environment. Values may hold ${env:NAME}, expanded when the process starts (plans show the template, never the value)."},
 			"dir": {Type: provider.String, Validate: validateAbs,
 				Description: "Working directory, an absolute path. Default: /."},
 			"log": {Type: provider.String, Validate: validateAbs,
