@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -177,6 +176,9 @@ func parseSettings(cfg map[string]any) (settings, string, error) {
 	if base.ConnectTimeout == 0 {
 		base.ConnectTimeout = 10 * time.Second
 	}
+	if _, ok := base.RuntimeParams["application_name"]; !ok {
+		base.RuntimeParams["application_name"] = "converge"
+	}
 	st := settings{base: base, maintenance: base.Database, poolSize: DefaultPoolSize}
 	if db, err := str("database"); err != nil {
 		return settings{}, "", err
@@ -260,18 +262,6 @@ func (s *server) closeDB(db string) {
 	if p != nil {
 		p.close()
 	}
-}
-
-// databases returns the names of the databases with a pool, sorted.
-func (s *server) databases() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]string, 0, len(s.pools))
-	for db := range s.pools {
-		out = append(out, db)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // closePools closes every pool; later calls open new ones.

@@ -198,7 +198,9 @@ spec: {database: "${postgres.Database/appdb.outputs.name}", name: %[5]s, schema:
 `, pfx, owner, limit, dbExtra, ext)
 	}
 	appdb := pfx + "_appdb"
-	oid := func() string { return one(t, srv, "postgres", "SELECT oid::text FROM pg_database WHERE datname = $1", appdb) }
+	oid := func() string {
+		return one(t, srv, "postgres", "SELECT oid::text FROM pg_database WHERE datname = $1", appdb)
+	}
 
 	// Create.
 	s.mustConverge("create", s.mustLoad(manifests("app", "", 5)))

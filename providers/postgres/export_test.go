@@ -8,3 +8,6 @@ var (
 	FormatSCRAM     = formatSCRAM
 	ParseSCRAM      = func(s string) bool { _, ok := parseSCRAM(s); return ok }
 )
+
+// Classify is classify, for the table of SQLSTATEs.
+func Classify(err error, secrets ...string) error { return classify(err, "call", true, secrets...) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/convergehq/converge/manifest"
 	"io"
 	"log/slog"
 	"testing"
@@ -136,3 +137,16 @@ func applied(t testing.TB, p provider.Provider, kind string, spec map[string]any
 func fmtAny(v any) string { return fmt.Sprint(v) }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+func mustRegistry(t testing.TB, ps ...provider.Provider) *provider.Registry {
+	t.Helper()
+	reg, err := provider.NewRegistry(ps...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reg
+}
+
+func loadWith(reg *provider.Registry, doc string) (*manifest.Revision, error) {
+	return manifest.LoadBytes(map[string][]byte{"m.yaml": []byte(doc)}, reg)
+}
