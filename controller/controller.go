@@ -47,6 +47,11 @@ type Options struct {
 	Logger *slog.Logger
 	// LogAttrs are added to the "converge running" line.
 	LogAttrs []any
+	// Cluster, when set, makes the controller one node of several sharing
+	// the store: it converges the published target, and publishes and
+	// judges it only while the node leads (see cluster.go). Its engine
+	// writes through NodeStore.
+	Cluster Cluster
 }
 
 // Controller runs one engine as a daemon.
@@ -57,6 +62,7 @@ type Controller struct {
 	log    *slog.Logger
 	clock  clock.WithTicker
 	reload chan struct{}
+	differ string // the manifests and target last reported to differ (cluster.go)
 }
 
 // New returns a controller of e over st.
@@ -109,7 +115,11 @@ func (c *Controller) Run(ctx context.Context, rv *manifest.Revision) error {
 		go watcher.Run(wctx)
 	}
 
-	target, err := c.first(ctx, rv)
+	first := c.first
+	if c.opts.Cluster != nil {
+		first = c.firstShared
+	}
+	target, err := first(ctx, rv)
 	if err != nil {
 		return err
 	}
@@ -169,11 +179,18 @@ func (c *Controller) Run(ctx context.Context, rv *manifest.Revision) error {
 	for {
 		select {
 		case <-progress.C():
-			judge.tick(ctx)
+			if c.leads() {
+				judge.tick(ctx)
+			}
 		case t := <-targets:
 			judge.follow(ctx, t)
+			c.compare(ctx, manifests, t)
+		case <-c.leaderChanges():
+			c.becameLeader(ctx, manifests)
 		case <-prune.C():
-			c.pruneEvents(ctx)
+			if c.leads() {
+				c.pruneEvents(ctx)
+			}
 		case <-ctx.Done():
 			c.log.Info("shutting down: finishing calls in flight")
 			c.e.Stop(wg)
@@ -197,9 +214,12 @@ func (c *Controller) Run(ctx context.Context, rv *manifest.Revision) error {
 					c.log.Warn("manifest watcher", "err", err)
 				}
 			}
-			if res.err == nil {
+			switch {
+			case res.err == nil && c.opts.Cluster != nil:
+				manifests = c.nextShared(ctx, manifests, res.rv)
+			case res.err == nil:
 				manifests = c.next(ctx, manifests, res.rv)
-			} else {
+			default:
 				c.invalid(ctx, res.err)
 			}
 			if again {

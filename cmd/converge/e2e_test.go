@@ -39,6 +39,7 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	defer stopEtcd() // started by the first cluster test, if any
 	binary = filepath.Join(dir, "converge")
 	build := exec.Command("go", "build", "-o", binary, ".")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr

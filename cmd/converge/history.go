@@ -208,6 +208,9 @@ daemon converges it within seconds.`,
 // openForRollback opens the state exclusively, or shared when a daemon
 // holds it (shared=true).
 func (g *globals) openForRollback(ctx context.Context) (store.Store, bool, error) {
+	if g.onEtcd() {
+		return g.openEtcdForRollback(ctx)
+	}
 	if _, err := g.requireState(); err != nil {
 		return nil, false, err
 	}

@@ -23,7 +23,6 @@ import (
 	"github.com/convergehq/converge/providers/cloud"
 	"github.com/convergehq/converge/providers/file"
 	httpprovider "github.com/convergehq/converge/providers/http"
-	"github.com/convergehq/converge/secret"
 	"github.com/convergehq/converge/store"
 	"github.com/convergehq/converge/store/memory"
 	"github.com/convergehq/converge/store/sqlite"
@@ -39,6 +38,7 @@ type globals struct {
 	cloudURL   string
 	cpuProfile string
 	color      string
+	backend    storeFlags // --store and the etcd flags (store.go)
 
 	stdout io.Writer
 	stderr io.Writer
@@ -131,6 +131,9 @@ once (apply) or continuously (run).`,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			g.stdout, g.stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
 			g.rootGiven = cmd.Flags().Changed("root")
+			if err := g.backend.resolve(&g.state, cmd.Flags().Changed("state")); err != nil {
+				return err
+			}
 			if _, err := useColor(g.color, false, os.Getenv); err != nil {
 				return err
 			}
@@ -170,6 +173,7 @@ once (apply) or continuously (run).`,
 	pf.StringVar(&g.color, "color", "auto", "colour the reports: auto (on a terminal, unless NO_COLOR is set), always or never")
 	pf.StringVar(&g.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (for performance reports)")
 	_ = pf.MarkHidden("cpuprofile")
+	g.backend.register(pf)
 	pf.StringVar(&g.cloudURL, "cloud-url", envOr("CONVERGE_CLOUD_URL", defaultCloudURL), "base URL of the cloud API the cloud.* kinds manage, such as cloudsim's, when no ProviderConfig sets spec.config.baseURL (env CONVERGE_CLOUD_URL)")
 
 	root.AddCommand(
@@ -189,6 +193,8 @@ once (apply) or continuously (run).`,
 		newRollbackCmd(g),
 		newStateCmd(g),
 		newVersionCmd(g),
+		newPushCmd(g),
+		newClusterCmd(g),
 	)
 	addCompletions(root, g)
 	return root
@@ -280,6 +286,9 @@ const metaRoot = "root"
 // the first read-write open records the root, and a later command with
 // another root is refused (see checkRoot). It names the state on stderr.
 func (g *globals) openStore(ctx context.Context, readOnly bool) (store.Store, error) {
+	if g.onEtcd() {
+		return g.openEtcdState(ctx, !readOnly)
+	}
 	root, err := g.rootPath()
 	if err != nil {
 		return nil, err
@@ -324,6 +333,9 @@ var wrapStore = func(st store.Store) store.Store { return st }
 // (status, events, history). The state must exist. Such commands do not
 // use the root, so they check it only when --root is given.
 func (g *globals) readState(ctx context.Context) (store.Store, error) {
+	if g.onEtcd() {
+		return g.openEtcdState(ctx, false)
+	}
 	if _, err := g.requireState(); err != nil {
 		return nil, err
 	}
@@ -380,6 +392,9 @@ func (g *globals) statePath() (string, bool, error) {
 // requireState fails unless the state file exists, for the commands that
 // have nothing to work on without one. It returns the state file.
 func (g *globals) requireState() (string, error) {
+	if g.onEtcd() {
+		return g.storeName(), nil // etcd answers: Open says when it does not
+	}
 	p, exists, err := g.statePath()
 	if err != nil {
 		return "", err
@@ -436,6 +451,9 @@ func (g *globals) checkRoot(ctx context.Context, st *sqlite.DB, root string, rec
 // read this way (one written by an older converge) is checked when the
 // command opens it.
 func (g *globals) precheckRoot(ctx context.Context) error {
+	if g.onEtcd() {
+		return nil // the root is each node's own: an etcd state records none
+	}
 	root, err := g.rootPath()
 	if err != nil {
 		return err
@@ -477,8 +495,9 @@ func (g *globals) announce(path, root, note string) {
 	fmt.Fprintln(g.stderr, line)
 }
 
-// newEngine wires an engine over st.
-func (g *globals) newEngine(ctx context.Context, reg *provider.Registry, st store.Store, f engineFlags, dryRun bool) (*engine.Engine, error) {
+// newEngine wires an engine over st; more, when given, change its options
+// last (a cluster node's share and fence).
+func (g *globals) newEngine(ctx context.Context, reg *provider.Registry, st store.Store, f engineFlags, dryRun bool, more ...func(*engine.Options)) (*engine.Engine, error) {
 	log, err := g.logger()
 	if err != nil {
 		return nil, err
@@ -506,18 +525,20 @@ func (g *globals) newEngine(ctx context.Context, reg *provider.Registry, st stor
 		}
 		opts.Alert = g.alerts.Notify
 	}
-	// The key that seals the state's secrets: $CONVERGE_STATE_KEY, or the
-	// key file next to the state file (made 0600 by the first command that
-	// may write the state).
-	statePath, _, err := g.statePath()
-	if err != nil {
-		return nil, err
-	}
-	sealer, err := secret.StateSealer(statePath, !dryRun, nil)
+	// The key that seals the state's secrets (see stateSealer).
+	sealer, err := g.stateSealer(dryRun)
 	if err != nil {
 		return nil, fmt.Errorf("state key: %w", err)
 	}
+	if err := g.checkKeyID(ctx, st, sealer, !dryRun); err != nil {
+		return nil, err
+	}
 	opts.Sealer = sealer
+	// Other converge processes may write an etcd state at the same time.
+	opts.Shared = g.onEtcd()
+	for _, m := range more {
+		m(&opts)
+	}
 	e := engine.New(reg, st, opts)
 	if err := e.Load(ctx); err != nil {
 		return nil, err

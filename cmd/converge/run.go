@@ -23,6 +23,7 @@ func newRunCmd(g *globals) *cobra.Command {
 		debounce time.Duration
 		dryRun   bool
 		sf       serveFlags
+		nf       nodeFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -69,6 +70,12 @@ not even to the state.`,
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
 			defer signal.Stop(hup)
+			if g.onEtcd() {
+				if dryRun {
+					return fmt.Errorf("--dry-run with --store etcd://: a node shares the cluster's work and cannot pretend; converge plan shows what would change")
+				}
+				return g.runNode(ctx, nodeRun{reg: reg, rv: rv, log: log, f: f, guard: guard, resync: resync, debounce: debounce, sf: &sf, nf: nf, hup: hup})
+			}
 			st, err := g.openStore(ctx, dryRun)
 			if err != nil {
 				return err
@@ -124,6 +131,7 @@ not even to the state.`,
 	}
 	f.register(cmd, false)
 	sf.register(cmd)
+	nf.register(cmd)
 	gf.register(cmd, true)
 	cmd.Flags().DurationVar(&resync, "resync", 30*time.Second, "re-observe every resource this often (jittered by ±10%)")
 	cmd.Flags().DurationVar(&debounce, "debounce", 300*time.Millisecond, "wait this long after a manifest change before reloading (never more than 10 times this, at least 1s, under constant changes)")

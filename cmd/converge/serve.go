@@ -28,6 +28,11 @@ type serveFlags struct {
 	tlsCert   string
 	tlsKey    string
 	cmd       *cobra.Command
+
+	// Set by a cluster node before serve (cluster.go): the cluster view
+	// and the node's gauges.
+	cluster      api.Cluster
+	clusterStats func() metrics.ClusterStats
 }
 
 func (f *serveFlags) register(cmd *cobra.Command) {
@@ -82,8 +87,11 @@ func (f *serveFlags) serve(ctx context.Context, c *controller.Controller, e *eng
 	} else {
 		m.Alerts(nil)
 	}
+	if f.clusterStats != nil {
+		m.Cluster(f.clusterStats)
+	}
 	live := c.Live(reg)
-	h := api.New(api.Config{Views: live, Actions: live, Readiness: live, Feed: feed, Metrics: m.Handler(log), Token: token, Logger: log})
+	h := api.New(api.Config{Views: live, Actions: live, Readiness: live, Feed: feed, Metrics: m.Handler(log), Cluster: f.cluster, Token: token, Logger: log})
 	srv, err := api.Listen(h, api.ServerConfig{Addr: f.listen, Token: token, CertFile: f.tlsCert, KeyFile: f.tlsKey, Logger: log})
 	if errors.Is(err, syscall.EADDRINUSE) && !f.cmd.Flags().Changed("listen") {
 		// The default address taken (by another converge on this

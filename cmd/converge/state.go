@@ -32,6 +32,9 @@ files, then give converge --root DIR. It takes the state's lock, so stop a
 running converge first.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if g.onEtcd() {
+				return errors.New("an etcd state records no root: each node manages its own --root")
+			}
 			if _, err := g.requireState(); err != nil {
 				return err
 			}

@@ -1,0 +1,453 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/convergehq/converge/api"
+	"github.com/convergehq/converge/cluster"
+	"github.com/convergehq/converge/controller"
+	"github.com/convergehq/converge/engine"
+	"github.com/convergehq/converge/manifest"
+	"github.com/convergehq/converge/metrics"
+	"github.com/convergehq/converge/provider"
+	"github.com/convergehq/converge/store"
+	"github.com/convergehq/converge/store/etcd"
+)
+
+// nodeFlags are converge run's flags of a cluster node (--store etcd://).
+type nodeFlags struct {
+	name     string
+	leaseTTL time.Duration
+}
+
+func (f *nodeFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.name, "node", "", "with --store etcd://: this node's name, unique among the live nodes (default: the host name and the process ID)")
+	cmd.Flags().DurationVar(&f.leaseTTL, "lease-ttl", cluster.DefaultLeaseTTL, "with --store etcd://: how long the node's lease outlives its last keepalive (whole seconds): a node that dies is taken over about this long after")
+}
+
+// nodeRun is what converge run parsed, for a node of a cluster.
+type nodeRun struct {
+	reg      *provider.Registry
+	rv       *manifest.Revision
+	log      *slog.Logger
+	f        engineFlags
+	guard    engine.Guard
+	resync   time.Duration
+	debounce time.Duration
+	sf       *serveFlags
+	nf       nodeFlags
+	hup      <-chan os.Signal
+}
+
+// errRejoin is matched by the error of a node incarnation that lost its
+// right to act (its lease expired, its fence was taken, its deadline
+// passed): the node joins again as a new incarnation.
+var errRejoin = errors.New("the node lost its place in the cluster")
+
+// runNode runs converge as one node of the cluster on the etcd state: it
+// joins, converges its share of the published target until ctx is done,
+// and joins again whenever it loses its place. On ctx done it finishes
+// the calls in flight and hands its share over (cluster.Node.Close).
+func (g *globals) runNode(ctx context.Context, d nodeRun) error {
+	if d.nf.leaseTTL < time.Second {
+		return fmt.Errorf("--lease-ttl %s: must be at least 1s", d.nf.leaseTTL)
+	}
+	st, err := g.openEtcd(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for {
+		err := g.runIncarnation(ctx, st, d)
+		if ctx.Err() != nil {
+			d.log.Info("stopped; the node's share was handed over", "state", g.storeName())
+			return nil
+		}
+		if !errors.Is(err, errRejoin) {
+			return err
+		}
+		d.log.Warn("joining the cluster again, as a new incarnation", "why", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// runIncarnation joins the cluster once and converges the node's share
+// until ctx is done (nil) or the node loses its place (errRejoin).
+func (g *globals) runIncarnation(ctx context.Context, st *etcd.Store, d nodeRun) error {
+	var eng atomic.Pointer[engine.Engine]
+	node, err := cluster.Join(ctx, st.Client(), cluster.Config{
+		Prefix:   st.Prefix(),
+		Node:     d.nf.name,
+		LeaseTTL: d.nf.leaseTTL,
+		Fencer:   st,
+		// Resources the view moved away are handed over once no
+		// reconcile of them runs.
+		Drain: func(ctx context.Context) {
+			if e := eng.Load(); e != nil {
+				_ = e.Drain(ctx)
+			}
+		},
+		Logger: d.log,
+	})
+	if err != nil {
+		return fmt.Errorf("--store %s: %w", g.storeName(), err)
+	}
+	defer func() {
+		if err := node.Close(); err != nil && !errors.Is(err, cluster.ErrLost) {
+			d.log.Warn("leave the cluster", "err", err)
+		}
+	}()
+	log := d.log.With("node", node.Name())
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		whyMu sync.Mutex
+		why   error // why the incarnation ends, before ctx did
+	)
+	stop := func(err error) {
+		whyMu.Lock()
+		if why == nil {
+			why = err
+		}
+		whyMu.Unlock()
+		cancel()
+	}
+	ns := controller.NodeStore(st, node.LeaderFence)
+	e, err := g.newEngine(runCtx, d.reg, ns, d.f, false, func(o *engine.Options) {
+		o.Logger = log
+		o.Shared = true
+		o.Owns = node.Owns
+		o.Fence = node.Fence()
+		o.OnFenced = func(err error) { stop(fmt.Errorf("%w: %v", errRejoin, err)) }
+	})
+	if err != nil {
+		return err
+	}
+	eng.Store(e)
+	defer g.closeAlerts()
+	if err := node.SetManifests(ctx, d.rv.Hash); err != nil {
+		log.Warn("record the manifests' revision", "err", err)
+	}
+	c := controller.New(e, ns, controller.Options{
+		Load: func() (*manifest.Revision, error) {
+			rv, err := g.load(d.reg)
+			if err == nil {
+				if err := node.SetManifests(runCtx, rv.Hash); err != nil {
+					log.Warn("record the manifests' revision", "err", err)
+				}
+			}
+			return rv, err
+		},
+		Paths:            g.files,
+		Guard:            d.guard,
+		Rollback:         d.f.rollback == "auto",
+		ProgressDeadline: d.f.deadline,
+		Resync:           d.resync,
+		Debounce:         d.debounce,
+		EventsRetention:  d.f.retention,
+		Logger:           log,
+		LogAttrs:         []any{"state", g.storeName(), "lease_ttl", d.nf.leaseTTL},
+		Cluster:          node,
+	})
+	// The share changes (a node joined or left, the deadline passed):
+	// look at everything again, what is the node's now is reconciled. A
+	// node whose deadline passed stops acting at once: its calls in
+	// flight are cancelled, and it joins again.
+	go func() {
+		tick := time.NewTicker(max(d.nf.leaseTTL/20, 20*time.Millisecond))
+		defer tick.Stop()
+		for {
+			select {
+			case <-runCtx.Done():
+				return
+			case <-node.Done():
+				stop(fmt.Errorf("%w: %v", errRejoin, cmpErr(node.Err(), cluster.ErrLost)))
+				return
+			case <-node.Changes():
+				e.ResyncAll()
+			case <-tick.C:
+				if time.Now().After(node.Deadline()) {
+					stop(fmt.Errorf("%w: no keepalive acknowledged before its deadline", errRejoin))
+					return
+				}
+			}
+		}
+	}()
+	go func() {
+		for {
+			select {
+			case <-runCtx.Done():
+				return
+			case <-d.hup:
+				log.Info("SIGHUP: reloading the manifests")
+				c.Reload()
+			}
+		}
+	}()
+	shares := &shareCounter{st: st}
+	d.sf.cluster = clusterSource{g: g, st: st, node: node.Name()}
+	d.sf.clusterStats = func() metrics.ClusterStats {
+		v, _ := node.View()
+		lctx, lcancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer lcancel()
+		return metrics.ClusterStats{Leader: node.IsLeader(), Members: len(v.Members), LeaseDeadline: node.Deadline(), Share: shares.count(lctx, node.Owns)}
+	}
+	stopAPI, err := d.sf.serve(runCtx, c, e, d.reg, ns, g.alerts, log)
+	if err != nil {
+		return err
+	}
+	defer stopAPI()
+	runErr := c.Run(runCtx, d.rv)
+	whyMu.Lock()
+	w := why
+	whyMu.Unlock()
+	if w != nil && ctx.Err() == nil {
+		return w
+	}
+	if runErr != nil && ctx.Err() == nil {
+		return runErr
+	}
+	return nil
+}
+
+// cmpErr returns err, or def when err is nil.
+func cmpErr(err, def error) error {
+	if err != nil {
+		return err
+	}
+	return def
+}
+
+// shareCounter counts the node's share of the published target, reading
+// the target's resources once per target.
+type shareCounter struct {
+	st   *etcd.Store
+	mu   sync.Mutex
+	hash string
+	ids  []string
+}
+
+func (s *shareCounter) count(ctx context.Context, owns func(string) bool) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t, err := s.st.Target(ctx); err == nil && t != s.hash {
+		if ids, err := revisionIDs(ctx, s.st, t); err == nil {
+			s.hash, s.ids = t, ids
+		}
+	}
+	n := 0
+	for _, id := range s.ids {
+		if owns(id) {
+			n++
+		}
+	}
+	return n
+}
+
+// revisionIDs returns the IDs of the stored revision hash's resources.
+func revisionIDs(ctx context.Context, st store.Store, hash string) ([]string, error) {
+	r, err := st.GetRevision(ctx, hash)
+	if err != nil {
+		return nil, err
+	}
+	rv, err := engine.RevisionFromStore(r)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(rv.Resources))
+	for i, res := range rv.Resources {
+		ids[i] = res.ID
+	}
+	return ids, nil
+}
+
+// clusterSource is the API's view of the cluster a node runs in.
+type clusterSource struct {
+	g    *globals
+	st   *etcd.Store
+	node string
+}
+
+func (s clusterSource) Cluster(ctx context.Context) (api.ClusterView, error) {
+	v, err := readCluster(ctx, s.st, false)
+	v.Node = s.node
+	return v, err
+}
+
+// readCluster reads the cluster on the etcd state st: the shares are
+// counted over the published target's resources and the recorded ones.
+func readCluster(ctx context.Context, st *etcd.Store, byNode bool) (api.ClusterView, error) {
+	v := api.ClusterView{Enabled: true}
+	seen := map[string]bool{}
+	var ids []string
+	if t, err := st.Target(ctx); err == nil {
+		v.Target = t
+		tids, err := revisionIDs(ctx, st, t)
+		if err != nil {
+			return v, fmt.Errorf("read the target revision: %w", err)
+		}
+		for _, id := range tids {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return v, err
+	}
+	recs, err := st.ListRecords(ctx)
+	if err != nil {
+		return v, err
+	}
+	for _, r := range recs {
+		if !seen[r.ID] {
+			seen[r.ID] = true
+			ids = append(ids, r.ID)
+		}
+	}
+	sort.Strings(ids)
+	status, err := cluster.ReadStatus(ctx, st.Client(), st.Prefix(), ids)
+	if err != nil {
+		return v, err
+	}
+	v.Status = status
+	if byNode {
+		names := make([]string, len(status.Nodes))
+		v.ResourcesByNode = map[string][]string{}
+		for i, n := range status.Nodes {
+			names[i] = n.Name
+			v.ResourcesByNode[n.Name] = []string{}
+		}
+		for _, id := range ids {
+			if o := cluster.Owner(id, names); o != "" {
+				v.ResourcesByNode[o] = append(v.ResourcesByNode[o], id)
+			}
+		}
+	}
+	return v, nil
+}
+
+func newClusterCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "cluster",
+		Short: "See the nodes that share an etcd state",
+		Args:  cobra.NoArgs,
+	}
+	cmd.AddCommand(newClusterStatusCmd(g))
+	return cmd
+}
+
+func newClusterStatusCmd(g *globals) *cobra.Command {
+	var (
+		output    string
+		resources bool
+	)
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the live nodes, the leader, each node's share and lease",
+		Long: `cluster status reads the cluster from etcd (--store etcd://HOST:PORT): the
+live nodes, which one leads, each node's share of the resources (counted
+over the published target's resources and the recorded ones) and when its
+lease expires unless kept alive, and whether each node's own manifests are
+at the published target. It needs no running node here: any machine that
+reaches etcd can ask.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			format, err := parseOutput(output)
+			if err != nil {
+				return err
+			}
+			if !g.onEtcd() {
+				return fmt.Errorf("converge cluster status needs the state on etcd (--store etcd://HOST:PORT, or $%s): the state %s is SQLite, and a converge on it runs alone", storeEnv, g.state)
+			}
+			ctx := cmd.Context()
+			st, err := g.openEtcd(ctx)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			v, err := readCluster(ctx, st, resources)
+			if err != nil {
+				return err
+			}
+			if format != outputText {
+				return writeData(cmd.OutOrStdout(), format, v)
+			}
+			return writeClusterText(cmd.OutOrStdout(), g.storeName(), v)
+		},
+	}
+	addOutputFlag(cmd, &output)
+	cmd.Flags().BoolVar(&resources, "resources", false, "list the resources of each node's share too")
+	return cmd
+}
+
+func writeClusterText(w io.Writer, where string, v api.ClusterView) error {
+	leader := v.Leader
+	if leader == "" {
+		leader = "none"
+	}
+	target := "none published"
+	if v.Target != "" {
+		target = short(v.Target)
+	}
+	fmt.Fprintf(w, "Cluster on %s: %s, leader %s, target %s, %s.\n", where, plural(len(v.Nodes), "node"), leader, target, plural(v.Resources, "resource"))
+	if len(v.Nodes) == 0 {
+		fmt.Fprintln(w, "No node runs: start converge run --store ... on each machine.")
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tLEADER\tSHARE\tLEASE EXPIRES\tSETTLED\tMANIFESTS")
+	for _, n := range v.Nodes {
+		lead, settled := "", "no"
+		if n.Leader {
+			lead = "yes"
+		}
+		if n.Settled {
+			settled = "yes"
+		}
+		man := "-"
+		if n.Manifests != "" {
+			man = short(n.Manifests)
+			if v.Target != "" && n.Manifests != v.Target {
+				man += " (differs from the target)"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\tin %ds\t%s\t%s\n", n.Name, lead, n.Share, n.LeaseRemainingSeconds, settled, man)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if v.ResourcesByNode != nil {
+		for _, n := range v.Nodes {
+			fmt.Fprintf(w, "\n%s:\n", n.Name)
+			for _, id := range v.ResourcesByNode[n.Name] {
+				fmt.Fprintf(w, "  %s\n", id)
+			}
+		}
+	}
+	var differ []string
+	for _, n := range v.Nodes {
+		if n.Manifests != "" && v.Target != "" && n.Manifests != v.Target {
+			differ = append(differ, n.Name)
+		}
+	}
+	if len(differ) > 0 {
+		fmt.Fprintf(w, "note: the manifests of %s differ from the published target; every node converges the published target.\n", strings.Join(differ, ", "))
+	}
+	return nil
+}

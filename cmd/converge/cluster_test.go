@@ -1,0 +1,524 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.etcd.io/etcd/server/v3/embed"
+
+	"github.com/convergehq/converge/api"
+	"github.com/convergehq/converge/cloudsim"
+	"github.com/convergehq/converge/cluster"
+	"github.com/convergehq/converge/store"
+	"github.com/convergehq/converge/store/etcd"
+	"github.com/convergehq/converge/store/etcd/etcdtest"
+)
+
+// The tests' etcd: one embedded server for the test binary, started by
+// the first test that needs it, stopped by TestMain (stopEtcd).
+var (
+	etcdOnce     sync.Once
+	etcdServer   *embed.Etcd
+	etcdDir      string
+	etcdEndpoint string
+	etcdErr      error
+)
+
+func testEtcd(t *testing.T) string {
+	t.Helper()
+	etcdOnce.Do(func() {
+		if etcdDir, etcdErr = os.MkdirTemp("", "converge-etcd-"); etcdErr != nil {
+			return
+		}
+		if etcdServer, etcdErr = etcdtest.Start(etcdDir, nil); etcdErr == nil {
+			etcdEndpoint = etcdServer.Clients[0].Addr().String()
+		}
+	})
+	if etcdErr != nil {
+		t.Fatalf("start etcd: %v", etcdErr)
+	}
+	return etcdEndpoint
+}
+
+// stopEtcd stops the tests' etcd, if one started.
+func stopEtcd() {
+	if etcdServer != nil {
+		etcdServer.Close()
+		<-etcdServer.Err()
+	}
+	if etcdDir != "" {
+		os.RemoveAll(etcdDir)
+	}
+}
+
+// fleet is a cluster for a test: cloudsim, an etcd prefix, a state key,
+// a manifest directory, and the converge nodes started on them.
+type fleet struct {
+	t         *testing.T
+	sim       *cloudsim.Server
+	simURL    string
+	endpoint  string
+	prefix    string
+	key       string
+	manifests string
+	st        *etcd.Store // the test's own view of the state
+	mu        sync.Mutex
+	nodes     map[string]*proc
+	ports     map[string]string
+}
+
+func newFleet(t *testing.T, latency time.Duration) *fleet {
+	t.Helper()
+	sim := cloudsim.New(cloudsim.Config{DisableIdempotency: true, Seed: 1})
+	if latency > 0 {
+		if err := sim.SetFaults(cloudsim.Faults{Latency: cloudsim.Duration(latency)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	f := &fleet{t: t, sim: sim, simURL: srv.URL, endpoint: testEtcd(t), prefix: etcdtest.Prefix(t),
+		key: filepath.Join(dir, "state.key"), manifests: filepath.Join(dir, "manifests"),
+		nodes: map[string]*proc{}, ports: map[string]string{}}
+	if err := os.WriteFile(f.key, []byte("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(f.manifests, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	st, err := etcd.Open(t.Context(), etcd.Config{Endpoints: []string{f.endpoint}, Prefix: f.prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	f.st = st
+	return f
+}
+
+// buckets writes n bucket manifests (b-000, b-001, ...) from first on
+// into dir, replacing what was there.
+func buckets(t *testing.T, dir string, first, n int) []string {
+	t.Helper()
+	var b strings.Builder
+	var ids []string
+	for i := first; i < first+n; i++ {
+		fmt.Fprintf(&b, "---\nkind: cloud.Bucket\nmetadata: {name: b-%03d}\nspec: {versioning: true}\n", i)
+		ids = append(ids, fmt.Sprintf("cloud.Bucket/b-%03d", i))
+	}
+	if err := os.WriteFile(filepath.Join(dir, "buckets.yaml"), []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// storeArgs point a command at the fleet's state.
+func (f *fleet) storeArgs() []string {
+	return []string{"--store", etcdScheme + f.endpoint, "--etcd-prefix", f.prefix, "--state-key", f.key, "--cloud-url", f.simURL}
+}
+
+// start starts the node name, with its own root and API port.
+func (f *fleet) start(name string, extra ...string) *proc {
+	f.t.Helper()
+	root := filepath.Join(f.t.TempDir(), "root")
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		f.t.Fatal(err)
+	}
+	u, err := etcdtest.FreeURL()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	args := append([]string{"run", "-f", f.manifests, "--root", root, "--node", name, "--lease-ttl", "2s",
+		"--resync", "1h", "--workers", "4", "--log-format", "json", "--listen", u.Host}, f.storeArgs()...)
+	p := start(f.t, append(args, extra...)...)
+	f.mu.Lock()
+	f.nodes[name], f.ports[name] = p, u.Host
+	f.mu.Unlock()
+	f.t.Cleanup(func() {
+		if f.t.Failed() {
+			f.t.Logf("node %s's log (last lines):\n%s", name, tail(p.stderr.String(), 30))
+		}
+	})
+	return p
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// records returns every record's phase.
+func (f *fleet) records() map[string]store.Phase {
+	f.t.Helper()
+	recs, err := f.st.ListRecords(context.Background())
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	out := map[string]store.Phase{}
+	for _, r := range recs {
+		out[r.ID] = r.Phase
+	}
+	return out
+}
+
+// converged returns "" once exactly ids are recorded, all Ready, and the
+// target is hash ("": any).
+func (f *fleet) converged(ids []string, hash string) func() string {
+	return func() string {
+		if hash != "" {
+			if t, err := f.st.Target(context.Background()); err != nil || t != hash {
+				return fmt.Sprintf("target %q, %v; want %s", t, err, short(hash))
+			}
+		}
+		got := f.records()
+		ready := 0
+		for _, id := range ids {
+			if got[id] == store.PhaseReady {
+				ready++
+			}
+		}
+		if ready != len(ids) || len(got) != len(ids) {
+			return fmt.Sprintf("%d of %d Ready, %d recorded", ready, len(ids), len(got))
+		}
+		return ""
+	}
+}
+
+// createdOnce fails unless cloudsim made each of names exactly once, and
+// saw no two mutations of one object at once.
+func (f *fleet) createdOnce(names []string) {
+	f.t.Helper()
+	a := f.sim.Audit()
+	for _, n := range names {
+		if got := a.Created["Bucket"][n]; got != 1 {
+			f.t.Errorf("bucket %s created %d times; want once", n, got)
+		}
+	}
+	if a.Overlaps != 0 || len(a.Duplicates) != 0 {
+		f.t.Errorf("cloudsim saw %d overlapping mutations (%v) and duplicates %v; want none", a.Overlaps, a.OverlapIDs, a.Duplicates)
+	}
+}
+
+func names(ids []string) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = strings.TrimPrefix(id, "cloud.Bucket/")
+	}
+	return out
+}
+
+// clusterStatus runs converge cluster status -o json from a process that
+// runs no node.
+func (f *fleet) clusterStatus() api.ClusterView {
+	f.t.Helper()
+	r := bin(f.t, append([]string{"cluster", "status", "-o", "json", "--resources"}, f.storeArgs()...)...)
+	if r.code != 0 {
+		f.t.Fatalf("cluster status: %s", r)
+	}
+	var v api.ClusterView
+	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil {
+		f.t.Fatalf("cluster status -o json: %v\n%s", err, r.stdout)
+	}
+	return v
+}
+
+// settled returns "" once the cluster holds exactly want, every one settled
+// on the same view, one of them leading.
+func (f *fleet) settled(want ...string) func() string {
+	return func() string {
+		st, err := cluster.ReadStatus(context.Background(), f.st.Client(), f.prefix, nil)
+		if err != nil {
+			return err.Error()
+		}
+		var got []string
+		for _, n := range st.Nodes {
+			if !n.Settled {
+				return n.Name + " not settled"
+			}
+			got = append(got, n.Name)
+		}
+		if !slices.Equal(got, want) {
+			return fmt.Sprintf("nodes %v; want %v", got, want)
+		}
+		if st.Leader == "" || !slices.Contains(want, st.Leader) {
+			return fmt.Sprintf("leader %q", st.Leader)
+		}
+		return ""
+	}
+}
+
+// TestClusterThreeNodes runs three converge nodes on one etcd state
+// against cloudsim (idempotency keys off, so that a duplicate create
+// shows): they converge the set once between them, a CLI-only process
+// sees it all, a push from CI is converged, and a node that stops hands
+// its share over within a second.
+func TestClusterThreeNodes(t *testing.T) {
+	f := newFleet(t, 0)
+	ids := buckets(t, f.manifests, 0, 45)
+	for _, n := range []string{"n1", "n2", "n3"} {
+		f.start(n)
+	}
+	eventually(t, 20*time.Second, "three nodes converge the set", f.converged(ids, ""))
+	eventually(t, 5*time.Second, "the cluster settles", f.settled("n1", "n2", "n3"))
+	f.createdOnce(names(ids))
+
+	t.Run("cluster status", func(t *testing.T) {
+		v := f.clusterStatus()
+		leaders, sum := 0, 0
+		for _, n := range v.Nodes {
+			sum += n.Share
+			if n.Leader {
+				leaders++
+			}
+			if n.Share == 0 || len(v.ResourcesByNode[n.Name]) != n.Share {
+				t.Errorf("%s: share %d, %d resources listed; want a share, all listed", n.Name, n.Share, len(v.ResourcesByNode[n.Name]))
+			}
+			if n.Manifests != v.Target {
+				t.Errorf("%s's manifests %s; want the target %s", n.Name, n.Manifests, v.Target)
+			}
+		}
+		if !v.Enabled || len(v.Nodes) != 3 || leaders != 1 || sum != len(ids) || v.Resources != len(ids) {
+			t.Errorf("status: enabled %v, %d nodes, %d leaders, shares sum to %d of %d; want 3 nodes, 1 leader, all shared", v.Enabled, len(v.Nodes), leaders, sum, v.Resources)
+		}
+		text := bin(t, append([]string{"cluster", "status"}, f.storeArgs()...)...)
+		if text.code != 0 || !strings.Contains(text.stdout, "3 nodes, leader "+v.Leader) {
+			t.Errorf("cluster status: %s", text)
+		}
+	})
+
+	t.Run("API and metrics", func(t *testing.T) {
+		var v api.ClusterView
+		if err := getJSON("http://"+f.ports["n2"]+"/api/v1/cluster", &v); err != nil {
+			t.Fatal(err)
+		}
+		if !v.Enabled || v.Node != "n2" || len(v.Nodes) != 3 {
+			t.Errorf("GET /api/v1/cluster from n2: enabled %v, node %q, %d nodes", v.Enabled, v.Node, len(v.Nodes))
+		}
+		leaders := 0.0
+		for _, n := range []string{"n1", "n2", "n3"} {
+			m, err := getText("http://" + f.ports[n] + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			leaders += metricValue(m, "converge_cluster_leader")
+			if metricValue(m, "converge_cluster_share_resources") <= 0 || metricValue(m, "converge_cluster_lease_remaining_seconds") <= 0 {
+				t.Errorf("%s's metrics: share %v, lease remaining %v; want both positive", n,
+					metricValue(m, "converge_cluster_share_resources"), metricValue(m, "converge_cluster_lease_remaining_seconds"))
+			}
+		}
+		if leaders != 1 {
+			t.Errorf("converge_cluster_leader sums to %v over the nodes; want 1", leaders)
+		}
+	})
+
+	t.Run("CLI-only process", func(t *testing.T) {
+		r := bin(t, append([]string{"status", "-o", "json"}, f.storeArgs()...)...)
+		var st struct{ Resources []struct{ ID, Phase string } }
+		if r.code != 0 || json.Unmarshal([]byte(r.stdout), &st) != nil {
+			t.Fatalf("status: %s", r)
+		}
+		if len(st.Resources) != len(ids) {
+			t.Errorf("status shows %d resources; want %d", len(st.Resources), len(ids))
+		}
+		for _, sub := range [][]string{{"history"}, {"get", "cloud.Bucket/b-007"}, {"describe", "cloud.Bucket/b-007"}, {"events"}} {
+			if r := bin(t, append(sub, f.storeArgs()...)...); r.code != 0 {
+				t.Errorf("converge %s: %s", strings.Join(sub, " "), r)
+			}
+		}
+		// Converging beside the nodes is refused: they own the resources.
+		r = bin(t, append([]string{"apply", "-f", f.manifests}, f.storeArgs()...)...)
+		if r.code == 0 || !strings.Contains(r.stderr, "converge push") {
+			t.Errorf("apply beside the nodes: %s; want it refused, pointing at converge push", r)
+		}
+	})
+
+	t.Run("push from CI", func(t *testing.T) {
+		ci := t.TempDir()
+		next := buckets(t, ci, 5, 45) // b-000..b-004 go, b-045..b-049 come
+		r := bin(t, append([]string{"push", "-f", ci, "-o", "json", "--max-delete", "20%"}, f.storeArgs()...)...)
+		var p pushed
+		if r.code != 0 || json.Unmarshal([]byte(r.stdout), &p) != nil {
+			t.Fatalf("push: %s", r)
+		}
+		if len(p.Added) != 5 || len(p.Removed) != 5 || len(p.Changed) != 0 || p.Same != 40 || len(p.Nodes) != 3 {
+			t.Errorf("push: %+v; want 5 added, 5 removed, 40 unchanged, 3 nodes", p)
+		}
+		eventually(t, 20*time.Second, "the nodes converge the pushed revision", f.converged(next, p.Revision))
+		f.createdOnce(names(next))
+		if a := f.sim.Audit(); a.Live["Bucket"] != len(next) {
+			t.Errorf("%d live buckets; want %d", a.Live["Bucket"], len(next))
+		}
+		// The nodes' manifests are at the first revision: they say so,
+		// and do not fight over the target.
+		eventually(t, 5*time.Second, "a node reports its manifests differ", func() string {
+			for _, n := range []string{"n1", "n2", "n3"} {
+				if strings.Contains(f.nodes[n].stderr.String(), "the published target is revision "+short(p.Revision)) {
+					return ""
+				}
+			}
+			return "no node said so"
+		})
+		if t2, _ := f.st.Target(context.Background()); t2 != p.Revision {
+			t.Errorf("target %s; want the pushed %s to stand", short(t2), short(p.Revision))
+		}
+		v := f.clusterStatus()
+		for _, n := range v.Nodes {
+			if n.Manifests == v.Target {
+				t.Errorf("%s's manifests show at the target; want them shown differing", n.Name)
+			}
+		}
+	})
+
+	t.Run("SIGTERM hands the share over", func(t *testing.T) {
+		p := f.nodes["n3"]
+		began := time.Now()
+		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 5*time.Second, "n1 and n2 own everything", f.settled("n1", "n2"))
+		took := time.Since(began)
+		t.Logf("handover after SIGTERM: %s", took.Round(time.Millisecond))
+		if took > time.Second {
+			t.Errorf("handover took %s; want under 1s", took)
+		}
+		<-p.done
+		if c := p.code(); c != 0 {
+			t.Errorf("n3 exited %d; want 0", c)
+		}
+	})
+}
+
+// TestClusterFailover kills one of three nodes with kill -9 while they
+// converge, and measures how long until another node writes, fenced, the
+// first record of its share; then the set converges, each bucket made
+// once.
+func TestClusterFailover(t *testing.T) {
+	f := newFleet(t, 150*time.Millisecond)
+	ids := buckets(t, f.manifests, 0, 60)
+	for _, n := range []string{"n1", "n2", "n3"} {
+		f.start(n, "--workers", "2")
+	}
+	victim := "n2"
+	var share []string
+	for _, id := range ids {
+		if cluster.Owner(id, []string{"n1", "n2", "n3"}) == victim {
+			share = append(share, id)
+		}
+	}
+	inShare := map[string]bool{}
+	for _, id := range share {
+		inShare[id] = true
+	}
+	// Kill the victim once it converged some of its share, not all.
+	eventually(t, 20*time.Second, victim+" converges part of its share", func() string {
+		got := f.records()
+		ready := 0
+		for _, id := range share {
+			if got[id] == store.PhaseReady {
+				ready++
+			}
+		}
+		if ready < 2 {
+			return fmt.Sprintf("%d of %d Ready", ready, len(share))
+		}
+		return ""
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	seq, err := f.st.LastSeq(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changes, err := f.st.Watch(ctx, seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := f.records()
+	pending := 0
+	for _, id := range share {
+		if before[id] != store.PhaseReady {
+			pending++
+		}
+	}
+	if pending == 0 {
+		t.Fatalf("premise: %s converged its whole share before the kill", victim)
+	}
+	killed := time.Now()
+	if err := f.nodes[victim].cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-f.nodes[victim].done
+	// A write of the victim's share after it died is another node's.
+	var first time.Duration
+	deadline := time.After(15 * time.Second)
+	for first == 0 {
+		select {
+		case c := <-changes:
+			if c.Kind == store.ChangePut && inShare[c.ID] {
+				first = time.Since(killed)
+			}
+		case <-deadline:
+			t.Fatal("no other node wrote a record of the killed node's share within 15s")
+		}
+	}
+	t.Logf("kill -9 of %s with %d of its %d resources left: the first fenced write of its share by another node came %s later (lease TTL 2s)",
+		victim, pending, len(share), first.Round(time.Millisecond))
+	if first > 4*time.Second {
+		t.Errorf("takeover took %s; want within the lease TTL (2s) + 2s", first)
+	}
+	eventually(t, 25*time.Second, "n1 and n3 converge the set", f.converged(ids, ""))
+	f.createdOnce(names(ids))
+	eventually(t, 5*time.Second, "the cluster settles", f.settled("n1", "n3"))
+}
+
+func getJSON(url string, v any) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+func getText(url string) (string, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+// metricValue returns the value of the unlabelled sample name in a
+// Prometheus text exposition; -1 when it has none.
+func metricValue(text, name string) float64 {
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			var f float64
+			if _, err := fmt.Sscan(v, &f); err == nil {
+				return f
+			}
+		}
+	}
+	return -1
+}
+
