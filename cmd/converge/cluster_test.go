@@ -214,6 +214,23 @@ func (f *fleet) createdOnce(names []string) {
 	}
 }
 
+// createdBy returns, by node, the resources its log says it created.
+func (f *fleet) createdBy() map[string][]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string][]string{}
+	for name, p := range f.nodes {
+		out[name] = []string{}
+		for _, line := range strings.Split(p.stderr.String(), "\n") {
+			var l struct{ Reason, Resource string }
+			if json.Unmarshal([]byte(line), &l) == nil && l.Reason == string(store.ReasonCreated) {
+				out[name] = append(out[name], l.Resource)
+			}
+		}
+	}
+	return out
+}
+
 func names(ids []string) []string {
 	out := make([]string, len(ids))
 	for i, id := range ids {
@@ -276,6 +293,27 @@ func TestClusterThreeNodes(t *testing.T) {
 	eventually(t, 20*time.Second, "three nodes converge the set", f.converged(ids, ""))
 	eventually(t, 5*time.Second, "the cluster settles", f.settled("n1", "n2", "n3"))
 	f.createdOnce(names(ids))
+	// Each bucket was created by one node, and the work was spread.
+	by := f.createdBy()
+	busy := 0
+	for n, got := range by {
+		t.Logf("%s created %d buckets", n, len(got))
+		if len(got) > 0 {
+			busy++
+		}
+	}
+	seen := map[string]string{}
+	for n, got := range by {
+		for _, id := range got {
+			if o, dup := seen[id]; dup {
+				t.Errorf("%s created by %s and %s", id, o, n)
+			}
+			seen[id] = n
+		}
+	}
+	if len(seen) != len(ids) || busy < 2 {
+		t.Errorf("%d of %d buckets logged created, by %d nodes; want all, by at least 2", len(seen), len(ids), busy)
+	}
 
 	t.Run("cluster status", func(t *testing.T) {
 		v := f.clusterStatus()
@@ -521,4 +559,3 @@ func metricValue(text, name string) float64 {
 	}
 	return -1
 }
-

@@ -196,4 +196,3 @@ func writePushText(w io.Writer, p pushed, onEtcd bool) {
 		fmt.Fprintln(w, "A converge run on this state converges it within seconds; without one, converge apply does.")
 	}
 }
-
