@@ -137,6 +137,8 @@ func classify(err error, what string, mutation bool, secrets ...string) error {
 		return provider.Retryable(fmt.Errorf("%w (retrying: it may not be created yet; reference its outputs so that converge creates it first)", e))
 	case pe.Code == codeInsufficientPriv:
 		return provider.Terminal(fmt.Errorf("%s: permission denied: %s: the provider's user lacks the privilege (connect as a superuser, or grant it)", what, msg))
+	case pe.Code == "58P01": // an extension's control file: it is not installed
+		return provider.Terminal(e)
 	case pe.Code == "23505" || pe.Code == codeObjectInUse || pe.Code == "55P03":
 		return provider.Retryable(e)
 	case strings.HasPrefix(pe.Code, "08"), // connection exception
