@@ -274,7 +274,7 @@ terminal; elsewhere pass --yes.`,
 				return err // before asking: a yes must not be asked for nothing
 			}
 			if !yes {
-				ok, err := confirm(cmd.InOrStdin(), cmd.OutOrStdout(), g.state)
+				ok, err := confirm(cmd.InOrStdin(), cmd.OutOrStdout(), g.storeName())
 				if err != nil {
 					return err
 				}
