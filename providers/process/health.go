@@ -23,7 +23,7 @@ func (p *Provider) checkHealth(ctx context.Context, req provider.Request, s spec
 	if s.health == nil {
 		return ""
 	}
-	env, err := p.env(req.ID, s)
+	env, err := p.checkEnv(s)
 	msg := ""
 	if err != nil {
 		msg = fmt.Sprintf("health check %s cannot run: %v", s.health, err)

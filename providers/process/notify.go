@@ -253,7 +253,7 @@ func (p *Provider) probeOne(ctx context.Context, rid string, m map[string]any) {
 	interval := DefaultHealthInterval
 	if err == nil && s.health != nil {
 		interval = s.health.interval
-		env, err := p.env(rid, s)
+		env, err := p.checkEnv(s)
 		result = 1
 		if err != nil || s.health.check(ctx, env, s.dir) != nil {
 			result = -1

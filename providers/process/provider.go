@@ -407,8 +407,14 @@ func (p *Provider) private(rid string, id procID, hash string, s spec) map[strin
 	return priv
 }
 
+// checkEnv is the environment of a health check: the process's, without
+// the variables that name the resource, so that the check's process is
+// never taken for the resource's.
+func (p *Provider) checkEnv(s spec) ([]string, error) { return p.env("", s) }
+
 // env returns the environment of a process of resource rid: the inherited
-// variables, spec.env expanded, and the variables that name the resource.
+// variables, spec.env expanded, and the variables that name the resource
+// (none when rid is empty).
 func (p *Provider) env(rid string, s spec) ([]string, error) {
 	var env []string
 	for _, k := range inherited {
@@ -425,6 +431,9 @@ func (p *Provider) env(rid string, s spec) ([]string, error) {
 			return nil, provider.Terminal(fmt.Errorf("spec.env.%s: %w", k, err))
 		}
 		env = append(env, k+"="+v)
+	}
+	if rid == "" {
+		return env, nil
 	}
 	env = append(env, EnvResource+"="+rid)
 	if p.instance != "" {

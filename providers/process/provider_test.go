@@ -374,20 +374,23 @@ func TestCrashHistorySurvivesRestart(t *testing.T) {
 	if last.Private["exits"] == "" {
 		t.Fatalf("Private %v keeps no exits", last.Private)
 	}
-	// The record holds the Private of the last start: one exit before the
-	// last. A new provider counts from there, and the next exit makes two.
+	// The record holds the Private of the last start: the exits before it
+	// (and its own, when it exited before its answer was made). A new
+	// provider counts from there.
 	p2 := process.New(process.WithInstance(f.backend), policy)
 	p2.Watch(last)
-	res, err := p2.Create(context.Background(), req)
-	if err != nil {
-		t.Fatalf("Create after the restart, one exit on record: %v", err)
+	if n := len(strings.Split(last.Private["exits"], ",")); n < 2 {
+		res, err := p2.Create(context.Background(), req)
+		if err != nil {
+			t.Fatalf("Create after the restart, %d exit on record: %v", n, err)
+		}
+		last.Private = res.Private
+		eventually(t, bound, "the exit", func() bool {
+			obs, err := p2.Observe(context.Background(), last)
+			return err == nil && !obs.Exists
+		})
 	}
-	last.Private = res.Private
-	eventually(t, bound, "the exit", func() bool {
-		obs, err := p2.Observe(context.Background(), last)
-		return err == nil && !obs.Exists
-	})
-	_, err = p2.Create(context.Background(), req)
+	_, err := p2.Create(context.Background(), req)
 	var pe *provider.Error
 	if err == nil || !strings.HasPrefix(err.Error(), "CrashLoop:") || !errors.As(err, &pe) || pe.Class != provider.ClassRetryable {
 		t.Fatalf("Create after two exits across a restart: %v; want a retryable CrashLoop", err)
