@@ -134,7 +134,7 @@ not even to the state.`,
 	nf.register(cmd)
 	gf.register(cmd, true)
 	cmd.Flags().DurationVar(&resync, "resync", 30*time.Second, "re-observe every resource this often (jittered by ±10%)")
-	cmd.Flags().DurationVar(&debounce, "debounce", 300*time.Millisecond, "wait this long after a manifest change before reloading (never more than 10 times this, at least 1s, under constant changes)")
+	cmd.Flags().DurationVar(&debounce, "debounce", controller.DefaultDebounce, "reload the manifests once their changes have been quiet this long (never more than 10 times this, at least 1s, after the first change, under constant changes)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "report in the logs what would be done; change nothing, the state included")
 	return cmd
 }
