@@ -45,7 +45,7 @@ func (s *syncBuffer) String() string {
 // `converge apply` runs do. Every log line, the engine's and the
 // plugin's (at debug), goes to logs.
 type engineHarness struct {
-	t    *testing.T
+	t    testing.TB
 	p    *Provider
 	dir  string
 	reg  *provider.Registry
@@ -54,7 +54,7 @@ type engineHarness struct {
 	log  *slog.Logger
 }
 
-func newEngineHarness(t *testing.T, proto int) *engineHarness {
+func newEngineHarness(t testing.TB, proto int) *engineHarness {
 	t.Helper()
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

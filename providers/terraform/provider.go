@@ -2,6 +2,7 @@ package terraform
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -91,7 +92,8 @@ type Provider struct {
 	restarts int
 	retired  sync.WaitGroup
 
-	idem idempotency
+	idem  idempotency
+	valid validated
 }
 
 var (
@@ -396,13 +398,45 @@ func (p *Provider) validate(ctx context.Context, typ string, rs *resourceSchema,
 	if err != nil {
 		return nil, provider.Terminal(fmt.Errorf("encode: %w", err))
 	}
+	sum := sha256.Sum256(append([]byte(typ+"\x00"), d.msgpack...))
+	if p.valid.has(sum) {
+		return nil, nil
+	}
 	var diags []diagnostic
 	err = p.do(ctx, "ValidateResourceConfig", false, false, func(ctx context.Context, r rpc) error {
 		var err error
 		diags, err = r.validateResourceConfig(ctx, typ, d)
 		return err
 	})
+	if err == nil && len(diags) == 0 {
+		p.valid.add(sum)
+	}
 	return diags, err
+}
+
+// validated remembers the configurations the provider found valid with
+// no diagnostic, by hash: validation depends on the configuration alone,
+// so the plan of an unchanged spec skips it.
+type validated struct {
+	mu sync.Mutex
+	m  map[[32]byte]bool
+}
+
+const validatedKeep = 16384
+
+func (v *validated) has(sum [32]byte) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.m[sum]
+}
+
+func (v *validated) add(sum [32]byte) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.m == nil || len(v.m) >= validatedKeep {
+		v.m = map[[32]byte]bool{}
+	}
+	v.m[sum] = true
 }
 
 // unresolved returns v with every string holding a reference ("${")
