@@ -303,12 +303,21 @@ func (e *Engine) SetTarget(ctx context.Context, rv *manifest.Revision) error {
 			}
 		}
 	}
-	var changed []string
+	// What changed goes first. A resource the records show Ready with
+	// the desired spec (after a restart, most of them) only needs looking
+	// at again: it goes to the resync lane, so that a new or changed one
+	// is not queued behind thousands that are not.
+	var changed, unchanged []string
 	if rv != nil {
 		for _, r := range rv.Resources {
-			if o, ok := old.Get(r.ID); !ok || o.Hash != r.Hash {
-				changed = append(changed, r.ID)
+			if o, ok := old.Get(r.ID); ok && o.Hash == r.Hash {
+				continue
 			}
+			if rec := e.records[r.ID]; rec != nil && rec.Phase == store.PhaseReady && rec.AppliedHash == r.Hash && rec.Pending == nil {
+				unchanged = append(unchanged, r.ID)
+				continue
+			}
+			changed = append(changed, r.ID)
 		}
 	}
 	for id := range e.records {
@@ -321,7 +330,14 @@ func (e *Engine) SetTarget(ctx context.Context, rv *manifest.Revision) error {
 	for _, id := range changed {
 		e.enqueue(id)
 	}
-	e.log.Info("target set", "revision", short(rvHash(rv)), "enqueued", len(changed))
+	sort.Strings(unchanged)
+	for _, id := range unchanged {
+		e.mu.Lock()
+		e.outstanding[id]++
+		e.mu.Unlock()
+		e.q.AddBackground(id)
+	}
+	e.log.Info("target set", "revision", short(rvHash(rv)), "enqueued", len(changed)+len(unchanged))
 	return nil
 }
 
