@@ -3,10 +3,12 @@ package process_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/convergehq/converge/provider"
 	"github.com/convergehq/converge/providers/process"
 )
 
@@ -65,4 +67,24 @@ func BenchmarkExitNotice(b *testing.B) {
 			b.ReportMetric(float64(total.Microseconds())/float64(b.N), "µs/notice")
 		})
 	}
+}
+
+// BenchmarkObserve measures one Observe: of a live process by its pid and
+// start time, and of a resource with no process, which reads the
+// environment of every process of the user to find one started for it.
+func BenchmarkObserve(b *testing.B) {
+	f := newFixture(b)
+	live := f.create(f.req("live", map[string]any{"command": "sleep", "args": []any{"3600"}}))
+	absent := f.req("absent", map[string]any{"command": "sleep", "args": []any{"3600"}})
+	for name, req := range map[string]provider.Request{"alive": live, "absent": absent} {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := f.p.Observe(context.Background(), req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	entries, _ := os.ReadDir("/proc")
+	b.Logf("%d entries in /proc", len(entries))
 }

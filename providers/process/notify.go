@@ -27,6 +27,9 @@ import (
 //     notified;
 //   - the end of a crash-loop backoff is notified by a timer.
 
+// pidfdOpen is unix.PidfdOpen; tests replace it to take the /proc path.
+var pidfdOpen = unix.PidfdOpen
+
 // fallbackPoll is how often /proc is read for processes without a pidfd.
 const fallbackPoll = 250 * time.Millisecond
 
@@ -151,7 +154,7 @@ func (p *Provider) watch(ctx context.Context, efd int) {
 			if _, ok := watches[rid]; ok {
 				continue
 			}
-			fd, err := unix.PidfdOpen(id.pid, 0)
+			fd, err := pidfdOpen(id.pid, 0)
 			if err != nil && !errors.Is(err, unix.ESRCH) {
 				fd = -1 // no pidfd here: /proc it is
 			}
