@@ -142,6 +142,10 @@ func (p *Provider) crashLoop(rid string, s spec) error {
 	if t == nil {
 		return nil
 	}
+	if t.hash != "" && t.hash != s.startHash() {
+		t.forget() // a new spec (a fixed command, say): its exits are its own
+		return nil
+	}
 	now := time.Now()
 	t.prune(now, p.policy.Window)
 	n := len(t.exits)

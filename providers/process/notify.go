@@ -43,6 +43,9 @@ func (p *Provider) Watch(req provider.Request) {
 	t := p.track(req.ID)
 	t.watched = true
 	t.seed(req.Private)
+	if t.hash == "" {
+		t.hash = req.Private[privHash] // what the exits on record ran
+	}
 	if req.Spec != nil {
 		t.spec = req.Spec
 	}

@@ -396,3 +396,21 @@ func TestCrashHistorySurvivesRestart(t *testing.T) {
 		t.Fatalf("Create after two exits across a restart: %v; want a retryable CrashLoop", err)
 	}
 }
+
+// TestSpecChangeEndsCrashLoop: a process in a crash loop whose spec
+// changes (the command fixed) starts at once: the exits were the old
+// spec's.
+func TestSpecChangeEndsCrashLoop(t *testing.T) {
+	f := newFixture(t, process.WithCrashLoop(process.CrashLoop{Exits: 1, Window: time.Minute, Backoff: time.Hour, MaxBackoff: time.Hour}))
+	req := f.create(f.req("fixed", map[string]any{"command": "false"}))
+	eventually(t, bound, "the exit", func() bool {
+		obs, err := f.p.Observe(context.Background(), req)
+		return err == nil && !obs.Exists
+	})
+	if _, err := f.p.Create(context.Background(), f.req("fixed", map[string]any{"command": "false"})); err == nil || !strings.HasPrefix(err.Error(), "CrashLoop:") {
+		t.Fatalf("Create of the same spec after an exit: %v; want CrashLoop (the premise)", err)
+	}
+	if _, err := f.p.Create(context.Background(), f.req("fixed", map[string]any{"command": "sleep", "args": []any{"3600"}})); err != nil {
+		t.Errorf("Create of a changed spec: %v; want it started at once", err)
+	}
+}
