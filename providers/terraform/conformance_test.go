@@ -10,7 +10,7 @@ import (
 
 	"github.com/convergehq/converge/provider"
 	"github.com/convergehq/converge/provider/providertest"
-	"github.com/convergehq/converge/providers/terraform/internal/testprovider"
+	"github.com/convergehq/converge/providers/terraform/internal/testprovider/things"
 )
 
 // TestConformance runs the provider conformance suite on
@@ -43,7 +43,7 @@ func TestConformance(t *testing.T) {
 					CreateIdempotent: true,
 					Objects:          func(t *testing.T) map[string]any { return objects(t, dir) },
 					Tamper: func(t *testing.T, name string, private map[string]string) {
-						tamper(t, dir, private, func(o *testprovider.Object) { o.Size = 99 })
+						tamper(t, dir, private, func(o *things.Object) { o.Size = 99 })
 					},
 					Failures: []providertest.Failure{
 						{Name: "invalid secret, echoed by the provider", Spec: map[string]any{
@@ -82,13 +82,13 @@ func objects(t testing.TB, dir string) map[string]any {
 }
 
 // readObject reads the thing of id in dir.
-func readObject(t testing.TB, dir, id string) testprovider.Object {
+func readObject(t testing.TB, dir, id string) things.Object {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, id+".json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var o testprovider.Object
+	var o things.Object
 	if err := json.Unmarshal(b, &o); err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func stateID(t testing.TB, private map[string]string) string {
 }
 
 // tamper changes the thing Private names, out of band.
-func tamper(t testing.TB, dir string, private map[string]string, change func(*testprovider.Object)) {
+func tamper(t testing.TB, dir string, private map[string]string, change func(*things.Object)) {
 	t.Helper()
 	id := stateID(t, private)
 	o := readObject(t, dir, id)

@@ -17,7 +17,7 @@ import (
 	"github.com/convergehq/converge/manifest"
 	"github.com/convergehq/converge/plan"
 	"github.com/convergehq/converge/provider"
-	"github.com/convergehq/converge/providers/terraform/internal/testprovider"
+	"github.com/convergehq/converge/providers/terraform/internal/testprovider/things"
 	"github.com/convergehq/converge/store"
 	"github.com/convergehq/converge/store/sqlite"
 )
@@ -138,7 +138,7 @@ func (h *engineHarness) plan(rv *manifest.Revision, id string) plan.Action {
 }
 
 // only returns the one object in the directory.
-func (h *engineHarness) only() testprovider.Object {
+func (h *engineHarness) only() things.Object {
 	h.t.Helper()
 	objs := objects(h.t, h.dir)
 	if len(objs) != 1 {
@@ -147,7 +147,7 @@ func (h *engineHarness) only() testprovider.Object {
 	for id := range objs {
 		return readObject(h.t, h.dir, id)
 	}
-	return testprovider.Object{}
+	return things.Object{}
 }
 
 func (h *engineHarness) record(id string) store.Record {
@@ -242,7 +242,7 @@ func TestEngineLifecycle(t *testing.T) {
 			}
 
 			// Drift, by hand: detected and corrected.
-			tamper(t, h.dir, h.record(id).Private, func(o *testprovider.Object) { o.Size = 99; o.Tags["team"] = "other" })
+			tamper(t, h.dir, h.record(id).Private, func(o *things.Object) { o.Size = 99; o.Tags["team"] = "other" })
 			a := h.plan(rv, id)
 			if a.Type != plan.Update || !a.Drift {
 				t.Fatalf("plan after a change by hand: %s drift=%v (%s); want an update correcting drift", a.Type, a.Drift, a.Reason)
@@ -301,7 +301,7 @@ func TestEnginePluginKilledMidApply(t *testing.T) {
 	for _, proto := range protocols {
 		t.Run(fmt.Sprintf("protocol%d", proto), func(t *testing.T) {
 			h := newEngineHarness(t, proto)
-			hold := filepath.Join(h.dir, testprovider.HoldFile)
+			hold := filepath.Join(h.dir, things.HoldFile)
 			if err := os.WriteFile(hold, nil, 0o644); err != nil {
 				t.Fatal(err)
 			}
@@ -347,7 +347,7 @@ func TestEnginePluginKilledMidApply(t *testing.T) {
 func TestEnginePartialCreate(t *testing.T) {
 	h := newEngineHarness(t, 6)
 	const id = "convergetest.thing/a"
-	fail := filepath.Join(h.dir, testprovider.FailAfterCreateFile)
+	fail := filepath.Join(h.dir, things.FailAfterCreateFile)
 	if err := os.WriteFile(fail, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}

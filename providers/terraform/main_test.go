@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/convergehq/converge/provider"
+	"github.com/convergehq/converge/providers/terraform/internal/testprovider/things"
 )
 
 // pluginPath is the convergetest plugin, built once per test binary.
@@ -47,7 +48,7 @@ func startOpts(proto int, logger *slog.Logger) Options {
 	}
 	return Options{
 		Name: "convergetest", Type: "convergetest", Source: "registry.terraform.io/convergehq/convergetest",
-		Path: pluginPath, Logger: logger, Env: []string{fmt.Sprintf("CONVERGETEST_PROTOCOL=%d", proto)},
+		Path: pluginPath, Logger: logger, Env: []string{fmt.Sprintf("%s=%d", things.ProtocolEnv, proto)},
 	}
 }
 

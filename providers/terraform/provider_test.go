@@ -14,7 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/convergehq/converge/provider"
-	"github.com/convergehq/converge/providers/terraform/internal/testprovider"
+	"github.com/convergehq/converge/providers/terraform/internal/testprovider/things"
 )
 
 const thingKind = "convergetest.thing"
@@ -112,7 +112,7 @@ func TestPluginKilledMidCreate(t *testing.T) {
 	for _, proto := range protocols {
 		t.Run(fmt.Sprintf("protocol%d", proto), func(t *testing.T) {
 			p, dir := startTest(t, proto, nil)
-			hold := filepath.Join(dir, testprovider.HoldFile)
+			hold := filepath.Join(dir, things.HoldFile)
 			if err := os.WriteFile(hold, nil, 0o644); err != nil {
 				t.Fatal(err)
 			}
@@ -246,8 +246,32 @@ func TestSecretsNotInErrorsOrLogs(t *testing.T) {
 			t.Errorf("the logs hold %q", s)
 		}
 	}
-	if !strings.Contains(logs.String(), "plugin") {
-		t.Error("no plugin log line reached the logger")
+	// The plugin's own JSON log line of the refused call, at its level.
+	if l := logs.String(); !strings.Contains(l, "level=ERROR") || !strings.Contains(l, "tf_rpc=ValidateResourceConfig") {
+		t.Errorf("the plugin's error log line did not reach the logger at its level:\n%s", l)
+	}
+}
+
+// TestMemoryLimit passes MemoryLimit to the plugin as GOMEMLIMIT, and
+// Options.Env after it.
+func TestMemoryLimit(t *testing.T) {
+	opts := startOpts(6, nil)
+	opts.MemoryLimit = 64 << 20
+	opts.Env = append(opts.Env, "CONVERGETEST_MARK=1")
+	p, err := Start(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", p.pid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := strings.Split(string(b), "\x00")
+	for _, want := range []string{"GOMEMLIMIT=67108864", "CONVERGETEST_MARK=1", "TF_LOG_PROVIDER=INFO"} {
+		if !slices.Contains(env, want) {
+			t.Errorf("the plugin's environment lacks %s", want)
+		}
 	}
 }
 

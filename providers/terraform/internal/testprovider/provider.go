@@ -21,6 +21,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/convergehq/converge/providers/terraform/internal/testprovider/things"
 )
 
 // Address is the provider's registry address.
@@ -28,7 +30,7 @@ const Address = "registry.terraform.io/convergehq/convergetest"
 
 // ProtocolEnv names the environment variable that chooses the protocol the
 // plugin serves: "5" or "6" (the default).
-const ProtocolEnv = "CONVERGETEST_PROTOCOL"
+const ProtocolEnv = things.ProtocolEnv
 
 // New returns the provider.
 func New() provider.Provider { return &convergetest{} }

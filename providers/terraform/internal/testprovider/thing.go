@@ -21,34 +21,24 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/convergehq/converge/providers/terraform/internal/testprovider/things"
 )
 
 var pathDir = path.Root("dir")
 
-// Hook files, in the provider's directory.
+// The hook files and the objects' format.
 const (
-	HoldFile            = ".hold"
-	FailAfterCreateFile = ".fail-after-create"
+	HoldFile            = things.HoldFile
+	FailAfterCreateFile = things.FailAfterCreateFile
 )
 
-// Object is a thing as its file holds it, <dir>/<id>.json.
-type Object struct {
-	ID               string            `json:"id"`
-	Name             string            `json:"name"`
-	Size             int64             `json:"size"`
-	Zone             *string           `json:"zone,omitempty"`
-	Secret           *string           `json:"secret,omitempty"`
-	PassphraseSHA256 string            `json:"passphrase_sha256,omitempty"`
-	Token            string            `json:"token"`
-	Tags             map[string]string `json:"tags,omitempty"`
-	Rule             []Rule            `json:"rule,omitempty"`
-}
-
-// Rule is one rule block.
-type Rule struct {
-	Port     int64   `json:"port"`
-	Protocol *string `json:"protocol,omitempty"`
-}
+type (
+	// Object is a thing as its file holds it.
+	Object = things.Object
+	// Rule is one rule block.
+	Rule = things.Rule
+)
 
 type thing struct{ dir string }
 
