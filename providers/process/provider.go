@@ -472,7 +472,12 @@ func (p *Provider) start(req provider.Request, s spec) (procID, error) {
 	defer devnull.Close()
 	out := devnull
 	if s.log != "" {
-		f, err := os.OpenFile(s.log, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		// Not through a symbolic link: one planted in a shared directory
+		// would have converge append to a file of someone else's choice.
+		f, err := os.OpenFile(s.log, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW, 0o640)
+		if errors.Is(err, syscall.ELOOP) {
+			return procID{}, provider.Terminal(fmt.Errorf("spec.log: %s is a symbolic link, which converge does not follow: name the file itself", s.log))
+		}
 		if err != nil {
 			return procID{}, provider.Terminal(fmt.Errorf("spec.log: %w", err))
 		}

@@ -171,6 +171,9 @@ func TestCommandErrors(t *testing.T) {
 	if err := os.WriteFile(plain, []byte("#!/bin/sh\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.Symlink(plain, filepath.Join(dir, "link.log")); err != nil {
+		t.Fatal(err)
+	}
 	tests := map[string]struct {
 		spec map[string]any
 		want string
@@ -182,6 +185,8 @@ func TestCommandErrors(t *testing.T) {
 			`spec.command: "./run" does not exist`},
 		"PATH of spec.env": {map[string]any{"command": "sleep", "env": map[string]any{"PATH": dir}},
 			fmt.Sprintf(`spec.command: "sleep" not found in PATH (%s)`, dir)},
+		"log through a symlink": {map[string]any{"command": "sleep", "log": filepath.Join(dir, "link.log")},
+			fmt.Sprintf("spec.log: %s is a symbolic link", filepath.Join(dir, "link.log"))},
 		"env unset": {map[string]any{"command": "sleep", "env": map[string]any{"X": "${env:CONVERGE_TEST_NEVER_SET}"}},
 			"spec.env.X: environment variable CONVERGE_TEST_NEVER_SET is not set"},
 	}
