@@ -27,6 +27,8 @@ func (e *Engine) call(ctx context.Context, s snapshot, fn func(context.Context) 
 	defer release()
 	called := time.Now()
 	defer func() { e.measureCall(s, counter, began, called, err) }()
+	e.callStarted(s.in.ID, e.opOf(counter), called)
+	defer e.callEnded(s.in.ID)
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
 	defer cancel()
 	if dl, ok := ctx.Deadline(); ok {

@@ -153,6 +153,9 @@ type Engine struct {
 	graces      map[string]time.Duration       // ProviderConfig readAfterWriteGrace overrides
 	timeouts    map[string]time.Duration
 	outstanding map[string]uint64 // keys queued, scheduled or in progress, with their add generation
+
+	callsMu  sync.Mutex
+	inflight map[string]Call // the provider calls in flight, by resource ID
 	idle        *sync.Cond
 	stats       Stats
 	notify      notifiers       // the providers' notifications (notify.go)
@@ -193,6 +196,7 @@ func New(reg *provider.Registry, st store.Store, opts Options) *Engine {
 		graces:      map[string]time.Duration{},
 		timeouts:    map[string]time.Duration{},
 		outstanding: map[string]uint64{},
+		inflight:    map[string]Call{},
 	}
 	e.log = slog.New(secret.Handler(opts.Logger.Handler(), e.clean))
 	e.idle = sync.NewCond(&e.mu)

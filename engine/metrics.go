@@ -5,6 +5,7 @@ import (
 
 	"github.com/convergehq/converge/provider"
 	"github.com/convergehq/converge/queue"
+	"github.com/convergehq/converge/store"
 )
 
 // Metrics receives what a running engine measures (Options.Metrics, or
@@ -95,16 +96,20 @@ func (e *Engine) measureCall(s snapshot, counter *int64, began, called time.Time
 	if m == nil || s.provider == nil {
 		return
 	}
-	op := "observe"
+	m.ProviderCall(s.provider.Name(), string(e.opOf(counter)), called.Sub(began), time.Since(called), err)
+}
+
+// opOf is the provider method a call counted in counter makes.
+func (e *Engine) opOf(counter *int64) store.Op {
 	switch counter {
 	case &e.stats.Creates:
-		op = "create"
+		return store.OpCreate
 	case &e.stats.Updates:
-		op = "update"
+		return store.OpUpdate
 	case &e.stats.Deletes:
-		op = "delete"
+		return store.OpDelete
 	}
-	m.ProviderCall(s.provider.Name(), op, called.Sub(began), time.Since(called), err)
+	return OpObserve
 }
 
 func (e *Engine) driftMeasured(kind string) {

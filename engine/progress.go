@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"sort"
 	"time"
 
 	"github.com/convergehq/converge/store"
@@ -28,18 +29,55 @@ type Activity struct {
 	Waiting int `json:"waiting"`
 	// Failed failed, and are retried (Error) or not (Failed).
 	Failed int `json:"failed"`
-	// Slowest is the mutating call in flight for the longest time; nil
-	// when there is none.
+	// InFlight is the number of provider calls in flight now, observes
+	// included.
+	InFlight int `json:"inFlight"`
+	// Slowest is the mutating provider call in flight for the longest
+	// time; nil when there is none.
 	Slowest *Call `json:"slowest,omitempty"`
 }
 
-// Call is a mutating provider call in flight.
+// OpObserve is the Op of a Call that observes.
+const OpObserve store.Op = "observe"
+
+// Call is a provider call in flight.
 type Call struct {
-	ID string   `json:"id"`
+	ID string `json:"id"`
+	// Op is the provider method: store.OpCreate, OpUpdate, OpDelete or
+	// OpObserve.
 	Op store.Op `json:"op"`
-	// Since is when the call started: its intent was recorded, or its last
-	// attempt failed (a retry started after that).
+	// Since is when the provider was called (after the provider's rate
+	// limit let the call through).
 	Since time.Time `json:"since"`
+}
+
+func (e *Engine) callStarted(id string, op store.Op, at time.Time) {
+	e.callsMu.Lock()
+	e.inflight[id] = Call{ID: id, Op: op, Since: at}
+	e.callsMu.Unlock()
+}
+
+func (e *Engine) callEnded(id string) {
+	e.callsMu.Lock()
+	delete(e.inflight, id)
+	e.callsMu.Unlock()
+}
+
+// InFlight returns the provider calls in flight now, oldest first.
+func (e *Engine) InFlight() []Call {
+	e.callsMu.Lock()
+	out := make([]Call, 0, len(e.inflight))
+	for _, c := range e.inflight {
+		out = append(out, c)
+	}
+	e.callsMu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Since.Equal(out[j].Since) {
+			return out[i].Since.Before(out[j].Since)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
 }
 
 // Activity reports what the engine is doing. It reads memory only, and
@@ -75,13 +113,6 @@ func (e *Engine) Activity() Activity {
 		case store.OpDelete, store.OpDeleteDeposed:
 			a.Deleting++
 		}
-		since := r.Pending.Started
-		if r.Pending.Attempted.After(since) {
-			since = r.Pending.Attempted
-		}
-		if a.Slowest == nil || since.Before(a.Slowest.Since) || (since.Equal(a.Slowest.Since) && id < a.Slowest.ID) {
-			a.Slowest = &Call{ID: id, Op: r.Pending.Op, Since: since}
-		}
 	}
 	if e.target != nil {
 		for _, res := range e.target.Resources {
@@ -102,6 +133,14 @@ func (e *Engine) Activity() Activity {
 		}
 		a.Total++
 		count(id, r)
+	}
+	calls := e.InFlight()
+	a.InFlight = len(calls)
+	for _, c := range calls {
+		if c.Op != OpObserve {
+			a.Slowest = &c
+			break
+		}
 	}
 	return a
 }

@@ -13,8 +13,9 @@ import (
 	"github.com/convergehq/converge/store/memory"
 )
 
-// TestActivity: each resource counts once, by its phase and the call in
-// flight; the slowest call is the one in flight the longest.
+// TestActivity: each resource counts once, by its phase and the intent it
+// records; the calls in flight are those the provider is making, and the
+// slowest the mutating one in flight the longest.
 func TestActivity(t *testing.T) {
 	reg, err := provider.NewRegistry(providertest.NewMemory())
 	if err != nil {
@@ -69,7 +70,14 @@ spec: {value: v}
 	} {
 		e.records[r.ID] = r
 	}
-	want := Activity{Total: 8, Ready: 1, Creating: 1, Updating: 1, Deleting: 1, Provisioning: 1, Waiting: 1, Failed: 1,
+	// The calls in flight: the slowest is the oldest mutating one; an
+	// observe counts in InFlight only.
+	e.callStarted("mem.Object/new", OpObserve, t0.Add(-time.Hour))
+	e.callStarted("mem.Object/creating", store.OpCreate, t0.Add(2*time.Second))
+	e.callStarted("mem.Object/updating", store.OpUpdate, t0)
+	e.callStarted("mem.Object/gone", store.OpDelete, t0.Add(time.Second))
+	e.callEnded("mem.Object/gone")
+	want := Activity{Total: 8, Ready: 1, Creating: 1, Updating: 1, Deleting: 1, Provisioning: 1, Waiting: 1, Failed: 1, InFlight: 3,
 		Slowest: &Call{ID: "mem.Object/updating", Op: store.OpUpdate, Since: t0}}
 	if d := cmp.Diff(want, e.Activity()); d != "" {
 		t.Errorf("Activity (-want +got):\n%s", d)

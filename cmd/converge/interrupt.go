@@ -10,7 +10,6 @@ import (
 	"syscall"
 
 	"github.com/convergehq/converge/engine"
-	"github.com/convergehq/converge/store"
 )
 
 // interrupts handles SIGINT and SIGTERM for the commands that converge
@@ -54,7 +53,7 @@ func (in *interrupts) watch(stderr io.Writer) {
 	in.got.Store(true)
 	n := 0
 	if e := in.engine.Load(); e != nil {
-		n = inFlight(e.Records())
+		n = len(e.InFlight())
 	}
 	what := "Interrupt received"
 	if sig == syscall.SIGTERM {
@@ -72,15 +71,3 @@ func (in *interrupts) watch(stderr io.Writer) {
 
 // interrupted reports whether an interrupt arrived.
 func (in *interrupts) interrupted() bool { return in.got.Load() }
-
-// inFlight counts the mutating calls in flight: the records whose intent
-// is recorded and not yet resolved.
-func inFlight(recs []store.Record) int {
-	n := 0
-	for _, r := range recs {
-		if r.Pending != nil {
-			n++
-		}
-	}
-	return n
-}
