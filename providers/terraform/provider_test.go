@@ -301,3 +301,48 @@ func TestConfigureAgain(t *testing.T) {
 		t.Errorf("Configure with a missing directory: %v (class %s); want a terminal error naming spec.dir", err, c)
 	}
 }
+
+// TestPlanChange plans against an object: no change, an update with a
+// value not known yet (a plan preview), and a replace the provider asks
+// for (zone), whose outputs are those of a new object.
+func TestPlanChange(t *testing.T) {
+	for _, proto := range protocols {
+		t.Run(fmt.Sprintf("protocol%d", proto), func(t *testing.T) {
+			p, dir := startTest(t, proto, nil)
+			spec := map[string]any{"name": "p", "size": 2, "zone": "z1"}
+			res, err := p.Create(t.Context(), thingRequest("p", spec))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := thingRequest("p", spec)
+			req.Private = res.Private
+			obs, err := p.Observe(t.Context(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := objects(t, dir)
+			planFor := func(spec map[string]any) provider.Planned {
+				t.Helper()
+				pl, err := p.PlanChange(t.Context(), provider.PlanRequest{ID: req.ID, Kind: thingKind, Name: "p", Spec: spec, Observed: obs, Private: res.Private})
+				if err != nil {
+					t.Fatalf("PlanChange(%v): %v", spec, err)
+				}
+				return pl
+			}
+			if pl := planFor(req.Spec); pl.Action != provider.PlanNoop {
+				t.Errorf("plan of the spec it holds: %s %v; want no-op", pl.Action, pl.Paths)
+			}
+			pl := planFor(map[string]any{"name": "p", "size": provider.Unknown{Expr: "${x.y/z.outputs.n}"}, "zone": "z1"})
+			if _, unknown := pl.Outputs["size"].(provider.Unknown); pl.Action != provider.PlanUpdate || !slices.Equal(pl.Paths, []string{"size"}) || !unknown {
+				t.Errorf("plan with an unknown size: %s %v, size %#v; want an update of size, unknown", pl.Action, pl.Paths, pl.Outputs["size"])
+			}
+			pl = planFor(map[string]any{"name": "p", "size": int64(2), "zone": "z2"})
+			if _, unknown := pl.Outputs["id"].(provider.Unknown); pl.Action != provider.PlanReplace || !slices.Equal(pl.ReplacePaths, []string{"zone"}) || !unknown {
+				t.Errorf("plan of a new zone: %s, replace %v, id %#v; want a replace forced by zone, the new id unknown", pl.Action, pl.ReplacePaths, pl.Outputs["id"])
+			}
+			if d := cmp.Diff(before, objects(t, dir)); d != "" {
+				t.Errorf("PlanChange changed the objects:\n%s", d)
+			}
+		})
+	}
+}
