@@ -100,8 +100,19 @@ type Selector []Requirement
 // (the label is set) or !key (it is not).
 type Requirement struct {
 	Key, Value string
-	Op         string // "=", "!=", "exists", "!exists"
+	Op         SelectOp
 }
+
+// SelectOp is how a Requirement tests its label.
+type SelectOp string
+
+// The selector's operators.
+const (
+	OpEquals    SelectOp = "="       // key=value (key==value too)
+	OpNotEquals SelectOp = "!="      // key!=value: not set, or set to another value
+	OpExists    SelectOp = "exists"  // key: set, to any value
+	OpNotExists SelectOp = "!exists" // !key: not set
+)
 
 // ParseSelector parses a label selector as kubectl writes it:
 // "app=web,tier!=db,canary,!legacy" ("==" is "=").
@@ -116,17 +127,17 @@ func ParseSelector(s string) (Selector, error) {
 		switch {
 		case strings.Contains(term, "!="):
 			r.Key, r.Value, _ = strings.Cut(term, "!=")
-			r.Op = "!="
+			r.Op = OpNotEquals
 		case strings.Contains(term, "=="):
 			r.Key, r.Value, _ = strings.Cut(term, "==")
-			r.Op = "="
+			r.Op = OpEquals
 		case strings.Contains(term, "="):
 			r.Key, r.Value, _ = strings.Cut(term, "=")
-			r.Op = "="
+			r.Op = OpEquals
 		case strings.HasPrefix(term, "!"):
-			r.Key, r.Op = term[1:], "!exists"
+			r.Key, r.Op = term[1:], OpNotExists
 		default:
-			r.Key, r.Op = term, "exists"
+			r.Key, r.Op = term, OpExists
 		}
 		r.Key, r.Value = strings.TrimSpace(r.Key), strings.TrimSpace(r.Value)
 		if r.Key == "" || strings.ContainsAny(r.Key, "=! ") || strings.ContainsAny(r.Value, "=! ") {
@@ -142,19 +153,19 @@ func (s Selector) Matches(labels map[string]string) bool {
 	for _, r := range s {
 		v, ok := labels[r.Key]
 		switch r.Op {
-		case "=":
+		case OpEquals:
 			if !ok || v != r.Value {
 				return false
 			}
-		case "!=":
+		case OpNotEquals:
 			if ok && v == r.Value {
 				return false
 			}
-		case "exists":
+		case OpExists:
 			if !ok {
 				return false
 			}
-		case "!exists":
+		case OpNotExists:
 			if ok {
 				return false
 			}

@@ -299,8 +299,8 @@ type Selection struct {
 	IDs   []string
 	Kind  string
 	Phase store.Phase
-	// Labels must all be set, to these values.
-	Labels map[string]string
+	// Selector picks by the manifests' labels; empty: every resource.
+	Selector Selector
 }
 
 // Select keeps the resources of v that sel picks. Labels are those of rv,
@@ -309,7 +309,7 @@ type Selection struct {
 // one converge neither desires nor records is an error matching
 // ErrUnknownResource.
 func Select(ctx context.Context, st store.Store, rv *manifest.Revision, v StatusView, sel Selection) (StatusView, error) {
-	if rv == nil && (len(sel.IDs) > 0 || len(sel.Labels) > 0) {
+	if rv == nil && (len(sel.IDs) > 0 || len(sel.Selector) > 0) {
 		// Decoded only when needed: a large revision takes a while.
 		var err error
 		if rv, err = TargetRevision(ctx, st); err != nil {
@@ -347,9 +347,9 @@ func Select(ctx context.Context, st store.Store, rv *manifest.Revision, v Status
 		if sel.Kind != "" && r.Kind != sel.Kind || sel.Phase != "" && r.Phase != sel.Phase {
 			continue
 		}
-		if len(sel.Labels) > 0 {
+		if len(sel.Selector) > 0 {
 			res, ok := rv.Get(r.ID)
-			if !ok || !hasLabels(res.Labels, sel.Labels) {
+			if !ok || !sel.Selector.Matches(res.Labels) {
 				continue
 			}
 		}
@@ -359,11 +359,3 @@ func Select(ctx context.Context, st store.Store, rv *manifest.Revision, v Status
 	return v, nil
 }
 
-func hasLabels(labels, want map[string]string) bool {
-	for k, w := range want {
-		if v, ok := labels[k]; !ok || v != w {
-			return false
-		}
-	}
-	return true
-}

@@ -97,8 +97,10 @@ func TestDescribeAndSelect(t *testing.T) {
 			"ids, in order":    {sel: Selection{IDs: []string{"mem.Object/c", "mem.Object/a", "mem.Object/c"}}, want: []string{"mem.Object/c", "mem.Object/a"}},
 			"phase":            {sel: Selection{Phase: store.PhasePending}, want: []string{"mem.Object/b", "mem.Object/c"}},
 			"kind":             {sel: Selection{Kind: "other.Kind"}, want: []string{}},
-			"label":            {sel: Selection{Labels: map[string]string{"app": "web"}}, want: []string{"mem.Object/a"}},
-			"label and phase":  {sel: Selection{Labels: map[string]string{"app": "db"}, Phase: store.PhaseReady}, want: []string{}},
+			"label":            {sel: Selection{Selector: Selector{{Key: "app", Value: "web", Op: OpEquals}}}, want: []string{"mem.Object/a"}},
+			"label and phase":  {sel: Selection{Selector: Selector{{Key: "app", Value: "db", Op: OpEquals}}, Phase: store.PhaseReady}, want: []string{}},
+			"label not equal":  {sel: Selection{Selector: Selector{{Key: "app", Value: "web", Op: OpNotEquals}}}, want: []string{"mem.Object/b", "mem.Object/c"}},
+			"label unset":      {sel: Selection{Selector: Selector{{Key: "app", Op: OpNotExists}}}, want: []string{"mem.Object/c"}},
 			"an unknown id":    {sel: Selection{IDs: []string{"mem.Object/a", "mem.Object/nope"}}, wantErr: ErrUnknownResource},
 			"not desired, set": {sel: Selection{IDs: []string{"mem.Object/gone"}}, want: []string{"mem.Object/gone"}},
 		}

@@ -500,7 +500,7 @@ or else the target revision's).`,
 			if sel.Phase, err = parsePhase(phase); err != nil {
 				return err
 			}
-			if sel.Labels, err = parseLabels(labels); err != nil {
+			if sel.Selector, err = parseLabels(labels); err != nil {
 				return err
 			}
 			v, err := g.statusView(cmd, sel)

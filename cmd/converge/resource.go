@@ -291,20 +291,16 @@ func parsePhase(s string) (store.Phase, error) {
 	return "", fmt.Errorf("--phase %q: must be one of %s", s, strings.Join(names, ", "))
 }
 
-// parseLabels reads -l: key=value terms, comma-separated or repeated.
-func parseLabels(terms []string) (map[string]string, error) {
-	var labels map[string]string
+// parseLabels reads -l: a label selector as kubectl writes it
+// (app=web,tier!=db,canary,!legacy), comma-separated or repeated.
+func parseLabels(terms []string) (controller.Selector, error) {
+	var sel controller.Selector
 	for _, t := range terms {
-		for _, term := range strings.Split(t, ",") {
-			k, v, ok := strings.Cut(strings.TrimSpace(term), "=")
-			if !ok || k == "" || strings.ContainsAny(k, "!= ") {
-				return nil, fmt.Errorf("-l %q: want key=value (comma-separated or repeated: -l app=web,tier=db)", t)
-			}
-			if labels == nil {
-				labels = map[string]string{}
-			}
-			labels[k] = v
+		s, err := controller.ParseSelector(t)
+		if err != nil {
+			return nil, fmt.Errorf("-l %q: want key=value, key!=value, key or !key (comma-separated or repeated: -l app=web,tier!=db)", t)
 		}
+		sel = append(sel, s...)
 	}
-	return labels, nil
+	return sel, nil
 }

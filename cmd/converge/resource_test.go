@@ -231,7 +231,10 @@ func TestStatusSelection(t *testing.T) {
 		"none":          {args: []string{"-l", "app=nothing"}, want: []string{}},
 		"unknown id":    {args: []string{"file.File/index", "file.File/nope"}, wantErr: "error: file.File/nope: unknown resource"},
 		"bad phase":     {args: []string{"--phase", "Broken"}, wantErr: `error: --phase "Broken": must be one of Pending, Waiting,`},
-		"bad label":     {args: []string{"-l", "app"}, wantErr: `error: -l "app": want key=value`},
+		"label not":     {args: []string{"-l", "tier!=web"}, want: []string{"file.File/index", "file.File/motd", "file.File/orphan", "file.Symlink/link"}},
+		"label set":     {args: []string{"-l", "tier"}, want: []string{"file.Directory/site"}},
+		"label unset":   {args: []string{"-l", "!app"}, want: []string{"file.File/orphan", "file.Symlink/link"}},
+		"bad label":     {args: []string{"-l", "a=b=c"}, wantErr: `error: -l "a=b=c": want key=value, key!=value, key or !key`},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
