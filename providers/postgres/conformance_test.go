@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -190,69 +191,104 @@ func TestConformanceSchema(t *testing.T) {
 	})
 }
 
-// TestConformanceGrant runs the suite for postgres.Grant on the tables of
-// a schema holding two tables: each resource grants to a role of its
-// own; the backend is the privileges those roles hold on the tables.
+// TestConformanceGrant runs the suite for postgres.Grant, for each
+// target: each resource grants to a role of its own, in a database
+// holding a schema app with two tables and two sequences; the backend is
+// the privileges those roles hold on the target's objects.
 func TestConformanceGrant(t *testing.T) {
 	srv := pgtest.Shared(t)
-	providertest.Run(t, func(t *testing.T) providertest.Harness {
-		p := newProvider(t, srv, "postgres")
-		pfx := pgtest.Name("cg")
-		db := database(t, srv, pfx+"_db")
-		t.Cleanup(func() { p.Close() })
-		srv.Exec(t, db, "CREATE SCHEMA app; CREATE TABLE app.a (id int); CREATE TABLE app.b (id int)")
-		var mu sync.Mutex
-		made := map[string]bool{}
-		grantee := func(name string) string {
-			r := pfx + "_" + name
-			mu.Lock()
-			defer mu.Unlock()
-			if !made[r] {
-				made[r] = true
-				role(t, srv, r, "NOLOGIN")
-			}
-			return r
-		}
-		spec := func(name string) map[string]any {
-			return map[string]any{"database": db, "role": grantee(name), "on": "tables-in-schema", "objects": []any{"app"}, "privileges": []any{"select", "INSERT"}}
-		}
-		return providertest.Harness{
-			Provider: p,
-			Kind:     "postgres.Grant",
-			Spec:     spec,
-			Updated: func(name string) map[string]any {
-				s := spec(name)
-				s["privileges"], s["withGrantOption"] = []any{"SELECT", "UPDATE", "DELETE"}, true
-				return s
-			},
-			Replaced: func(name string) map[string]any {
-				s := spec(name)
-				s["role"] = grantee(name + "_new")
-				return s
-			},
-			ObserveFinds: true,
-			Objects: func(t *testing.T) map[string]any {
-				out := map[string]any{}
-				for _, r := range query(t, srv, db, `SELECT r.rolname, string_agg(c.relname || ':' || a.privilege_type || ':' || a.is_grantable, ' ' ORDER BY 1)
-					FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, aclexplode(c.relacl) a JOIN pg_roles r ON r.oid = a.grantee
-					WHERE n.nspname = 'app' AND starts_with(r.rolname, $1) GROUP BY r.rolname`, pfx+"_") {
-					out[r[0]] = r[1]
-				}
-				return out
-			},
+	// acl reads the privileges of the roles with a prefix ($1) on the
+	// target's objects, one row per role.
+	targets := map[string]struct {
+		objects            []any
+		privileges, update []any
+		acl, tamper        string
+	}{
+		"database": {nil, []any{"CONNECT", "TEMP"}, []any{"ALL"},
+			`SELECT r.rolname, string_agg(d.datname || ':' || a.privilege_type || ':' || a.is_grantable, ' ' ORDER BY 1)
+				FROM pg_database d, aclexplode(d.datacl) a JOIN pg_roles r ON r.oid = a.grantee
+				WHERE d.datname = current_database() AND starts_with(r.rolname, $1) GROUP BY r.rolname`,
+			"REVOKE TEMPORARY ON DATABASE %[2]s FROM %[1]s"},
+		"schema": {[]any{"app"}, []any{"USAGE", "CREATE"}, []any{"USAGE"},
+			`SELECT r.rolname, string_agg(n.nspname || ':' || a.privilege_type || ':' || a.is_grantable, ' ' ORDER BY 1)
+				FROM pg_namespace n, aclexplode(n.nspacl) a JOIN pg_roles r ON r.oid = a.grantee
+				WHERE n.nspname = 'app' AND starts_with(r.rolname, $1) GROUP BY r.rolname`,
+			"REVOKE CREATE ON SCHEMA app FROM %[1]s"},
+		"tables-in-schema": {[]any{"app"}, []any{"select", "INSERT"}, []any{"SELECT", "UPDATE", "DELETE"},
+			`SELECT r.rolname, string_agg(c.relname || ':' || a.privilege_type || ':' || a.is_grantable, ' ' ORDER BY 1)
+				FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, aclexplode(c.relacl) a JOIN pg_roles r ON r.oid = a.grantee
+				WHERE n.nspname = 'app' AND c.relkind = 'r' AND starts_with(r.rolname, $1) GROUP BY r.rolname`,
 			// A revoke done by hand, on one table.
-			Tamper: func(t *testing.T, name string, _ map[string]string) {
-				srv.Exec(t, db, "REVOKE INSERT ON app.b FROM "+q(pfx+"_"+name))
-			},
-			Failures: []providertest.Failure{
-				{Name: "privilege of another target", Spec: map[string]any{"database": db, "role": grantee("f1"), "on": "database", "privileges": []any{"SELECT"}}, Class: provider.ClassTerminal},
-				{Name: "schema missing", Spec: map[string]any{"database": db, "role": grantee("f2"), "on": "schema", "objects": []any{"nowhere"}, "privileges": []any{"USAGE"}}, Class: provider.ClassRetryable},
-				{Name: "role missing", Spec: map[string]any{"database": db, "role": pfx + "_missing", "on": "schema", "objects": []any{"app"}, "privileges": []any{"USAGE"}}, Class: provider.ClassRetryable},
-				{Name: "objects missing", Spec: map[string]any{"database": db, "role": grantee("f3"), "on": "schema", "privileges": []any{"USAGE"}}, Class: provider.ClassTerminal},
-				{Name: "unknown target", Spec: map[string]any{"database": db, "role": grantee("f4"), "on": "table", "objects": []any{"app"}, "privileges": []any{"SELECT"}}, Class: provider.ClassTerminal},
-			},
-		}
-	})
+			"REVOKE INSERT ON app.b FROM %[1]s"},
+		"sequences-in-schema": {[]any{"app"}, []any{"USAGE", "SELECT"}, []any{"ALL"},
+			`SELECT r.rolname, string_agg(c.relname || ':' || a.privilege_type || ':' || a.is_grantable, ' ' ORDER BY 1)
+				FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, aclexplode(c.relacl) a JOIN pg_roles r ON r.oid = a.grantee
+				WHERE n.nspname = 'app' AND c.relkind = 'S' AND starts_with(r.rolname, $1) GROUP BY r.rolname`,
+			"REVOKE USAGE ON SEQUENCE app.s2 FROM %[1]s"},
+	}
+	for on, tg := range targets {
+		t.Run(on, func(t *testing.T) {
+			providertest.Run(t, func(t *testing.T) providertest.Harness {
+				p := newProvider(t, srv, "postgres")
+				pfx := pgtest.Name("cg")
+				db := database(t, srv, pfx+"_db")
+				t.Cleanup(func() { p.Close() })
+				srv.Exec(t, db, "CREATE SCHEMA app; CREATE TABLE app.a (id int); CREATE TABLE app.b (id int); CREATE SEQUENCE app.s1; CREATE SEQUENCE app.s2")
+				var mu sync.Mutex
+				made := map[string]bool{}
+				grantee := func(name string) string {
+					r := pfx + "_" + name
+					mu.Lock()
+					defer mu.Unlock()
+					if !made[r] {
+						made[r] = true
+						role(t, srv, r, "NOLOGIN")
+					}
+					return r
+				}
+				spec := func(name string) map[string]any {
+					s := map[string]any{"database": db, "role": grantee(name), "on": on, "privileges": tg.privileges}
+					if tg.objects != nil {
+						s["objects"] = tg.objects
+					}
+					return s
+				}
+				return providertest.Harness{
+					Provider: p,
+					Kind:     "postgres.Grant",
+					Spec:     spec,
+					Updated: func(name string) map[string]any {
+						s := spec(name)
+						s["privileges"], s["withGrantOption"] = tg.update, true
+						return s
+					},
+					Replaced: func(name string) map[string]any {
+						s := spec(name)
+						s["role"] = grantee(name + "_new")
+						return s
+					},
+					ObserveFinds: true,
+					Objects: func(t *testing.T) map[string]any {
+						out := map[string]any{}
+						for _, r := range query(t, srv, db, tg.acl, pfx+"_") {
+							out[r[0]] = r[1]
+						}
+						return out
+					},
+					Tamper: func(t *testing.T, name string, _ map[string]string) {
+						srv.Exec(t, db, fmt.Sprintf(tg.tamper, q(pfx+"_"+name), q(db)))
+					},
+					Failures: []providertest.Failure{
+						{Name: "privilege of another target", Spec: map[string]any{"database": db, "role": grantee("f1"), "on": "database", "privileges": []any{"SELECT"}}, Class: provider.ClassTerminal},
+						{Name: "schema missing", Spec: map[string]any{"database": db, "role": grantee("f2"), "on": "schema", "objects": []any{"nowhere"}, "privileges": []any{"USAGE"}}, Class: provider.ClassRetryable},
+						{Name: "role missing", Spec: map[string]any{"database": db, "role": pfx + "_missing", "on": "schema", "objects": []any{"app"}, "privileges": []any{"USAGE"}}, Class: provider.ClassRetryable},
+						{Name: "objects missing", Spec: map[string]any{"database": db, "role": grantee("f3"), "on": "schema", "privileges": []any{"USAGE"}}, Class: provider.ClassTerminal},
+						{Name: "unknown target", Spec: map[string]any{"database": db, "role": grantee("f4"), "on": "table", "objects": []any{"app"}, "privileges": []any{"SELECT"}}, Class: provider.ClassTerminal},
+					},
+				}
+			})
+		})
+	}
 }
 
 // extensions returns two extensions the server has available, can move

@@ -22,7 +22,7 @@ type databaseRow struct {
 
 func queryDatabase(ctx context.Context, c *pgx.Conn, name string) (*databaseRow, error) {
 	var r databaseRow
-	err := c.QueryRow(ctx, `SELECT pg_get_userbyid(d.datdba)::text, pg_encoding_to_char(d.encoding)::text, d.datcollate::text, d.datctype::text, d.datconnlimit, d.datallowconn
+	err := c.QueryRow(ctx, `SELECT pg_get_userbyid(d.datdba)::text, pg_encoding_to_char(d.encoding)::text, coalesce(d.datcollate, '')::text, coalesce(d.datctype, '')::text, d.datconnlimit, d.datallowconn
 		FROM pg_database d WHERE d.datname = $1`, name).
 		Scan(&r.owner, &r.encoding, &r.collate, &r.ctype, &r.connLimit, &r.allowConn)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -142,7 +142,7 @@ func (p *Provider) applyDatabase(ctx context.Context, srv *server, req provider.
 			return nil
 		})
 	})
-	if create && pgCode(err) == codeDuplicateDatabase {
+	if create && duplicate(err, codeDuplicateDatabase) {
 		return p.applyDatabase(ctx, srv, req, false)
 	}
 	var pe *provider.Error

@@ -330,47 +330,125 @@ func TestEngineRoleOwningADatabase(t *testing.T) {
 }
 
 // TestEngineInterruptedCreate is the provider-level equivalent of a crash
-// after the CREATE ROLE ran: the first Create makes the role, then fails
-// as if the connection dropped before the answer. The engine observes,
-// finds the role, adopts it as its own: one create only, no "already
-// exists", the role converged.
+// after the statement ran, for every kind: the first Create makes the
+// object, then fails as if the connection dropped before the answer. The
+// engine observes, finds the object and takes it as its own: one create
+// only, no "already exists", the resource converged.
 func TestEngineInterruptedCreate(t *testing.T) {
 	srv := pgtest.Shared(t)
+	pfx := pgtest.Name("interrupted")
+	db := database(t, srv, pfx+"_db")
+	role(t, srv, pfx+"_grantee", "NOLOGIN")
+	t.Cleanup(func() { dropDatabase(srv, pfx+"_made"); dropRole(srv, pfx+"_r") })
+	ext := "plpgsql"
+	if rows := query(t, srv, db, `SELECT name FROM pg_available_extensions WHERE name IN ('citext', 'hstore', 'ltree', 'cube') AND installed_version IS NULL ORDER BY 1`); len(rows) > 0 {
+		ext = rows[0][0]
+	} else {
+		srv.Exec(t, db, "DROP EXTENSION plpgsql")
+	}
+	tests := []struct {
+		kind, doc, check, want string
+	}{
+		{"postgres.Role", fmt.Sprintf("{name: %s_r, login: true, connectionLimit: 3}", pfx),
+			fmt.Sprintf("SELECT rolconnlimit::text FROM pg_roles WHERE rolname = '%s_r'", pfx), "3"},
+		{"postgres.Database", fmt.Sprintf("{name: %s_made, connectionLimit: 4}", pfx),
+			fmt.Sprintf("SELECT datconnlimit::text FROM pg_database WHERE datname = '%s_made'", pfx), "4"},
+		{"postgres.Schema", fmt.Sprintf("{database: %s, name: made}", db),
+			"SELECT count(*)::text FROM pg_namespace WHERE nspname = 'made'", "1"},
+		{"postgres.Grant", fmt.Sprintf("{database: %s, role: %s_grantee, on: database, privileges: [CONNECT]}", db, pfx),
+			fmt.Sprintf("SELECT has_database_privilege('%s_grantee', current_database(), 'CONNECT')::text", pfx), "true"},
+		{"postgres.Extension", fmt.Sprintf("{database: %s, name: %s}", db, ext),
+			fmt.Sprintf("SELECT count(*)::text FROM pg_extension WHERE extname = '%s'", ext), "1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.kind, func(t *testing.T) {
+			p := newProvider(t, srv, "postgres")
+			var creates, cut atomic.Int64
+			w := providertest.Wrap(p)
+			w.CreateFn = func(ctx context.Context, req provider.Request) (provider.Result, error) {
+				creates.Add(1)
+				res, err := p.Create(ctx, req)
+				if err == nil && cut.Add(1) == 1 {
+					return provider.Result{}, provider.Ambiguous(errors.New("connection reset after the statement was sent"))
+				}
+				return res, err
+			}
+			s := newScenario(t, srv, w)
+			rep := s.apply(s.mustLoad(fmt.Sprintf("kind: %s\nmetadata: {name: x}\nspec: %s\n", tt.kind, tt.doc)), 30*time.Second)
+			if !rep.OK() {
+				t.Fatalf("apply: %+v", rep.Failures)
+			}
+			if cut.Load() < 1 {
+				t.Fatal("the create was not interrupted: the premise fails")
+			}
+			if n := creates.Load(); n != 1 {
+				t.Errorf("%d creates; want 1 (the retry observes and finds the object)", n)
+			}
+			if got := one(t, srv, db, tt.check); got != tt.want {
+				t.Errorf("%s = %q; want %q", tt.check, got, tt.want)
+			}
+			p.Close()
+		})
+	}
+}
+
+// TestCreateOfWhatExists: a Create that meets the object (a second
+// create racing the first) brings it to the spec, with no "already
+// exists" error.
+func TestCreateOfWhatExists(t *testing.T) {
+	srv := pgtest.Shared(t)
 	p := newProvider(t, srv, "postgres")
-	var creates, cut atomic.Int64
-	w := providertest.Wrap(p)
-	w.CreateFn = func(ctx context.Context, req provider.Request) (provider.Result, error) {
-		creates.Add(1)
-		res, err := p.Create(ctx, req)
-		if err == nil && cut.Add(1) == 1 {
-			return provider.Result{}, provider.Ambiguous(errors.New("connection reset after the statement was sent"))
+	pfx := pgtest.Name("exists")
+	db := database(t, srv, pfx+"_db")
+	t.Cleanup(func() { p.Close() })
+	r := role(t, srv, pfx+"_r", "CONNECTION LIMIT 1")
+	srv.Exec(t, db, "CREATE SCHEMA s")
+	for _, c := range []struct {
+		kind        string
+		spec        map[string]any
+		check, want string
+	}{
+		{"postgres.Role", map[string]any{"name": r, "connectionLimit": 4}, "SELECT rolconnlimit::text FROM pg_roles WHERE rolname = $1", "4"},
+		{"postgres.Database", map[string]any{"name": db, "connectionLimit": 5}, "SELECT datconnlimit::text FROM pg_database WHERE datname = $1", "5"},
+		{"postgres.Schema", map[string]any{"database": db, "name": "s", "owner": r}, "SELECT pg_get_userbyid(nspowner)::text FROM pg_namespace WHERE nspname = 's' AND $1 <> ''", r},
+	} {
+		if _, err := p.Create(t.Context(), request(c.kind, "x", applied(t, p, c.kind, c.spec))); err != nil {
+			t.Errorf("Create of a %s that exists: %v; want it brought to the spec", c.kind, err)
+			continue
 		}
-		return res, err
+		name, _ := c.spec["name"].(string)
+		if got := one(t, srv, db, c.check, name); got != c.want {
+			t.Errorf("%s after the Create: %q; want %q", c.kind, got, c.want)
+		}
 	}
-	s := newScenario(t, srv, w)
-	name := pgtest.Name("interrupted")
-	t.Cleanup(func() { dropRole(srv, name) })
-	rv := s.mustLoad(fmt.Sprintf("kind: postgres.Role\nmetadata: {name: r}\nspec: {name: %s, login: true, connectionLimit: 3}\n", name))
-	rep := s.apply(rv, 30*time.Second)
-	if !rep.OK() {
-		t.Fatalf("apply: %+v", rep.Failures)
+}
+
+// TestConcurrentCreates: creates of one role, database and schema racing
+// each other all succeed, and make one object each.
+func TestConcurrentCreates(t *testing.T) {
+	srv := pgtest.Shared(t)
+	p := newProvider(t, srv, "postgres")
+	pfx := pgtest.Name("race")
+	t.Cleanup(func() { p.Close(); dropDatabase(srv, pfx); dropRole(srv, pfx) })
+	for _, req := range []provider.Request{
+		request("postgres.Role", "r", applied(t, p, "postgres.Role", map[string]any{"name": pfx})),
+		request("postgres.Database", "d", applied(t, p, "postgres.Database", map[string]any{"name": pfx})),
+		request("postgres.Schema", "s", map[string]any{"database": pfx, "name": "s"}),
+	} {
+		errs := make(chan error, 4)
+		for range 4 {
+			go func() {
+				_, err := p.Create(t.Context(), req)
+				errs <- err
+			}()
+		}
+		for range 4 {
+			if err := <-errs; err != nil {
+				t.Errorf("concurrent Create of %s: %v", req.Kind, err)
+			}
+		}
 	}
-	if cut.Load() < 1 {
-		t.Fatal("the create was not interrupted: the premise fails")
-	}
-	if n := creates.Load(); n != 1 {
-		t.Errorf("%d creates; want 1 (the retry observes and finds the role)", n)
-	}
-	if got := one(t, srv, "postgres", "SELECT rolconnlimit::text FROM pg_roles WHERE rolname = $1", name); got != "3" {
-		t.Errorf("role connection limit %q; want 3", got)
-	}
-	// A Create of what exists (a second create racing the first) is no
-	// "already exists" error either.
-	req := request("postgres.Role", "r", applied(t, p, "postgres.Role", map[string]any{"name": name, "login": true, "connectionLimit": 4}))
-	if _, err := p.Create(t.Context(), req); err != nil {
-		t.Errorf("Create of a role that exists: %v; want it brought to the spec", err)
-	}
-	if got := one(t, srv, "postgres", "SELECT rolconnlimit::text FROM pg_roles WHERE rolname = $1", name); got != "4" {
-		t.Errorf("role connection limit %q after the second Create; want 4", got)
+	if got := one(t, srv, pfx, "SELECT count(*)::text FROM pg_namespace WHERE nspname = 's'"); got != "1" {
+		t.Errorf("%s schemas; want 1", got)
 	}
 }

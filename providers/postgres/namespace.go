@@ -89,7 +89,7 @@ func (p *Provider) applySchema(ctx context.Context, srv *server, req provider.Re
 			return err
 		})
 	})
-	if create && pgCode(err) == codeDuplicateSchema {
+	if create && duplicate(err, codeDuplicateSchema) {
 		return p.applySchema(ctx, srv, req, false)
 	}
 	var pe *provider.Error

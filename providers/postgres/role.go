@@ -247,7 +247,7 @@ func (p *Provider) applyRole(ctx context.Context, srv *server, req provider.Requ
 			return nil
 		})
 	})
-	if pgCode(err) == codeDuplicateObject && create {
+	if create && duplicate(err, codeDuplicateObject) {
 		// Made by a concurrent or interrupted create: bring it to the spec.
 		return p.applyRole(ctx, srv, req, false)
 	}

@@ -113,6 +113,9 @@ func classify(err error, what string, mutation bool, secrets ...string) error {
 		}
 		return fmt.Errorf("%s: %w", what, err)
 	}
+	if errors.Is(err, errClosed) { // nothing was sent
+		return provider.Retryable(fmt.Errorf("%s: %w", what, err))
+	}
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) {
 		msg := redact(err.Error(), secrets)
@@ -171,4 +174,11 @@ func pgError(err error) *pgconn.PgError {
 		return pe
 	}
 	return nil
+}
+
+// duplicate reports whether err says the object exists already: code, or
+// the unique violation of a create that raced another (23505).
+func duplicate(err error, code string) bool {
+	c := pgCode(err)
+	return c == code || c == "23505"
 }
