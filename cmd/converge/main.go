@@ -30,7 +30,9 @@ func tuneGC() {
 
 // run executes the CLI and returns the process exit code.
 func run(args []string) int {
-	return execute(newRootCmd(), args)
+	root, g := newRoot()
+	defer g.closeDeclared() // the providers the manifests declared
+	return execute(root, args)
 }
 
 // execute runs cmd with args, prints an error to cmd's error stream, and

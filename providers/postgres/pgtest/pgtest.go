@@ -251,6 +251,9 @@ func Name(prefix string) string {
 	return prefix + "_" + hex.EncodeToString(b)
 }
 
+// debianBins is where Debian's postgresql packages put the binaries.
+var debianBins = "/usr/lib/postgresql/*/bin"
+
 // FindBin returns the directory holding initdb and postgres: the one on
 // PATH, else the newest /usr/lib/postgresql/*/bin.
 func FindBin() (string, error) {
@@ -260,7 +263,7 @@ func FindBin() (string, error) {
 			return dir, nil
 		}
 	}
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	dirs, _ := filepath.Glob(debianBins)
 	sort.Slice(dirs, func(i, j int) bool { return versionOf(dirs[i]) > versionOf(dirs[j]) })
 	for _, d := range dirs {
 		if fileExists(filepath.Join(d, "initdb")) && fileExists(filepath.Join(d, "postgres")) {
