@@ -54,7 +54,9 @@
 // default, decides what an absent optional+computed field becomes, so it
 // never shows as a change); computed-only attributes are outputs only;
 // every attribute is an output, the sensitive ones listed in
-// SensitiveOutputs. Numbers are floats (which take integers), lists and
+// SensitiveOutputs. Sensitive (and write-only) string attributes are Env
+// fields: their ${env:NAME} are expanded at call time, so that a secret
+// can come from the environment. Numbers are floats (which take integers), lists and
 // sets lists, maps maps, objects any; nested blocks are lists of maps
 // (single and group blocks maps). No field is ForceNew: which changes
 // replace an object is the plan's answer (RequiresReplace), which the

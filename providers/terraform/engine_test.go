@@ -402,3 +402,26 @@ func waitGone(t *testing.T, pid int) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestEngineSecretFromEnv takes a sensitive attribute from the
+// environment (${env:NAME}): the provider gets the value, a second apply
+// changes nothing, and the value shows in no log line.
+func TestEngineSecretFromEnv(t *testing.T) {
+	const value = "from-the-environment-42"
+	t.Setenv("CONVERGETEST_SECRET", value)
+	h := newEngineHarness(t, 6)
+	if f := h.p.Schemas()[0].Fields["secret"]; !f.Env || !f.Sensitive {
+		t.Fatalf("secret field %+v; want sensitive and Env", f)
+	}
+	rv := h.load("kind: convergetest.thing\nmetadata: {name: a}\nspec: {name: a, secret: \"${env:CONVERGETEST_SECRET}\"}\n")
+	h.mustConverge(rv)
+	if o := h.only(); o.Secret == nil || *o.Secret != value {
+		t.Fatalf("secret %v; want the variable's value", o.Secret)
+	}
+	if rep := h.mustConverge(rv); rep.Stats.Mutations() != 0 {
+		t.Errorf("second apply made %d mutations; want none", rep.Stats.Mutations())
+	}
+	if strings.Contains(h.logs.String(), value) {
+		t.Error("the logs hold the secret from the environment")
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -367,7 +368,11 @@ func (p *Provider) ValidateSpec(kind string, spec map[string]any) []provider.Fie
 	if err != nil {
 		return []provider.FieldError{{Field: "kind", Msg: err.Error()}}
 	}
-	cfg, err := configValue(rs.block, unresolved(spec).(map[string]any))
+	spec = unresolved(spec).(map[string]any)
+	if expanded, err := p.expandEnv(rs, spec); err == nil {
+		spec = expanded // ${env:NAME} are unknown already; this undoes $$
+	}
+	cfg, err := configValue(rs.block, spec)
 	if err != nil {
 		return []provider.FieldError{fieldError(err)}
 	}
@@ -471,10 +476,59 @@ func fieldError(err error) provider.FieldError {
 	return provider.FieldError{Field: "spec", Msg: err.Error()}
 }
 
+// expandEnv returns spec with the ${env:NAME} of its Env fields (see
+// attribute.envField) expanded from the environment; the values used are
+// redacted from then on. A variable that is not set is a terminal error.
+func (p *Provider) expandEnv(rs *resourceSchema, spec map[string]any) (map[string]any, error) {
+	var out map[string]any
+	for n, a := range rs.block.attrs {
+		s, ok := spec[n].(string)
+		if !ok || !a.envField() {
+			continue
+		}
+		x, used, err := provider.ExpandEnv(s, os.LookupEnv)
+		if err != nil {
+			return nil, provider.Terminal(fmt.Errorf("spec.%s: %w", n, err))
+		}
+		p.redact.Add(x)
+		p.redact.Add(used...)
+		if out == nil {
+			out = make(map[string]any, len(spec))
+			for k, v := range spec {
+				out[k] = v
+			}
+		}
+		out[n] = x
+	}
+	if out == nil {
+		return spec, nil
+	}
+	return out, nil
+}
+
+// envState shows, in the observed state of an Env field, the spec's
+// template when the object holds what it expands to, so that the engine
+// compares like with like.
+func (p *Provider) envState(rs *resourceSchema, spec, state map[string]any) {
+	for n, a := range rs.block.attrs {
+		tmpl, ok := spec[n].(string)
+		if !ok || !a.envField() {
+			continue
+		}
+		if x, _, err := provider.ExpandEnv(tmpl, os.LookupEnv); err == nil && state[n] == x {
+			state[n] = tmpl
+		}
+	}
+}
+
 // config converts spec to the resource's configuration, which must be
 // wholly known (references resolved).
 func (p *Provider) configOf(req provider.Request, rs *resourceSchema) (cty.Value, error) {
-	cfg, err := configValue(rs.block, req.Spec)
+	spec, err := p.expandEnv(rs, req.Spec)
+	if err != nil {
+		return cty.NilVal, fmt.Errorf("%s: %w", req.ID, err)
+	}
+	cfg, err := configValue(rs.block, spec)
 	if err != nil {
 		return cty.NilVal, provider.Terminal(fmt.Errorf("%s: %w", req.ID, fieldErrorAsError(err)))
 	}
@@ -617,7 +671,11 @@ func (p *Provider) Observe(ctx context.Context, req provider.Request) (provider.
 	if st.IsNull() {
 		return provider.Observation{}, nil
 	}
-	return p.observation(rs, st, priv)
+	obs, err := p.observation(rs, st, priv)
+	if err == nil {
+		p.envState(rs, req.Spec, obs.State)
+	}
+	return obs, err
 }
 
 // Import imports the object of importID (ImportResourceState), then reads
@@ -772,7 +830,11 @@ func (p *Provider) PlanChange(ctx context.Context, req provider.PlanRequest) (pr
 	if err != nil {
 		return provider.Planned{}, provider.Terminal(fmt.Errorf("plan %s: decode the state: %w", req.ID, err))
 	}
-	cfg, err := configValue(rs.block, req.Spec)
+	spec, err := p.expandEnv(rs, req.Spec)
+	if err != nil {
+		return provider.Planned{}, fmt.Errorf("plan %s: %w", req.ID, err)
+	}
+	cfg, err := configValue(rs.block, spec)
 	if err != nil {
 		return provider.Planned{}, provider.Terminal(fmt.Errorf("plan %s: %w", req.ID, fieldErrorAsError(err)))
 	}

@@ -141,6 +141,7 @@ func (b *block) fields() map[string]provider.Field {
 			Description: a.description,
 			Required:    a.required,
 			Sensitive:   a.sensitive || a.writeOnly || a.hasSensitive(),
+			Env:         a.envField(),
 		}
 	}
 	for n, nb := range b.blocks {
@@ -156,6 +157,12 @@ func (b *block) fields() map[string]provider.Field {
 		}
 	}
 	return out
+}
+
+// envField reports whether a takes ${env:NAME}: a sensitive string, so
+// that a secret can come from the environment and never be stored.
+func (a *attribute) envField() bool {
+	return a.nested == nil && a.typ == cty.String && (a.sensitive || a.writeOnly)
 }
 
 // hasSensitive reports whether a nested attribute holds a sensitive one.
