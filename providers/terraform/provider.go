@@ -293,7 +293,7 @@ func (p *Provider) Configure(s provider.Settings) error {
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.config != nil && p.config.RawEquals(cfg) {
+	if p.config != nil && p.config.RawEquals(cfg) && p.cur != nil && p.cur.configured && !p.cur.dead.Load() {
 		return nil
 	}
 	p.config = &cfg
