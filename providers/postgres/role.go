@@ -134,22 +134,34 @@ func (p *Provider) observeRole(ctx context.Context, srv *server, req provider.Re
 	return provider.Observation{Exists: true, State: state, Outputs: map[string]any{"name": name}}, nil
 }
 
-// roleOptions returns the options of CREATE ROLE and ALTER ROLE for spec:
-// every attribute the spec manages, VALID UNTIL as a literal.
-func roleOptions(spec map[string]any) (string, error) {
-	flag := func(k, on, off string, def bool) string {
-		if specBool(spec, k, def) {
-			return on
+// roleOptions returns the options of CREATE ROLE (have nil: every
+// attribute) or ALTER ROLE (only those that differ from have: a role
+// without superuser rights may not even restate NOSUPERUSER), with VALID
+// UNTIL as a literal.
+func roleOptions(spec map[string]any, have *roleRow) (string, error) {
+	var opts []string
+	flag := func(k, on, off string, def, current bool) {
+		want := specBool(spec, k, def)
+		if have != nil && want == current {
+			return
 		}
-		return off
+		if want {
+			opts = append(opts, on)
+		} else {
+			opts = append(opts, off)
+		}
 	}
-	opts := []string{
-		flag("login", "LOGIN", "NOLOGIN", false),
-		flag("superuser", "SUPERUSER", "NOSUPERUSER", false),
-		flag("createdb", "CREATEDB", "NOCREATEDB", false),
-		flag("createrole", "CREATEROLE", "NOCREATEROLE", false),
-		flag("inherit", "INHERIT", "NOINHERIT", true),
-		fmt.Sprintf("CONNECTION LIMIT %d", specInt(spec, "connectionLimit", -1)),
+	var cur roleRow
+	if have != nil {
+		cur = *have
+	}
+	flag("login", "LOGIN", "NOLOGIN", false, cur.login)
+	flag("superuser", "SUPERUSER", "NOSUPERUSER", false, cur.super)
+	flag("createdb", "CREATEDB", "NOCREATEDB", false, cur.createDB)
+	flag("createrole", "CREATEROLE", "NOCREATEROLE", false, cur.createRole)
+	flag("inherit", "INHERIT", "NOINHERIT", true, cur.inherit)
+	if limit := specInt(spec, "connectionLimit", -1); have == nil || limit != int64(cur.connLimit) {
+		opts = append(opts, fmt.Sprintf("CONNECTION LIMIT %d", limit))
 	}
 	until := "infinity"
 	if s, ok := specString(spec, "validUntil"); ok {
@@ -159,7 +171,9 @@ func roleOptions(spec map[string]any) (string, error) {
 		}
 		until = n.(string)
 	}
-	opts = append(opts, "VALID UNTIL "+literal(until))
+	if have == nil || until != formatValidUntil(cur.validUntil) {
+		opts = append(opts, "VALID UNTIL "+literal(until))
+	}
 	return strings.Join(opts, " "), nil
 }
 
@@ -182,8 +196,7 @@ func (p *Provider) applyRole(ctx context.Context, srv *server, req provider.Requ
 	if err != nil {
 		return provider.Result{}, err
 	}
-	opts, err := roleOptions(req.Spec)
-	if err != nil {
+	if _, err := roleOptions(req.Spec, nil); err != nil {
 		return provider.Result{}, err
 	}
 	clear, secrets, setPassword, err := p.password(req.Spec)
@@ -193,39 +206,47 @@ func (p *Provider) applyRole(ctx context.Context, srv *server, req provider.Requ
 	members, manageMembers := specNames(req.Spec, "memberOf")
 	what := fmt.Sprintf("role %s", ident(name))
 	err = srv.with(ctx, "", func(c *pgx.Conn) error {
+		// Read first, outside the transaction: a refused read of
+		// pg_authid would abort it.
+		row, err := queryRole(ctx, c, name)
+		if err != nil {
+			return err
+		}
+		if row == nil && !create {
+			return provider.Retryable(fmt.Errorf("%s does not exist (dropped out of band?)", what))
+		}
+		pw := ""
+		if setPassword {
+			keep := false
+			if row != nil {
+				stored, readable, err := p.storedPassword(ctx, srv, c, name)
+				if err != nil {
+					return err
+				}
+				keep = readable && passwordMatches(stored, clear, name)
+			}
+			if !keep { // the same password keeps its verifier: no write
+				opt, verifier, err := passwordOption(clear)
+				if err != nil {
+					return err
+				}
+				pw, secrets = " "+opt, append(secrets, verifier)
+			}
+		}
+		opts, err := roleOptions(req.Spec, row)
+		if err != nil {
+			return err
+		}
 		return pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
-			row, err := queryRole(ctx, tx.Conn(), name)
-			if err != nil {
-				return err
-			}
-			if row == nil && !create {
-				return provider.Retryable(fmt.Errorf("%s does not exist (dropped out of band?)", what))
-			}
-			pw := ""
-			if setPassword {
-				keep := false
-				if row != nil {
-					stored, readable, err := p.storedPassword(ctx, srv, tx.Conn(), name)
-					if err != nil {
-						return err
-					}
-					keep = readable && passwordMatches(stored, clear, name)
-				}
-				if !keep { // the same password keeps its verifier: no write
-					opt, verifier, err := passwordOption(clear)
-					if err != nil {
-						return err
-					}
-					pw, secrets = " "+opt, append(secrets, verifier)
-				}
-			}
 			if row == nil {
 				if _, err := tx.Exec(ctx, "CREATE ROLE "+ident(name)+" WITH "+opts+pw); err != nil {
 					return err
 				}
 				row = &roleRow{}
-			} else if _, err := tx.Exec(ctx, "ALTER ROLE "+ident(name)+" WITH "+opts+pw); err != nil {
-				return err
+			} else if opts+pw != "" {
+				if _, err := tx.Exec(ctx, "ALTER ROLE "+ident(name)+" WITH "+opts+pw); err != nil {
+					return err
+				}
 			}
 			if !manageMembers {
 				return nil

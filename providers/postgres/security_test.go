@@ -206,15 +206,22 @@ func TestPasswordDrift(t *testing.T) {
 // password at all (no drift), without an error.
 func TestPasswordNotReadable(t *testing.T) {
 	srv := pgtest.Shared(t)
-	manager := role(t, srv, pgtest.Name("manager"), "LOGIN CREATEROLE PASSWORD 'manager-password'")
+	// The password has what a keyword/value connection string quotes.
+	const managerPassword = `it's a \ "manager" password`
+	manager := role(t, srv, pgtest.Name("manager"), "LOGIN CREATEROLE PASSWORD "+postgres.Literal(managerPassword))
 	cfg := srv.Config()
-	cfg["user"], cfg["password"] = manager, "manager-password"
+	cfg["user"], cfg["password"] = manager, managerPassword
 	p := configured(t, cfg, "postgres")
 	name := pgtest.Name("managed")
 	t.Cleanup(func() { dropRole(srv, name) })
 	req := request("postgres.Role", name, applied(t, p, "postgres.Role", map[string]any{"name": name, "login": true, "password": "managed-password"}))
 	if _, err := p.Create(t.Context(), req); err != nil {
 		t.Fatal(err)
+	}
+	// An Update before any Observe: its read of pg_authid is refused,
+	// and must not spoil the statements after it.
+	if _, err := p.Update(t.Context(), req); err != nil {
+		t.Fatalf("Update without access to pg_authid: %v", err)
 	}
 	obs, err := p.Observe(t.Context(), req)
 	if err != nil {
