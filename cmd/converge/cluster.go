@@ -70,27 +70,36 @@ func (g *globals) runNode(ctx context.Context, d nodeRun) error {
 		return err
 	}
 	defer st.Close()
+	everJoined := false
 	for {
-		err := g.runIncarnation(ctx, st, d)
+		joined, err := g.runIncarnation(ctx, st, d)
+		everJoined = everJoined || joined
 		if ctx.Err() != nil {
 			d.log.Info("stopped; the node's share was handed over", "state", g.storeName())
 			return nil
 		}
-		if !errors.Is(err, errRejoin) {
+		switch {
+		case errors.Is(err, errRejoin):
+			d.log.Warn("joining the cluster again, as a new incarnation", "why", err)
+		case !joined && everJoined:
+			// etcd may be out of reach for a while: a node that ran
+			// keeps trying; only the first join fails the command.
+			d.log.Warn("joining the cluster again failed: trying again", "err", err)
+		default:
 			return err
 		}
-		d.log.Warn("joining the cluster again, as a new incarnation", "why", err)
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(500 * time.Millisecond):
+		case <-time.After(time.Second):
 		}
 	}
 }
 
 // runIncarnation joins the cluster once and converges the node's share
-// until ctx is done (nil) or the node loses its place (errRejoin).
-func (g *globals) runIncarnation(ctx context.Context, st *etcd.Store, d nodeRun) error {
+// until ctx is done (nil) or the node loses its place (errRejoin). joined
+// says whether it joined.
+func (g *globals) runIncarnation(ctx context.Context, st *etcd.Store, d nodeRun) (joined bool, err error) {
 	var eng atomic.Pointer[engine.Engine]
 	node, err := cluster.Join(ctx, st.Client(), cluster.Config{
 		Prefix:   st.Prefix(),
@@ -107,7 +116,7 @@ func (g *globals) runIncarnation(ctx context.Context, st *etcd.Store, d nodeRun)
 		Logger: d.log,
 	})
 	if err != nil {
-		return fmt.Errorf("--store %s: %w", g.storeName(), err)
+		return false, fmt.Errorf("--store %s: %w", g.storeName(), err)
 	}
 	defer func() {
 		if err := node.Close(); err != nil && !errors.Is(err, cluster.ErrLost) {
@@ -138,7 +147,7 @@ func (g *globals) runIncarnation(ctx context.Context, st *etcd.Store, d nodeRun)
 		o.OnFenced = func(err error) { stop(fmt.Errorf("%w: %v", errRejoin, err)) }
 	})
 	if err != nil {
-		return err
+		return true, err
 	}
 	eng.Store(e)
 	defer g.closeAlerts()
@@ -211,7 +220,7 @@ func (g *globals) runIncarnation(ctx context.Context, st *etcd.Store, d nodeRun)
 	}
 	stopAPI, err := d.sf.serve(runCtx, c, e, d.reg, ns, g.alerts, log)
 	if err != nil {
-		return err
+		return true, err
 	}
 	defer stopAPI()
 	runErr := c.Run(runCtx, d.rv)
@@ -219,12 +228,12 @@ func (g *globals) runIncarnation(ctx context.Context, st *etcd.Store, d nodeRun)
 	w := why
 	whyMu.Unlock()
 	if w != nil && ctx.Err() == nil {
-		return w
+		return true, w
 	}
 	if runErr != nil && ctx.Err() == nil {
-		return runErr
+		return true, runErr
 	}
-	return nil
+	return true, nil
 }
 
 // cmpErr returns err, or def when err is nil.
@@ -348,15 +357,15 @@ func newClusterCmd(g *globals) *cobra.Command {
 		Short: "See the nodes that share an etcd state",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newClusterStatusCmd(g))
+	// The flag of its subcommands.
+	var resources bool
+	cmd.PersistentFlags().BoolVar(&resources, "resources", false, "list the resources of each node's share too")
+	cmd.AddCommand(newClusterStatusCmd(g, &resources))
 	return cmd
 }
 
-func newClusterStatusCmd(g *globals) *cobra.Command {
-	var (
-		output    string
-		resources bool
-	)
+func newClusterStatusCmd(g *globals, resources *bool) *cobra.Command {
+	var output string
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the live nodes, the leader, each node's share and lease",
@@ -381,7 +390,7 @@ reaches etcd can ask.`,
 				return err
 			}
 			defer st.Close()
-			v, err := readCluster(ctx, st, resources)
+			v, err := readCluster(ctx, st, *resources)
 			if err != nil {
 				return err
 			}
@@ -392,7 +401,6 @@ reaches etcd can ask.`,
 		},
 	}
 	addOutputFlag(cmd, &output)
-	cmd.Flags().BoolVar(&resources, "resources", false, "list the resources of each node's share too")
 	return cmd
 }
 
