@@ -35,7 +35,7 @@ func grantOf(spec map[string]any) (grant, error) {
 	}
 	objs, _ := sortedSet(spec["objects"])
 	if l, ok := objs.([]any); ok && len(l) > 0 {
-		g.objects, _ = specNames(map[string]any{"o": l}, "o")
+		g.objects = stringsOf(l)
 	} else if g.on == OnDatabase {
 		g.objects = []string{db}
 	} else {
@@ -50,7 +50,7 @@ func grantOf(spec map[string]any) (grant, error) {
 	if err != nil {
 		return grant{}, provider.Terminalf("spec.privileges: %v", err)
 	}
-	g.privileges, _ = specNames(map[string]any{"p": privs}, "p")
+	g.privileges = stringsOf(privs)
 	if msg := checkPrivileges(g.on, g.privileges); msg != "" {
 		return grant{}, provider.Terminalf("spec.privileges: %s", msg)
 	}

@@ -320,20 +320,26 @@ func specInt(spec map[string]any, k string, def int64) int64 {
 	return def
 }
 
-// specNames returns the list k as strings, normalized as the schema does;
-// false when spec does not set it.
+// specNames returns the list k as strings; false when spec does not set
+// it.
 func specNames(spec map[string]any, k string) ([]string, bool) {
 	l, ok := spec[k].([]any)
 	if !ok {
 		return nil, false
 	}
+	return stringsOf(l), true
+}
+
+// stringsOf returns the strings of v, a list.
+func stringsOf(v any) []string {
+	l, _ := v.([]any)
 	out := make([]string, 0, len(l))
 	for _, e := range l {
 		if s, ok := e.(string); ok {
 			out = append(out, s)
 		}
 	}
-	return out, true
+	return out
 }
 
 func asInt(v any) (int64, bool) {

@@ -41,7 +41,7 @@ func validateGrant(spec map[string]any) []provider.FieldError {
 	var errs []provider.FieldError
 	if privs, ok := spec["privileges"].([]any); ok && !provider.IsUnknown(spec["privileges"]) {
 		if n, err := normalizePrivileges(privs); err == nil {
-			names, _ := specNames(map[string]any{"p": n}, "p")
+			names := stringsOf(n)
 			if msg := checkPrivileges(on, names); msg != "" {
 				errs = append(errs, provider.FieldError{Field: "spec.privileges", Msg: msg})
 			}
