@@ -250,7 +250,11 @@ func (s *server) with(ctx context.Context, db string, fn func(*pgx.Conn) error) 
 	if err != nil {
 		return err
 	}
-	return p.with(ctx, fn)
+	err = p.with(ctx, fn)
+	if db != "" && missingDatabase(err) {
+		s.closeDB(db) // no pool kept for a database that is not there
+	}
+	return err
 }
 
 // closeDB closes the pool of db, so that the database can be dropped.

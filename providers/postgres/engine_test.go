@@ -452,3 +452,25 @@ func TestConcurrentCreates(t *testing.T) {
 		t.Errorf("%s schemas; want 1", got)
 	}
 }
+
+// TestObserveInAMissingDatabase: a schema, grant or extension of a
+// database that does not exist is absent, not an error, and deleting it
+// succeeds.
+func TestObserveInAMissingDatabase(t *testing.T) {
+	srv := pgtest.Shared(t)
+	p := newProvider(t, srv, "postgres")
+	db := pgtest.Name("nowhere")
+	for _, req := range []provider.Request{
+		request("postgres.Schema", "s", map[string]any{"database": db, "name": "s"}),
+		request("postgres.Grant", "g", map[string]any{"database": db, "role": "postgres", "on": "schema", "objects": []any{"s"}, "privileges": []any{"USAGE"}}),
+		request("postgres.Extension", "e", map[string]any{"database": db, "name": "plpgsql"}),
+	} {
+		obs, err := p.Observe(t.Context(), req)
+		if err != nil || obs.Exists {
+			t.Errorf("Observe(%s) in a missing database = exists %v, %v; want absent", req.Kind, obs.Exists, err)
+		}
+		if err := p.Delete(t.Context(), req); err != nil {
+			t.Errorf("Delete(%s) in a missing database: %v; want nil", req.Kind, err)
+		}
+	}
+}
