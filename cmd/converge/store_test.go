@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/convergehq/converge/store/etcd/etcdtest"
 )
@@ -136,4 +138,65 @@ func TestStorePath(t *testing.T) {
 		t.Errorf("--store %s made no state there: %v", e.state, err)
 	}
 	e.mustRun(0, "status")
+}
+
+// TestPushBesideDaemon checks converge push on a SQLite state: the
+// converge run that holds it converges the pushed revision.
+func TestPushBesideDaemon(t *testing.T) {
+	e := newEnv(t)
+	v1 := map[string]string{"a.txt": "a1"}
+	v2 := map[string]string{"a.txt": "a2", "b.txt": "b2"}
+	e.write(filesSet(v1))
+	e.bin(0, "apply")
+	p := start(t, append([]string{"run", "--resync", "1h", "--listen", ""}, e.globalArgs()...)...)
+	defer func() {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		<-p.done
+	}()
+	eventually(t, 10*time.Second, "the daemon runs", func() string {
+		if !strings.Contains(p.stderr.String(), "converge running") {
+			return "not yet"
+		}
+		return ""
+	})
+	ci := t.TempDir()
+	for name, body := range filesSet(v2) {
+		if err := os.WriteFile(filepath.Join(ci, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := bin(t, "push", "-f", ci, "--root", e.root, "--state", e.state)
+	if r.code != 0 || !strings.Contains(r.stdout, "1 added, 1 changed, 0 removed") || !strings.Contains(r.stdout, "+ file.File/b-txt") {
+		t.Fatalf("push: %s", r)
+	}
+	eventually(t, 20*time.Second, "the daemon converges the pushed revision", treeIs(e.root, fileTree(v2)))
+	if r := bin(t, "push", "-f", ci, "--root", e.root, "--state", e.state); r.code != 0 || !strings.Contains(r.stdout, "is the target already") {
+		t.Errorf("push again: %s", r)
+	}
+}
+
+// TestPushConvergesNothing checks that push alone changes no object.
+func TestPushConvergesNothing(t *testing.T) {
+	e := newEnv(t)
+	v1 := map[string]string{"a.txt": "a1"}
+	e.write(filesSet(v1))
+	e.bin(0, "apply")
+	e.write(filesSet(map[string]string{"a.txt": "a2"}))
+	r := e.bin(0, "push", "-o", "json")
+	var p pushed
+	if err := json.Unmarshal([]byte(r.stdout), &p); err != nil || len(p.Changed) != 1 || p.Previous == "" || p.Previous == p.Revision {
+		t.Fatalf("push -o json: %+v, %v\n%s", p, err, r)
+	}
+	if diff := treeIs(e.root, fileTree(v1))(); diff != "" {
+		t.Errorf("push changed the world: %s", diff)
+	}
+	var hist []historyRow
+	if err := json.Unmarshal([]byte(e.bin(0, "history", "-o", "json").stdout), &hist); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hist {
+		if h.Target != (h.Hash == p.Revision) {
+			t.Errorf("history: revision %s target %v; want the pushed %s to be the target", short(h.Hash), h.Target, short(p.Revision))
+		}
+	}
 }
