@@ -41,7 +41,12 @@ converge status say what it would delete; converge apply --allow-delete
 releases it).
 
 With --dry-run it reports in its logs what it would do and writes nothing,
-not even to the state.`,
+not even to the state.
+
+With --store etcd://HOST:PORT it is one node of a cluster sharing that state
+(--node, --lease-ttl): it converges only its share of the resources, and the
+target the elected leader publishes (from its manifests, or converge push);
+on SIGTERM it hands its share over to the others. See converge cluster status.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := f.validate(); err != nil {
