@@ -23,6 +23,9 @@ import (
 	"github.com/convergehq/converge/providers/cloud"
 	"github.com/convergehq/converge/providers/file"
 	httpprovider "github.com/convergehq/converge/providers/http"
+	"github.com/convergehq/converge/providers/postgres"
+	"github.com/convergehq/converge/providers/process"
+	"github.com/convergehq/converge/providers/terraform/install"
 	"github.com/convergehq/converge/store"
 	"github.com/convergehq/converge/store/memory"
 	"github.com/convergehq/converge/store/sqlite"
@@ -53,6 +56,10 @@ type globals struct {
 	beforeApply func(ctx context.Context, e *engine.Engine, rv *manifest.Revision) error
 
 	stopProfile func()
+
+	pluginDirs []string    // --plugin-dir
+	lockFile   string      // --lock-file
+	declared   declaredSet // the providers the manifests declared
 }
 
 // engineFlags are the flags of the commands that converge.
@@ -117,6 +124,12 @@ func (f *engineFlags) validate() error {
 }
 
 func newRootCmd() *cobra.Command {
+	root, _ := newRoot()
+	return root
+}
+
+// newRoot returns the root command and the globals its commands share.
+func newRoot() (*cobra.Command, *globals) {
 	g := &globals{stdout: os.Stdout, stderr: os.Stderr}
 	root := &cobra.Command{
 		Use:   "converge",
@@ -174,6 +187,8 @@ once (apply) or continuously (run).`,
 	pf.StringVar(&g.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (for performance reports)")
 	_ = pf.MarkHidden("cpuprofile")
 	g.backend.register(pf)
+	pf.StringArrayVar(&g.pluginDirs, "plugin-dir", nil, "directory of Terraform providers in Terraform's filesystem-mirror layout, searched before the default ones (repeatable; env "+install.EnvPluginDir+")")
+	pf.StringVar(&g.lockFile, "lock-file", "", "the lock of the Terraform providers' versions and hashes (default: "+lockFileName+" in the directory of the first -f)")
 	pf.StringVar(&g.cloudURL, "cloud-url", envOr("CONVERGE_CLOUD_URL", defaultCloudURL), "base URL of the cloud API the cloud.* kinds manage, such as cloudsim's, when no ProviderConfig sets spec.config.baseURL (env CONVERGE_CLOUD_URL)")
 
 	root.AddCommand(
@@ -192,25 +207,33 @@ once (apply) or continuously (run).`,
 		newHistoryCmd(g),
 		newRollbackCmd(g),
 		newStateCmd(g),
+		newProvidersCmd(g),
 		newVersionCmd(g),
 		newPushCmd(g),
 		newClusterCmd(g),
 	)
 	addCompletions(root, g)
-	return root
+	return root, g
 }
 
 func (g *globals) logger() (*slog.Logger, error) {
 	var level slog.Level
+	if g.logLevel == "" {
+		g.logLevel = "info"
+	}
 	if err := level.UnmarshalText([]byte(g.logLevel)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: must be debug, info, warn or error", g.logLevel)
 	}
 	opts := &slog.HandlerOptions{Level: level}
+	w := g.stderr
+	if w == nil {
+		w = os.Stderr
+	}
 	switch g.logFormat {
-	case "text":
-		return slog.New(slog.NewTextHandler(g.stderr, opts)), nil
+	case "", "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(g.stderr, opts)), nil
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: must be text or json", g.logFormat)
 }
@@ -228,8 +251,18 @@ func (g *globals) registry() (*provider.Registry, error) {
 	if u, err := url.Parse(cloudURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("--cloud-url %q: want an http or https URL such as %s", cloudURL, defaultCloudURL)
 	}
-	return provider.NewRegistry(fp, httpprovider.New(), cloud.New(cloudURL))
+	log, err := g.logger()
+	if err != nil {
+		return nil, err
+	}
+	return provider.NewRegistry(fp, httpprovider.New(), cloud.New(cloudURL),
+		postgres.New("postgres", postgres.WithLogger(log.With("provider", "postgres"))),
+		process.New(process.WithLogger(log.With("provider", "process"))))
 }
+
+// pluginStartTimeout bounds starting the providers a set of manifests
+// declares.
+const pluginStartTimeout = time.Minute
 
 // defaultCloudURL is where the cloud provider finds the API when neither
 // --cloud-url nor CONVERGE_CLOUD_URL says: cloudsim's default address.
@@ -263,7 +296,13 @@ func (g *globals) load(reg *provider.Registry) (*manifest.Revision, error) {
 	if len(g.files) == 0 {
 		return nil, errors.New("no manifests given: pass -f FILE_OR_DIR (repeatable)")
 	}
-	rv, err := manifest.Load(g.files, reg)
+	files := manifest.Read(g.files)
+	ctx, cancel := context.WithTimeout(context.Background(), pluginStartTimeout)
+	defer cancel()
+	if err := g.startDeclared(ctx, reg, files.Declared()); err != nil {
+		return nil, err
+	}
+	rv, err := files.Load(reg)
 	if err != nil {
 		return nil, err
 	}
