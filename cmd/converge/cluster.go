@@ -138,11 +138,16 @@ func (g *globals) runIncarnation(ctx context.Context, st *etcd.Store, d nodeRun)
 		whyMu.Unlock()
 		cancel()
 	}
+	// A node that stops (SIGTERM, or to join again) takes nothing more: the
+	// keys still queued are skipped, only the calls in flight finish, and
+	// its share is handed over at once.
+	var leaving atomic.Bool
+	defer context.AfterFunc(runCtx, func() { leaving.Store(true) })()
 	ns := controller.NodeStore(st, node.LeaderFence)
 	e, err := g.newEngine(runCtx, d.reg, ns, d.f, false, func(o *engine.Options) {
 		o.Logger = log
 		o.Shared = true
-		o.Owns = node.Owns
+		o.Owns = func(id string) bool { return !leaving.Load() && node.Owns(id) }
 		o.Fence = node.Fence()
 		o.OnFenced = func(err error) { stop(fmt.Errorf("%w: %v", errRejoin, err)) }
 	})
@@ -175,10 +180,32 @@ func (g *globals) runIncarnation(ctx context.Context, st *etcd.Store, d nodeRun)
 		LogAttrs:         []any{"state", g.storeName(), "lease_ttl", d.nf.leaseTTL},
 		Cluster:          node,
 	})
-	// The share changes (a node joined or left, the deadline passed):
-	// look at everything again, what is the node's now is reconciled. A
-	// node whose deadline passed stops acting at once: its calls in
-	// flight are cancelled, and it joins again.
+	shares := &shareCounter{st: st}
+	// The share changes (a node joined or left, the deadline passed): the
+	// resources that are the node's now and were not are reconciled at
+	// once (the periodic resync observes the rest). A node whose deadline
+	// passed stops acting at once: its calls in flight are cancelled, and
+	// it joins again.
+	owned := map[string]bool{}
+	takeOver := func() {
+		lctx, lcancel := context.WithTimeout(runCtx, 5*time.Second)
+		defer lcancel()
+		ids := shares.targetIDs(lctx)
+		for _, r := range e.Records() {
+			ids = append(ids, r.ID)
+		}
+		n := 0
+		for _, id := range ids {
+			o := node.Owns(id)
+			if o && !owned[id] && e.Reconcile(id) {
+				n++
+			}
+			owned[id] = o
+		}
+		if n > 0 {
+			log.Info("the node's share changed: reconciling what is its now", "taken", n)
+		}
+	}
 	go func() {
 		tick := time.NewTicker(max(d.nf.leaseTTL/20, 20*time.Millisecond))
 		defer tick.Stop()
@@ -190,7 +217,7 @@ func (g *globals) runIncarnation(ctx context.Context, st *etcd.Store, d nodeRun)
 				stop(fmt.Errorf("%w: %v", errRejoin, cmpErr(node.Err(), cluster.ErrLost)))
 				return
 			case <-node.Changes():
-				e.ResyncAll()
+				takeOver()
 			case <-tick.C:
 				if time.Now().After(node.Deadline()) {
 					stop(fmt.Errorf("%w: no keepalive acknowledged before its deadline", errRejoin))
@@ -210,7 +237,6 @@ func (g *globals) runIncarnation(ctx context.Context, st *etcd.Store, d nodeRun)
 			}
 		}
 	}()
-	shares := &shareCounter{st: st}
 	d.sf.cluster = clusterSource{g: g, st: st, node: node.Name()}
 	d.sf.clusterStats = func() metrics.ClusterStats {
 		v, _ := node.View()
@@ -254,6 +280,18 @@ type shareCounter struct {
 }
 
 func (s *shareCounter) count(ctx context.Context, owns func(string) bool) int {
+	n := 0
+	for _, id := range s.targetIDs(ctx) {
+		if owns(id) {
+			n++
+		}
+	}
+	return n
+}
+
+// targetIDs returns the IDs of the published target's resources, as last
+// read.
+func (s *shareCounter) targetIDs(ctx context.Context) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if t, err := s.st.Target(ctx); err == nil && t != s.hash {
@@ -261,13 +299,7 @@ func (s *shareCounter) count(ctx context.Context, owns func(string) bool) int {
 			s.hash, s.ids = t, ids
 		}
 	}
-	n := 0
-	for _, id := range s.ids {
-		if owns(id) {
-			n++
-		}
-	}
-	return n
+	return append([]string(nil), s.ids...)
 }
 
 // revisionIDs returns the IDs of the stored revision hash's resources.

@@ -441,87 +441,144 @@ func TestClusterThreeNodes(t *testing.T) {
 	})
 }
 
-// TestClusterFailover kills one of three nodes with kill -9 while they
-// converge, and measures how long until another node writes, fenced, the
-// first record of its share; then the set converges, each bucket made
-// once.
+// TestClusterFailover stops one of three nodes while they converge, by
+// kill -9 and by SIGTERM in turn, and measures how long until another
+// node writes, fenced, the first record of its share; then the set
+// converges, each bucket made once, and the node comes back. Each round
+// pushes 45 new buckets. CONVERGE_CLUSTER_KILLS sets the rounds (default
+// 2: one kill -9, one SIGTERM).
 func TestClusterFailover(t *testing.T) {
+	rounds := 2
+	if v := os.Getenv("CONVERGE_CLUSTER_KILLS"); v != "" {
+		if _, err := fmt.Sscan(v, &rounds); err != nil || rounds < 1 {
+			t.Fatalf("CONVERGE_CLUSTER_KILLS=%q: want a positive number", v)
+		}
+	}
 	f := newFleet(t, 150*time.Millisecond)
-	ids := buckets(t, f.manifests, 0, 60)
-	for _, n := range []string{"n1", "n2", "n3"} {
+	all := []string{"n1", "n2", "n3"}
+	ci := t.TempDir()
+	ids := buckets(t, f.manifests, 0, 15)
+	for _, n := range all {
 		f.start(n, "--workers", "2")
 	}
-	victim := "n2"
-	var share []string
-	for _, id := range ids {
-		if cluster.Owner(id, []string{"n1", "n2", "n3"}) == victim {
-			share = append(share, id)
+	eventually(t, 20*time.Second, "the first set converges", f.converged(ids, ""))
+	var kills, terms []time.Duration
+	for round := range rounds {
+		sig := syscall.SIGKILL
+		if round%2 == 1 {
+			sig = syscall.SIGTERM
 		}
-	}
-	inShare := map[string]bool{}
-	for _, id := range share {
-		inShare[id] = true
-	}
-	// Kill the victim once it converged some of its share, not all.
-	eventually(t, 20*time.Second, victim+" converges part of its share", func() string {
-		got := f.records()
-		ready := 0
-		for _, id := range share {
-			if got[id] == store.PhaseReady {
-				ready++
+		victim := all[round%3]
+		ids = buckets(t, ci, 0, 15+45*(round+1))
+		r := bin(t, append([]string{"push", "-f", ci}, f.storeArgs()...)...)
+		if r.code != 0 {
+			t.Fatalf("push: %s", r)
+		}
+		share := map[string]bool{}
+		for _, id := range ids[len(ids)-45:] {
+			if cluster.Owner(id, all) == victim {
+				share[id] = true
 			}
 		}
-		if ready < 2 {
-			return fmt.Sprintf("%d of %d Ready", ready, len(share))
-		}
-		return ""
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	seq, err := f.st.LastSeq(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	changes, err := f.st.Watch(ctx, seq)
-	if err != nil {
-		t.Fatal(err)
-	}
-	before := f.records()
-	pending := 0
-	for _, id := range share {
-		if before[id] != store.PhaseReady {
-			pending++
-		}
-	}
-	if pending == 0 {
-		t.Fatalf("premise: %s converged its whole share before the kill", victim)
-	}
-	killed := time.Now()
-	if err := f.nodes[victim].cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	<-f.nodes[victim].done
-	// A write of the victim's share after it died is another node's.
-	var first time.Duration
-	deadline := time.After(15 * time.Second)
-	for first == 0 {
-		select {
-		case c := <-changes:
-			if c.Kind == store.ChangePut && inShare[c.ID] {
-				first = time.Since(killed)
+		// Stop the victim once it converged some of its new share, not all.
+		eventually(t, 20*time.Second, victim+" converges part of its share", func() string {
+			got := f.records()
+			ready := 0
+			for id := range share {
+				if got[id] == store.PhaseReady {
+					ready++
+				}
 			}
-		case <-deadline:
-			t.Fatal("no other node wrote a record of the killed node's share within 15s")
+			if ready < 2 {
+				return fmt.Sprintf("%d of %d Ready", ready, len(share))
+			}
+			return ""
+		})
+		ctx, cancel := context.WithCancel(context.Background())
+		seq, err := f.st.LastSeq(ctx)
+		if err != nil {
+			t.Fatal(err)
 		}
+		changes, err := f.st.Watch(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := f.records()
+		pending := 0
+		for id := range share {
+			if before[id] != store.PhaseReady {
+				pending++
+			}
+		}
+		if pending == 0 {
+			t.Fatalf("premise: %s converged its whole share before it was stopped", victim)
+		}
+		p := f.nodes[victim]
+		others := slices.DeleteFunc(slices.Clone(all), func(n string) bool { return n == victim })
+		handedOver := make(chan time.Duration, 1)
+		stopped := time.Now()
+		if err := p.cmd.Process.Signal(sig); err != nil {
+			t.Fatal(err)
+		}
+		go func() { // until the others own everything, settled on their view
+			for f.settled(others...)() != "" && time.Since(stopped) < 15*time.Second {
+				time.Sleep(5 * time.Millisecond)
+			}
+			handedOver <- time.Since(stopped)
+		}()
+		// A write of the victim's share once it exited is another node's.
+		<-p.done
+		var first time.Duration
+		deadline := time.After(15 * time.Second)
+		for first == 0 {
+			select {
+			case c := <-changes:
+				if c.Kind == store.ChangePut && share[c.ID] {
+					first = time.Since(stopped)
+				}
+			case <-deadline:
+				t.Fatalf("no other node wrote a record of %s's share within 15s of %v", victim, sig)
+			}
+		}
+		cancel()
+		handover := <-handedOver
+		t.Logf("round %d: %v to %s with %d of its %d new resources left: the others owned its share %s later, and wrote its first record, fenced, %s later (lease TTL 2s)",
+			round+1, sig, victim, pending, len(share), handover.Round(time.Millisecond), first.Round(time.Millisecond))
+		if sig == syscall.SIGKILL {
+			kills = append(kills, first)
+			if first > 4*time.Second {
+				t.Errorf("takeover after kill -9 took %s; want within the lease TTL (2s) + 2s", first)
+			}
+		} else {
+			terms = append(terms, handover)
+			if handover > time.Second {
+				t.Errorf("handover after SIGTERM took %s; want under 1s", handover)
+			}
+			if c := p.code(); c != 0 {
+				t.Errorf("%s exited %d after SIGTERM; want 0", victim, c)
+			}
+		}
+		eventually(t, 25*time.Second, "the others converge the set", f.converged(ids, ""))
+		f.createdOnce(names(ids))
+		f.start(victim, "--workers", "2")
+		eventually(t, 10*time.Second, victim+" is back", f.settled(all...))
 	}
-	t.Logf("kill -9 of %s with %d of its %d resources left: the first fenced write of its share by another node came %s later (lease TTL 2s)",
-		victim, pending, len(share), first.Round(time.Millisecond))
-	if first > 4*time.Second {
-		t.Errorf("takeover took %s; want within the lease TTL (2s) + 2s", first)
+	t.Logf("kill -9: first fenced write of the share by another node after %s", durations(kills))
+	t.Logf("SIGTERM: the others owned the share after %s", durations(terms))
+}
+
+// durations lists ds sorted, with their median and maximum.
+func durations(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "none"
 	}
-	eventually(t, 25*time.Second, "n1 and n3 converge the set", f.converged(ids, ""))
-	f.createdOnce(names(ids))
-	eventually(t, 5*time.Second, "the cluster settles", f.settled("n1", "n3"))
+	s := append([]time.Duration(nil), ds...)
+	slices.Sort(s)
+	var parts []string
+	for _, d := range s {
+		parts = append(parts, d.Round(time.Millisecond).String())
+	}
+	return fmt.Sprintf("%s (p50 %s, max %s)", strings.Join(parts, ", "), s[len(s)/2].Round(time.Millisecond), s[len(s)-1].Round(time.Millisecond))
 }
 
 func getJSON(url string, v any) error {
