@@ -342,9 +342,11 @@ func (e *Engine) fail(ctx context.Context, s snapshot, err error, op string) res
 	in.Record = cur
 	r := e.base(in)
 	r.Attempts++
-	if r.Pending != nil && r.Pending.Op == store.OpCreate {
+	if r.Pending != nil && r.Pending.Op == store.OpCreate && op != "adopt" {
 		// Whether this create may have taken effect decides how soon the
-		// next one may go (see pendingAmbiguousCreate).
+		// next one may go (see pendingAmbiguousCreate). (A refusal to
+		// adopt, or to create again after an interrupted create, made no
+		// call: the create's outcome stays unknown.)
 		r.Pending.Ambiguous = provider.IsAmbiguous(err)
 		r.Pending.Attempted = e.opts.Clock.Now()
 	}

@@ -80,6 +80,17 @@ func Decide(in Input) plan.Action {
 		return a
 	}
 	obs := in.Observed
+	if obs != nil && !obs.Exists && in.Schema.Unfindable && rec.InterruptedCreate() && rec.Pending.Attempted.IsZero() {
+		// Converge stopped during the create, and the provider cannot look
+		// for what it made: creating again might make a second object.
+		a.Type = plan.Conflict
+		if in.Desired.ImportID != "" {
+			a.Reason = fmt.Sprintf("importId %s: no such object; the create of %s was interrupted before its outcome was recorded, so it may exist under another ID: give that one, or run converge state forget %s if it does not exist", in.Desired.ImportID, in.ID, in.ID)
+			return a
+		}
+		a.Reason = fmt.Sprintf("the create of %s was interrupted before its outcome was recorded (converge stopped during the call), and this provider can find an object only through what its create returned: the object may exist. Not creating it again, which could make a second one. If it exists, set importId: ID beside spec to take it over; if it does not, run converge state forget %s, then apply", in.ID, in.ID)
+		return a
+	}
 	if obs == nil || !obs.Exists {
 		if p := pendingAmbiguousCreate(in); p != nil {
 			// The last create may have taken effect and the API may not show

@@ -304,8 +304,8 @@ func formatDiff(d diff.Diff) string {
 // and the desired object otherwise (to find one to adopt).
 func (e *Engine) observeRequest(in Input) provider.Request {
 	req := provider.Request{ID: in.ID, Kind: in.Kind, Name: in.Name, Spec: in.Spec}
-	if in.Desired != nil && (in.Record == nil || in.Record.Origin == "" && in.Record.Pending == nil) {
-		req.ImportID = in.Desired.ImportID
+	if in.Desired != nil && (in.Record == nil || in.Record.Origin == "") {
+		req.ImportID = in.Desired.ImportID // no object yet, or an interrupted create's
 	}
 	if r := in.Record; r != nil {
 		req.Outputs, req.Private = r.Outputs, r.Private

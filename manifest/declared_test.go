@@ -100,8 +100,8 @@ func TestImportID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := rv.Resources[0]; r.ImportID != "existing-42" || r.Hash != plain.Resources[0].Hash {
-		t.Errorf("resource %+v; want importId existing-42 and the hash of the same resource without it", r)
+	if r := rv.Resources[0]; r.ImportID != "existing-42" || r.Hash == plain.Resources[0].Hash {
+		t.Errorf("resource %+v; want importId existing-42, and another hash than without it", r)
 	}
 	_, err = LoadBytes(map[string][]byte{"m.yaml": []byte(fmt.Sprintf(doc, `""`))}, reg)
 	var list ErrorList

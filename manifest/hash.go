@@ -18,7 +18,8 @@ import (
 
 // ResourceHash returns the content hash of r: the hex SHA-256 of the
 // canonical JSON (sorted keys) of its kind, name, spec, dependsOn (as a
-// sorted set) and policy. Labels and sources do not count. Spec numbers are
+// sorted set), policy and importId (when set). Labels and sources do not
+// count. Spec numbers are
 // hashed in provider.Canonical form: their exact value, whatever its
 // spelling (1e2 and 100 hash alike; 12345678901234567891 and
 // 12345678901234567892 do not).
@@ -62,7 +63,15 @@ func (e *canonicalEncoder) resourceHash(r *Resource) string {
 	b = appendString(b, r.Policy.Drift)
 	b = append(b, `,"deletion":`...)
 	b = appendString(b, r.Policy.Deletion)
-	b = append(b, "}}"...)
+	b = append(b, '}')
+	if r.ImportID != "" {
+		// Only when set, so that other resources keep their hashes: naming
+		// the object to take over is a change (a resource blocked on an
+		// interrupted create is retried when one is given).
+		b = append(b, `,"importId":`...)
+		b = appendString(b, r.ImportID)
+	}
+	b = append(b, '}')
 	e.buf = b
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])

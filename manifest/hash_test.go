@@ -119,7 +119,8 @@ func jsonResourceHash(r *Resource) string {
 		Spec      map[string]any `json:"spec"`
 		DependsOn []string       `json:"dependsOn"`
 		Policy    Policy         `json:"policy"`
-	}{r.Kind, r.Name, canonicalNumbers(r.Spec).(map[string]any), deps, r.Policy})
+		ImportID  string         `json:"importId,omitempty"`
+	}{r.Kind, r.Name, canonicalNumbers(r.Spec).(map[string]any), deps, r.Policy, r.ImportID})
 	if err != nil {
 		panic(err)
 	}

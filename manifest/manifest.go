@@ -65,11 +65,11 @@ type Resource struct {
 	Refs []Ref          `json:"refs,omitempty"`
 	// ImportID is importId, beside spec: the remote ID of an existing
 	// object converge takes over (adopts) when it manages none for the
-	// resource yet, as terraform import does. It is not part of Hash.
+	// resource yet, as terraform import does. It counts in Hash when set.
 	ImportID string `json:"importId,omitempty"`
 	Source   Source `json:"source"` // the document's "kind:" line
 	// Hash identifies the desired resource's content: kind, name, spec,
-	// dependsOn and policy. Labels and sources do not count.
+	// dependsOn, policy and importId. Labels and sources do not count.
 	Hash string `json:"hash"`
 }
 

@@ -89,6 +89,14 @@ type Schema struct {
 	// generated password): masked wherever converge shows outputs, sealed
 	// at rest, and a spec value built from one is sensitive too.
 	SensitiveOutputs []string
+	// Unfindable says that Observe finds an object only through the
+	// Private its create returned (a Terraform provider's state), never by
+	// its spec. After a create interrupted before its outcome was recorded
+	// (converge stopped during the call), the object may exist and cannot
+	// be looked for: the engine does not create it again, which might make
+	// a second one, and fails the resource saying how to go on (give its
+	// importId, or converge state forget when it does not exist).
+	Unfindable bool
 	// SealPrivate says that the record's Private values may hold secrets
 	// (a Terraform provider's state): they are sealed at rest, as
 	// sensitive spec values are.

@@ -14,11 +14,66 @@ import (
 func newStateCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "state",
-		Short: "Change the state file's settings",
+		Short: "Change the state file's settings, or what it records of a resource",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newSetRootCmd(g))
+	cmd.AddCommand(newSetRootCmd(g), newForgetCmd(g))
 	return cmd
+}
+
+func newForgetCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "forget ID...",
+		Short: "Stop managing resources: drop their records, leaving their objects as they are",
+		Long: `forget drops what the state records of each resource named (kind/name):
+converge no longer manages its object, which is left as it is, not deleted.
+If the manifests still declare the resource, the next apply or run creates it
+again (or takes over an object it finds, or the one importId names).
+
+Use it when converge refuses to create a resource again after a create was
+interrupted (converge stopped during the call) and you checked that no object
+was made: a provider that can find objects only through what their create
+returned (Terraform's) cannot tell. It takes the state's lock, so stop a
+running converge first (on etcd, nodes pick the change up at once).`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := g.requireState(); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			st, err := g.openStore(ctx, false)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			var recs []store.Record
+			for _, id := range args {
+				r, err := st.GetRecord(ctx, id)
+				if errors.Is(err, store.ErrNotFound) {
+					return fmt.Errorf("%s: the state records no such resource (see converge status); nothing was forgotten", id)
+				}
+				if err != nil {
+					return err
+				}
+				recs = append(recs, r)
+			}
+			w := cmd.OutOrStdout()
+			for _, r := range recs {
+				if err := st.DeleteRecord(ctx, r.ID); err != nil {
+					return fmt.Errorf("forget %s: %w", r.ID, err)
+				}
+				switch {
+				case r.Origin == "" && r.Pending != nil:
+					fmt.Fprintf(w, "Forgot %s: its interrupted %s made nothing converge knows of; the next apply creates it if the manifests declare it.\n", r.ID, r.Pending.Op)
+				case r.Origin == "":
+					fmt.Fprintf(w, "Forgot %s (no object was recorded).\n", r.ID)
+				default:
+					fmt.Fprintf(w, "Forgot %s: converge no longer manages its object, which is left as it is.\n", r.ID)
+				}
+			}
+			return st.Close()
+		},
+	}
 }
 
 func newSetRootCmd(g *globals) *cobra.Command {

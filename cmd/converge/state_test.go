@@ -240,3 +240,32 @@ func TestHistoryLimit(t *testing.T) {
 		t.Errorf("apply --history-limit -1: %s", r)
 	}
 }
+
+// TestStateForget: forget drops a resource's record and leaves its object;
+// the next apply takes the object over again; an unknown ID forgets
+// nothing.
+func TestStateForget(t *testing.T) {
+	e := applied(t)
+	before := tree(t, e.root)
+	r := e.mustRun(1, "state", "forget", "file.File/index", "file.File/nope")
+	if !strings.Contains(r.stderr, "file.File/nope: the state records no such resource") {
+		t.Errorf("forget of an unknown ID: %s", r)
+	}
+	if st := e.mustRun(0, "status", "file.File/index", "-o", "json"); !strings.Contains(st.stdout, `"id": "file.File/index"`) {
+		t.Errorf("an unknown ID among those named forgot the others:\n%s", st)
+	}
+	r = e.mustRun(0, "state", "forget", "file.File/index")
+	if !strings.Contains(r.stdout, "Forgot file.File/index: converge no longer manages its object, which is left as it is.") {
+		t.Errorf("forget: %s", r)
+	}
+	if d := cmp.Diff(before, tree(t, e.root)); d != "" {
+		t.Errorf("forget changed the tree:\n%s", d)
+	}
+	if st := e.mustRun(0, "status", "file.File/index"); !strings.Contains(st.stdout, "Pending") || !strings.Contains(st.stdout, "not reconciled yet") {
+		t.Errorf("status of a forgotten resource the target declares: %s; want it Pending", st)
+	}
+	ap := e.mustRun(0, "apply")
+	if !strings.Contains(ap.stderr, "exists and matches the manifests: now managed by converge") {
+		t.Errorf("the apply after forget did not take the object over again:\n%s", ap)
+	}
+}

@@ -3,6 +3,7 @@ package terraform
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -424,4 +425,132 @@ func TestEngineSecretFromEnv(t *testing.T) {
 	if strings.Contains(h.logs.String(), value) {
 		t.Error("the logs hold the secret from the environment")
 	}
+}
+
+// TestEngineImportID: an object made outside converge is taken over by
+// the importId beside its spec, recorded as adopted and updated to the
+// manifest; no second object is made.
+func TestEngineImportID(t *testing.T) {
+	h := newEngineHarness(t, 6)
+	// The object exists already: made by hand (here by the provider
+	// directly, as terraform apply elsewhere would have).
+	if err := h.p.Configure(provider.Settings{Config: map[string]any{"dir": h.dir}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := h.p.Create(t.Context(), thingRequest("a", map[string]any{"name": "a", "size": 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := stateID(t, res.Private)
+	rv := h.load(fmt.Sprintf("kind: convergetest.thing\nmetadata: {name: a}\nimportId: %s\nspec: {name: a, size: 5}\n", id))
+	h.mustConverge(rv)
+	obj := h.only()
+	if obj.ID != id || obj.Size != 5 {
+		t.Errorf("object %+v; want %s updated to size 5", obj, id)
+	}
+	if r := h.record("convergetest.thing/a"); r.Origin != store.OriginAdopted {
+		t.Errorf("record origin %q; want adopted", r.Origin)
+	}
+	// Adopted, as converge adopt records it: leaving the manifests, it is
+	// forgotten and left in place.
+	h.mustConverge(h.load(""))
+	if n := len(objects(t, h.dir)); n != 1 {
+		t.Errorf("%d objects after the resource left the manifests; want the adopted one left in place", n)
+	}
+	if _, err := h.st.GetRecord(t.Context(), "convergetest.thing/a"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the record of the adopted object: %v; want it forgotten", err)
+	}
+}
+
+// TestEngineInterruptedCreate: converge stopped during a create (its
+// intent recorded, no outcome): a Terraform provider cannot look for what
+// the create made, so converge does not create again, which could make a
+// second object; it says how to go on, and importId or forgetting the
+// record releases it.
+func TestEngineInterruptedCreate(t *testing.T) {
+	h := newEngineHarness(t, 6)
+	rv := h.load("kind: convergetest.thing\nmetadata: {name: a}\nspec: {name: a, size: 2}\n")
+	hold := filepath.Join(h.dir, things.HoldFile)
+	if err := os.WriteFile(hold, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// An apply that stops mid-create, as a kill -9 would: its context is
+	// cut while the plugin holds the create, and the object is made after.
+	e := h.engine()
+	ctx, cancel := context.WithCancel(t.Context())
+	if err := e.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _, _ = e.Apply(ctx, rv) }()
+	waitFor(t, filepath.Join(h.dir, "a.creating"))
+	r := h.record("convergetest.thing/a")
+	if r.Pending == nil || r.Pending.Op != store.OpCreate || !r.Pending.Attempted.IsZero() {
+		t.Fatalf("premise: the create's intent is recorded without an outcome; record %+v", r)
+	}
+	// The process dies here: nothing more is written to the state.
+	crashed := r
+	cancel()
+	if err := os.Remove(hold); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if err := h.st.PutRecord(t.Context(), crashed); err != nil { // what the state held at the kill
+		t.Fatal(err)
+	}
+	before := len(objects(t, h.dir)) // whether the cut create made it or not, converge cannot tell
+
+	rep := h.apply(rv)
+	if rep.OK() {
+		t.Fatalf("the apply after the crash converged; want it to refuse to create again")
+	}
+	if n := len(objects(t, h.dir)); n != before {
+		t.Fatalf("%d objects after the apply, %d before; want none made", n, before)
+	}
+	got := h.record("convergetest.thing/a")
+	if !strings.Contains(got.LastError, "interrupted") || !strings.Contains(got.LastError, "importId") || !strings.Contains(got.LastError, "converge state forget convergetest.thing/a") {
+		t.Errorf("last error %q; want it to say the create was interrupted, and how to go on", got.LastError)
+	}
+	if again := h.apply(rv); again.OK() || len(objects(t, h.dir)) != before {
+		t.Fatalf("a second apply: OK %v, %d objects; want it refused again, none made", again.OK(), len(objects(t, h.dir)))
+	}
+
+	// The user checks: it does not exist, and forgets the record (what
+	// converge state forget does); the next apply creates one.
+	for _, id := range objectIDs(t, h.dir) {
+		if err := os.Remove(filepath.Join(h.dir, id+".json")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.st.DeleteRecord(t.Context(), "convergetest.thing/a"); err != nil {
+		t.Fatal(err)
+	}
+	h.mustConverge(rv)
+	made := h.only()
+
+	// Interrupted again; this time the object exists and the user names it.
+	r = h.record("convergetest.thing/a")
+	r.Origin, r.Private, r.Phase = "", nil, store.PhaseCreating
+	r.Pending = &store.Operation{Op: store.OpCreate, Key: "k2", Started: time.Now()}
+	if err := h.st.PutRecord(t.Context(), r); err != nil {
+		t.Fatal(err)
+	}
+	if rep := h.apply(rv); rep.OK() {
+		t.Fatalf("premise: an interrupted create is refused; it converged")
+	}
+	rv = h.load(fmt.Sprintf("kind: convergetest.thing\nmetadata: {name: a}\nimportId: %s\nspec: {name: a, size: 2}\n", made.ID))
+	h.mustConverge(rv)
+	if obj := h.only(); obj.ID != made.ID {
+		t.Errorf("after importId, the object is %s; want %s", obj.ID, made.ID)
+	}
+}
+
+// objectIDs returns the ids of the objects in dir.
+func objectIDs(t *testing.T, dir string) []string {
+	t.Helper()
+	var ids []string
+	for id := range objects(t, dir) {
+		ids = append(ids, id)
+	}
+	return ids
 }

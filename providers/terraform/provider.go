@@ -166,6 +166,7 @@ func Start(ctx context.Context, opts Options) (*Provider, error) {
 			Outputs:          outs,
 			SensitiveOutputs: sens,
 			SealPrivate:      true,
+			Unfindable:       true,
 		})
 	}
 	return p, nil
@@ -661,8 +662,15 @@ func (p *Provider) Observe(ctx context.Context, req provider.Request) (provider.
 		return provider.Observation{}, err
 	}
 	s, ok, err := readStored(req.Private)
-	if err != nil || !ok {
+	if err != nil {
 		return provider.Observation{}, err
+	}
+	if !ok {
+		if req.ImportID != "" {
+			// No state yet: the manifest names the object to take over.
+			return p.Import(ctx, req, req.ImportID)
+		}
+		return provider.Observation{}, nil
 	}
 	st, priv, err := p.refresh(ctx, req.ID, typ, rs, s)
 	if err != nil {
