@@ -156,6 +156,7 @@ type Engine struct {
 
 	callsMu  sync.Mutex
 	inflight map[string]Call // the provider calls in flight, by resource ID
+
 	idle        *sync.Cond
 	stats       Stats
 	notify      notifiers       // the providers' notifications (notify.go)
