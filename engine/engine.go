@@ -157,12 +157,12 @@ type Engine struct {
 	callsMu  sync.Mutex
 	inflight map[string]Call // the provider calls in flight, by resource ID
 
-	idle        *sync.Cond
-	stats       Stats
-	notify      notifiers       // the providers' notifications (notify.go)
-	shared      sharing         // writes shared with other writers (shared.go)
-	inFlight    map[string]bool // keys a worker is reconciling (share.go)
-	drained     *sync.Cond
+	idle     *sync.Cond
+	stats    Stats
+	notify   notifiers       // the providers' notifications (notify.go)
+	shared   sharing         // writes shared with other writers (shared.go)
+	inFlight map[string]bool // keys a worker is reconciling (share.go)
+	drained  *sync.Cond
 }
 
 // Stats counts provider calls, for tests and benchmarks.
