@@ -228,14 +228,21 @@ func BenchmarkHeal(b *testing.B) {
 				b.StartTimer()
 			}
 			b.StopTimer()
-			slices.Sort(took)
-			ms := func(q float64) float64 {
-				return float64(took[int(q*float64(len(took)-1))]) / float64(time.Millisecond)
-			}
-			b.ReportMetric(ms(0.5), "p50-ms")
-			b.ReportMetric(ms(0.9), "p90-ms")
-			b.ReportMetric(ms(1), "max-ms")
-			b.ReportMetric(0, "ns/op")
+			reportLatencies(b, took, 0.5, 0.9)
 		})
 	}
+}
+
+// reportLatencies reports the quantiles qs of took, and the longest, in
+// milliseconds (p50-ms, p99-ms, max-ms), instead of ns/op.
+func reportLatencies(b *testing.B, took []time.Duration, qs ...float64) {
+	slices.Sort(took)
+	ms := func(q float64) float64 {
+		return float64(took[int(q*float64(len(took)-1))]) / float64(time.Millisecond)
+	}
+	for _, q := range qs {
+		b.ReportMetric(ms(q), fmt.Sprintf("p%g-ms", 100*q))
+	}
+	b.ReportMetric(ms(1), "max-ms")
+	b.ReportMetric(0, "ns/op")
 }

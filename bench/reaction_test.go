@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -150,14 +149,7 @@ func BenchmarkManifestEdit(b *testing.B) {
 				b.StartTimer()
 			}
 			b.StopTimer()
-			slices.Sort(took)
-			ms := func(q float64) float64 {
-				return float64(took[int(q*float64(len(took)-1))]) / float64(time.Millisecond)
-			}
-			b.ReportMetric(ms(0.5), "p50-ms")
-			b.ReportMetric(ms(0.99), "p99-ms")
-			b.ReportMetric(ms(1), "max-ms")
-			b.ReportMetric(0, "ns/op")
+			reportLatencies(b, took, 0.5, 0.99)
 		})
 	}
 }
