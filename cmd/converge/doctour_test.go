@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,10 +27,11 @@ import (
 //     does nothing);
 //   - a ```console block is run too, and every `$ COMMAND` must print the
 //     lines that follow it. In those lines, "..." alone stands for any
-//     number of lines and within a line for any text; times, durations,
-//     ages and 12-digit hashes match any such value; runs of spaces match
-//     any run of spaces (tables align to their widths);
-//   - other blocks are prose.
+//     number of lines and within a line for any text; times, durations
+//     (0m5.043s as bash's time prints them too), ages, 12-digit hashes and
+//     git's 40-digit commits match any such value; runs of spaces match
+//     any run of spaces or tabs (tables align to their widths);
+//   - other blocks are prose, unless a directive says otherwise.
 //
 // HTML comments give what a reader does by hand, unseen by readers:
 //
@@ -41,6 +43,15 @@ import (
 //	<!-- test: skip -->                  the next block is not run
 //	<!-- test: end -->                   nothing after it is run
 //	<!-- test: file PATH -->             the next block is written to PATH (it shows a file)
+//	<!-- test: logs NAME -->             the next block shows lines that "NAME" prints, in that order
+//	                                     (others may come between), after those the last logs of NAME
+//	                                     showed; waits 30 s at most for them
+//	<!-- test: port 9099 -->             9099 in commands and outputs is a free port of this run
+//	<!-- test: needs python3 -->         the document's commands need python3 on the PATH
+//
+// In a background command, NAME=VALUE words before the command are its
+// environment (FAIL=2 python3 hook.py 9099). A background process whose
+// Ctrl-C the document does not show is killed when the run ends.
 var tourDocs = []string{"../../README.md", "../../docs/drift-and-rollback.md"}
 
 func TestDocsRun(t *testing.T) {
@@ -60,7 +71,7 @@ func TestDocsRun(t *testing.T) {
 				t.Fatal(err)
 			}
 			for round := 1; round <= 2; round++ {
-				r := &docRun{t: t, doc: doc, scratch: scratch, bin: bin, cwd: repoRoot(t), procs: map[string]*docProc{}}
+				r := &docRun{t: t, doc: doc, scratch: scratch, bin: bin, cwd: repoRoot(t), procs: map[string]*docProc{}, ports: map[string]string{}}
 				for _, s := range steps {
 					if !r.step(s) {
 						break
@@ -100,6 +111,7 @@ func parseDoc(path string) ([]docStep, error) {
 		skip       bool
 		background string
 		file       string // the block is this file's content
+		logs       bool   // the block shows what a background process prints
 		sc         = bufio.NewScanner(f)
 		n          int
 	)
@@ -120,6 +132,13 @@ func parseDoc(path string) ([]docStep, error) {
 					steps = append(steps, docStep{line: n, kind: "file", arg: m[2]})
 				case "end":
 					return steps, nil
+				case "logs":
+					logs = true
+					steps = append(steps, docStep{line: n, kind: "logs", arg: m[2]})
+				case "port":
+					steps = append(steps, docStep{line: n, kind: "port", arg: m[2]})
+				case "needs":
+					steps = append(steps, docStep{line: n, kind: "needs", arg: m[2]})
 				case "background":
 					background = m[2]
 				case "stop":
@@ -146,10 +165,10 @@ func parseDoc(path string) ([]docStep, error) {
 			continue
 		}
 		if line == "```" {
-			fence, skip, background, file = "", false, "", ""
+			fence, skip, background, file, logs = "", false, "", "", false
 			continue
 		}
-		if file != "" {
+		if file != "" || logs {
 			steps[len(steps)-1].want = append(steps[len(steps)-1].want, line)
 			continue
 		}
@@ -190,12 +209,15 @@ type docRun struct {
 	cwd     string
 	status  int // the last command's exit status, for the next one's $?
 	procs   map[string]*docProc
+	ports   map[string]string // the document's port -> this run's
 }
 
 type docProc struct {
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan error
+	cmd     *exec.Cmd
+	out     *syncBuffer
+	done    chan error
+	stopped bool // it exited after a stop step
+	seen    int  // the lines of out that logs steps have shown
 }
 
 // expand rewrites a command of the document into one for this run.
@@ -203,6 +225,7 @@ func (r *docRun) expand(cmd string) string {
 	if r.dir != "" {
 		cmd = strings.ReplaceAll(cmd, r.dir, r.scratch)
 	}
+	cmd = r.withPorts(cmd)
 	if m := goBuild.FindStringSubmatch(cmd); m != nil {
 		return fmt.Sprintf("mkdir -p %s && cp %s %s", filepath.Dir(m[1]), binary, m[1])
 	}
@@ -217,6 +240,14 @@ var (
 	goInstall = regexp.MustCompile(`^go install \S*cmd/converge(@\S+)?$`)
 )
 
+// withPorts replaces the document's ports in s with this run's.
+func (r *docRun) withPorts(s string) string {
+	for doc, port := range r.ports {
+		s = regexp.MustCompile(`\b`+regexp.QuoteMeta(doc)+`\b`).ReplaceAllLiteralString(s, port)
+	}
+	return s
+}
+
 func (r *docRun) where(s docStep) string { return fmt.Sprintf("%s:%d", filepath.Base(r.doc), s.line) }
 
 // step runs s, and reports whether the run goes on.
@@ -226,6 +257,24 @@ func (r *docRun) step(s docStep) bool {
 	case "dir":
 		r.dir = s.arg
 		return true
+	case "port":
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Errorf("%s: a free port: %v", r.where(s), err)
+			return false
+		}
+		_, port, _ := net.SplitHostPort(l.Addr().String())
+		l.Close()
+		r.ports[s.arg] = port
+		return true
+	case "needs":
+		if _, err := exec.LookPath(s.arg); err != nil {
+			t.Errorf("%s: the document's commands need %s on the PATH: %v", r.where(s), s.arg, err)
+			return false
+		}
+		return true
+	case "logs":
+		return r.logs(s)
 	case "file":
 		path := r.expand(s.arg)
 		if !filepath.IsAbs(path) {
@@ -242,11 +291,11 @@ func (r *docRun) step(s docStep) bool {
 		return true
 	case "stop":
 		p := r.procs[s.arg]
-		if p == nil {
+		if p == nil || p.stopped {
 			t.Errorf("%s: no background process %q", r.where(s), s.arg)
 			return false
 		}
-		delete(r.procs, s.arg)
+		p.stopped = true
 		_ = p.cmd.Process.Signal(syscall.SIGINT)
 		select {
 		case err := <-p.done:
@@ -314,7 +363,7 @@ func (r *docRun) step(s docStep) bool {
 		if out != "" {
 			got = strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 		}
-		if err := matchLines(s.want, got, r.dir, r.scratch); err != nil {
+		if err := matchLines(s.want, got, r.pattern); err != nil {
 			t.Errorf("%s: $ %s\n%v\n--- printed:\n%s%s", r.where(s), s.cmd, err, out, r.backgroundLogs())
 			return false
 		}
@@ -340,7 +389,15 @@ func (r *docRun) shell(cmd string) (string, error) {
 }
 
 func (r *docRun) background(s docStep) bool {
-	c := exec.Command("bash", "-c", "exec "+r.expand(strings.TrimPrefix(strings.TrimSpace(s.cmd), "cd "+r.dir+" && ")))
+	if p := r.procs[s.inBack]; p != nil && !p.stopped {
+		r.t.Errorf("%s: %q is already running", r.where(s), s.inBack)
+		return false
+	}
+	cmd := r.expand(strings.TrimPrefix(strings.TrimSpace(s.cmd), "cd "+r.dir+" && "))
+	// The command itself is exec'd, so that Ctrl-C reaches it; the
+	// environment words go before exec.
+	env := envWords.FindString(cmd)
+	c := exec.Command("bash", "-c", env+"exec "+cmd[len(env):])
 	c.Dir = r.cwd
 	c.Env = docEnv(r.scratch, r.bin)
 	p := &docProc{cmd: c, out: &syncBuffer{}, done: make(chan error, 1)}
@@ -354,6 +411,63 @@ func (r *docRun) background(s docStep) bool {
 	return true
 }
 
+var envWords = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_]*=\S*\s+)*`)
+
+// logs waits until the background process s.arg has printed the lines of
+// s, in that order, after those the previous logs step of it showed.
+func (r *docRun) logs(s docStep) bool {
+	p := r.procs[s.arg]
+	if p == nil {
+		r.t.Errorf("%s: no background process %q", r.where(s), s.arg)
+		return false
+	}
+	var want []*regexp.Regexp
+	for _, w := range s.want {
+		if strings.TrimSpace(w) != "..." {
+			want = append(want, regexp.MustCompile("^"+r.pattern(w)+"$"))
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		exited := false
+		select {
+		case err := <-p.done:
+			p.done <- err // for stop and stopAll
+			exited = true
+		default:
+		}
+		out := p.out.String()
+		lines := strings.Split(out, "\n")
+		if !exited && !strings.HasSuffix(out, "\n") {
+			lines = lines[:len(lines)-1] // a line still being written
+		}
+		i, j := 0, p.seen
+		for ; i < len(want) && j < len(lines); j++ {
+			if want[i].MatchString(strings.TrimRight(lines[j], " ")) {
+				i++
+			}
+		}
+		if i == len(want) {
+			p.seen = j
+			return true
+		}
+		if exited || time.Now().After(deadline) {
+			k := 0
+			for n := range s.want {
+				if strings.TrimSpace(s.want[n]) != "..." {
+					if k == i {
+						r.t.Errorf("%s: %s printed no line %q after those shown before (%d lines)\n--- %s:\n%s", r.where(s), s.arg, s.want[n], p.seen, s.arg, out)
+						break
+					}
+					k++
+				}
+			}
+			return false
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 func (r *docRun) backgroundLogs() string {
 	var b strings.Builder
 	for name, p := range r.procs {
@@ -364,8 +478,10 @@ func (r *docRun) backgroundLogs() string {
 
 func (r *docRun) stopAll() {
 	for name, p := range r.procs {
-		_ = p.cmd.Process.Kill()
-		<-p.done
+		if !p.stopped {
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
 		delete(r.procs, name)
 	}
 }
@@ -395,17 +511,23 @@ func repoRoot(t *testing.T) string {
 	return dir
 }
 
-// matchLines matches got against want, as the package comment says.
-func matchLines(want, got []string, docDir, scratch string) error {
+// pattern is the regexp of one line the document shows, for this run.
+func (r *docRun) pattern(w string) string {
+	if r.dir != "" {
+		w = strings.ReplaceAll(w, r.dir, "\x00")
+	}
+	return linePattern(r.withPorts(w), r.scratch)
+}
+
+// matchLines matches got against want, as the package comment says;
+// pattern makes the regexp of a wanted line.
+func matchLines(want, got []string, pattern func(string) string) error {
 	res := make([]*regexp.Regexp, len(want))
 	for i, w := range want {
 		if strings.TrimSpace(w) == "..." {
 			continue
 		}
-		if docDir != "" {
-			w = strings.ReplaceAll(w, docDir, "\x00")
-		}
-		res[i] = regexp.MustCompile("^" + linePattern(w, scratch) + "$")
+		res[i] = regexp.MustCompile("^" + pattern(w) + "$")
 	}
 	// i in want, j in got; a "..." line may take any number of lines.
 	var match func(i, j int) bool
@@ -449,8 +571,10 @@ func matchLines(want, got []string, docDir, scratch string) error {
 
 // The values that change from run to run, as written in documents.
 var (
-	variable = regexp.MustCompile(`\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?|\b[0-9a-f]{12}\b|\b\d+(\.\d+)?(ns|µs|ms|s|m|h|d)\b|\x00|\.\.\.| {2,}`)
+	variable = regexp.MustCompile(`\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?|\b[0-9a-f]{12}\b|\b[0-9a-f]{40}\b|\b\d+m\d+(\.\d+)?s\b|\b\d+(\.\d+)?(ns|µs|ms|s|m|h|d)\b|\x00|\.\.\.| {2,}`)
 )
+
+var bashTime = regexp.MustCompile(`^\d+m\d+(\.\d+)?s$`) // 0m5.043s, as bash's time prints it
 
 // linePattern is the regexp of one wanted line.
 func linePattern(w, scratch string) string {
@@ -465,11 +589,13 @@ func linePattern(w, scratch string) string {
 		case v == "...":
 			b.WriteString(".*")
 		case strings.TrimLeft(v, " ") == "":
-			b.WriteString(" +")
-		case len(v) == 12 && strings.Trim(v, "0123456789abcdef") == "":
-			b.WriteString(`[0-9a-f]{12}`)
+			b.WriteString(`[ \t]+`) // a table's padding, or the tab of time's report
+		case (len(v) == 12 || len(v) == 40) && strings.Trim(v, "0123456789abcdef") == "":
+			fmt.Fprintf(&b, `[0-9a-f]{%d}`, len(v))
 		case strings.Contains(v, "-") && strings.Contains(v, ":"):
 			b.WriteString(`\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?`)
+		case bashTime.MatchString(v):
+			b.WriteString(`\d+m\d+(\.\d+)?s`)
 		default:
 			b.WriteString(`\d+(\.\d+)?(ns|µs|ms|s|m|h|d)`)
 		}
