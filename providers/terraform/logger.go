@@ -10,8 +10,12 @@ import (
 )
 
 // hclogger is an hclog.Logger that writes to a *slog.Logger: go-plugin
-// parses the plugin's JSON log lines on stderr and logs each through it,
-// at the plugin's level. Trace is logged at slog's Debug-4.
+// logs its own messages through it, and parses the plugin's JSON log
+// lines on stderr and logs each through it at the plugin's level. Info is
+// logged at slog's Debug: go-plugin's messages at Info ("plugin process
+// exited", and the plugin-side "configuring server automatic mTLS" of
+// older releases) are noise on every command; Warn and Error keep their
+// level. Trace is logged at slog's Debug-4.
 type hclogger struct {
 	l       *slog.Logger
 	name    string
@@ -28,14 +32,14 @@ func slogLevel(level hclog.Level) slog.Level {
 	switch level {
 	case hclog.Trace:
 		return levelTrace
-	case hclog.Debug:
+	case hclog.Debug, hclog.Info:
 		return slog.LevelDebug
 	case hclog.Warn:
 		return slog.LevelWarn
 	case hclog.Error:
 		return slog.LevelError
 	}
-	return slog.LevelInfo
+	return slog.LevelDebug
 }
 
 func (h *hclogger) Log(level hclog.Level, msg string, args ...interface{}) {
@@ -63,7 +67,7 @@ func (h *hclogger) enabled(l slog.Level) bool { return h.l.Enabled(context.Backg
 
 func (h *hclogger) IsTrace() bool { return h.enabled(levelTrace) }
 func (h *hclogger) IsDebug() bool { return h.enabled(slog.LevelDebug) }
-func (h *hclogger) IsInfo() bool  { return h.enabled(slog.LevelInfo) }
+func (h *hclogger) IsInfo() bool  { return h.enabled(slogLevel(hclog.Info)) }
 func (h *hclogger) IsWarn() bool  { return h.enabled(slog.LevelWarn) }
 func (h *hclogger) IsError() bool { return h.enabled(slog.LevelError) }
 
@@ -121,7 +125,8 @@ type writerFunc func([]byte) (int, error)
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // tfLogLevel is the TF_LOG_PROVIDER level that makes a plugin log what l
-// takes: plugins log nothing unless it is set.
+// takes: plugins log nothing unless it is set. (Their Info lines are
+// logged at Debug, so at converge's default level they are dropped.)
 func tfLogLevel(l *slog.Logger) string {
 	ctx := context.Background()
 	switch {
