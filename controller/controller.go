@@ -123,8 +123,11 @@ func (c *Controller) Run(ctx context.Context, rv *manifest.Revision) error {
 	}
 
 	first := c.first
+	var targets <-chan string
 	if c.opts.Cluster != nil {
-		first = c.firstShared
+		// Watched before the published target is read: one published
+		// meanwhile is followed.
+		first, targets = c.firstShared, c.watchTargets(ctx)
 	}
 	target, err := first(ctx, rv)
 	if err != nil {
@@ -144,7 +147,9 @@ func (c *Controller) Run(ctx context.Context, rv *manifest.Revision) error {
 	c.pruneEvents(ctx)
 	prune := c.clock.NewTicker(24 * time.Hour)
 	defer prune.Stop()
-	targets := c.watchTargets(ctx)
+	if c.opts.Cluster == nil {
+		targets = c.watchTargets(ctx)
+	}
 	judge := revisionWatch{c: c, watched: targets != nil}
 
 	// Manifests load outside this loop, so that a shutdown is served at
@@ -186,6 +191,14 @@ func (c *Controller) Run(ctx context.Context, rv *manifest.Revision) error {
 	for {
 		select {
 		case <-progress.C():
+			if c.opts.Cluster != nil {
+				// A node never stays on another target than the
+				// published one, even if a watch missed it.
+				if t, err := c.st.Target(ctx); err == nil {
+					judge.follow(ctx, t)
+					c.compare(ctx, manifests, t)
+				}
+			}
 			if c.leads() {
 				judge.tick(ctx)
 			}
@@ -396,9 +409,17 @@ func (c *Controller) watchTargets(ctx context.Context) <-chan string {
 		return nil
 	}
 	out := make(chan string, 1)
+	// The first watch starts from the change that is the latest now, read
+	// before this returns: a target set after the caller read it is not
+	// missed.
+	first, firstErr := sw.LastSeq(ctx)
 	go func() {
 		for ctx.Err() == nil {
-			seq, err := sw.LastSeq(ctx)
+			seq, err := first, firstErr
+			if first < 0 {
+				seq, err = sw.LastSeq(ctx)
+			}
+			first = -1
 			var ch <-chan store.Change
 			if err == nil {
 				ch, err = sw.Watch(ctx, seq)

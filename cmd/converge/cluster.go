@@ -70,6 +70,7 @@ func (g *globals) runNode(ctx context.Context, d nodeRun) error {
 		return err
 	}
 	defer st.Close()
+	defer g.closeAlerts() // one notifier for every incarnation
 	everJoined := false
 	for {
 		joined, err := g.runIncarnation(ctx, st, d)
@@ -155,7 +156,6 @@ func (g *globals) runIncarnation(ctx context.Context, st *etcd.Store, d nodeRun)
 		return true, err
 	}
 	eng.Store(e)
-	defer g.closeAlerts()
 	if err := node.SetManifests(ctx, d.rv.Hash); err != nil {
 		log.Warn("record the manifests' revision", "err", err)
 	}

@@ -162,6 +162,19 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
+// live returns the names of the live nodes.
+func (f *fleet) live() []string {
+	ms, err := cluster.Members(context.Background(), f.st.Client(), f.prefix)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, m := range ms {
+		out = append(out, m.Name)
+	}
+	return out
+}
+
 // records returns every record's phase.
 func (f *fleet) records() map[string]store.Phase {
 	f.t.Helper()
@@ -193,7 +206,13 @@ func (f *fleet) converged(ids []string, hash string) func() string {
 			}
 		}
 		if ready != len(ids) || len(got) != len(ids) {
-			return fmt.Sprintf("%d of %d Ready, %d recorded", ready, len(ids), len(got))
+			var missing []string
+			for _, id := range ids {
+				if got[id] != store.PhaseReady && len(missing) < 5 {
+					missing = append(missing, fmt.Sprintf("%s (%s, owner %s)", id, got[id], cluster.Owner(id, f.live())))
+				}
+			}
+			return fmt.Sprintf("%d of %d Ready, %d recorded; not Ready: %v", ready, len(ids), len(got), missing)
 		}
 		return ""
 	}
@@ -462,7 +481,7 @@ func TestClusterFailover(t *testing.T) {
 		f.start(n, "--workers", "2")
 	}
 	eventually(t, 20*time.Second, "the first set converges", f.converged(ids, ""))
-	var kills, terms []time.Duration
+	var kills, owned, terms []time.Duration
 	for round := range rounds {
 		sig := syscall.SIGKILL
 		if round%2 == 1 {
@@ -546,8 +565,9 @@ func TestClusterFailover(t *testing.T) {
 			round+1, sig, victim, pending, len(share), handover.Round(time.Millisecond), first.Round(time.Millisecond))
 		if sig == syscall.SIGKILL {
 			kills = append(kills, first)
-			if first > 4*time.Second {
-				t.Errorf("takeover after kill -9 took %s; want within the lease TTL (2s) + 2s", first)
+			owned = append(owned, handover)
+			if handover > 4*time.Second {
+				t.Errorf("takeover after kill -9 took %s; want within the lease TTL (2s) + 2s", handover)
 			}
 		} else {
 			terms = append(terms, handover)
@@ -563,6 +583,7 @@ func TestClusterFailover(t *testing.T) {
 		f.start(victim, "--workers", "2")
 		eventually(t, 10*time.Second, victim+" is back", f.settled(all...))
 	}
+	t.Logf("kill -9: the others owned the share after %s", durations(owned))
 	t.Logf("kill -9: first fenced write of the share by another node after %s", durations(kills))
 	t.Logf("SIGTERM: the others owned the share after %s", durations(terms))
 }
@@ -615,4 +636,58 @@ func metricValue(text, name string) float64 {
 		}
 	}
 	return -1
+}
+
+// TestClusterPause stops one of three nodes with SIGSTOP beyond its lease
+// while they converge: the others take its share over, and once resumed
+// it steps down, joins again as a new incarnation, and the set converges,
+// each bucket made once.
+func TestClusterPause(t *testing.T) {
+	f := newFleet(t, 150*time.Millisecond)
+	all := []string{"n1", "n2", "n3"}
+	ids := buckets(t, f.manifests, 0, 60)
+	for _, n := range all {
+		f.start(n, "--workers", "2")
+	}
+	victim := "n3"
+	share := map[string]bool{}
+	for _, id := range ids {
+		if cluster.Owner(id, all) == victim {
+			share[id] = true
+		}
+	}
+	eventually(t, 20*time.Second, victim+" converges part of its share", func() string {
+		got := f.records()
+		ready := 0
+		for id := range share {
+			if got[id] == store.PhaseReady {
+				ready++
+			}
+		}
+		if ready < 2 {
+			return fmt.Sprintf("%d of %d Ready", ready, len(share))
+		}
+		return ""
+	})
+	p := f.nodes[victim]
+	if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	paused := time.Now()
+	eventually(t, 10*time.Second, "n1 and n2 take the paused node's share over", f.settled("n1", "n2"))
+	t.Logf("the others owned the paused node's share %s after SIGSTOP (lease TTL 2s)", time.Since(paused).Round(time.Millisecond))
+	if err := p.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "the resumed node joins again", func() string {
+		if !strings.Contains(p.stderr.String(), "joining the cluster again") {
+			return "it did not say it joins again"
+		}
+		return f.settled(all...)()
+	})
+	if p.exited() {
+		t.Fatalf("the resumed node exited: %s", tail(p.stderr.String(), 20))
+	}
+	eventually(t, 25*time.Second, "the set converges", f.converged(ids, ""))
+	f.createdOnce(names(ids))
 }
