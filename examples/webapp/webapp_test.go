@@ -437,7 +437,7 @@ func (e *example) requireGone(oldPIDs ...int) {
 // the service, kill it by hand and watch converge run restart it at once
 // (its resync is an hour: only the process provider's notification can),
 // edit the service's environment and watch it restart gracefully, stop
-// converge with the service left running, destroy.
+// converge with the service left running and find it again, destroy.
 func TestWebappTour(t *testing.T) {
 	e := setup(t)
 
@@ -497,7 +497,7 @@ func TestWebappTour(t *testing.T) {
 	// An edit of the service's environment: the old process is asked to
 	// stop (SIGTERM) and the new one started with the new DSN.
 	before := run.output()
-	e.edit("service.yaml", "application_name=webapp", "application_name=webapp-edited")
+	e.edit("service.yaml", "application_name=webapp", "application_name=webapp-v2")
 	var third int
 	eventually(t, "the service restarted after the edit", 30*time.Second, func() bool {
 		pids := e.services()
@@ -524,8 +524,8 @@ func TestWebappTour(t *testing.T) {
 		t.Errorf("converge run logged the password")
 	}
 	e.requireVisit(4)
-	if got := e.names("postgres", `SELECT application_name FROM pg_stat_activity WHERE usename = 'app'`); !slices.Equal(got, []string{"webapp-edited"}) {
-		t.Errorf("the service's connections are named %v; want [webapp-edited] (the edited DSN)", got)
+	if got := e.names("postgres", `SELECT application_name FROM pg_stat_activity WHERE usename = 'app'`); !slices.Equal(got, []string{"webapp-v2"}) {
+		t.Errorf("the service's connections are named %v; want [webapp-v2] (the edited DSN)", got)
 	}
 
 	// converge stops; the service it supervises runs on.
@@ -540,6 +540,13 @@ func TestWebappTour(t *testing.T) {
 		t.Fatalf("service processes once converge stopped: %v; want [%d]", pids, third)
 	}
 	e.requireVisit(5)
+	// A converge started again finds it, and starts nothing.
+	if stdout, _ := e.run("apply", "-f", e.manifests); !strings.Contains(stdout, "0 creates, 0 updates, 0 deletes") {
+		t.Errorf("apply after converge run stopped: %s", stdout)
+	}
+	if got := e.requireReady(); got != third {
+		t.Errorf("status names pid %d once converge started again; want %d", got, third)
+	}
 
 	out := e.destroy()
 	if !strings.Contains(out, "4 deletes") {
