@@ -330,7 +330,21 @@ func (e *Engine) SetTarget(ctx context.Context, rv *manifest.Revision) error {
 			changed = append(changed, id)
 		}
 	}
+	if old != nil {
+		// A resource only the old target declares may have no record
+		// yet, while a pass that read the old target is about to create
+		// it. Queued again, it is looked at once that pass has returned,
+		// and deleted.
+		for _, r := range old.Resources {
+			if _, ok := rv.Get(r.ID); !ok && e.records[r.ID] == nil {
+				changed = append(changed, r.ID)
+			}
+		}
+	}
 	e.mu.Unlock()
+	// Logged before anything is queued, so that it comes before the
+	// lines of the passes it starts.
+	e.log.Info("target set", "revision", short(rvHash(rv)), "enqueued", len(changed)+len(unchanged))
 	sort.Strings(changed)
 	for _, id := range changed {
 		e.enqueue(id)
@@ -342,7 +356,6 @@ func (e *Engine) SetTarget(ctx context.Context, rv *manifest.Revision) error {
 		e.mu.Unlock()
 		e.q.AddBackground(id)
 	}
-	e.log.Info("target set", "revision", short(rvHash(rv)), "enqueued", len(changed)+len(unchanged))
 	return nil
 }
 
