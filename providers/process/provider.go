@@ -330,12 +330,16 @@ func (p *Provider) stopAll(ctx context.Context, req provider.Request, s spec) er
 	if id, ok := privateID(req.Private); ok {
 		targets[id] = true
 	}
+	var reaped chan struct{} // of the child this provider started, when one runs
 	p.mu.Lock()
 	if t := p.procs[req.ID]; t != nil {
 		if t.id.pid != 0 {
 			targets[t.id] = true
 			if t.stopSignal != 0 {
 				sig, grace = t.stopSignal, t.stopTimeout
+			}
+			if t.child {
+				reaped = t.done
 			}
 		}
 		t.stopping = true
@@ -365,6 +369,16 @@ func (p *Provider) stopAll(ctx context.Context, req provider.Request, s spec) er
 		}
 		if killed {
 			p.log.Warn("process did not stop within its grace period: killed", "resource", req.ID, "pid", id.pid, "signal", sig.String(), "grace", grace)
+		}
+	}
+	// A stopped child is a zombie until its reaper records the exit: wait
+	// for that while the stop is still under way, so that the exit is not
+	// taken for a crash (logged, counted towards a crash loop).
+	if reaped != nil {
+		select {
+		case <-reaped:
+		case <-ctx.Done():
+		case <-time.After(time.Second):
 		}
 	}
 	return nil
@@ -514,7 +528,7 @@ func (p *Provider) start(req provider.Request, s spec) (procID, error) {
 	p.log.Info("process started", "resource", req.ID, "pid", id.pid, "command", path)
 	go func() {
 		defer close(done)
-		st, err := proc.Wait()
+		st, err := waitProcess(proc)
 		how := "exited"
 		if err != nil {
 			how = "exited: " + err.Error()
@@ -526,6 +540,9 @@ func (p *Provider) start(req provider.Request, s spec) (procID, error) {
 	p.wake()
 	return id, nil
 }
+
+// waitProcess is (*os.Process).Wait; tests replace it to make a reaper late.
+var waitProcess = (*os.Process).Wait
 
 func describeExit(st *os.ProcessState) string {
 	ws, ok := st.Sys().(syscall.WaitStatus)
