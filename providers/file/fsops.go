@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"unicode/utf8"
 
@@ -154,6 +155,67 @@ func clearTemps(r *os.Root, dir, base string) (others []string, err error) {
 	return others, nil
 }
 
+// leftovers remembers the temporary files earlier processes' writes left
+// (a crash between creating one and renaming it), so that a write removes
+// those of its own file without listing the directory each time: a
+// directory is listed once, the first time this process writes in it.
+// This process's own writes remove their temporary file when they fail, so
+// what one listing found is all there is until the process ends. (Listing
+// at every write made a directory of n files cost n^2.)
+type leftovers struct {
+	mu       sync.Mutex
+	dirs     map[string]map[string][]string // directory -> stem -> temporary names
+	listings int                            // directories listed, for tests
+}
+
+// clear removes the temporary files left for base in dir.
+func (l *leftovers) clear(r *os.Root, dir, base string) {
+	l.mu.Lock()
+	byStem, ok := l.dirs[dir]
+	if !ok {
+		byStem = map[string][]string{}
+		l.listings++
+		if d, err := r.Open(dir); err == nil {
+			names, _ := d.Readdirnames(-1)
+			d.Close()
+			for _, n := range names {
+				if stem, ok := tempStemOf(n); ok {
+					byStem[stem] = append(byStem[stem], n)
+				}
+			}
+		}
+		if l.dirs == nil {
+			l.dirs = map[string]map[string][]string{}
+		}
+		l.dirs[dir] = byStem
+	}
+	stem := tempStem(base)
+	names := byStem[stem]
+	delete(byStem, stem)
+	l.mu.Unlock()
+	for _, n := range names {
+		if fi, err := r.Lstat(filepath.Join(dir, n)); err == nil && !fi.IsDir() {
+			_ = r.Remove(filepath.Join(dir, n))
+		}
+	}
+}
+
+// forget drops what is known of dir (deleted).
+func (l *leftovers) forget(dir string) {
+	l.mu.Lock()
+	delete(l.dirs, dir)
+	l.mu.Unlock()
+}
+
+// tempStemOf returns the stem of a temporary file converge made.
+func tempStemOf(name string) (string, bool) {
+	i := strings.LastIndex(name, tempMark)
+	if i < 1 || name[0] != '.' || !isTemp(name, "") {
+		return "", false
+	}
+	return name[1:i], true
+}
+
 // syncDir fsyncs the directory dir (relative to the root) so that a rename,
 // creation or removal in it is durable.
 func syncDir(r *os.Root, dir string) error {
@@ -175,8 +237,8 @@ func syncDir(r *os.Root, dir string) error {
 // m: write a temporary file in the same directory, fsync it, chmod it,
 // rename it over loc, fsync the directory. The temporary file is removed on
 // failure.
-func writeAtomic(r *os.Root, loc location, data string, m uint32) (err error) {
-	_, _ = clearTemps(r, loc.dir, filepath.Base(loc.name)) // left by a crash
+func (p *Provider) writeAtomic(r *os.Root, loc location, data string, m uint32) (err error) {
+	p.leftovers.clear(r, loc.dir, filepath.Base(loc.name)) // left by a crash
 	tmp := tempName(loc)
 	f, err := r.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
@@ -208,8 +270,8 @@ func writeAtomic(r *os.Root, loc location, data string, m uint32) (err error) {
 
 // symlinkAtomic points loc at target: a temporary link in the same
 // directory renamed over loc, then the directory fsynced.
-func symlinkAtomic(r *os.Root, loc location, target string) error {
-	_, _ = clearTemps(r, loc.dir, filepath.Base(loc.name)) // left by a crash
+func (p *Provider) symlinkAtomic(r *os.Root, loc location, target string) error {
+	p.leftovers.clear(r, loc.dir, filepath.Base(loc.name)) // left by a crash
 	tmp := tempName(loc)
 	if err := r.Symlink(target, tmp); err != nil {
 		return classify("create temporary symlink for "+show(loc.rel), err)
@@ -247,7 +309,7 @@ func (p *Provider) remove(kind string, loc location) error {
 	if kind != KindDirectory {
 		// A crash during a write leaves a temporary file even when the
 		// object itself never came to be.
-		_, _ = clearTemps(r, loc.dir, filepath.Base(loc.name))
+		p.leftovers.clear(r, loc.dir, filepath.Base(loc.name))
 	}
 	fi, err := lstat(r, loc)
 	if err != nil || fi == nil {
@@ -272,6 +334,7 @@ func (p *Provider) remove(kind string, loc location) error {
 			return nil
 		}
 		if kind == KindDirectory && (errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST)) {
+			p.leftovers.forget(loc.name)
 			return removeDir(r, loc)
 		}
 		return classify("remove "+show(loc.rel), err)

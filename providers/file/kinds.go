@@ -194,7 +194,7 @@ func (p *Provider) applyFile(loc location, spec map[string]any) (map[string]any,
 	if fi != nil && !fi.Mode().IsRegular() {
 		return nil, wrongType(loc, "a regular file", fi)
 	}
-	if err := writeAtomic(r, loc, content, m); err != nil {
+	if err := p.writeAtomic(r, loc, content, m); err != nil {
 		return nil, err
 	}
 	return map[string]any{"path": relPath(loc), "sha256": hashString(content), "size": int64(len(content))}, nil
@@ -270,7 +270,7 @@ func (p *Provider) applySymlink(loc location, spec map[string]any) (map[string]a
 			return out, nil
 		}
 	}
-	if err := symlinkAtomic(r, loc, target); err != nil {
+	if err := p.symlinkAtomic(r, loc, target); err != nil {
 		return nil, err
 	}
 	return out, nil

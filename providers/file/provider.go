@@ -23,8 +23,9 @@ const (
 // instance of a running Notify) and is safe for concurrent use on different
 // paths; the engine never runs two operations on one resource at once.
 type Provider struct {
-	root    string  // absolute, symbolic links resolved
-	watches watches // what Notify watches (notify.go)
+	root      string    // absolute, symbolic links resolved
+	watches   watches   // what Notify watches (notify.go)
+	leftovers leftovers // temporary files earlier processes left (fsops.go)
 }
 
 // New returns a provider confined to root, which is made absolute and has its

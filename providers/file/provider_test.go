@@ -2,6 +2,7 @@ package file
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -571,5 +572,30 @@ func TestIsTemp(t *testing.T) {
 	}
 	if len(realLong) > maxName {
 		t.Errorf("temporary name of a 254-byte name is %d bytes; want at most %d", len(realLong), maxName)
+	}
+}
+
+// TestWritesListADirectoryOnce: the temporary files a crash left are found
+// by one listing of a directory, the first time the provider writes in it,
+// not one per write (which made writing n files in one directory cost n^2);
+// a leftover of a file written later in the same process still goes.
+func TestWritesListADirectoryOnce(t *testing.T) {
+	p, root, _ := newTestProvider(t)
+	left := filepath.Join(root, tempName(location{rel: "f49.txt", name: "f49.txt", dir: "."}))
+	if err := os.WriteFile(left, []byte("partial"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		name := fmt.Sprintf("f%d", i)
+		req := provider.Request{ID: "file.File/" + name, Kind: KindFile, Name: name, Spec: map[string]any{"path": name + ".txt", "content": "x", "mode": "0644"}}
+		if _, err := p.Create(t.Context(), req); err != nil {
+			t.Fatalf("Create(%s) = %v", name, err)
+		}
+	}
+	if got := p.leftovers.listings; got != 1 {
+		t.Errorf("the directory was listed %d times for 50 writes; want once", got)
+	}
+	if _, err := os.Stat(left); !os.IsNotExist(err) {
+		t.Errorf("the temporary file a crash left for f49.txt is still there: %v", err)
 	}
 }
