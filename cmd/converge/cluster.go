@@ -125,8 +125,17 @@ func (g *globals) runIncarnation(ctx context.Context, st *etcd.Store, d nodeRun)
 		}
 	}()
 	log := d.log.With("node", node.Name())
-	runCtx, cancel := context.WithCancel(ctx)
+	// runCtx ends the incarnation. On ctx done (SIGTERM) the node first
+	// takes nothing more and lets the reconciles in flight finish, with
+	// their writes, then ends: what it hands over carries no half-made
+	// intent for the new owner to wait out.
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
+	var eng2 atomic.Pointer[engine.Engine] // set once the engine exists
+	defer context.AfterFunc(ctx, func() {
+		leavingNow(eng2.Load(), node, log)
+		cancel()
+	})()
 	var (
 		whyMu sync.Mutex
 		why   error // why the incarnation ends, before ctx did
@@ -144,6 +153,7 @@ func (g *globals) runIncarnation(ctx context.Context, st *etcd.Store, d nodeRun)
 	// its share is handed over at once.
 	var leaving atomic.Bool
 	defer context.AfterFunc(runCtx, func() { leaving.Store(true) })()
+	defer context.AfterFunc(ctx, func() { leaving.Store(true) })()
 	ns := controller.NodeStore(st, node.LeaderFence)
 	e, err := g.newEngine(runCtx, d.reg, ns, d.f, false, func(o *engine.Options) {
 		o.Logger = log
@@ -156,6 +166,7 @@ func (g *globals) runIncarnation(ctx context.Context, st *etcd.Store, d nodeRun)
 		return true, err
 	}
 	eng.Store(e)
+	eng2.Store(e)
 	if err := node.SetManifests(ctx, d.rv.Hash); err != nil {
 		log.Warn("record the manifests' revision", "err", err)
 	}
@@ -182,28 +193,43 @@ func (g *globals) runIncarnation(ctx context.Context, st *etcd.Store, d nodeRun)
 	})
 	shares := &shareCounter{st: st}
 	// The share changes (a node joined or left, the deadline passed): the
-	// resources that are the node's now and were not are reconciled at
-	// once (the periodic resync observes the rest). A node whose deadline
-	// passed stops acting at once: its calls in flight are cancelled, and
-	// it joins again.
+	// resources that are the node's now and were not, and are not Ready,
+	// are reconciled at once; those Ready are left to the periodic resync
+	// (observing them all again would hold up what is left to do), but
+	// for the node's first share, observed again in the resync lane as a
+	// converge that starts does. A node whose deadline passed stops acting
+	// at once: its calls in flight are cancelled, and it joins again.
 	owned := map[string]bool{}
+	initial := true
 	takeOver := func() {
 		lctx, lcancel := context.WithTimeout(runCtx, 5*time.Second)
 		defer lcancel()
 		ids := shares.targetIDs(lctx)
+		ready := map[string]bool{}
 		for _, r := range e.Records() {
 			ids = append(ids, r.ID)
+			ready[r.ID] = r.Phase == store.PhaseReady
 		}
-		n := 0
+		n, resync, any := 0, false, false
 		for _, id := range ids {
 			o := node.Owns(id)
-			if o && !owned[id] && e.Reconcile(id) {
-				n++
+			any = any || o
+			if o && !owned[id] {
+				switch {
+				case ready[id]:
+					resync = resync || initial
+				case e.Reconcile(id):
+					n++
+				}
 			}
 			owned[id] = o
 		}
-		if n > 0 {
-			log.Info("the node's share changed: reconciling what is its now", "taken", n)
+		if resync {
+			e.ResyncAll()
+		}
+		initial = initial && !any
+		if n > 0 || resync {
+			log.Info("the node's share changed: reconciling what is its now", "not_ready", n, "ready_resynced", resync)
 		}
 	}
 	go func() {
@@ -260,6 +286,22 @@ func (g *globals) runIncarnation(ctx context.Context, st *etcd.Store, d nodeRun)
 		return true, runErr
 	}
 	return true, nil
+}
+
+// leavingNow waits until the reconciles in flight on e finished (Owns
+// says no to everything by now), for as long as the node may act.
+func leavingNow(e *engine.Engine, node *cluster.Node, log *slog.Logger) {
+	if e == nil {
+		return
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), node.Deadline())
+	defer cancel()
+	began := time.Now()
+	if err := e.Drain(ctx); err != nil {
+		log.Warn("leaving: reconciles still in flight at the node's deadline", "err", err)
+		return
+	}
+	log.Info("leaving: the reconciles in flight finished", "took", time.Since(began).Round(time.Millisecond))
 }
 
 // cmpErr returns err, or def when err is nil.

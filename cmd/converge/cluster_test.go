@@ -162,6 +162,21 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
+// dumpGoroutines makes every node still running print its goroutines
+// (SIGQUIT) into the test's log, to find what holds a node up.
+func (f *fleet) dumpGoroutines() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for name, p := range f.nodes {
+		if p.exited() {
+			continue
+		}
+		_ = p.cmd.Process.Signal(syscall.SIGQUIT)
+		<-p.done
+		f.t.Logf("node %s's goroutines:\n%s", name, tail(p.stderr.String(), 400))
+	}
+}
+
 // live returns the names of the live nodes.
 func (f *fleet) live() []string {
 	ms, err := cluster.Members(context.Background(), f.st.Client(), f.prefix)
@@ -464,8 +479,9 @@ func TestClusterThreeNodes(t *testing.T) {
 // kill -9 and by SIGTERM in turn, and measures how long until another
 // node writes, fenced, the first record of its share; then the set
 // converges, each bucket made once, and the node comes back. Each round
-// pushes 45 new buckets. CONVERGE_CLUSTER_KILLS sets the rounds (default
-// 2: one kill -9, one SIGTERM).
+// pushes a set of 45 buckets that replaces the 30 oldest with 30 new
+// ones. CONVERGE_CLUSTER_KILLS sets the rounds (default 2: one kill -9,
+// one SIGTERM).
 func TestClusterFailover(t *testing.T) {
 	rounds := 2
 	if v := os.Getenv("CONVERGE_CLUSTER_KILLS"); v != "" {
@@ -481,6 +497,7 @@ func TestClusterFailover(t *testing.T) {
 		f.start(n, "--workers", "2")
 	}
 	eventually(t, 20*time.Second, "the first set converges", f.converged(ids, ""))
+	made := names(ids) // every bucket ever declared: each made once
 	var kills, owned, terms []time.Duration
 	for round := range rounds {
 		sig := syscall.SIGKILL
@@ -488,13 +505,14 @@ func TestClusterFailover(t *testing.T) {
 			sig = syscall.SIGTERM
 		}
 		victim := all[round%3]
-		ids = buckets(t, ci, 0, 15+45*(round+1))
-		r := bin(t, append([]string{"push", "-f", ci}, f.storeArgs()...)...)
+		ids = buckets(t, ci, 30*round, 45)
+		made = append(made, names(ids[15:])...)
+		r := bin(t, append([]string{"push", "-f", ci, "--max-delete", "100%"}, f.storeArgs()...)...)
 		if r.code != 0 {
 			t.Fatalf("push: %s", r)
 		}
 		share := map[string]bool{}
-		for _, id := range ids[len(ids)-45:] {
+		for _, id := range ids[len(ids)-30:] {
 			if cluster.Owner(id, all) == victim {
 				share[id] = true
 			}
@@ -547,12 +565,16 @@ func TestClusterFailover(t *testing.T) {
 		}()
 		// A write of the victim's share once it exited is another node's.
 		<-p.done
+		exited, err := f.st.LastSeq(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
 		var first time.Duration
 		deadline := time.After(15 * time.Second)
 		for first == 0 {
 			select {
 			case c := <-changes:
-				if c.Kind == store.ChangePut && share[c.ID] {
+				if c.Kind == store.ChangePut && share[c.ID] && c.Seq > exited {
 					first = time.Since(stopped)
 				}
 			case <-deadline:
@@ -561,6 +583,10 @@ func TestClusterFailover(t *testing.T) {
 		}
 		cancel()
 		handover := <-handedOver
+		if handover >= 15*time.Second {
+			f.dumpGoroutines()
+			t.Fatalf("round %d: the others did not settle within 15s of %v to %s", round+1, sig, victim)
+		}
 		t.Logf("round %d: %v to %s with %d of its %d new resources left: the others owned its share %s later, and wrote its first record, fenced, %s later (lease TTL 2s)",
 			round+1, sig, victim, pending, len(share), handover.Round(time.Millisecond), first.Round(time.Millisecond))
 		if sig == syscall.SIGKILL {
@@ -579,7 +605,10 @@ func TestClusterFailover(t *testing.T) {
 			}
 		}
 		eventually(t, 25*time.Second, "the others converge the set", f.converged(ids, ""))
-		f.createdOnce(names(ids))
+		f.createdOnce(made)
+		if live := f.sim.Audit().Live["Bucket"]; live != len(ids) {
+			t.Errorf("%d live buckets; want the set's %d", live, len(ids))
+		}
 		f.start(victim, "--workers", "2")
 		eventually(t, 10*time.Second, victim+" is back", f.settled(all...))
 	}
