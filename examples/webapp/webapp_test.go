@@ -99,8 +99,10 @@ func setup(t *testing.T) *example {
 	if found["8080"] != 2 || found["/tmp/webapp.log"] != 1 {
 		t.Fatalf("the manifests name port 8080 %d times and /tmp/webapp.log %d times; want 2 and 1 (the test moves them)", found["8080"], found["/tmp/webapp.log"])
 	}
+	// converge's environment: the README's two variables and bin/ on the
+	// PATH, and none of libpq's or converge's own from the test's.
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "PG") && !strings.HasPrefix(kv, "PATH=") && !strings.HasPrefix(kv, "WEBAPP_") {
+		if !strings.HasPrefix(kv, "PG") && !strings.HasPrefix(kv, "PATH=") && !strings.HasPrefix(kv, "WEBAPP_") && !strings.HasPrefix(kv, "CONVERGE_") {
 			e.env = append(e.env, kv)
 		}
 	}
@@ -425,8 +427,13 @@ func (e *example) requireGone(oldPIDs ...int) {
 		}
 	}
 	e.requireServer(nil, nil)
-	if !revoked.MatchString(e.srv.Log()) {
-		e.t.Errorf("the server's log shows no %s", revoked)
+	// In the server's log: the grant revoked, then the database dropped,
+	// then the role.
+	log := e.srv.Log()
+	at := revoked.FindStringIndex(log)
+	dropDB, dropRole := strings.LastIndex(log, `DROP DATABASE IF EXISTS "webapp"`), strings.LastIndex(log, `DROP ROLE IF EXISTS "app"`)
+	if at == nil || dropDB < 0 || dropRole < 0 || at[0] > dropDB || dropDB > dropRole {
+		e.t.Errorf("the server's log holds the grant's revoke at %v, the database's drop at %d, the role's at %d; want all three, in that order", at, dropDB, dropRole)
 	}
 	if s := e.status(); len(s.Resources) != 0 {
 		e.t.Errorf("converge status after destroy lists %d resources; want none", len(s.Resources))
