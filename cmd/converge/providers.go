@@ -248,7 +248,7 @@ func (g *globals) lock(ctx context.Context, log *slog.Logger) (lockView, error) 
 		seen[src.String()] = d.Version
 		pkg, err := install.Find(ctx, opts, src, d.Version)
 		if err != nil {
-			fail("spec.source", err)
+			fail(findField(ctx, opts.Dirs, src, d, err), err)
 			continue
 		}
 		lock.Set(pkg, d.Version)

@@ -70,11 +70,7 @@ func (g *globals) startTerraform(ctx context.Context, d manifest.Declared, log *
 	}
 	pkg, err := install.Find(ctx, opts, src, d.Version)
 	if err != nil {
-		field := "spec.source"
-		if errors.Is(err, install.ErrInvalid) && d.Version != "" {
-			field = "spec.version"
-		}
-		return nil, &manifest.Error{File: d.Source.File, Line: d.Source.Line, Resource: manifest.KindProviderConfig + "/" + d.Name, Field: field, Msg: err.Error()}
+		return nil, &manifest.Error{File: d.Source.File, Line: d.Source.Line, Resource: manifest.KindProviderConfig + "/" + d.Name, Field: findField(ctx, opts.Dirs, src, d, err), Msg: err.Error()}
 	}
 	p, err := terraform.Start(ctx, terraform.Options{
 		Name: d.Name, Type: src.Type, Source: src.String(), Path: pkg.Executable,
@@ -84,4 +80,28 @@ func (g *globals) startTerraform(ctx context.Context, d manifest.Declared, log *
 		return nil, fmt.Errorf("start %s %s (%s): %w", src, pkg.Version, pkg.Executable, err)
 	}
 	return p, nil
+}
+
+// findField is the field a failed install.Find of d is about: spec.version
+// when the constraint is invalid, or when versions of the source are
+// installed and none meets it; spec.source otherwise.
+func findField(ctx context.Context, dirs []string, src install.Source, d manifest.Declared, err error) string {
+	if d.Version == "" {
+		return "spec.source"
+	}
+	if errors.Is(err, install.ErrInvalid) {
+		return "spec.version"
+	}
+	if errors.Is(err, install.ErrNotFound) {
+		pkgs, lerr := install.List(ctx, dirs)
+		if lerr != nil {
+			return "spec.source"
+		}
+		for _, p := range pkgs {
+			if p.Source == src {
+				return "spec.version"
+			}
+		}
+	}
+	return "spec.source"
 }

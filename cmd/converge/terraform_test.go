@@ -769,10 +769,16 @@ func TestTerraformLock(t *testing.T) {
 	}
 	e.write(map[string]string{"m.yaml": e.providerConfig("  version: \">= 2.0\"\n")})
 	r = e.tf(1, "validate")
-	for _, want := range []string{`matches ">= 2.0"`, "searched:", e.plugins, filepath.Join(e.home, ".terraform.d", "plugins"), "/usr/share/terraform/plugins"} {
+	for _, want := range []string{"ProviderConfig/convergetest: spec.version:", `matches ">= 2.0"`, "searched:", e.plugins, filepath.Join(e.home, ".terraform.d", "plugins"), "/usr/share/terraform/plugins"} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("validate with version >= 2.0 does not say %q\n%s", want, r)
 		}
+	}
+	if r := e.tf(1, "providers", "lock"); !strings.Contains(r.stderr, "ProviderConfig/convergetest: spec.version:") || !strings.Contains(r.stderr, e.plugins) {
+		t.Errorf("providers lock with version >= 2.0: want an error on spec.version listing %s\n%s", e.plugins, r)
+	}
+	if _, err := os.Stat(lockPath); !os.IsNotExist(err) {
+		t.Errorf("providers lock that failed wrote %s (%v)", lockPath, err)
 	}
 }
 
@@ -875,5 +881,44 @@ func TestTerraformPluginLogLevel(t *testing.T) {
 		if !regexp.MustCompile(`level=DEBUG msg="` + regexp.QuoteMeta(n)).MatchString(r.stderr) {
 			t.Errorf("apply --log-level debug does not log %q at debug\n%s", n, r.stderr)
 		}
+	}
+}
+
+// TestTerraformPluginSearch: with no --plugin-dir, a provider is found in
+// CONVERGE_PLUGIN_DIR, in a Terraform plugin cache named by
+// TF_PLUGIN_CACHE_DIR, and in ~/.terraform.d/plugins, Terraform's own
+// default, as they are.
+func TestTerraformPluginSearch(t *testing.T) {
+	for name, tc := range map[string]struct {
+		env string // NAME= the plugin directory; "" for ~/.terraform.d/plugins
+	}{
+		"CONVERGE_PLUGIN_DIR":    {env: "CONVERGE_PLUGIN_DIR"},
+		"TF_PLUGIN_CACHE_DIR":    {env: "TF_PLUGIN_CACHE_DIR"},
+		"~/.terraform.d/plugins": {},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			e := newTFEnv(t, 6)
+			if tc.env == "" {
+				e.plugins = filepath.Join(e.home, ".terraform.d", "plugins")
+			}
+			e.installUnpacked()
+			cmd := exec.Command(binary, "providers", "-o", "json")
+			cmd.Env = e.environ()
+			if tc.env != "" {
+				cmd.Env = append(cmd.Env, tc.env+"="+e.plugins)
+			}
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("providers: %v\n%s", err, out)
+			}
+			var v providersView
+			if err := json.Unmarshal(out, &v); err != nil {
+				t.Fatalf("providers -o json: %v\n%s", err, out)
+			}
+			if len(v.Installed) != 1 || v.Installed[0].FoundIn != e.plugins || v.Installed[0].Error != "" {
+				t.Errorf("installed %+v; want the test provider, found in %s", v.Installed, e.plugins)
+			}
+		})
 	}
 }
