@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"sort"
 	"strings"
@@ -60,7 +61,7 @@ var errRejoin = errors.New("the node lost its place in the cluster")
 // runNode runs converge as one node of the cluster on the etcd state: it
 // joins, converges its share of the published target until ctx is done,
 // and joins again whenever it loses its place. On ctx done it finishes
-// the calls in flight and hands its share over (cluster.Node.Close).
+// the reconciles in flight and hands its share over (cluster.Node.Close).
 func (g *globals) runNode(ctx context.Context, d nodeRun) error {
 	if d.nf.leaseTTL < time.Second {
 		return fmt.Errorf("--lease-ttl %s: must be at least 1s", d.nf.leaseTTL)
@@ -131,11 +132,16 @@ func (g *globals) runIncarnation(ctx context.Context, st *etcd.Store, d nodeRun)
 	// intent for the new owner to wait out.
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
-	var eng2 atomic.Pointer[engine.Engine] // set once the engine exists
+	// A node that stops (SIGTERM, or to join again) takes nothing more: the
+	// keys still queued are skipped, and its share is handed over once
+	// the reconciles in flight are done.
+	var leaving atomic.Bool
 	defer context.AfterFunc(ctx, func() {
-		leavingNow(eng2.Load(), node, log)
+		leaving.Store(true)
+		leavingNow(eng.Load(), node, log)
 		cancel()
 	})()
+	defer context.AfterFunc(runCtx, func() { leaving.Store(true) })()
 	var (
 		whyMu sync.Mutex
 		why   error // why the incarnation ends, before ctx did
@@ -148,12 +154,6 @@ func (g *globals) runIncarnation(ctx context.Context, st *etcd.Store, d nodeRun)
 		whyMu.Unlock()
 		cancel()
 	}
-	// A node that stops (SIGTERM, or to join again) takes nothing more: the
-	// keys still queued are skipped, only the calls in flight finish, and
-	// its share is handed over at once.
-	var leaving atomic.Bool
-	defer context.AfterFunc(runCtx, func() { leaving.Store(true) })()
-	defer context.AfterFunc(ctx, func() { leaving.Store(true) })()
 	ns := controller.NodeStore(st, node.LeaderFence)
 	e, err := g.newEngine(runCtx, d.reg, ns, d.f, false, func(o *engine.Options) {
 		o.Logger = log
@@ -166,7 +166,6 @@ func (g *globals) runIncarnation(ctx context.Context, st *etcd.Store, d nodeRun)
 		return true, err
 	}
 	eng.Store(e)
-	eng2.Store(e)
 	if err := node.SetManifests(ctx, d.rv.Hash); err != nil {
 		log.Warn("record the manifests' revision", "err", err)
 	}
@@ -193,22 +192,29 @@ func (g *globals) runIncarnation(ctx context.Context, st *etcd.Store, d nodeRun)
 	})
 	shares := &shareCounter{st: st}
 	// The share changes (a node joined or left, the deadline passed): the
-	// resources that are the node's now and were not, and are not Ready,
-	// are reconciled at once; those Ready are left to the periodic resync
-	// (observing them all again would hold up what is left to do), but
-	// for the node's first share, observed again in the resync lane as a
-	// converge that starts does. A node whose deadline passed stops acting
-	// at once: its calls in flight are cancelled, and it joins again.
+	// resources that are the node's now and were not, and have work left
+	// (not recorded, not Ready, applied from another spec, or no longer
+	// desired), are reconciled at once; those Ready as desired are left to
+	// the periodic resync (observing them all again would hold up what is
+	// left to do), but for the node's first share, observed again in the
+	// resync lane as a converge that starts does. A node whose deadline passed starts
+	// nothing more and joins again (a provider call in flight ends with its
+	// own timeout; its writes are fenced).
 	owned := map[string]bool{}
 	initial := true
 	takeOver := func() {
 		lctx, lcancel := context.WithTimeout(runCtx, 5*time.Second)
 		defer lcancel()
-		ids := shares.targetIDs(lctx)
-		ready := map[string]bool{}
+		desired := shares.target(lctx)
+		ids := make([]string, 0, len(desired))
+		for id := range desired {
+			ids = append(ids, id)
+		}
+		ready := map[string]bool{} // Ready as desired: nothing to do now
 		for _, r := range e.Records() {
 			ids = append(ids, r.ID)
-			ready[r.ID] = r.Phase == store.PhaseReady
+			h, ok := desired[r.ID]
+			ready[r.ID] = ok && r.Phase == store.PhaseReady && r.AppliedHash == h
 		}
 		n, resync, any := 0, false, false
 		for _, id := range ids {
@@ -315,15 +321,15 @@ func cmpErr(err, def error) error {
 // shareCounter counts the node's share of the published target, reading
 // the target's resources once per target.
 type shareCounter struct {
-	st   *etcd.Store
-	mu   sync.Mutex
-	hash string
-	ids  []string
+	st        *etcd.Store
+	mu        sync.Mutex
+	hash      string
+	resources map[string]string // ID -> the desired resource's hash
 }
 
 func (s *shareCounter) count(ctx context.Context, owns func(string) bool) int {
 	n := 0
-	for _, id := range s.targetIDs(ctx) {
+	for id := range s.target(ctx) {
 		if owns(id) {
 			n++
 		}
@@ -331,21 +337,22 @@ func (s *shareCounter) count(ctx context.Context, owns func(string) bool) int {
 	return n
 }
 
-// targetIDs returns the IDs of the published target's resources, as last
+// target returns the published target's resources (ID -> hash), as last
 // read.
-func (s *shareCounter) targetIDs(ctx context.Context) []string {
+func (s *shareCounter) target(ctx context.Context) map[string]string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if t, err := s.st.Target(ctx); err == nil && t != s.hash {
-		if ids, err := revisionIDs(ctx, s.st, t); err == nil {
-			s.hash, s.ids = t, ids
+		if res, err := revisionResources(ctx, s.st, t); err == nil {
+			s.hash, s.resources = t, res
 		}
 	}
-	return append([]string(nil), s.ids...)
+	return maps.Clone(s.resources)
 }
 
-// revisionIDs returns the IDs of the stored revision hash's resources.
-func revisionIDs(ctx context.Context, st store.Store, hash string) ([]string, error) {
+// revisionResources returns the stored revision hash's resources: ID ->
+// the resource's hash.
+func revisionResources(ctx context.Context, st store.Store, hash string) (map[string]string, error) {
 	r, err := st.GetRevision(ctx, hash)
 	if err != nil {
 		return nil, err
@@ -354,11 +361,11 @@ func revisionIDs(ctx context.Context, st store.Store, hash string) ([]string, er
 	if err != nil {
 		return nil, err
 	}
-	ids := make([]string, len(rv.Resources))
-	for i, res := range rv.Resources {
-		ids[i] = res.ID
+	out := make(map[string]string, len(rv.Resources))
+	for _, res := range rv.Resources {
+		out[res.ID] = res.Hash
 	}
-	return ids, nil
+	return out, nil
 }
 
 // clusterSource is the API's view of the cluster a node runs in.
@@ -382,11 +389,11 @@ func readCluster(ctx context.Context, st *etcd.Store, byNode bool) (api.ClusterV
 	var ids []string
 	if t, err := st.Target(ctx); err == nil {
 		v.Target = t
-		tids, err := revisionIDs(ctx, st, t)
+		res, err := revisionResources(ctx, st, t)
 		if err != nil {
 			return v, fmt.Errorf("read the target revision: %w", err)
 		}
-		for _, id := range tids {
+		for id := range res {
 			seen[id] = true
 			ids = append(ids, id)
 		}
