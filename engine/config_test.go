@@ -78,3 +78,28 @@ func TestConfigureExpandsSettings(t *testing.T) {
 		t.Errorf("logs %q; want the configure error without the token", l)
 	}
 }
+
+// TestDestroyConfiguresProviders: a destroy by a new engine on the store
+// (converge destroy) configures the providers with the ProviderConfigs of
+// the revision it leaves: without them a provider configured only there
+// could delete nothing.
+func TestDestroyConfiguresProviders(t *testing.T) {
+	cp := &configured{}
+	h := newMemHarness(t, Options{}, func(p provider.Provider) provider.Provider { cp.Provider = p; return cp })
+	rv := h.load(providerConfigDoc(`config: {endpoint: "http://sim/v1", token: "hunter2"}`), memDoc("a", "x"))
+	if rep := h.apply(h.engine(), rv); !rep.OK() {
+		t.Fatalf("apply: %+v", rep.Failures)
+	}
+	cp.mu.Lock()
+	cp.got = nil
+	cp.mu.Unlock()
+	if rep := h.apply(h.engine(), nil); !rep.OK() {
+		t.Fatalf("destroy: %+v", rep.Failures)
+	}
+	want := map[string]any{"endpoint": "http://sim/v1", "token": "hunter2"}
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	if len(cp.got) == 0 || !cmp.Equal(cp.got[0], want) {
+		t.Errorf("destroy configured the provider with %v; want %v", cp.got, want)
+	}
+}

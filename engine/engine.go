@@ -288,8 +288,14 @@ func (e *Engine) SetTarget(ctx context.Context, rv *manifest.Revision) error {
 		if err := e.store.SetTarget(ctx, rv.Hash); err != nil {
 			return fmt.Errorf("save target: %w", err)
 		}
-	} else if err := e.store.ClearTarget(ctx); err != nil {
-		return fmt.Errorf("save target: %w", err)
+	} else {
+		// A destroy calls the providers of what the records hold:
+		// configure them as the revision it leaves said, so that they
+		// reach the servers those objects are on.
+		e.configureForDestroy(ctx)
+		if err := e.store.ClearTarget(ctx); err != nil {
+			return fmt.Errorf("save target: %w", err)
+		}
 	}
 
 	e.configure(rv)
@@ -736,6 +742,33 @@ func (e *Engine) alert(typ string, reason store.Reason, id, kind, msg string, d 
 		return
 	}
 	e.opts.Alert(alert.Alert{Type: typ, Reason: string(reason), Resource: id, Kind: kind, Message: e.clean(msg), Diff: e.cleanDiff(d), Revision: e.targetHash(), Time: e.opts.Clock.Now()})
+}
+
+// configureForDestroy configures the providers with the ProviderConfigs of
+// the revision targeted until now: the engine's target, else the store's
+// (a destroy run by a new converge). Without one they keep their settings.
+func (e *Engine) configureForDestroy(ctx context.Context) {
+	rv := e.currentTarget()
+	if rv == nil {
+		hash, err := e.store.Target(ctx)
+		if err != nil {
+			return // no target: nothing says how to configure them
+		}
+		r, err := e.store.GetRevision(ctx, hash)
+		if err == nil {
+			rv, err = RevisionFromStore(r)
+		}
+		if err != nil {
+			e.log.Warn("destroy: the providers keep their settings: the target revision cannot be read", "revision", short(hash), "err", err)
+			return
+		}
+	}
+	opened, err := e.openRevision(rv)
+	if err != nil {
+		e.log.Warn("destroy: the providers keep their settings", "revision", short(rv.Hash), "err", err)
+		return
+	}
+	e.configure(opened)
 }
 
 func (e *Engine) targetHash() string {
