@@ -407,7 +407,7 @@ func (e *example) requireServer(roles, databases []string) {
 // first, as the README says.
 func (e *example) destroy() string {
 	e.t.Helper()
-	stdout, _ := e.run("apply", "--allow-empty", "-f", filepath.Join(e.manifests, "provider.yaml"))
+	stdout, _ := e.run("destroy", "--yes")
 	return stdout
 }
 
