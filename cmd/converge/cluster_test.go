@@ -498,7 +498,7 @@ func TestClusterFailover(t *testing.T) {
 	}
 	eventually(t, 20*time.Second, "the first set converges", f.converged(ids, ""))
 	made := names(ids) // every bucket ever declared: each made once
-	var kills, owned, terms []time.Duration
+	var kills, owned, terms, termWrites []time.Duration
 	for round := range rounds {
 		sig := syscall.SIGKILL
 		if round%2 == 1 {
@@ -569,16 +569,33 @@ func TestClusterFailover(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		left := 0
+		for id, ph := range f.records() {
+			if share[id] && ph != store.PhaseReady {
+				left++
+			}
+		}
+		for id := range share {
+			if _, ok := f.records()[id]; !ok {
+				left++
+			}
+		}
 		var first time.Duration
 		deadline := time.After(15 * time.Second)
-		for first == 0 {
+		for first == 0 && left > 0 {
 			select {
 			case c := <-changes:
 				if c.Kind == store.ChangePut && share[c.ID] && c.Seq > exited {
 					first = time.Since(stopped)
 				}
 			case <-deadline:
-				t.Fatalf("no other node wrote a record of %s's share within 15s of %v", victim, sig)
+				got := f.records()
+				var left []string
+				for id := range share {
+					left = append(left, fmt.Sprintf("%s: %s", id, got[id]))
+				}
+				slices.Sort(left)
+				t.Fatalf("no other node wrote a record of %s's share within 15s of %v; its share now: %v", victim, sig, left)
 			}
 		}
 		cancel()
@@ -589,14 +606,22 @@ func TestClusterFailover(t *testing.T) {
 		}
 		t.Logf("round %d: %v to %s with %d of its %d new resources left: the others owned its share %s later, and wrote its first record, fenced, %s later (lease TTL 2s)",
 			round+1, sig, victim, pending, len(share), handover.Round(time.Millisecond), first.Round(time.Millisecond))
-		if sig == syscall.SIGKILL {
+		if left == 0 {
+			t.Logf("round %d: %s finished its share before it exited: nothing to take over", round+1, victim)
+		}
+		if sig == syscall.SIGKILL && left > 0 {
 			kills = append(kills, first)
+		}
+		if sig == syscall.SIGKILL {
 			owned = append(owned, handover)
 			if handover > 4*time.Second {
 				t.Errorf("takeover after kill -9 took %s; want within the lease TTL (2s) + 2s", handover)
 			}
 		} else {
 			terms = append(terms, handover)
+			if left > 0 {
+				termWrites = append(termWrites, first)
+			}
 			if handover > time.Second {
 				t.Errorf("handover after SIGTERM took %s; want under 1s", handover)
 			}
@@ -615,6 +640,7 @@ func TestClusterFailover(t *testing.T) {
 	t.Logf("kill -9: the others owned the share after %s", durations(owned))
 	t.Logf("kill -9: first fenced write of the share by another node after %s", durations(kills))
 	t.Logf("SIGTERM: the others owned the share after %s", durations(terms))
+	t.Logf("SIGTERM: first fenced write of the share by another node after %s", durations(termWrites))
 }
 
 // durations lists ds sorted, with their median and maximum.
