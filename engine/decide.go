@@ -174,7 +174,7 @@ func Decide(in Input) plan.Action {
 			if rec.AppliedHash == in.Desired.Hash {
 				drift = diff.Compute(in.Schema, rec.AppliedSpec, obs.State)
 			}
-		} else if diff.Compute(in.Schema, in.Spec, rec.AppliedSpec).Empty() {
+		} else if diff.Compute(in.Schema, in.Spec, rec.AppliedSpec).Empty() && !addsFields(in.Spec, rec.AppliedSpec) {
 			drift = d
 		}
 	}
@@ -288,6 +288,19 @@ func joinDeps(ds []Dep) string {
 		parts[i] = d.String()
 	}
 	return strings.Join(parts, ", ")
+}
+
+// addsFields reports whether spec sets a field the applied spec does not
+// hold: a change of the manifest (diff.Compute skips the fields absent
+// from what it compares with, as an observation omits what a provider
+// cannot read).
+func addsFields(spec, applied map[string]any) bool {
+	for k, v := range spec {
+		if _, ok := applied[k]; !ok && v != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // pendingAmbiguousCreate returns the pending create of in's record when it

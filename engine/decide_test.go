@@ -140,6 +140,13 @@ func TestDecide(t *testing.T) {
 			desired: desired(spec, manifest.Policy{Drift: manifest.DriftAlert}), spec: spec, record: ours, observed: exists(map[string]any{"path": "a", "content": "hand edit"}),
 			want: want{typ: plan.Drift, drift: true, paths: []string{"content"}},
 		},
+		"a field added to the spec is a change, not drift, even under alert": {
+			// The applied spec lacks the field: the object has whatever
+			// its default is; the manifest now asks for a value.
+			desired: desired(map[string]any{"path": "a", "content": "x", "secret": "s"}, manifest.Policy{Drift: manifest.DriftAlert}),
+			spec:    map[string]any{"path": "a", "content": "x", "secret": "s"}, record: ours, observed: exists(map[string]any{"path": "a", "content": "x", "secret": "other"}),
+			want: want{typ: plan.Update, paths: []string{"secret"}},
+		},
 		"drift, global default alert": {
 			desired: desired(spec, manifest.Policy{}), spec: spec, record: ours, def: manifest.DriftAlert, observed: exists(map[string]any{"path": "a", "content": "hand edit"}),
 			want: want{typ: plan.Drift, drift: true, paths: []string{"content"}},
