@@ -326,7 +326,42 @@ func pick(views []RevisionView, hash string) (RevisionView, error) {
 	case len(hash) < 4:
 		return RevisionView{}, refuse(ErrInvalid, "revision %q: give at least 4 characters of its hash", hash)
 	}
-	return RevisionView{}, fmt.Errorf("revision %q: %w", hash, store.ErrNotFound)
+	return RevisionView{}, refuse(store.ErrNotFound, "revision %q: no such revision", hash)
+}
+
+// RollbackTarget chooses the revision a rollback targets, among the
+// recorded revs, the current target being cur: the one whose hash starts
+// with prefix (4 characters at least), or, when prefix is empty, the last
+// known good revision other than cur. Errors match ErrInvalid (a prefix
+// too short or ambiguous), store.ErrNotFound (no such revision) or
+// ErrConflict (already the target; nothing converged to roll back to).
+// converge rollback and the API's POST rollback both choose with it.
+func RollbackTarget(revs []store.Revision, cur, prefix string) (store.Revision, error) {
+	if prefix == "" {
+		others := slices.DeleteFunc(slices.Clone(revs), func(r store.Revision) bool { return r.Hash == cur })
+		lkg, ok := store.LastKnownGood(others)
+		if !ok {
+			return store.Revision{}, refuse(ErrConflict, "no earlier revision converged: nothing to roll back to")
+		}
+		return lkg, nil
+	}
+	views := make([]RevisionView, len(revs))
+	for i, r := range revs {
+		views[i] = RevisionView{Hash: r.Hash}
+	}
+	v, err := pick(views, prefix)
+	if err != nil {
+		return store.Revision{}, err
+	}
+	if v.Hash == cur {
+		return store.Revision{}, refuse(ErrConflict, "revision %s is already the target", short(cur))
+	}
+	for _, r := range revs {
+		if r.Hash == v.Hash {
+			return r, nil
+		}
+	}
+	return store.Revision{}, refuse(store.ErrNotFound, "revision %q: no such revision", prefix)
 }
 
 // Events returns the events f selects, oldest first, as converge events
@@ -414,31 +449,9 @@ func (l *Live) Rollback(ctx context.Context, hash string) (RollbackView, error) 
 		return RollbackView{}, err
 	}
 	cur, _ := l.c.st.Target(ctx)
-	var to store.Revision
-	if hash == "" {
-		others := slices.DeleteFunc(slices.Clone(revs), func(r store.Revision) bool { return r.Hash == cur })
-		lkg, ok := store.LastKnownGood(others)
-		if !ok {
-			return RollbackView{}, refuse(ErrConflict, "no earlier revision converged: nothing to roll back to")
-		}
-		to = lkg
-	} else {
-		views := make([]RevisionView, len(revs))
-		for i, r := range revs {
-			views[i] = RevisionView{Hash: r.Hash}
-		}
-		v, err := pick(views, hash)
-		if err != nil {
-			return RollbackView{}, err
-		}
-		for _, r := range revs {
-			if r.Hash == v.Hash {
-				to = r
-			}
-		}
-		if to.Hash == cur {
-			return RollbackView{}, refuse(ErrConflict, "revision %s is already the target", short(cur))
-		}
+	to, err := RollbackTarget(revs, cur, hash)
+	if err != nil {
+		return RollbackView{}, err
 	}
 	if _, err := engine.RevisionFromStore(to); err != nil {
 		return RollbackView{}, refuse(ErrConflict, "revision %s cannot be targeted: %w", short(to.Hash), err)

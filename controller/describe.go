@@ -358,4 +358,3 @@ func Select(ctx context.Context, st store.Store, rv *manifest.Revision, v Status
 	v.Resources = out
 	return v, nil
 }
-

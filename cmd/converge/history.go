@@ -312,38 +312,16 @@ func pickRollback(ctx context.Context, st store.Store, args []string) (to store.
 // pickRevision decides a new rollback from the revisions revs and the
 // target cur.
 func pickRevision(revs []store.Revision, cur string, args []string) (store.Revision, string, error) {
+	prefix := ""
 	if len(args) == 1 {
-		prefix := args[0]
-		if len(prefix) < 4 {
-			return store.Revision{}, "", fmt.Errorf("revision %q: give at least 4 characters of its hash (see converge history)", prefix)
-		}
-		var found []store.Revision
-		for _, r := range revs {
-			if strings.HasPrefix(r.Hash, prefix) {
-				found = append(found, r)
-			}
-		}
-		switch len(found) {
-		case 0:
-			return store.Revision{}, "", fmt.Errorf("revision %q: no such revision (see converge history)", prefix)
-		case 1:
-		default:
-			return store.Revision{}, "", fmt.Errorf("revision %q is ambiguous: %d revisions start with it", prefix, len(found))
-		}
-		if found[0].Hash == cur {
-			return store.Revision{}, "", fmt.Errorf("revision %s is already the target", short(cur))
-		}
-		return found[0], cur, nil
+		prefix = args[0]
 	}
-	var others []store.Revision
-	for _, r := range revs {
-		if r.Hash != cur {
-			others = append(others, r)
+	to, err := controller.RollbackTarget(revs, cur, prefix)
+	if err != nil {
+		if !errors.Is(err, controller.ErrConflict) || prefix == "" {
+			err = fmt.Errorf("%w (see converge history)", err)
 		}
+		return store.Revision{}, "", err
 	}
-	lkg, ok := store.LastKnownGood(others)
-	if !ok {
-		return store.Revision{}, "", errors.New("no earlier revision converged: nothing to roll back to (see converge history)")
-	}
-	return lkg, cur, nil
+	return to, cur, nil
 }
