@@ -177,16 +177,24 @@ func (n *clusterNode) load() (*manifest.Revision, error) {
 	return manifest.LoadBytes(docs, n.reg)
 }
 
-// TestClusterNodes runs two controllers on one shared store, each acting
-// on half the resources: the leader publishes, the other follows and
-// never writes the target; a node whose manifests differ says so and
-// converges the published target; leadership moves and the new leader
-// publishes only when its manifests change.
-func TestClusterNodes(t *testing.T) {
+// testCluster is two controllers on one shared store, a and b, each acting
+// on half the resources, as TestClusterNodes and TestClusterRollsBack run
+// them; a leads.
+type testCluster struct {
+	st    *sharedMemory
+	mem   *providertest.Memory
+	nodes map[string]*clusterNode
+}
+
+func startCluster(t *testing.T, fault providertest.Fault, rollback bool) *testCluster {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	mem := providertest.NewMemory()
-	reg, err := provider.NewRegistry(mem)
+	var p provider.Provider = mem
+	if fault != nil {
+		p = providertest.NewFaulty(mem, fault)
+	}
+	reg, err := provider.NewRegistry(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,19 +203,18 @@ func TestClusterNodes(t *testing.T) {
 	half := func(even bool) func(string) bool {
 		return func(id string) bool { return (id[len(id)-1]-'0')%2 == 0 == even }
 	}
-	nodes := map[string]*clusterNode{}
+	tc := &testCluster{st: st, mem: mem, nodes: map[string]*clusterNode{}}
 	var wg sync.WaitGroup
 	for _, name := range []string{"a", "b"} {
 		n := &clusterNode{node: newFakeNode(name + "/1"), reg: reg, docs: objects(6, "v1")}
 		ns := NodeStore(st, n.node.fence)
 		n.e = engine.New(reg, ns, engine.Options{Workers: 2, Logger: log, BackoffBase: time.Millisecond, BackoffMax: 10 * time.Millisecond,
 			ReadyPoll: 10 * time.Millisecond, Shared: true, Owns: half(name == "a")})
-		n.c = New(n.e, ns, Options{Load: n.load, Logger: log, Cluster: n.node, Resync: time.Hour})
-		nodes[name] = n
+		n.c = New(n.e, ns, Options{Load: n.load, Logger: log, Cluster: n.node, Resync: time.Hour, Rollback: rollback, ProgressDeadline: time.Minute})
+		tc.nodes[name] = n
 	}
-	a, b := nodes["a"], nodes["b"]
-	a.node.lead(t, st, true)
-	for _, n := range nodes {
+	tc.nodes["a"].node.lead(t, st, true)
+	for _, n := range tc.nodes {
 		rv, err := n.load()
 		if err != nil {
 			t.Fatal(err)
@@ -220,32 +227,51 @@ func TestClusterNodes(t *testing.T) {
 			}
 		}()
 	}
-	defer wg.Wait()
-	defer cancel()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return tc
+}
 
-	values := func(want string) func() bool {
-		return func() bool {
-			ids := mem.IDs()
-			if len(ids) != 6 {
+// values returns a condition: every object holds want.
+func (tc *testCluster) values(want string) func() bool {
+	return func() bool {
+		ids := tc.mem.IDs()
+		if len(ids) != 6 {
+			return false
+		}
+		for _, id := range ids {
+			if o, _ := tc.mem.Get(id); o.Spec["value"] != want {
 				return false
 			}
-			for _, id := range ids {
-				if o, _ := mem.Get(id); o.Spec["value"] != want {
-					return false
-				}
-			}
-			return true
 		}
+		return true
 	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 10 s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestClusterNodes runs two controllers on one shared store, each acting
+// on half the resources: the leader publishes, the other follows and
+// never writes the target; a node whose manifests differ says so and
+// converges the published target; leadership moves and the new leader
+// publishes only when its manifests change.
+func TestClusterNodes(t *testing.T) {
+	ctx := context.Background()
+	tc := startCluster(t, nil, false)
+	st, mem := tc.st, tc.mem
+	a, b := tc.nodes["a"], tc.nodes["b"]
+	values := tc.values
 	wait := func(what string, cond func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within 10 s", what)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		waitFor(t, what, cond)
 	}
 	tokens := func() []string {
 		var out []string
@@ -307,6 +333,47 @@ func TestClusterNodes(t *testing.T) {
 	for _, w := range st.targetWrites() {
 		if w == "" {
 			t.Errorf("an unfenced target write: %v", st.targetWrites())
+			break
+		}
+	}
+}
+
+// TestClusterRollsBack: a revision that fails terminally on the follower's
+// share is judged failed by the leader, which rolls the cluster back to
+// the last known good revision, under its fence.
+func TestClusterRollsBack(t *testing.T) {
+	fault := func(op providertest.Op, req provider.Request, _ int) providertest.Outcome {
+		if (op == providertest.OpCreate || op == providertest.OpUpdate) && req.Spec["value"] == "bad" && strings.HasSuffix(req.ID, "1") {
+			return providertest.Outcome{Before: provider.Terminalf("value bad is refused")}
+		}
+		return providertest.Outcome{}
+	}
+	tc := startCluster(t, fault, true)
+	a := tc.nodes["a"]
+	waitFor(t, "v1 converges", tc.values("v1"))
+	good, _ := a.load()
+	waitFor(t, "v1 judged converged", func() bool {
+		r, err := tc.st.GetRevision(context.Background(), good.Hash)
+		return err == nil && r.State == store.RevisionConverged
+	})
+	a.set(objects(6, "bad"))
+	a.c.Reload()
+	bad, _ := a.load()
+	waitFor(t, "the leader judges bad failed", func() bool {
+		r, err := tc.st.GetRevision(context.Background(), bad.Hash)
+		return err == nil && r.State == store.RevisionFailed
+	})
+	// The premise: the failure was the follower's, on its share.
+	if r, _ := tc.st.GetRevision(context.Background(), bad.Hash); !strings.Contains(r.Reason, "mem.Object/o1") {
+		t.Errorf("bad failed for %q; want o1, b's", r.Reason)
+	}
+	waitFor(t, "the cluster is back on v1", func() bool {
+		t, err := tc.st.Target(context.Background())
+		return err == nil && t == good.Hash && tc.values("v1")()
+	})
+	for _, w := range tc.st.targetWrites() {
+		if w != "a/1" {
+			t.Errorf("target writes by token %v; want every one under a's term", tc.st.targetWrites())
 			break
 		}
 	}
