@@ -40,7 +40,7 @@ func (e *etcdEnv) cmd(want int, sub ...string) result {
 
 // TestCommandsOnEtcd runs the commands of one machine on an etcd state:
 // apply, plan, status, get, describe, events, drift, history, rollback,
-// destroy.
+// destroy, adopt.
 func TestCommandsOnEtcd(t *testing.T) {
 	e := newEtcdEnv(t)
 	v1 := map[string]string{"a.txt": "a1"}
@@ -80,6 +80,18 @@ func TestCommandsOnEtcd(t *testing.T) {
 	e.cmd(0, "destroy", "--yes")
 	if diff := treeIs(e.root, map[string]node{})(); diff != "" {
 		t.Errorf("after destroy: %s", diff)
+	}
+	// adopt takes over an object that exists already.
+	if err := os.WriteFile(filepath.Join(e.root, "c.txt"), []byte("by hand"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.write(filesSet(map[string]string{"c.txt": "c2"}))
+	if r := e.cmd(0, "adopt", "file.File/c-txt", "--yes"); !strings.Contains(r.stdout, "Adopted 1 object") {
+		t.Errorf("adopt: %s", r)
+	}
+	e.cmd(0, "apply")
+	if diff := treeIs(e.root, fileTree(map[string]string{"c.txt": "c2"}))(); diff != "" {
+		t.Errorf("after adopt and apply: %s", diff)
 	}
 }
 
