@@ -41,6 +41,10 @@
 //     earlier one never shortens it.
 //   - A cancelled context makes Acquire return ctx.Err() and give back what it
 //     took (slot and token).
+//   - [Limiter.SetLimits] changes the limits live: callers waiting keep their
+//     place, those waiting for a token take it again at the new rate, and no
+//     slot is granted beyond the new MaxInFlight (calls in flight run on).
+//     [LimiterConfig.Share] is one node's part of a cluster's limits.
 //
 // QPS 0 and MaxInFlight 0 mean unlimited.
 package queue

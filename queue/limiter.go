@@ -25,21 +25,31 @@ type LimiterConfig struct {
 // calls in flight and a token bucket. The package comment lists its
 // guarantees. It is safe for concurrent use.
 type Limiter struct {
-	clock       clock.Clock
-	bucket      *rate.Limiter // nil: no QPS limit
-	maxInFlight int           // 0: no cap
+	clock clock.Clock
 
 	mu          sync.Mutex
-	qps         float64 // configured
-	burst       int     // configured
-	rate        float64 // effective: lowered by Throttle, raised by Recover
+	bucket      *rate.Limiter // nil: no QPS limit
+	maxInFlight int           // 0: no cap
+	qps         float64       // configured
+	burst       int           // configured
+	rate        float64       // effective: lowered by Throttle, raised by Recover
 	throttles   int
 	lastCut     time.Time // the last Throttle that lowered the rate
 	lastRaise   time.Time // the last change of the rate
 	inFlight    int
 	pausedUntil time.Time
 	waiters     list.List // of *waiter, first come first served
+	sleepers    list.List // of *sleeper, in grant order: holding a slot, waiting for a token or a pause
 	parked      int       // callers blocked in Acquire: see Waiting
+}
+
+// sleeper is an Acquire that holds a slot and waits for its token (or the
+// end of a pause). SetLimits gives its token again at the new rate.
+type sleeper struct {
+	elem *list.Element
+	res  *rate.Reservation // nil: no QPS limit
+	at   time.Time         // when its token is due
+	wake chan struct{}     // signalled when at changed
 }
 
 // waiter is an Acquire that could not take a slot at once.
@@ -121,6 +131,80 @@ func (l *Limiter) Recover() {
 	}
 }
 
+// SetLimits changes the limits to cfg at once, for the callers already
+// waiting too (a cluster node's share of a provider's limits changes as
+// nodes join and leave):
+//
+//   - Callers waiting in line keep their place; a higher MaxInFlight
+//     grants them slots at once, a lower one grants none until fewer calls
+//     than the new cap are in flight (calls in flight are not cut short).
+//   - Callers holding a slot whose token is not due yet give it back and
+//     take it again at the new rate, in the order they were granted: a
+//     lower rate delays them, a higher one brings them forward.
+//   - Tokens saved beyond the new Burst are dropped.
+//   - A rate lowered by Throttle keeps its fraction of the configured QPS
+//     (and its burst of one); Recover raises it to the new QPS.
+func (l *Limiter) SetLimits(cfg LimiterConfig) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	qps, burst, inFlight := max(cfg.QPS, 0), max(cfg.Burst, 1), max(cfg.MaxInFlight, 0)
+	if qps == l.qps && burst == l.burst && inFlight == l.maxInFlight {
+		return
+	}
+	now := l.clock.Now()
+	l.maxInFlight = inFlight
+	switch {
+	case qps == 0:
+		l.rate = 0
+	case l.qps == 0 || l.rate >= l.qps:
+		l.rate = qps
+	default: // throttled: keep the fraction
+		l.rate = min(max(l.rate/l.qps*qps, qps/16), qps)
+	}
+	// Take back the tokens reserved and not yet due, the latest first
+	// (a reservation gives back its token only when none was reserved
+	// after it), to reserve them again at the new rate.
+	var due []*sleeper
+	for e := l.sleepers.Front(); e != nil; e = e.Next() {
+		if sl := e.Value.(*sleeper); sl.res != nil && sl.at.After(now) {
+			due = append(due, sl)
+		}
+	}
+	for i := len(due) - 1; i >= 0; i-- {
+		due[i].res.CancelAt(now)
+	}
+	l.qps, l.burst = qps, burst
+	bucketBurst := burst
+	if l.rate < l.qps {
+		bucketBurst = 1 // throttled
+	}
+	switch {
+	case qps == 0:
+		l.bucket = nil
+	case l.bucket == nil:
+		l.bucket = rate.NewLimiter(rate.Limit(l.rate), bucketBurst)
+	default:
+		l.bucket.SetLimitAt(now, rate.Limit(l.rate))
+		l.bucket.SetBurstAt(now, bucketBurst)
+	}
+	for _, sl := range due {
+		sl.res, sl.at = l.reserveLocked(now), now
+		if sl.res != nil {
+			sl.at = now.Add(sl.res.DelayFrom(now))
+		}
+		signal(sl.wake)
+	}
+	l.advanceLocked(now)
+}
+
+// Limits returns the limits the limiter was made with or last set to
+// (SetLimits), with Burst at least 1.
+func (l *Limiter) Limits() LimiterConfig {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return LimiterConfig{QPS: l.qps, Burst: l.burst, MaxInFlight: l.maxInFlight}
+}
+
 // Rate returns the effective QPS (0: unlimited) and how many times
 // Throttle lowered it.
 func (l *Limiter) Rate() (qps float64, throttles int) {
@@ -157,19 +241,21 @@ func (l *Limiter) Acquire(ctx context.Context) (release func(), err error) {
 	}
 
 	// Wait for the token, and for any pause that began meanwhile.
-	tokenAt := now
+	sl := &sleeper{res: res, at: now, wake: make(chan struct{}, 1)}
 	if res != nil {
-		tokenAt = now.Add(res.DelayFrom(now))
+		sl.at = now.Add(res.DelayFrom(now))
 	}
-	err = l.sleepLocked(ctx, func() time.Time {
-		if l.pausedUntil.After(tokenAt) {
+	sl.elem = l.sleepers.PushBack(sl)
+	err = l.sleepLocked(ctx, sl.wake, func() time.Time {
+		if l.pausedUntil.After(sl.at) {
 			return l.pausedUntil
 		}
-		return tokenAt
+		return sl.at
 	})
+	l.sleepers.Remove(sl.elem)
 	if err != nil {
-		if res != nil {
-			res.CancelAt(l.clock.Now())
+		if sl.res != nil {
+			sl.res.CancelAt(l.clock.Now())
 		}
 		l.releaseLocked()
 		return nil, err
@@ -225,9 +311,9 @@ func (l *Limiter) waitTurnLocked(ctx context.Context, w *waiter) error {
 }
 
 // sleepLocked blocks until the clock reaches until() (evaluated with l.mu
-// held, again after every wake-up) or ctx is done. l.mu is held on entry and
-// on return.
-func (l *Limiter) sleepLocked(ctx context.Context, until func() time.Time) error {
+// held, again after every wake-up, and wake wakes it up) or ctx is done.
+// l.mu is held on entry and on return.
+func (l *Limiter) sleepLocked(ctx context.Context, wake <-chan struct{}, until func() time.Time) error {
 	for {
 		now := l.clock.Now()
 		at := until()
@@ -239,6 +325,7 @@ func (l *Limiter) sleepLocked(ctx context.Context, until func() time.Time) error
 		l.mu.Unlock()
 		select {
 		case <-timer.C():
+		case <-wake:
 		case <-ctx.Done():
 		}
 		timer.Stop()
@@ -272,9 +359,11 @@ func (l *Limiter) advanceLocked(now time.Time) {
 	}
 }
 
-func notify(w *waiter) {
+func notify(w *waiter) { signal(w.wake) }
+
+func signal(c chan struct{}) {
 	select {
-	case w.wake <- struct{}{}:
+	case c <- struct{}{}:
 	default: // already signalled
 	}
 }
