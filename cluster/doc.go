@@ -29,14 +29,22 @@
 //     each new leader sets it to its own term before it leads.
 //   - A node that leaves (Close) hands its share over at once: it resigns,
 //     clears its fences and revokes its lease.
+//   - A node that joins makes its first call only after every member
+//     rebalanced to the new count (step 2 comes before the acknowledgement
+//     that the joiner waits for): the parts of a provider's limits add up
+//     to the limits, bar the calls already in flight at the old parts. A
+//     node that leaves or dies leaves its part unused until the others
+//     adopt the view without it (at once for Close, at its lease's expiry
+//     for a death).
 //
 // The protocol. A view is a set of live members (name and lease, View.ID
 // hashes both). Each node follows the members with a watch and, on every
 // new view:
 //
 //  1. adopts it: Owns turns false at once for what the view moved away;
-//  2. runs Config.Drain, which returns once nothing the node no longer
-//     owns is being acted on;
+//  2. runs Config.Rebalance with its place in the view (a node divides
+//     each provider's limits by it), then Config.Drain, which returns once
+//     nothing the node no longer owns is being acted on;
 //  3. reaps: for every registered node incarnation (<prefix>cluster/nodes/)
 //     that is not in the view and whose lease etcd no longer has, clears
 //     its fence (Fencer.SetFence(name, "")) and deletes its entry;

@@ -102,6 +102,28 @@ func (v View) Names() []string { return append([]string(nil), v.names...) }
 // members.
 func (v View) Owner(id string) string { return Owner(id, v.names) }
 
+// Place returns where the node name stands in the view: its index among
+// the members sorted by name, and how many they are. A node the view does
+// not hold yet (it joins) counts as one more member, where its name sorts.
+// The nodes divide a provider's limits by their places
+// (queue.LimiterConfig.Share).
+func (v View) Place(name string) (index, count int) {
+	count = len(v.names)
+	in := false
+	for _, n := range v.names {
+		switch {
+		case n == name:
+			in = true
+		case n < name:
+			index++
+		}
+	}
+	if !in {
+		count++
+	}
+	return index, count
+}
+
 // has reports whether the view holds the member name with lease.
 func (v View) has(name string, lease int64) bool {
 	for _, m := range v.Members {

@@ -105,3 +105,33 @@ func BenchmarkOwner(b *testing.B) {
 		Owner(keys[i%len(keys)], ns)
 	}
 }
+
+func TestViewPlace(t *testing.T) {
+	view := func(names ...string) View {
+		var ms []Member
+		for i, n := range names {
+			ms = append(ms, Member{Name: n, lease: int64(i + 1)})
+		}
+		return newView(ms)
+	}
+	tests := map[string]struct {
+		v            View
+		name         string
+		index, count int
+	}{
+		"first of three":            {view("n2", "n1", "n3"), "n1", 0, 3},
+		"last of three":             {view("n3", "n1", "n2"), "n3", 2, 3},
+		"alone":                     {view("n1"), "n1", 0, 1},
+		"joining, sorts first":      {view("n2", "n3"), "n1", 0, 3},
+		"joining, sorts in between": {view("n1", "n3"), "n2", 1, 3},
+		"joining an empty view":     {view(), "n1", 0, 1},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			i, n := tc.v.Place(tc.name)
+			if i != tc.index || n != tc.count {
+				t.Errorf("Place(%s) in %v = %d of %d; want %d of %d", tc.name, tc.v.Names(), i, n, tc.index, tc.count)
+			}
+		})
+	}
+}

@@ -62,6 +62,14 @@ type Config struct {
 	// on: the new owners start only after it returned. ctx ends when the
 	// node closes. The first call comes before Join returns.
 	Drain func(ctx context.Context)
+	// Rebalance, when set, is called once for every view the node adopts,
+	// before Drain and before the node acknowledges the view, with the
+	// node's place in it (View.Place): a node divides each provider's
+	// limits by it (queue.LimiterConfig.Share). A node that joins acts on
+	// nothing until every member acknowledged the view, so every member
+	// rebalanced before the new node's first call. The first call comes
+	// before Join returns.
+	Rebalance func(index, count int)
 	// Lead, when set, does the leader's jobs: it is called, in a
 	// goroutine of its own, each time the node becomes the leader, with
 	// the leader's fence for its writes, and ctx ends when the node stops
@@ -558,6 +566,9 @@ func (n *Node) settle() {
 	n.mu.Unlock()
 
 	if needDrain {
+		if n.cfg.Rebalance != nil {
+			n.cfg.Rebalance(v.Place(n.name))
+		}
 		if n.cfg.Drain != nil {
 			n.cfg.Drain(n.ctx)
 		}

@@ -304,3 +304,54 @@ func TestDrainHoldsTheNewOwnersBack(t *testing.T) {
 		t.Error("Changes said nothing to c when it came to own its share")
 	}
 }
+
+// TestRebalanceBeforeTheJoinerActs joins a third node: every member is
+// told its place among three before the joiner owns anything, and the two
+// left are told their place among two once it leaves.
+func TestRebalanceBeforeTheJoinerActs(t *testing.T) {
+	keys := ids(300)
+	cfg := Config{Prefix: etcdtest.Prefix(t), LeaseTTL: 2 * time.Second}
+	var mu sync.Mutex
+	places := map[string][2]int{}
+	rebalancing := func(name string) Config {
+		c := cfg
+		c.Rebalance = func(index, count int) {
+			mu.Lock()
+			places[name] = [2]int{index, count}
+			mu.Unlock()
+		}
+		return c
+	}
+	place := func(name string) [2]int {
+		mu.Lock()
+		defer mu.Unlock()
+		return places[name]
+	}
+	a := join(t, rebalancing("a"), "a")
+	b := join(t, rebalancing("b"), "b")
+	waitFor(t, 5*time.Second, "a, b settle", func() bool { return settled(a, b) })
+	if pa, pb := place("a"), place("b"); pa != [2]int{0, 2} || pb != [2]int{1, 2} {
+		t.Fatalf("places %v, %v; want 0 of 2, 1 of 2", pa, pb)
+	}
+	c := join(t, rebalancing("c"), "c")
+	if got := place("c"); got != [2]int{2, 3} {
+		t.Errorf("c's place once Join returned = %v; want 2 of 3", got)
+	}
+	waitFor(t, 5*time.Second, "c owns part of its share", func() bool {
+		for _, id := range keys {
+			if c.Owns(id) {
+				return true
+			}
+		}
+		return false
+	})
+	if pa, pb := place("a"), place("b"); pa != [2]int{0, 3} || pb != [2]int{1, 3} {
+		t.Errorf("places once c owns its share: a %v, b %v; want 0 of 3, 1 of 3", pa, pb)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "a, b rebalance to two", func() bool {
+		return place("a") == [2]int{0, 2} && place("b") == [2]int{1, 2}
+	})
+}
