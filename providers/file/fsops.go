@@ -19,14 +19,116 @@ import (
 	"github.com/convergehq/converge/provider"
 )
 
-// Every operation opens the root afresh: os.Root refuses any lookup that
-// would leave it, even if the tree changes after locate checked it.
-func (p *Provider) openRoot() (*os.Root, error) {
-	r, err := os.OpenRoot(p.root)
+// openRoot returns the root directory, open, and a function to call once
+// the operation is done with it. Every operation goes through an os.Root,
+// which refuses any lookup that would leave it, even if the tree changes
+// after locate checked it. The root stays open for the provider's life:
+// one stat of its path per operation checks that the path still names
+// the directory held open, and when it names another (the root was moved
+// away and a new one made, or its path now leads elsewhere) the new one
+// is opened and the old one closed once no operation uses it. So an
+// operation acts on what the root path names when it starts, as if it
+// opened the root itself, without the cost of opening it.
+func (p *Provider) openRoot() (*os.Root, func(), error) {
+	fi, err := os.Stat(p.root)
 	if err != nil {
-		return nil, classify("open root "+p.root, err)
+		return nil, nil, classify("open root "+p.root, err)
 	}
-	return r, nil
+	return p.held.acquire(p.root, fi, p.leftovers.reset)
+}
+
+// opRoot is the root as one operation sees it: opened (openRoot) at its
+// first use, so that a path refused by its spelling alone never touches
+// the file system, and held until the operation ends (close).
+type opRoot struct {
+	p    *Provider
+	r    *os.Root
+	done func()
+	err  error
+}
+
+func (p *Provider) opRoot() *opRoot { return &opRoot{p: p} }
+
+func (o *opRoot) get() (*os.Root, error) {
+	if o.r == nil && o.err == nil {
+		o.r, o.done, o.err = o.p.openRoot()
+	}
+	return o.r, o.err
+}
+
+func (o *opRoot) close() {
+	if o.done != nil {
+		o.done()
+		o.r, o.done = nil, nil
+	}
+}
+
+// heldRoot is the open root of a Provider, shared by its operations.
+type heldRoot struct {
+	mu    sync.Mutex
+	cur   *openDir
+	opens int // times the root was opened, for tests
+}
+
+// openDir is one open root directory and the operations using it.
+type openDir struct {
+	r     *os.Root
+	id    fileID
+	users int  // operations holding it (heldRoot.mu)
+	stale bool // replaced: closed when the last user is done
+}
+
+// fileID identifies a file: its device and inode numbers.
+type fileID struct{ dev, ino uint64 }
+
+func idOf(fi fs.FileInfo) (fileID, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileID{}, false
+	}
+	return fileID{dev: uint64(st.Dev), ino: uint64(st.Ino)}, true
+}
+
+// acquire returns the open root when it is the directory fi describes
+// (path's stat now), else opens path anew; replaced runs when the open
+// root is replaced by another.
+func (h *heldRoot) acquire(path string, fi fs.FileInfo, replaced func()) (*os.Root, func(), error) {
+	id, known := idOf(fi)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	d := h.cur
+	if d == nil || !known || d.id != id {
+		r, err := os.OpenRoot(path)
+		if err != nil {
+			return nil, nil, classify("open root "+path, err)
+		}
+		h.opens++
+		nd := &openDir{r: r}
+		// The identity of what was opened, not of the stat before: the
+		// path may have changed in between.
+		if fi, err := r.Stat("."); err == nil {
+			nd.id, _ = idOf(fi)
+		}
+		if d != nil {
+			d.stale = true
+			if d.users == 0 {
+				_ = d.r.Close()
+			}
+			replaced()
+		}
+		h.cur, d = nd, nd
+	}
+	d.users++
+	return d.r, func() { h.release(d) }, nil
+}
+
+func (h *heldRoot) release(d *openDir) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	d.users--
+	if d.stale && d.users == 0 {
+		_ = d.r.Close()
+	}
 }
 
 // lstat returns what is at loc without following a final symbolic link, or
@@ -200,6 +302,14 @@ func (l *leftovers) clear(r *os.Root, dir, base string) {
 	}
 }
 
+// reset forgets every directory: the root was replaced, and what was
+// listed is of the old tree.
+func (l *leftovers) reset() {
+	l.mu.Lock()
+	l.dirs = nil
+	l.mu.Unlock()
+}
+
 // forget drops what is known of dir (deleted).
 func (l *leftovers) forget(dir string) {
 	l.mu.Lock()
@@ -300,12 +410,11 @@ func chmodDir(r *os.Root, loc location, m uint32) error {
 }
 
 // remove deletes the object at loc if it is of the declared kind.
-func (p *Provider) remove(kind string, loc location) error {
-	r, err := p.openRoot()
+func (p *Provider) remove(rt *opRoot, kind string, loc location) error {
+	r, err := rt.get()
 	if err != nil {
 		return err
 	}
-	defer r.Close()
 	if kind != KindDirectory {
 		// A crash during a write leaves a temporary file even when the
 		// object itself never came to be.

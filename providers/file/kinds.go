@@ -19,12 +19,11 @@ import (
 // forward slashes.
 func relPath(loc location) string { return filepath.ToSlash(loc.rel) }
 
-func (p *Provider) observeDirectory(loc location) (provider.Observation, error) {
-	r, err := p.openRoot()
+func (p *Provider) observeDirectory(rt *opRoot, loc location) (provider.Observation, error) {
+	r, err := rt.get()
 	if err != nil {
 		return provider.Observation{}, err
 	}
-	defer r.Close()
 	fi, err := lstat(r, loc)
 	if err != nil || fi == nil {
 		return provider.Observation{}, err
@@ -39,16 +38,15 @@ func (p *Provider) observeDirectory(loc location) (provider.Observation, error) 
 	}, nil
 }
 
-func (p *Provider) applyDirectory(loc location, spec map[string]any) (map[string]any, error) {
+func (p *Provider) applyDirectory(rt *opRoot, loc location, spec map[string]any) (map[string]any, error) {
 	m, err := specMode(spec, "0755")
 	if err != nil {
 		return nil, err
 	}
-	r, err := p.openRoot()
+	r, err := rt.get()
 	if err != nil {
 		return nil, err
 	}
-	defer r.Close()
 	fi, err := lstat(r, loc)
 	if err != nil {
 		return nil, err
@@ -91,12 +89,11 @@ const readBuffer = 64 << 10
 // that (no copy), the file's content when it differs and is small, and
 // "(SIZE bytes, sha256 HEX)" otherwise. Memory is one buffer, whatever
 // the file's size.
-func (p *Provider) observeFile(ctx context.Context, loc location, want string) (provider.Observation, error) {
-	r, err := p.openRoot()
+func (p *Provider) observeFile(ctx context.Context, rt *opRoot, loc location, want string) (provider.Observation, error) {
+	r, err := rt.get()
 	if err != nil {
 		return provider.Observation{}, err
 	}
-	defer r.Close()
 	fi, err := lstat(r, loc)
 	if err != nil || fi == nil {
 		return provider.Observation{}, err
@@ -121,12 +118,16 @@ func (p *Provider) observeFile(ctx context.Context, loc location, want string) (
 	if !fi.Mode().IsRegular() {
 		return provider.Observation{}, wrongType(loc, "a regular file", fi)
 	}
+	bufSize := readBuffer
+	if n := fi.Size(); n >= 0 && n < readBuffer {
+		bufSize = int(n) + 1 // one read takes it all, the byte more sees its end
+	}
 	var (
 		h     = sha256.New()
-		buf   = make([]byte, readBuffer)
+		buf   = make([]byte, bufSize)
 		size  int
 		equal = true
-		small []byte // the content, while it may be shown
+		small []byte // the content once it differs from want, while it may be shown
 		keep  = fi.Size() <= shownContent
 	)
 	for {
@@ -134,8 +135,12 @@ func (p *Provider) observeFile(ctx context.Context, loc location, want string) (
 		if n > 0 {
 			chunk := buf[:n]
 			h.Write(chunk)
+			was := equal
 			equal = equal && size+n <= len(want) && string(chunk) == want[size:size+n]
-			if keep = keep && size+n <= shownContent; keep {
+			if keep = keep && size+n <= shownContent; keep && !equal {
+				if was {
+					small = append(small, want[:size]...)
+				}
 				small = append(small, chunk...)
 			}
 			size += n
@@ -155,6 +160,8 @@ func (p *Provider) observeFile(ctx context.Context, loc location, want string) (
 	switch {
 	case equal && size == len(want):
 		content = want
+	case keep && equal:
+		content = want[:size] // the file is the beginning of want
 	case keep:
 		content = string(small)
 	default:
@@ -170,7 +177,7 @@ func (p *Provider) observeFile(ctx context.Context, loc location, want string) (
 	}, nil
 }
 
-func (p *Provider) applyFile(loc location, spec map[string]any) (map[string]any, error) {
+func (p *Provider) applyFile(rt *opRoot, loc location, spec map[string]any) (map[string]any, error) {
 	content, err := specString(spec, "content", "")
 	if err != nil {
 		return nil, err
@@ -182,11 +189,10 @@ func (p *Provider) applyFile(loc location, spec map[string]any) (map[string]any,
 	if err != nil {
 		return nil, err
 	}
-	r, err := p.openRoot()
+	r, err := rt.get()
 	if err != nil {
 		return nil, err
 	}
-	defer r.Close()
 	fi, err := lstat(r, loc)
 	if err != nil {
 		return nil, err
@@ -217,12 +223,11 @@ func hashString(s string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-func (p *Provider) observeSymlink(loc location) (provider.Observation, error) {
-	r, err := p.openRoot()
+func (p *Provider) observeSymlink(rt *opRoot, loc location) (provider.Observation, error) {
+	r, err := rt.get()
 	if err != nil {
 		return provider.Observation{}, err
 	}
-	defer r.Close()
 	fi, err := lstat(r, loc)
 	if err != nil || fi == nil {
 		return provider.Observation{}, err
@@ -244,19 +249,18 @@ func (p *Provider) observeSymlink(loc location) (provider.Observation, error) {
 	}, nil
 }
 
-func (p *Provider) applySymlink(loc location, spec map[string]any) (map[string]any, error) {
+func (p *Provider) applySymlink(rt *opRoot, loc location, spec map[string]any) (map[string]any, error) {
 	target, err := specString(spec, "target", "")
 	if err != nil {
 		return nil, err
 	}
-	if err := p.checkTarget(loc, target); err != nil {
+	if err := p.checkTarget(rt, loc, target); err != nil {
 		return nil, err
 	}
-	r, err := p.openRoot()
+	r, err := rt.get()
 	if err != nil {
 		return nil, err
 	}
-	defer r.Close()
 	fi, err := lstat(r, loc)
 	if err != nil {
 		return nil, err

@@ -117,6 +117,7 @@ func TestObserveShowsSmallDifferingContent(t *testing.T) {
 		{"small, differing", "broken\n", "fixed\n", func(s string) bool { return s == "broken\n" }},
 		{"small, a prefix of the spec", "fix", "fixed\n", func(s string) bool { return s == "fix" }},
 		{"small, longer than the spec", "fixed\nmore", "fixed\n", func(s string) bool { return s == "fixed\nmore" }},
+		{"small, differing after a matching beginning", "fixed\nbroken\n", "fixed\nfixed\n", func(s string) bool { return s == "fixed\nbroken\n" }},
 		{"empty", "", "x", func(s string) bool { return s == "" }},
 		{"64 KiB", strings.Repeat("a", 64<<10), "x", func(s string) bool { return len(s) == 64<<10 }},
 		{"just over 64 KiB", strings.Repeat("a", 64<<10+1), "x", func(s string) bool { return strings.HasPrefix(s, "(65537 bytes, sha256 ") }},

@@ -86,15 +86,21 @@ func (p *Provider) inside(abs string) (string, bool) {
 // is terminal; a missing parent is errNoParent (wrapped with the parent's
 // name, retryable); a parent that is not a directory is retryable.
 func (p *Provider) locate(path string) (location, error) {
+	rt := p.opRoot()
+	defer rt.close()
+	return p.locateIn(rt, path)
+}
+
+// locateIn is locate through the root of an operation.
+func (p *Provider) locateIn(rt *opRoot, path string) (location, error) {
 	rel, err := p.clean(path)
 	if err != nil {
 		return location{}, provider.Terminal(err)
 	}
-	r, err := p.openRoot()
+	r, err := rt.get()
 	if err != nil {
 		return location{}, err
 	}
-	defer r.Close()
 	parentRel := filepath.Dir(rel)
 	res, err := resolve(p.root, ".", parentRel, liveLookup(r, nil))
 	if err != nil {
@@ -148,15 +154,14 @@ func (p *Provider) targetOutside(target string, res resolution) string {
 // holding the link, resolves inside the root as the kernel would resolve it
 // once the link is written: following every link on the way (the link
 // itself included, with its new target), dangling or not.
-func (p *Provider) checkTarget(loc location, target string) error {
+func (p *Provider) checkTarget(rt *opRoot, loc location, target string) error {
 	if msg := targetSyntax(target); msg != "" {
 		return provider.Terminalf("symlink %s: %s", show(loc.rel), msg)
 	}
-	r, err := p.openRoot()
+	r, err := rt.get()
 	if err != nil {
 		return err
 	}
-	defer r.Close()
 	res, err := resolve(p.root, loc.dir, target, liveLookup(r, map[string]string{loc.name: target}))
 	if err != nil {
 		return classify("resolve target of symlink "+show(loc.rel), err)

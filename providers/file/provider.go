@@ -19,11 +19,14 @@ const (
 )
 
 // Provider manages directories, files and symbolic links below one root
-// directory. It holds no open files between calls (but the inotify
-// instance of a running Notify) and is safe for concurrent use on different
-// paths; the engine never runs two operations on one resource at once.
+// directory. Between calls it holds only the root directory open (reopened
+// when the root path names another directory, see openRoot) and the
+// inotify instance of a running Notify. It is safe for concurrent use on
+// different paths; the engine never runs two operations on one resource at
+// once.
 type Provider struct {
 	root      string    // absolute, symbolic links resolved
+	held      heldRoot  // the open root (fsops.go)
 	watches   watches   // what Notify watches (notify.go)
 	leftovers leftovers // temporary files earlier processes left (fsops.go)
 }
@@ -175,8 +178,8 @@ func (p *Provider) ValidateSpec(kind string, spec map[string]any) []provider.Fie
 // check again.
 func (p *Provider) validateTarget(rel, target string) string {
 	look := func(string) (entry, error) { return entry{kind: entryAbsent}, nil }
-	if r, err := os.OpenRoot(p.root); err == nil {
-		defer r.Close()
+	if r, done, err := p.openRoot(); err == nil {
+		defer done()
 		live := liveLookup(r, nil)
 		look = func(name string) (entry, error) {
 			e, err := live(name)
@@ -249,14 +252,16 @@ func (p *Provider) Observe(ctx context.Context, req provider.Request) (provider.
 	if err := ctx.Err(); err != nil {
 		return fail(err)
 	}
-	path, loc, err := p.prepare(req)
+	rt := p.opRoot()
+	defer rt.close()
+	path, loc, err := p.prepare(rt, req)
 	if !known(req.Kind) {
 		return fail(err)
 	}
-	if rec, ok, rerr := p.recorded(req); ok && (err != nil || rec.name != loc.name) {
+	if rec, ok, rerr := p.recorded(rt, req); ok && (err != nil || rec.name != loc.name) {
 		switch {
 		case rerr == nil:
-			obs, err := p.observe(ctx, req, rec)
+			obs, err := p.observe(ctx, rt, req, rec)
 			if err != nil {
 				return fail(err)
 			}
@@ -275,7 +280,7 @@ func (p *Provider) Observe(ctx context.Context, req provider.Request) (provider.
 	if err != nil {
 		return fail(err)
 	}
-	obs, err := p.observe(ctx, req, loc)
+	obs, err := p.observe(ctx, rt, req, loc)
 	if err != nil {
 		return fail(err)
 	}
@@ -286,19 +291,19 @@ func (p *Provider) Observe(ctx context.Context, req provider.Request) (provider.
 }
 
 // observe reads the object of req's kind at loc.
-func (p *Provider) observe(ctx context.Context, req provider.Request, loc location) (provider.Observation, error) {
+func (p *Provider) observe(ctx context.Context, rt *opRoot, req provider.Request, loc location) (provider.Observation, error) {
 	var obs provider.Observation
 	var err error
 	switch req.Kind {
 	case KindDirectory:
-		obs, err = p.observeDirectory(loc)
+		obs, err = p.observeDirectory(rt, loc)
 	case KindFile:
 		// What to compare the file with; an unresolved content compares
 		// with nothing.
 		want, _ := specString(req.Spec, "content", "")
-		obs, err = p.observeFile(ctx, loc, want)
+		obs, err = p.observeFile(ctx, rt, loc, want)
 	case KindSymlink:
-		obs, err = p.observeSymlink(loc)
+		obs, err = p.observeSymlink(rt, loc)
 	}
 	if obs.Exists {
 		obs.Private = private(loc)
@@ -331,22 +336,24 @@ func (p *Provider) apply(ctx context.Context, op string, req provider.Request) (
 	if err := ctx.Err(); err != nil {
 		return fail(err)
 	}
-	_, loc, err := p.prepare(req)
+	rt := p.opRoot()
+	defer rt.close()
+	_, loc, err := p.prepare(rt, req)
 	if err != nil {
 		return fail(err)
 	}
-	if rec, ok, rerr := p.recorded(req); op == "update" && ok && (rerr != nil || rec.name != loc.name) {
+	if rec, ok, rerr := p.recorded(rt, req); op == "update" && ok && (rerr != nil || rec.name != loc.name) {
 		return fail(provider.Retryable(fmt.Errorf("%s now leads to %s, not where converge made the object (%s); observing it again",
 			show(loc.rel), show(filepath.ToSlash(loc.name)), show(req.Private[privateID]))))
 	}
 	var out map[string]any
 	switch req.Kind {
 	case KindDirectory:
-		out, err = p.applyDirectory(loc, req.Spec)
+		out, err = p.applyDirectory(rt, loc, req.Spec)
 	case KindFile:
-		out, err = p.applyFile(loc, req.Spec)
+		out, err = p.applyFile(rt, loc, req.Spec)
 	case KindSymlink:
-		out, err = p.applySymlink(loc, req.Spec)
+		out, err = p.applySymlink(rt, loc, req.Spec)
 	}
 	if err != nil {
 		return fail(err)
@@ -365,8 +372,10 @@ func (p *Provider) Delete(ctx context.Context, req provider.Request) error {
 	if err := ctx.Err(); err != nil {
 		return fail(err)
 	}
-	_, loc, err := p.prepare(req)
-	if rec, ok, rerr := p.recorded(req); ok && known(req.Kind) {
+	rt := p.opRoot()
+	defer rt.close()
+	_, loc, err := p.prepare(rt, req)
+	if rec, ok, rerr := p.recorded(rt, req); ok && known(req.Kind) {
 		// Never the path as written: after a move it leads to the new
 		// object, and this may be the delete of the replaced one.
 		loc, err = rec, rerr
@@ -377,7 +386,7 @@ func (p *Provider) Delete(ctx context.Context, req provider.Request) error {
 	if err != nil {
 		return fail(err)
 	}
-	if err := p.remove(req.Kind, loc); err != nil {
+	if err := p.remove(rt, req.Kind, loc); err != nil {
 		return fail(err)
 	}
 	return nil
@@ -401,13 +410,13 @@ var errGone = errors.New("the directory the object was made in is gone")
 // recorded locates the object req's record names (ok=false when it names
 // none: no record, or one from before ids). A missing parent is
 // errNoParent, a directory replaced by a link errGone.
-func (p *Provider) recorded(req provider.Request) (loc location, ok bool, err error) {
+func (p *Provider) recorded(rt *opRoot, req provider.Request) (loc location, ok bool, err error) {
 	id := req.Private[privateID]
 	if id == "" {
 		return location{}, false, nil
 	}
 	name := filepath.Clean(filepath.FromSlash(id))
-	loc, err = p.locate(name)
+	loc, err = p.locateIn(rt, name)
 	if err == nil && loc.name != name {
 		return location{}, true, errGone
 	}
@@ -415,7 +424,7 @@ func (p *Provider) recorded(req provider.Request) (loc location, ok bool, err er
 }
 
 // prepare checks the kind and locates spec.path.
-func (p *Provider) prepare(req provider.Request) (string, location, error) {
+func (p *Provider) prepare(rt *opRoot, req provider.Request) (string, location, error) {
 	if !known(req.Kind) {
 		return "", location{}, provider.Terminalf("unknown kind %s for the file provider", req.Kind)
 	}
@@ -423,7 +432,7 @@ func (p *Provider) prepare(req provider.Request) (string, location, error) {
 	if err != nil {
 		return "", location{}, err
 	}
-	loc, err := p.locate(path)
+	loc, err := p.locateIn(rt, path)
 	return path, loc, err
 }
 

@@ -1,0 +1,182 @@
+package file
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// The root stays open across calls: many operations open it once.
+func TestRootOpenedOnce(t *testing.T) {
+	p, root, _ := newTestProvider(t)
+	ctx := context.Background()
+	mkdirs(t, root, "d")
+	for i := range 20 {
+		req := request(KindFile, "f", map[string]any{"path": "d/f.txt", "content": string(rune('a' + i))})
+		if _, err := p.Create(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Observe(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := p.held.opens; got != 1 {
+		t.Errorf("the root was opened %d times over 40 operations; want 1", got)
+	}
+}
+
+// A root moved away and made anew between calls: the provider acts on the
+// new directory at the root path and never writes into the old one.
+func TestRootReplacedBetweenCalls(t *testing.T) {
+	p, root, _ := newTestProvider(t)
+	ctx := context.Background()
+	a := request(KindFile, "a", map[string]any{"path": "a.txt", "content": "one\n"})
+	if _, err := p.Create(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if obs, err := p.Observe(ctx, a); err != nil || !obs.Exists {
+		t.Fatalf("Observe before the swap = %+v, %v; want it to exist", obs, err)
+	}
+	// The premise: the root is held open, so a stale handle could act on
+	// the old directory.
+	if p.held.opens != 1 || p.held.cur == nil {
+		t.Fatalf("the root is not held open (opened %d times)", p.held.opens)
+	}
+
+	old := root + ".old"
+	if err := os.Rename(root, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	// The new root is empty: a.txt is not there.
+	obs, err := p.Observe(ctx, a)
+	if err != nil || obs.Exists {
+		t.Fatalf("Observe after the swap = %+v, %v; want nothing there", obs, err)
+	}
+	a.Spec["content"] = "two\n"
+	if _, err := p.Create(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	b := request(KindFile, "b", map[string]any{"path": "b.txt", "content": "bee\n"})
+	if _, err := p.Create(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	dir := request(KindDirectory, "d", map[string]any{"path": "d"})
+	if _, err := p.Create(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+
+	if diff := cmp.Diff([]string{"a.txt", "b.txt", "d"}, entries(t, root)); diff != "" {
+		t.Errorf("new root (-want +got):\n%s", diff)
+	}
+	if got, _ := os.ReadFile(filepath.Join(root, "a.txt")); string(got) != "two\n" {
+		t.Errorf("new root a.txt = %q; want %q", got, "two\n")
+	}
+	if diff := cmp.Diff([]string{"a.txt"}, entries(t, old)); diff != "" {
+		t.Errorf("old root was written to (-want +got):\n%s", diff)
+	}
+	if got, _ := os.ReadFile(filepath.Join(old, "a.txt")); string(got) != "one\n" {
+		t.Errorf("old root a.txt = %q; want it untouched (%q)", got, "one\n")
+	}
+	if err := p.Delete(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"a.txt", "d"}, entries(t, root)); diff != "" {
+		t.Errorf("new root after deleting b (-want +got):\n%s", diff)
+	}
+	if p.held.opens != 2 {
+		t.Errorf("the root was opened %d times; want 2 (once more after the swap)", p.held.opens)
+	}
+}
+
+// A root that is gone is an error, and a root made again is used.
+func TestRootRemovedAndRemade(t *testing.T) {
+	p, root, _ := newTestProvider(t)
+	ctx := context.Background()
+	a := request(KindFile, "a", map[string]any{"path": "a.txt", "content": "one\n"})
+	if _, err := p.Create(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(root); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Create(ctx, a); err == nil {
+		t.Fatal("Create with the root gone succeeded; want an error")
+	}
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Create(ctx, a); err != nil {
+		t.Fatalf("Create once the root is made again: %v", err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(root, "a.txt")); string(got) != "one\n" {
+		t.Errorf("a.txt = %q; want %q", got, "one\n")
+	}
+}
+
+// An operation that holds the old root when it is replaced finishes on it;
+// the old root is closed once the last such operation is done.
+func TestRootReplacedDuringCall(t *testing.T) {
+	p, root, _ := newTestProvider(t)
+	r1, done1, err := p.openRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(root, root+".old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r2, done2, err := p.openRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer done2()
+	if r1 == r2 {
+		t.Fatal("the replaced root was handed out again")
+	}
+	if _, err := r1.Stat("."); err != nil {
+		t.Fatalf("the old root was closed while an operation held it: %v", err)
+	}
+	done1()
+	if _, err := r1.Stat("."); err == nil {
+		t.Error("the old root is still open after its last user was done")
+	}
+	if _, err := r2.Stat("."); err != nil {
+		t.Errorf("the new root: %v", err)
+	}
+}
+
+// Temporary files a crash left in the new root are removed by its writes:
+// what was listed of the old root is forgotten.
+func TestRootReplacedLeftoversListedAgain(t *testing.T) {
+	p, root, _ := newTestProvider(t)
+	ctx := context.Background()
+	a := request(KindFile, "a", map[string]any{"path": "a.txt", "content": "one\n"})
+	if _, err := p.Create(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(root, root+".old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(root, filepath.Base(tempName(location{rel: "a.txt", name: "a.txt", dir: "."})))
+	if err := os.WriteFile(tmp, []byte("half"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Create(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"a.txt"}, entries(t, root)); diff != "" {
+		t.Errorf("new root (-want +got):\n%s", diff)
+	}
+}
