@@ -40,9 +40,13 @@ import (
 //	<!-- test: stop daemon -->           Ctrl-C to "daemon", which must exit 0
 //	<!-- test: sh COMMAND -->            a hidden step (an edit the prose describes)
 //	<!-- test: until REGEXP -- COMMAND -->  COMMAND again and again (30 s at most) until its output matches
+//	<!-- test: wait NAME REGEXP -->      wait (30 s at most) until what the background process NAME printed matches
 //	<!-- test: skip -->                  the next block is not run
 //	<!-- test: end -->                   nothing after it is run
 //	<!-- test: file PATH -->             the next block is written to PATH (it shows a file)
+//	<!-- test: file PATH                 the lines up to a line "-->" are written to PATH, unseen
+//	     ...
+//	-->
 //	<!-- test: logs NAME -->             the next block shows lines that "NAME" prints, in that order
 //	                                     (others may come between), after those the last logs of NAME
 //	                                     showed; waits 30 s at most for them
@@ -52,7 +56,7 @@ import (
 // In a background command, NAME=VALUE words before the command are its
 // environment (FAIL=2 python3 hook.py 9099). A background process whose
 // Ctrl-C the document does not show is killed when the run ends.
-var tourDocs = []string{"../../README.md", "../../docs/drift-and-rollback.md"}
+var tourDocs = []string{"../../README.md", "../../docs/drift-and-rollback.md", "../../docs/cli.md"}
 
 func TestDocsRun(t *testing.T) {
 	if testing.Short() {
@@ -96,7 +100,10 @@ type docStep struct {
 	inBack string   // sh: run in the background under this name
 }
 
-var directive = regexp.MustCompile(`^<!-- test: (\S+)\s*(.*?)\s*-->$`)
+var (
+	directive  = regexp.MustCompile(`^<!-- test: (\S+)\s*(.*?)\s*-->$`)
+	hiddenFile = regexp.MustCompile(`^<!-- test: file (\S+)$`) // up to a line "-->"
+)
 
 // parseDoc reads the steps of a document.
 func parseDoc(path string) ([]docStep, error) {
@@ -112,6 +119,7 @@ func parseDoc(path string) ([]docStep, error) {
 		background string
 		file       string // the block is this file's content
 		logs       bool   // the block shows what a background process prints
+		hidden     bool   // in a hidden file's lines
 		sc         = bufio.NewScanner(f)
 		n          int
 	)
@@ -119,7 +127,20 @@ func parseDoc(path string) ([]docStep, error) {
 	for sc.Scan() {
 		n++
 		line := sc.Text()
+		if hidden {
+			if line == "-->" {
+				hidden = false
+				continue
+			}
+			steps[len(steps)-1].want = append(steps[len(steps)-1].want, line)
+			continue
+		}
 		if fence == "" {
+			if m := hiddenFile.FindStringSubmatch(line); m != nil {
+				hidden = true
+				steps = append(steps, docStep{line: n, kind: "file", arg: m[1]})
+				continue
+			}
 			if m := directive.FindStringSubmatch(line); m != nil {
 				switch m[1] {
 				case "dir":
@@ -145,6 +166,12 @@ func parseDoc(path string) ([]docStep, error) {
 					steps = append(steps, docStep{line: n, kind: "stop", arg: m[2]})
 				case "sh":
 					steps = append(steps, docStep{line: n, kind: "sh", cmd: m[2]})
+				case "wait":
+					name, re, ok := strings.Cut(m[2], " ")
+					if !ok {
+						return nil, fmt.Errorf("%s:%d: wait NAME REGEXP", path, n)
+					}
+					steps = append(steps, docStep{line: n, kind: "wait", arg: name, cmd: re})
 				case "until":
 					re, cmd, ok := strings.Cut(m[2], " -- ")
 					if !ok {
@@ -308,6 +335,20 @@ func (r *docRun) step(s docStep) bool {
 			return false
 		}
 		return true
+	case "wait":
+		p := r.procs[s.arg]
+		re, err := regexp.Compile(s.cmd)
+		if p == nil || err != nil {
+			t.Errorf("%s: wait %s %s: no such background process, or %v", r.where(s), s.arg, s.cmd, err)
+			return false
+		}
+		for deadline := time.Now().Add(30 * time.Second); !re.MatchString(p.out.String()); time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Errorf("%s: %s printed no match for %q within 30s:\n%s", r.where(s), s.arg, s.cmd, p.out)
+				return false
+			}
+		}
+		return true
 	case "until":
 		re, err := regexp.Compile(s.arg)
 		if err != nil {
@@ -393,12 +434,20 @@ func (r *docRun) background(s docStep) bool {
 		r.t.Errorf("%s: %q is already running", r.where(s), s.inBack)
 		return false
 	}
-	cmd := r.expand(strings.TrimPrefix(strings.TrimSpace(s.cmd), "cd "+r.dir+" && "))
+	// cd DIR && COMMAND runs COMMAND in DIR; the shell stays where it is.
+	cmd, dir := strings.TrimSpace(s.cmd), r.cwd
+	if d, rest, ok := strings.Cut(strings.TrimPrefix(cmd, "cd "), " && "); ok && strings.HasPrefix(cmd, "cd ") && !strings.ContainsAny(d, ";&|") {
+		if dir = r.expand(d); !filepath.IsAbs(dir) {
+			dir = filepath.Join(r.cwd, dir)
+		}
+		cmd = rest
+	}
+	cmd = r.expand(cmd)
 	// The command itself is exec'd, so that Ctrl-C reaches it; the
 	// environment words go before exec.
 	env := envWords.FindString(cmd)
 	c := exec.Command("bash", "-c", env+"exec "+cmd[len(env):])
-	c.Dir = r.cwd
+	c.Dir = dir
 	c.Env = docEnv(r.scratch, r.bin)
 	p := &docProc{cmd: c, out: &syncBuffer{}, done: make(chan error, 1)}
 	c.Stdout, c.Stderr = p.out, p.out
@@ -489,7 +538,10 @@ func (r *docRun) stopAll() {
 // docEnv is the environment of a document's commands: a reader's shell,
 // with no colour and nothing of the test's own converge settings.
 func docEnv(home, bin string) []string {
-	env := []string{"HOME=" + home, "NO_COLOR=1", "TERM=dumb", "LANG=C.UTF-8", "PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"),
+	// CONVERGE_LISTEN is empty: a daemon the documents start serves no
+	// API, so it never waits for the default port, which another
+	// process may hold.
+	env := []string{"HOME=" + home, "NO_COLOR=1", "TERM=dumb", "LANG=C.UTF-8", "CONVERGE_LISTEN=", "PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"),
 		"GIT_AUTHOR_NAME=Doc", "GIT_AUTHOR_EMAIL=doc@example.com", "GIT_COMMITTER_NAME=Doc", "GIT_COMMITTER_EMAIL=doc@example.com",
 		"GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1"}
 	for _, kv := range os.Environ() {
