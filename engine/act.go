@@ -75,7 +75,15 @@ func (e *Engine) intend(ctx context.Context, s snapshot, op store.Op, phase stor
 	}
 	if r.InterruptedCreate() && op != store.OpCreate {
 		// An interrupted create left an object behind: it is converge's.
+		// Its outcome was never recorded, so what identifies it (the remote
+		// ID) is what the observation found, not the record's nothing.
 		r.Origin = store.OriginCreated
+		if obs := s.in.Observed; len(r.Private) == 0 && obs != nil && obs.Exists {
+			r.Private, r.Outputs = obs.Private, obs.Outputs
+			if r.AppliedSpec == nil {
+				r.AppliedSpec = provider.CanonicalMap(obs.State)
+			}
+		}
 	}
 	if r.Pending == nil || r.Pending.Op != op || r.Pending.SpecHash != hash {
 		spec := s.in.Spec // never modified in place: shared
