@@ -3,9 +3,9 @@ package engine
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -228,29 +228,41 @@ func (e *Engine) Plan(ctx context.Context, rv *manifest.Revision) (*plan.Plan, e
 		r := r
 		recs[r.ID] = &r
 	}
-	predicted := map[string]plan.Type{}
 	if rv != nil {
 		g := manifest.BuildGraph(rv)
 		order, err := g.Order()
 		if err != nil {
 			return nil, err
 		}
-		// Level by level, dependencies first; the resources of one level
-		// are observed in parallel (each level only reads what earlier
-		// levels predicted).
-		for _, level := range levels(order, g.Deps) {
-			actions, err := e.planLevel(ctx, level, func(id string) (plan.Action, error) {
-				res, _ := rv.Get(id)
-				return e.planOne(ctx, lim, rv, res, recs[id], recs, predicted)
-			})
-			if err != nil {
-				return nil, err
-			}
-			for i, id := range level {
-				predicted[id] = actions[i].Type
-			}
-			p.Actions = append(p.Actions, actions...)
+		// Dependencies first (the actions are listed level by level). A
+		// resource whose spec uses outputs of others is planned once all
+		// its dependencies are, since what it will do depends on what they
+		// will; any other is observed at once.
+		ids := flatten(levels(order, g.Deps))
+		at := make(map[string]int, len(ids))
+		for i, id := range ids {
+			at[id] = i
 		}
+		waits := make([][]int, len(ids))
+		for i, id := range ids {
+			res, _ := rv.Get(id)
+			if len(res.Refs) == 0 {
+				continue
+			}
+			for _, d := range g.Deps(id) {
+				if j, ok := at[d]; ok {
+					waits[i] = append(waits[i], j)
+				}
+			}
+		}
+		actions, err := e.planFlow(ctx, ids, waits, func(i int, predicted func(string) plan.Type) (plan.Action, error) {
+			res, _ := rv.Get(ids[i])
+			return e.planOne(ctx, lim, rv, res, recs[ids[i]], recs, predicted)
+		})
+		if err != nil {
+			return nil, err
+		}
+		p.Actions = append(p.Actions, actions...)
 	}
 	// Resources that left the manifests, dependents first.
 	g := graph.New()
@@ -271,17 +283,28 @@ func (e *Engine) Plan(ctx context.Context, rv *manifest.Revision) (*plan.Plan, e
 	if err != nil {
 		return nil, fmt.Errorf("order deletions: %w", err)
 	}
+	// A deletion uses nothing another resource's plan predicts: all are
+	// observed at once, and listed dependents first.
 	lv := levels(order, g.Deps)
-	for i := len(lv) - 1; i >= 0; i-- {
-		actions, err := e.planLevel(ctx, lv[i], func(id string) (plan.Action, error) {
-			return e.planOne(ctx, lim, rv, nil, recs[id], recs, predicted)
-		})
-		if err != nil {
-			return nil, err
-		}
-		p.Actions = append(p.Actions, actions...)
+	slices.Reverse(lv)
+	gone := flatten(lv)
+	actions, err := e.planFlow(ctx, gone, nil, func(i int, _ func(string) plan.Type) (plan.Action, error) {
+		return e.planOne(ctx, lim, rv, nil, recs[gone[i]], recs, nil)
+	})
+	if err != nil {
+		return nil, err
 	}
+	p.Actions = append(p.Actions, actions...)
 	return p, nil
+}
+
+// flatten joins levels into one list, in order.
+func flatten(levels [][]string) []string {
+	var out []string
+	for _, l := range levels {
+		out = append(out, l...)
+	}
+	return out
 }
 
 // levels groups a topological order (dependencies first) into levels:
@@ -305,42 +328,10 @@ func levels(order []string, deps func(string) []string) [][]string {
 	return out
 }
 
-// planLevel runs fn for every id, Workers at a time, and returns the
-// actions in the order of ids, or the first error.
-func (e *Engine) planLevel(ctx context.Context, ids []string, fn func(string) (plan.Action, error)) ([]plan.Action, error) {
-	out := make([]plan.Action, len(ids))
-	errs := make([]error, len(ids))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for w := 0; w < min(e.opts.Workers, len(ids)); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				out[i], errs[i] = fn(ids[i])
-			}
-		}()
-	}
-	for i := range ids {
-		if ctx.Err() != nil {
-			break
-		}
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
-func (e *Engine) planOne(ctx context.Context, lim planLimits, rv *manifest.Revision, res *manifest.Resource, rec *store.Record, recs map[string]*store.Record, predicted map[string]plan.Type) (plan.Action, error) {
+// planOne plans one resource: res, or rec's when res is nil (a deletion).
+// predicted gives what the plan does to the resources res depends on (nil
+// for a deletion).
+func (e *Engine) planOne(ctx context.Context, lim planLimits, rv *manifest.Revision, res *manifest.Resource, rec *store.Record, recs map[string]*store.Record, predicted func(string) plan.Type) (plan.Action, error) {
 	in := Input{Desired: res, Record: rec, DefaultDrift: e.opts.DefaultDrift, Destroy: rv == nil}
 	if res != nil {
 		in.ID, in.Kind, in.Name = res.ID, res.Kind, res.Name
@@ -355,7 +346,7 @@ func (e *Engine) planOne(ctx context.Context, lim planLimits, rv *manifest.Revis
 	if res != nil {
 		spec, _ := manifest.Resolve(res, in.Schema, func(dep string) (map[string]any, bool) {
 			r := recs[dep]
-			t := predicted[dep]
+			t := predicted(dep)
 			if r == nil || r.Phase != store.PhaseReady || (t != plan.None && t != plan.Adopt) {
 				return nil, false
 			}
@@ -376,7 +367,7 @@ func (e *Engine) planOne(ctx context.Context, lim planLimits, rv *manifest.Revis
 		// unknown too; otherwise they are to be made, and so is this.
 		var blind []string
 		for _, dep := range res.Deps() {
-			if predicted[dep] == plan.Error {
+			if predicted(dep) == plan.Error {
 				blind = append(blind, dep)
 			}
 		}
