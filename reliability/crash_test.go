@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -39,6 +40,24 @@ func testMain(m *testing.M) int {
 	return m.Run()
 }
 
+// killSeed is the seed of a kill loop's delays: CONVERGE_KILL_SEED when it
+// is set, so that a failing run's delays can be replayed, the clock
+// otherwise. It is logged either way.
+func killSeed(t *testing.T) uint64 {
+	t.Helper()
+	if v := os.Getenv("CONVERGE_KILL_SEED"); v != "" {
+		seed, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("CONVERGE_KILL_SEED=%q: %v", v, err)
+		}
+		t.Logf("kill delays seeded with %d (from CONVERGE_KILL_SEED)", seed)
+		return seed
+	}
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("kill delays seeded with %d (replay with CONVERGE_KILL_SEED=%d)", seed, seed)
+	return seed
+}
+
 // 4. kill -9 of `converge run` at 20 random moments while it converges 300
 // resources, each followed by a restart, then `apply`, against an API
 // without idempotency keys (a create sent twice makes two objects): every
@@ -49,8 +68,7 @@ func testMain(m *testing.M) int {
 // updates and deletes to make; at least a third of the kills must land
 // while one of them is in flight at the API, or the test proves nothing.
 func TestKillDuringRun(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("kill delays seeded with %d", seed)
+	seed := killSeed(t)
 	rng := rand.New(rand.NewPCG(seed, 4))
 	kills := 20
 	if testing.Short() {

@@ -6,5 +6,7 @@
 // Each test asserts the outcome (everything converged, zero duplicates,
 // zero leaks, zero overlapping mutations, limits respected) and reports its
 // figures with t.Log; with CONVERGE_FIGURES=path they are also appended to
-// that file as JSON lines, which docs/reliability.md is made from.
+// that file as JSON lines, which docs/reliability.md is made from. The
+// crash test logs the seed of its kill delays; CONVERGE_KILL_SEED=n runs it
+// again with the delays of seed n.
 package reliability
