@@ -15,9 +15,12 @@ import (
 
 // call runs one provider call under the provider's limits and timeout.
 // Waiting for limits stops when ctx is done; a call that started is not
-// cancelled by ctx (a shutdown lets it finish) but by its timeout, or by
+// cancelled by ctx (a shutdown lets it finish) but by its timeout, by
 // ctx's deadline when it has one (apply --timeout bounds the calls in
-// flight too).
+// flight too), or by the node's deadline (Options.CallDeadline). Once the
+// limits let it go, a mutating call starts only if the engine still owns
+// the resource and the node's deadline has not passed; otherwise it
+// returns errNotOwned, having called nothing.
 func (e *Engine) call(ctx context.Context, s snapshot, fn func(context.Context) error, counter *int64) (err error) {
 	began := time.Now()
 	release, err := s.limiter.Acquire(ctx)
@@ -25,6 +28,9 @@ func (e *Engine) call(ctx context.Context, s snapshot, fn func(context.Context) 
 		return err
 	}
 	defer release()
+	if !e.mayCall(s.in.ID, e.opOf(counter) != OpObserve) {
+		return fmt.Errorf("%s %s: %w", e.opOf(counter), s.in.ID, errNotOwned)
+	}
 	called := time.Now()
 	defer func() { e.measureCall(s, counter, began, called, err) }()
 	e.callStarted(s.in.ID, e.opOf(counter), called)
@@ -36,10 +42,15 @@ func (e *Engine) call(ctx context.Context, s snapshot, fn func(context.Context) 
 		cctx, cancelDeadline = context.WithDeadline(cctx, dl)
 		defer cancelDeadline()
 	}
+	cctx, stopLease := e.withinDeadline(cctx)
+	defer stopLease()
 	atomic.AddInt64(counter, 1)
 	err = fn(cctx)
 	if err == nil && !e.opts.FixedRate {
 		s.limiter.Recover()
+	}
+	if err != nil && errors.Is(context.Cause(cctx), errLeaseDeadline) {
+		return fmt.Errorf("%w (%w)", err, errLeaseDeadline)
 	}
 	if err != nil && errors.Is(cctx.Err(), context.DeadlineExceeded) {
 		switch {
@@ -337,6 +348,10 @@ func (e *Engine) fail(ctx context.Context, s snapshot, err error, op string) res
 		return result{}
 	case errors.Is(err, store.ErrFenced):
 		return result{} // nothing can be written, nor should be done
+	case errors.Is(err, errNotOwned):
+		// Nothing was called, and the resource may be another node's
+		// now: nothing to record ([Engine.next] looks again later).
+		return failed(err, s)
 	case errors.Is(err, store.ErrConflict):
 		// Another writer changed the record first; it was read again, and
 		// the retry starts from it. There is no failure to record.
@@ -355,7 +370,7 @@ func (e *Engine) fail(ctx context.Context, s snapshot, err error, op string) res
 		// next one may go (see pendingAmbiguousCreate). (A refusal to
 		// adopt, or to create again after an interrupted create, made no
 		// call: the create's outcome stays unknown.)
-		r.Pending.Ambiguous = provider.IsAmbiguous(err)
+		r.Pending.Ambiguous = provider.IsAmbiguous(err) || errors.Is(err, errLeaseDeadline)
 		r.Pending.Attempted = e.opts.Clock.Now()
 	}
 	if errors.Is(err, errRunDeadline) {

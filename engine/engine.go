@@ -92,6 +92,13 @@ type Options struct {
 	// share changes, call ResyncAll, and Drain before another takes over
 	// what this one lost. See share.go.
 	Owns func(id string) bool
+	// CallDeadline, when set, returns until when this engine may act
+	// (a cluster node's lease deadline, Node.Deadline), in real time, and
+	// whether there is such a bound. The deadline may only move on (later).
+	// Every provider call ends by it: a call is cut short once the
+	// deadline it read last has come and, read again, has not moved on;
+	// and no mutating call starts after it. See share.go.
+	CallDeadline func() (time.Time, bool)
 	// OnFenced is called, once and without blocking, when a write found
 	// Fence no longer current: whoever granted the token (a lease, a shard)
 	// should stop this engine.
@@ -150,6 +157,7 @@ type Engine struct {
 	recDeps     map[string]map[string]bool // records: id -> recorded resources whose Deps hold it
 	limiters    map[string]*queue.Limiter
 	limitCfgs   map[string]queue.LimiterConfig // the config each limiter was made with
+	limitShare  [2]int                         // index, count: this node's part of the limits (ShareLimits)
 	graces      map[string]time.Duration       // ProviderConfig readAfterWriteGrace overrides
 	timeouts    map[string]time.Duration
 	outstanding map[string]uint64 // keys queued, scheduled or in progress, with their add generation
@@ -299,6 +307,7 @@ func (e *Engine) SetTarget(ctx context.Context, rv *manifest.Revision) error {
 	}
 
 	e.configure(rv)
+	e.reshare()
 	e.mu.Lock()
 	old := e.target
 	if rvHash(old) != rvHash(rv) || e.targetSince.IsZero() {
@@ -521,6 +530,13 @@ func (e *Engine) next(ctx context.Context, id string, res result) bool {
 	case errors.Is(res.err, store.ErrFenced):
 		e.q.Forget(id)
 		return false
+	case errors.Is(res.err, errNotOwned):
+		// Not this engine's to act on now (its share moved, its
+		// deadline passed): skipped before the call. Look again after
+		// the key's backoff: the reconcile goes on if the share came
+		// back, and stops at once if not.
+		e.q.AddAfter(id, e.q.When(id))
+		return true
 	case errors.Is(res.err, store.ErrConflict):
 		// Another writer got there first and its record was read again:
 		// decide again now, on it. (Each conflict is another writer's
@@ -769,6 +785,7 @@ func (e *Engine) configureForDestroy(ctx context.Context) {
 		return
 	}
 	e.configure(opened)
+	e.reshare()
 }
 
 func (e *Engine) targetHash() string {
