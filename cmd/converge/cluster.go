@@ -103,11 +103,15 @@ func (g *globals) runNode(ctx context.Context, d nodeRun) error {
 // says whether it joined.
 func (g *globals) runIncarnation(ctx context.Context, st *etcd.Store, d nodeRun) (joined bool, err error) {
 	var eng atomic.Pointer[engine.Engine]
+	var limits limitShare
 	node, err := cluster.Join(ctx, st.Client(), cluster.Config{
 		Prefix:   st.Prefix(),
 		Node:     d.nf.name,
 		LeaseTTL: d.nf.leaseTTL,
 		Fencer:   st,
+		// Each provider's limits are the cluster's: the node keeps to
+		// its part of them, as the members change.
+		Rebalance: limits.set,
 		// Resources the view moved away are handed over once no
 		// reconcile of them runs.
 		Drain: func(ctx context.Context) {
@@ -161,11 +165,14 @@ func (g *globals) runIncarnation(ctx context.Context, st *etcd.Store, d nodeRun)
 		o.Owns = func(id string) bool { return !leaving.Load() && node.Owns(id) }
 		o.Fence = node.Fence()
 		o.OnFenced = func(err error) { stop(fmt.Errorf("%w: %v", errRejoin, err)) }
+		// No provider call outlives the node's right to act.
+		o.CallDeadline = func() (time.Time, bool) { return node.Deadline(), true }
 	})
 	if err != nil {
 		return true, err
 	}
 	eng.Store(e)
+	limits.attach(e)
 	if err := node.SetManifests(ctx, d.rv.Hash); err != nil {
 		log.Warn("record the manifests' revision", "err", err)
 	}
@@ -198,8 +205,8 @@ func (g *globals) runIncarnation(ctx context.Context, st *etcd.Store, d nodeRun)
 	// the periodic resync (observing them all again would hold up what is
 	// left to do), but for the node's first share, observed again in the
 	// resync lane as a converge that starts does. A node whose deadline passed starts
-	// nothing more and joins again (a provider call in flight ends with its
-	// own timeout; its writes are fenced).
+	// nothing more and joins again (a provider call in flight ends at the
+	// deadline; its writes are fenced).
 	owned := map[string]bool{}
 	initial := true
 	takeOver := func() {
@@ -292,6 +299,32 @@ func (g *globals) runIncarnation(ctx context.Context, st *etcd.Store, d nodeRun)
 		return true, runErr
 	}
 	return true, nil
+}
+
+// limitShare hands the node's place in the cluster (cluster.Config's
+// Rebalance) to its engine, which keeps to its part of each provider's
+// limits: the place comes before the engine exists (the first view is
+// adopted before Join returns), and with each view after.
+type limitShare struct {
+	mu           sync.Mutex
+	e            *engine.Engine
+	index, count int
+}
+
+func (l *limitShare) set(index, count int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.index, l.count = index, count
+	if l.e != nil {
+		l.e.ShareLimits(index, count)
+	}
+}
+
+func (l *limitShare) attach(e *engine.Engine) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.e = e
+	e.ShareLimits(l.index, l.count)
 }
 
 // leavingNow waits until the reconciles in flight on e finished (Owns

@@ -746,3 +746,273 @@ func TestClusterPause(t *testing.T) {
 	eventually(t, 25*time.Second, "the set converges", f.converged(ids, ""))
 	f.createdOnce(names(ids))
 }
+
+// apiRequest is one request a node sent cloudsim, as its front saw it.
+type apiRequest struct {
+	node     string
+	at       time.Time // when it arrived
+	mutating bool
+}
+
+// fronts stand between the nodes and cloudsim, one per node, so that each
+// request is known by the node that sent it.
+type fronts struct {
+	mu       sync.Mutex
+	reqs     []apiRequest
+	inFlight map[string]int // by node: requests arrived and not answered
+}
+
+// front returns the URL of a front to cloudsim for node, for --cloud-url.
+func (f *fleet) front(fr *fronts, node string) string {
+	f.t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/v1/") {
+			f.sim.ServeHTTP(w, r)
+			return
+		}
+		fr.mu.Lock()
+		fr.reqs = append(fr.reqs, apiRequest{node: node, at: time.Now(), mutating: r.Method != http.MethodGet && r.Method != http.MethodHead})
+		if fr.inFlight == nil {
+			fr.inFlight = map[string]int{}
+		}
+		fr.inFlight[node]++
+		fr.mu.Unlock()
+		f.sim.ServeHTTP(w, r)
+		fr.mu.Lock()
+		fr.inFlight[node]--
+		fr.mu.Unlock()
+	}))
+	f.t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func (fr *fronts) requests() []apiRequest {
+	fr.mu.Lock()
+	defer fr.mu.Unlock()
+	out := slices.Clone(fr.reqs)
+	slices.SortFunc(out, func(a, b apiRequest) int { return a.at.Compare(b.at) })
+	return out
+}
+
+func (fr *fronts) inFlightOf(node string) int {
+	fr.mu.Lock()
+	defer fr.mu.Unlock()
+	return fr.inFlight[node]
+}
+
+// maxInWindow returns the most requests of reqs (sorted, filtered by keep)
+// that arrived within one window of length w, and when that window began.
+func maxInWindow(reqs []apiRequest, w time.Duration, keep func(apiRequest) bool) (int, time.Time) {
+	var kept []time.Time
+	for _, r := range reqs {
+		if keep == nil || keep(r) {
+			kept = append(kept, r.at)
+		}
+	}
+	most, at, j := 0, time.Time{}, 0
+	for i := range kept {
+		for kept[i].Sub(kept[j]) >= w {
+			j++
+		}
+		if n := i - j + 1; n > most {
+			most, at = n, kept[j]
+		}
+	}
+	return most, at
+}
+
+// rateOf returns the requests per second of reqs from node ("": any) that
+// arrived in [from, to).
+func rateOf(reqs []apiRequest, node string, from, to time.Time) float64 {
+	n := 0
+	for _, r := range reqs {
+		if (node == "" || r.node == node) && !r.at.Before(from) && r.at.Before(to) {
+			n++
+		}
+	}
+	return float64(n) / to.Sub(from).Seconds()
+}
+
+// TestClusterSharesRateLimits runs three nodes against cloudsim with a
+// ProviderConfig of qps 20 and burst 5: each node keeps to its part, so
+// that no one-second window sees more than qps + burst requests from the
+// three together; once one node leaves (SIGTERM), the two left take its
+// part over, and the set converges.
+func TestClusterSharesRateLimits(t *testing.T) {
+	const qps, burst = 20, 5
+	f := newFleet(t, 0)
+	ids := buckets(t, f.manifests, 0, 300)
+	if err := os.WriteFile(filepath.Join(f.manifests, "provider.yaml"), []byte(fmt.Sprintf("kind: ProviderConfig\nmetadata: {name: cloud}\nspec: {qps: %d, burst: %d}\n", qps, burst)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fr := &fronts{}
+	all := []string{"n1", "n2", "n3"}
+	for _, n := range all {
+		f.start(n, "--cloud-url", f.front(fr, n))
+	}
+	eventually(t, 20*time.Second, "the cluster settles", f.settled(all...))
+	threeFrom := time.Now()
+	// n3 leaves once a third of the set is Ready.
+	eventually(t, 60*time.Second, "a third of the set Ready", func() string {
+		ready := 0
+		for _, ph := range f.records() {
+			if ph == store.PhaseReady {
+				ready++
+			}
+		}
+		if ready < len(ids)/3 {
+			return fmt.Sprintf("%d Ready", ready)
+		}
+		return ""
+	})
+	left := time.Now()
+	if err := f.nodes["n3"].cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "n1 and n2 own everything", f.settled("n1", "n2"))
+	twoFrom := time.Now()
+	<-f.nodes["n3"].done
+	eventually(t, 120*time.Second, "the two converge the set", f.converged(ids, ""))
+	done := time.Now()
+	f.createdOnce(names(ids))
+
+	reqs := fr.requests()
+	most, at := maxInWindow(reqs, time.Second, nil)
+	t.Logf("%d requests in %s; at most %d in one second (from %s after the first), the cluster's budget %d + burst %d",
+		len(reqs), done.Sub(reqs[0].at).Round(time.Millisecond), most, at.Sub(reqs[0].at).Round(time.Millisecond), qps, burst)
+	if most > qps+burst {
+		t.Errorf("%d requests in one second from the three nodes; want at most qps + burst = %d", most, qps+burst)
+	}
+	// The rates: three nodes, from the time all had settled on the three
+	// until n3 left; two nodes for 5 s once they settled.
+	twoTo := twoFrom.Add(5 * time.Second)
+	if done.Before(twoTo) {
+		t.Fatalf("premise: the set converged %s after n3 left: no time to measure two nodes", done.Sub(left))
+	}
+	three, two := rateOf(reqs, "", threeFrom, left), rateOf(reqs, "", twoFrom, twoTo)
+	t.Logf("cluster rate: %.1f/s with three nodes, %.1f/s with two (budget %d/s)", three, two, qps)
+	for _, n := range []string{"n1", "n2"} {
+		before, after := rateOf(reqs, n, threeFrom, left), rateOf(reqs, n, twoFrom, twoTo)
+		t.Logf("%s: %.1f/s among three, %.1f/s among two", n, before, after)
+		if after < before*1.25 {
+			t.Errorf("%s sent %.1f/s among three and %.1f/s among two; want its rate to rise to about half the budget", n, before, after)
+		}
+	}
+	// The budget is used: the nodes press on it, three as two.
+	if three < 0.8*qps || two < 0.8*qps {
+		t.Errorf("cluster rate %.1f/s with three nodes, %.1f/s with two; want both near the budget of %d/s (the test presses on it)", three, two, qps)
+	}
+}
+
+// logTime returns the time of the first line of a node's JSON log whose
+// message begins with msg; zero when none does.
+func logTime(log, msg string) time.Time {
+	for _, line := range strings.Split(log, "\n") {
+		var l struct {
+			Time time.Time
+			Msg  string
+		}
+		if json.Unmarshal([]byte(line), &l) == nil && strings.HasPrefix(l.Msg, msg) {
+			return l.Time
+		}
+	}
+	return time.Time{}
+}
+
+// TestClusterPauseLandsNoCallPastTheLease stops one of three nodes with
+// SIGSTOP beyond its lease while it has provider calls in flight and
+// queued behind its limits, and continues it: no create, update or delete
+// of that node reaches cloudsim once it continued, until it joined again
+// as a new incarnation. Its calls were queued behind a tight rate limit
+// after it recorded their intents: without a check of its share right
+// before each call, they go out as soon as it runs again.
+func TestClusterPauseLandsNoCallPastTheLease(t *testing.T) {
+	f := newFleet(t, 150*time.Millisecond)
+	ids := buckets(t, f.manifests, 0, 45)
+	if err := os.WriteFile(filepath.Join(f.manifests, "provider.yaml"), []byte("kind: ProviderConfig\nmetadata: {name: cloud}\nspec: {qps: 9, burst: 3}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fr := &fronts{}
+	all := []string{"n1", "n2", "n3"}
+	for _, n := range all {
+		f.start(n, "--workers", "4", "--cloud-url", f.front(fr, n))
+	}
+	victim := "n3"
+	share := map[string]bool{}
+	for _, id := range ids {
+		if cluster.Owner(id, all) == victim {
+			share[id] = true
+		}
+	}
+	eventually(t, 20*time.Second, "the cluster settles", f.settled(all...))
+	// Stop the victim once it converged part of its share, with a call in
+	// flight and creates recorded and queued behind the rate limit, as
+	// seen once it is stopped (continued at once, and stopped again
+	// later, when it is not so).
+	p := f.nodes[victim]
+	state := func() (ready, creating, inFlight int) {
+		for id, ph := range f.records() {
+			switch {
+			case !share[id]:
+			case ph == store.PhaseReady:
+				ready++
+			case ph == store.PhaseCreating:
+				creating++
+			}
+		}
+		return ready, creating, fr.inFlightOf(victim)
+	}
+	var stopped time.Time
+	var inFlight, intents int
+	for try := time.Now(); ; time.Sleep(10 * time.Millisecond) {
+		if time.Since(try) > 30*time.Second {
+			t.Fatalf("premise: %s never had a call in flight and creates queued, after part of its share converged", victim)
+		}
+		if ready, creating, n := state(); ready < 2 || n == 0 || creating < n+2 {
+			continue
+		}
+		if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		stopped = time.Now()
+		_, intents, inFlight = state()
+		if inFlight > 0 && intents > inFlight {
+			break
+		}
+		if err := p.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 10*time.Second, "n1 and n2 take the paused node's share over", f.settled("n1", "n2"))
+	time.Sleep(500 * time.Millisecond) // well beyond the lease (2 s)
+	if err := p.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	resumed := time.Now()
+	if resumed.Sub(stopped) <= 2*time.Second {
+		t.Fatalf("premise: %s was stopped for %s, not beyond its lease (2 s)", victim, resumed.Sub(stopped))
+	}
+	eventually(t, 15*time.Second, "the resumed node joins again", func() string {
+		if logTime(p.stderr.String(), "joining the cluster again").IsZero() {
+			return "it did not say it joins again"
+		}
+		return f.settled(all...)()
+	})
+	rejoin := logTime(p.stderr.String(), "joining the cluster again")
+	if rejoin.Before(resumed) {
+		t.Fatalf("premise: %s says it joins again at %s, before it was continued at %s", victim, rejoin, resumed)
+	}
+	late := 0
+	for _, r := range fr.requests() {
+		if r.node == victim && r.mutating && !r.at.Before(resumed) && r.at.Before(rejoin) {
+			late++
+		}
+	}
+	t.Logf("%s stopped with %d calls in flight and %d creates recorded, for %s (lease TTL 2 s); mutating requests from it once continued, before it joined again: %d",
+		victim, inFlight, intents, resumed.Sub(stopped).Round(time.Millisecond), late)
+	if late != 0 {
+		t.Errorf("%d mutating requests of %s reached cloudsim after its lease deadline; want 0", late, victim)
+	}
+	eventually(t, 40*time.Second, "the set converges", f.converged(ids, ""))
+	f.createdOnce(names(ids))
+}
