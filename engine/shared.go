@@ -228,10 +228,28 @@ func (e *Engine) take(c store.Change) {
 		}
 		e.deleteRecordLocked(c.ID)
 		e.mu.Unlock()
+		// A dependency that waits for this dependent to go may go now.
+		e.wakeOwned(old.Deps)
 	default:
 		return // the target is the controller's to follow
 	}
 	if !e.q.ShuttingDown() {
 		e.enqueue(c.ID)
+		// The resource may be another node's: its reconcile here does
+		// nothing, so its dependents of this share, which may wait for it
+		// to be Ready or use its outputs, look again themselves.
+		e.mu.Lock()
+		deps := append([]string(nil), e.dependents[c.ID]...)
+		e.mu.Unlock()
+		e.wakeOwned(deps)
+	}
+}
+
+// wakeOwned enqueues the resources of ids that this engine acts on.
+func (e *Engine) wakeOwned(ids []string) {
+	for _, id := range ids {
+		if e.owns(id) && !e.q.ShuttingDown() {
+			e.enqueue(id)
+		}
 	}
 }
