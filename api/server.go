@@ -84,7 +84,7 @@ func Listen(h *Handler, cfg ServerConfig) (*Server, error) {
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
-			return nil, fmt.Errorf("listen on %s: the address is already in use (another converge run? give each its own --listen): %w", cfg.Addr, err)
+			return nil, fmt.Errorf("listen on %s: the address is already in use (by another converge run?): give this one its own address with --listen ADDR, or serve no API with --listen \"\": %w", cfg.Addr, err)
 		}
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}

@@ -96,7 +96,7 @@ func startDaemon(tb testing.TB) *daemon {
 	if err := os.WriteFile(filepath.Join(dir, "manifests", "site.yaml"), []byte(manifests()), 0o644); err != nil {
 		tb.Fatal(err)
 	}
-	cmd := exec.Command(binary, "run", "--resync", "1h",
+	cmd := exec.Command(binary, "run", "--listen", "", "--resync", "1h",
 		"-f", filepath.Join(dir, "manifests"), "--root", d.root, "--state", filepath.Join(dir, "state", "state.db"))
 	cmd.Stderr = d.stderr
 	if err := cmd.Start(); err != nil {

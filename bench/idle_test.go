@@ -47,7 +47,7 @@ func BenchmarkIdleAndRestart(b *testing.B) {
 		for f := range 10 {
 			write(fmt.Sprintf("m%d.yaml", f), f*n/10, (f+1)*n/10)
 		}
-		args := []string{"run", "-f", manifests, "--root", root, "--state", filepath.Join(dir, "state.db")}
+		args := []string{"run", "--listen", "", "-f", manifests, "--root", root, "--state", filepath.Join(dir, "state.db")}
 		start := func() (*exec.Cmd, *syncBuffer) {
 			cmd := exec.Command(binary, args...)
 			out := &syncBuffer{}

@@ -59,7 +59,7 @@ func startReactionDaemon(tb testing.TB, extra ...string) *reactionDaemon {
 			tb.Fatal(err)
 		}
 	}
-	args := append([]string{"run", "--resync", "1h", "-f", d.manifests, "--root", d.root, "--state", filepath.Join(dir, "state.db")}, extra...)
+	args := append([]string{"run", "--listen", "", "--resync", "1h", "-f", d.manifests, "--root", d.root, "--state", filepath.Join(dir, "state.db")}, extra...)
 	cmd := exec.Command(binary, args...)
 	cmd.Stderr = d.stderr
 	if err := cmd.Start(); err != nil {

@@ -107,7 +107,7 @@ func TestKillDuringRun(t *testing.T) {
 			churned[b] = true
 		}
 		write(files)
-		cmd := exec.Command(converged, append([]string{"run", "--resync", "1s", "--backoff-base", "50ms", "--backoff-max", "1s"}, args...)...)
+		cmd := exec.Command(converged, append([]string{"run", "--listen", "", "--resync", "1s", "--backoff-base", "50ms", "--backoff-max", "1s"}, args...)...)
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {

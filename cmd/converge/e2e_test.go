@@ -40,6 +40,9 @@ func testMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	defer stopEtcd() // started by the first cluster test, if any
+	// No converge run of these tests serves the default API address,
+	// which another process may hold: a test that serves passes --listen.
+	os.Setenv("CONVERGE_LISTEN", "")
 	binary = filepath.Join(dir, "converge")
 	build := exec.Command("go", "build", "-o", binary, ".")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr

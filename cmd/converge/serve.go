@@ -8,7 +8,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -37,10 +36,25 @@ type serveFlags struct {
 
 func (f *serveFlags) register(cmd *cobra.Command) {
 	f.cmd = cmd
-	cmd.Flags().StringVar(&f.listen, "listen", "127.0.0.1:7070", "serve the HTTP API, the stream and /metrics on this address (empty: none); an address that is not loopback needs an API token")
+	cmd.Flags().StringVar(&f.listen, "listen", defaultListen, "serve the HTTP API, the stream and /metrics on this address (empty: none; default: $CONVERGE_LISTEN when set); an address that is not loopback needs an API token")
 	cmd.Flags().StringVar(&f.tokenFile, "api-token-file", "", "file holding the token every /api/ request must send as Authorization: Bearer TOKEN (default: $CONVERGE_API_TOKEN)")
 	cmd.Flags().StringVar(&f.tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM; with --tls-key)")
 	cmd.Flags().StringVar(&f.tlsKey, "tls-key", "", "the key of --tls-cert (PEM)")
+}
+
+// defaultListen is --listen's default, when $CONVERGE_LISTEN is not set.
+const defaultListen = "127.0.0.1:7070"
+
+// addr returns the address to serve on: --listen's when given, else
+// $CONVERGE_LISTEN's when set (empty: none), else the default.
+func (f *serveFlags) addr() string {
+	if f.cmd != nil && f.cmd.Flags().Changed("listen") {
+		return f.listen
+	}
+	if v, ok := os.LookupEnv("CONVERGE_LISTEN"); ok {
+		return strings.TrimSpace(v)
+	}
+	return f.listen
 }
 
 // token returns the API token: --api-token-file's, else
@@ -60,13 +74,16 @@ func (f *serveFlags) token() (string, error) {
 	return t, nil
 }
 
-// serve starts the API of the running controller c, unless --listen is
-// empty. It returns once the server listens (an address in use is an
-// error here, at start-up), and the function that stops it.
+// serve starts the API of the running controller c, unless the address
+// (see addr) is empty. It returns once the server listens, and the
+// function that stops it. An address in use is an error here, at
+// start-up, the default one too: two daemons on one machine each need
+// their own address.
 // Its /metrics reports e's reconciles, work queue and provider calls: call
 // it before c runs.
 func (f *serveFlags) serve(ctx context.Context, c *controller.Controller, e *engine.Engine, reg *provider.Registry, st store.Store, alerts *alert.Notifier, log *slog.Logger) (stop func(), err error) {
-	if f.listen == "" {
+	listen := f.addr()
+	if listen == "" {
 		return func() {}, nil
 	}
 	token, err := f.token()
@@ -92,13 +109,7 @@ func (f *serveFlags) serve(ctx context.Context, c *controller.Controller, e *eng
 	}
 	live := c.Live(reg)
 	h := api.New(api.Config{Views: live, Actions: live, Readiness: live, Feed: feed, Metrics: m.Handler(log), Cluster: f.cluster, Token: token, Logger: log})
-	srv, err := api.Listen(h, api.ServerConfig{Addr: f.listen, Token: token, CertFile: f.tlsCert, KeyFile: f.tlsKey, Logger: log})
-	if errors.Is(err, syscall.EADDRINUSE) && !f.cmd.Flags().Changed("listen") {
-		// The default address taken (by another converge on this
-		// machine) does not stop the daemon; an address given does.
-		log.Error("the API is not served: its default address is in use; give this converge its own --listen", "listen", f.listen)
-		return func() {}, nil
-	}
+	srv, err := api.Listen(h, api.ServerConfig{Addr: listen, Token: token, CertFile: f.tlsCert, KeyFile: f.tlsKey, Logger: log})
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -128,31 +129,91 @@ func TestRunServesTheAPI(t *testing.T) {
 	}
 }
 
+// unsetenv unsets key until the test ends (t.Setenv cannot unset).
+func unsetenv(t *testing.T, key string) {
+	t.Helper()
+	if v, ok := os.LookupEnv(key); ok {
+		t.Cleanup(func() { os.Setenv(key, v) })
+	}
+	if err := os.Unsetenv(key); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestRunDefaultAddressTaken: when another process holds the default
-// address, converge run says so and runs without the API.
+// address, converge run stops at start-up (exit 1) and says which address
+// is taken and how to pass another one, or none.
 func TestRunDefaultAddressTaken(t *testing.T) {
 	e := newEnv(t)
 	copyQuickstart(t, e)
-	ln, err := net.Listen("tcp", "127.0.0.1:7070")
-	if err != nil {
-		// Another process holds it, and may let go of it any moment.
-		t.Skipf("the default address is in use elsewhere: %v", err)
+	unsetenv(t, "CONVERGE_LISTEN")
+	if ln, err := net.Listen("tcp", defaultListen); err == nil {
+		defer ln.Close()
+	} else if !errors.Is(err, syscall.EADDRINUSE) {
+		t.Fatalf("the premise: the default address %s taken: %v", defaultListen, err)
+	} // else another process holds it: the premise holds as well.
+	r := bin(t, append([]string{"run", "--resync", "1h"}, e.globalArgs()...)...)
+	for _, want := range []string{"error: listen on " + defaultListen + ": the address is already in use", "--listen ADDR", `--listen ""`} {
+		if r.code != 1 || !strings.Contains(r.stderr, want) {
+			t.Errorf("exit %d; want 1 with %q\n%s", r.code, want, r)
+		}
 	}
-	defer ln.Close()
-	d := start(t, append([]string{"run", "--resync", "1h"}, e.globalArgs()...)...)
-	eventually(t, 10*time.Second, "running without the API", func() string {
-		if d.exited() {
-			t.Fatalf("the daemon exited\n%s", d.stderr.String())
-		}
-		if s := d.stderr.String(); !strings.Contains(s, "the API is not served") || !strings.Contains(s, "converge running") {
-			return "the logs so far:\n" + s
-		}
-		return ""
-	})
-	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if strings.Contains(r.stderr, "converge running") {
+		t.Errorf("the daemon ran with its address taken\n%s", r)
+	}
+}
+
+// TestRunListenFromEnv: $CONVERGE_LISTEN is the address when --listen is
+// not given (empty: none), and --listen wins over it.
+func TestRunListenFromEnv(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if code := d.code(); code != 0 {
-		t.Errorf("exit %d after SIGTERM\n%s", code, d.stderr.String())
+	defer taken.Close()
+	free := freeAddr(t)
+	tests := map[string]struct {
+		env   string
+		args  []string
+		serve string // the address served; empty: none
+	}{
+		"an address":                  {env: free, serve: free},
+		"empty: no API":               {env: ""},
+		"--listen wins over it":       {env: taken.Addr().String(), args: []string{"--listen", free}, serve: free},
+		"--listen empty wins over it": {env: taken.Addr().String(), args: []string{"--listen", ""}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			copyQuickstart(t, e)
+			t.Setenv("CONVERGE_LISTEN", tc.env)
+			d := start(t, append(append([]string{"run", "--resync", "1h"}, tc.args...), e.globalArgs()...)...)
+			eventually(t, 10*time.Second, "running", func() string {
+				if d.exited() {
+					t.Fatalf("the daemon exited\n%s", d.stderr.String())
+				}
+				if s := d.stderr.String(); !strings.Contains(s, "converge running") {
+					return "the logs so far:\n" + s
+				}
+				return ""
+			})
+			if tc.serve != "" {
+				eventually(t, 10*time.Second, "healthz on "+tc.serve, func() string {
+					var h struct{ Status string }
+					if err := getJSON("http://"+tc.serve+"/healthz", &h); err != nil || h.Status != "ok" {
+						return fmt.Sprintf("healthz: %+v, %v", h, err)
+					}
+					return ""
+				})
+			} else if strings.Contains(d.stderr.String(), "serving the API") {
+				t.Errorf("the API is served; want none\n%s", d.stderr.String())
+			}
+			if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			if code := d.code(); code != 0 {
+				t.Errorf("exit %d after SIGTERM\n%s", code, d.stderr.String())
+			}
+		})
 	}
 }
