@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -356,8 +357,9 @@ func (d *docParser) spec(res *Resource, top *topLevel, schema provider.Schema, k
 	applied, err := schema.Apply(known2)
 	if err != nil {
 		field, msg := "spec", err.Error()
-		if f, m, ok := strings.Cut(msg, ": "); ok && strings.HasPrefix(f, "spec.") {
-			field, msg = f, m
+		var fe provider.FieldError
+		if errors.As(err, &fe) {
+			field, msg = fe.Field, fe.Msg
 		}
 		d.errorf(line(field), field, "%s", msg)
 		return

@@ -137,7 +137,8 @@ func (s Schema) HasOutput(name string) bool {
 }
 
 // Apply returns spec with defaults applied and every field normalized. It
-// does not check types or required fields; see Check.
+// does not check types or required fields; see Check. A value Normalize
+// rejects is a FieldError naming the field, wrapping Normalize's error.
 func (s Schema) Apply(spec map[string]any) (map[string]any, error) {
 	out := make(map[string]any, len(s.Fields))
 	for k, v := range spec {
@@ -163,7 +164,7 @@ func (s Schema) Apply(spec map[string]any) (map[string]any, error) {
 		if f.Normalize != nil && !IsUnknown(v) {
 			n, err := f.Normalize(v)
 			if err != nil {
-				return nil, fmt.Errorf("spec.%s: %w", name, err)
+				return nil, FieldError{Field: "spec." + name, Msg: err.Error(), Err: err}
 			}
 			out[name] = n
 		}
@@ -171,13 +172,20 @@ func (s Schema) Apply(spec map[string]any) (map[string]any, error) {
 	return out, nil
 }
 
-// FieldError is one problem with one spec field.
+// FieldError is one problem with one spec field. Apply returns one, so a
+// caller finds the field with errors.As, never in the message.
 type FieldError struct {
 	Field string // "spec.mode"
 	Msg   string
+	// Err is the cause, when the problem came from one (a Normalize
+	// error); errors.Is and errors.As see through to it.
+	Err error
 }
 
 func (e FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+// Unwrap returns the cause, if any.
+func (e FieldError) Unwrap() error { return e.Err }
 
 // Check validates spec against the schema: unknown fields, missing required
 // fields, computed fields set by the user, types, and each field's Validate.
@@ -192,11 +200,11 @@ func (s Schema) Check(spec map[string]any, isUnknown func(any) bool) []FieldErro
 			if near := Suggest(name, s.FieldNames()); near != "" {
 				msg = fmt.Sprintf("unknown field for kind %s: did you mean %s? (known: %s)", s.Kind, near, strings.Join(s.FieldNames(), ", "))
 			}
-			errs = append(errs, FieldError{"spec." + name, msg})
+			errs = append(errs, FieldError{Field: "spec." + name, Msg: msg})
 			continue
 		}
 		if f.Computed {
-			errs = append(errs, FieldError{"spec." + name, "is computed by the provider and cannot be set"})
+			errs = append(errs, FieldError{Field: "spec." + name, Msg: "is computed by the provider and cannot be set"})
 			continue
 		}
 		if isUnknown != nil && isUnknown(v) {
@@ -204,31 +212,31 @@ func (s Schema) Check(spec map[string]any, isUnknown func(any) bool) []FieldErro
 		}
 		if v == nil {
 			if f.Required {
-				errs = append(errs, FieldError{"spec." + name, "is required"})
+				errs = append(errs, FieldError{Field: "spec." + name, Msg: "is required"})
 			}
 			continue
 		}
 		if err := checkType(f.Type, v); err != nil {
-			errs = append(errs, FieldError{"spec." + name, err.Error()})
+			errs = append(errs, FieldError{Field: "spec." + name, Msg: err.Error()})
 			continue
 		}
 		if f.Normalize != nil {
 			n, err := f.Normalize(v)
 			if err != nil {
-				errs = append(errs, FieldError{"spec." + name, err.Error()})
+				errs = append(errs, FieldError{Field: "spec." + name, Msg: err.Error()})
 				continue
 			}
 			v = n
 		}
 		if f.Validate != nil {
 			if err := f.Validate(v); err != nil {
-				errs = append(errs, FieldError{"spec." + name, err.Error()})
+				errs = append(errs, FieldError{Field: "spec." + name, Msg: err.Error()})
 			}
 		}
 	}
 	for name, f := range s.Fields {
 		if _, ok := spec[name]; !ok && f.Required {
-			errs = append(errs, FieldError{"spec." + name, "is required"})
+			errs = append(errs, FieldError{Field: "spec." + name, Msg: "is required"})
 		}
 	}
 	sort.Slice(errs, func(i, j int) bool { return errs[i].Field < errs[j].Field })

@@ -126,12 +126,12 @@ func TestSchemaCheck(t *testing.T) {
 		"MissingRequired": {
 			reason: "A required field that is absent is reported.",
 			args:   args{spec: map[string]any{}},
-			want:   []FieldError{{"spec.name", "is required"}},
+			want:   []FieldError{{Field: "spec.name", Msg: "is required"}},
 		},
 		"NullRequired": {
 			reason: "A required field set to null is reported once.",
 			args:   args{spec: map[string]any{"name": nil}},
-			want:   []FieldError{{"spec.name", "is required"}},
+			want:   []FieldError{{Field: "spec.name", Msg: "is required"}},
 		},
 		"NullOptional": {
 			reason: "An optional field may be null.",
@@ -140,17 +140,17 @@ func TestSchemaCheck(t *testing.T) {
 		"UnknownFieldNear": {
 			reason: "An unknown field near a known one suggests it.",
 			args:   args{spec: map[string]any{"name": "a", "sise": 1}},
-			want:   []FieldError{{"spec.sise", "unknown field for kind test.Thing: did you mean size? " + knownFields}},
+			want:   []FieldError{{Field: "spec.sise", Msg: "unknown field for kind test.Thing: did you mean size? " + knownFields}},
 		},
 		"UnknownFieldFar": {
 			reason: "An unknown field far from every known one lists them.",
 			args:   args{spec: map[string]any{"name": "a", "colour": 1}},
-			want:   []FieldError{{"spec.colour", "unknown field for kind test.Thing " + knownFields}},
+			want:   []FieldError{{Field: "spec.colour", Msg: "unknown field for kind test.Thing " + knownFields}},
 		},
 		"Computed": {
 			reason: "A computed field cannot be set.",
 			args:   args{spec: map[string]any{"name": "a", "id": "x"}},
-			want:   []FieldError{{"spec.id", "is computed by the provider and cannot be set"}},
+			want:   []FieldError{{Field: "spec.id", Msg: "is computed by the provider and cannot be set"}},
 		},
 		"WrongTypes": {
 			reason: "A value of another type names the type it is, and every problem is reported, sorted by field.",
@@ -159,49 +159,49 @@ func TestSchemaCheck(t *testing.T) {
 				"tags": []any{}, "args": map[string]any{}, "level": 7,
 			}},
 			want: []FieldError{
-				{"spec.args", "must be a list, got map"},
-				{"spec.level", "must be a string, got int"},
-				{"spec.name", "must be a string, got bool"},
-				{"spec.on", "must be a bool, got string"},
-				{"spec.ratio", "must be a float, got string"},
-				{"spec.size", "must be a int, got string"},
-				{"spec.tags", "must be a map, got list"},
+				{Field: "spec.args", Msg: "must be a list, got map"},
+				{Field: "spec.level", Msg: "must be a string, got int"},
+				{Field: "spec.name", Msg: "must be a string, got bool"},
+				{Field: "spec.on", Msg: "must be a bool, got string"},
+				{Field: "spec.ratio", Msg: "must be a float, got string"},
+				{Field: "spec.size", Msg: "must be a int, got string"},
+				{Field: "spec.tags", Msg: "must be a map, got list"},
 			},
 		},
 		"NotAnInteger": {
 			reason: "A fraction is no integer, in whichever form.",
 			args:   args{spec: map[string]any{"name": "a", "size": 1.5, "ratio": int64(1)}},
-			want:   []FieldError{{"spec.size", "must be a int, got float"}},
+			want:   []FieldError{{Field: "spec.size", Msg: "must be a int, got float"}},
 		},
 		"JSONFraction": {
 			reason: "A json.Number fraction is a float.",
 			args:   args{spec: map[string]any{"name": "a", "size": json.Number("1.5")}},
-			want:   []FieldError{{"spec.size", "must be a int, got float"}},
+			want:   []FieldError{{Field: "spec.size", Msg: "must be a int, got float"}},
 		},
 		"JSONIntegerInStringField": {
 			reason: "A json.Number integer is described as an int.",
 			args:   args{spec: map[string]any{"name": json.Number("7")}},
-			want:   []FieldError{{"spec.name", "must be a string, got int"}},
+			want:   []FieldError{{Field: "spec.name", Msg: "must be a string, got int"}},
 		},
 		"Float": {
 			reason: "A float64 is described as a float.",
 			args:   args{spec: map[string]any{"name": 1.5}},
-			want:   []FieldError{{"spec.name", "must be a string, got float"}},
+			want:   []FieldError{{Field: "spec.name", Msg: "must be a string, got float"}},
 		},
 		"GoType": {
 			reason: "A value of no spec type is described by its Go type.",
 			args:   args{spec: map[string]any{"name": struct{}{}}},
-			want:   []FieldError{{"spec.name", "must be a string, got struct {}"}},
+			want:   []FieldError{{Field: "spec.name", Msg: "must be a string, got struct {}"}},
 		},
 		"NormalizeFails": {
 			reason: "A value Normalize rejects is reported with its error.",
 			args:   args{spec: map[string]any{"name": "a", "level": "boom"}},
-			want:   []FieldError{{"spec.level", "boom"}},
+			want:   []FieldError{{Field: "spec.level", Msg: "boom"}},
 		},
 		"ValidateSeesNormalized": {
 			reason: "Validate checks the normalized value.",
 			args:   args{spec: map[string]any{"name": "a", "level": "medium"}},
-			want:   []FieldError{{"spec.level", `"MEDIUM" is not LOW or HIGH`}},
+			want:   []FieldError{{Field: "spec.level", Msg: `"MEDIUM" is not LOW or HIGH`}},
 		},
 		"UnknownValues": {
 			reason: "A value not known yet passes for any type, and is neither normalized nor validated.",
@@ -213,12 +213,12 @@ func TestSchemaCheck(t *testing.T) {
 		"UnknownWithoutPredicate": {
 			reason: "Without isUnknown, an Unknown is a value of its Go type.",
 			args:   args{spec: map[string]any{"name": Unknown{Expr: "${a}"}}},
-			want:   []FieldError{{"spec.name", "must be a string, got provider.Unknown"}},
+			want:   []FieldError{{Field: "spec.name", Msg: "must be a string, got provider.Unknown"}},
 		},
 		"ComputedEvenUnknown": {
 			reason: "A computed field is refused even when its value is not known yet.",
 			args:   args{spec: map[string]any{"name": "a", "id": Unknown{}}, isUnknown: unknown},
-			want:   []FieldError{{"spec.id", "is computed by the provider and cannot be set"}},
+			want:   []FieldError{{Field: "spec.id", Msg: "is computed by the provider and cannot be set"}},
 		},
 	}
 	for name, tc := range cases {
@@ -310,10 +310,22 @@ func TestSchemaApply(t *testing.T) {
 	}
 }
 
+// TestSchemaApplyErrorNamesField: the field a Normalize error is about is
+// data (a FieldError found with errors.As), not a prefix of the message.
 func TestSchemaApplyErrorNamesField(t *testing.T) {
 	_, err := thing.Apply(map[string]any{"name": "a", "level": "boom"})
 	if got, want := fmt.Sprint(err), "spec.level: boom"; got != want {
 		t.Errorf("Apply error = %q; want %q", got, want)
+	}
+	var fe FieldError
+	if !errors.As(err, &fe) {
+		t.Fatalf("Apply error %T is no FieldError", err)
+	}
+	if diff := cmp.Diff(FieldError{Field: "spec.level", Msg: "boom", Err: errBoom}, fe, cmpopts.EquateErrors()); diff != "" {
+		t.Errorf("FieldError: -want, +got:\n%s", diff)
+	}
+	if !errors.Is(err, errBoom) {
+		t.Errorf("Apply error %v does not wrap Normalize's", err)
 	}
 }
 
