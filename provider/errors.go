@@ -47,6 +47,24 @@ func ParseClass(s string) Class {
 	return ClassRetryable
 }
 
+// MarshalText returns c's String form, the one records keep
+// ("retryable", "rate-limited", "terminal", "conflict"), so that a Class
+// is a name in JSON and YAML rather than a number.
+func (c Class) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
+
+// UnmarshalText reads a class from its String form; empty is
+// ClassRetryable, as ParseClass has it. A name no class has is an error
+// (ParseClass, which reads it as retryable, is for text that may be
+// anything).
+func (c *Class) UnmarshalText(b []byte) error {
+	s := string(b)
+	if p := ParseClass(s); s == "" || p.String() == s {
+		*c = p
+		return nil
+	}
+	return fmt.Errorf("unknown error class %q: want retryable, rate-limited, terminal or conflict", s)
+}
+
 // Blocks reports whether an error of class c keeps a resource from being
 // retried until its desired spec changes (terminal errors and conflicts).
 func (c Class) Blocks() bool { return c == ClassTerminal || c == ClassConflict }

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"testing"
@@ -228,5 +229,62 @@ func TestParseClass(t *testing.T) {
 		if got := c.Blocks(); got != want {
 			t.Errorf("%v.Blocks() = %v; want %v", c, got, want)
 		}
+	}
+}
+
+// TestClassText: a Class is written as the name records keep today, and
+// read back from it, in JSON as elsewhere: the states written before the
+// field was typed read back the same.
+func TestClassText(t *testing.T) {
+	stored := map[Class]string{ClassRetryable: "retryable", ClassRateLimited: "rate-limited", ClassTerminal: "terminal", ClassConflict: "conflict"}
+	for c, name := range stored {
+		b, err := c.MarshalText()
+		if err != nil || string(b) != name || name != c.String() {
+			t.Errorf("%v.MarshalText() = %q, %v; want %q, the String form records keep", c, b, err, name)
+		}
+		var back Class = -1
+		if err := back.UnmarshalText([]byte(name)); err != nil || back != c {
+			t.Errorf("UnmarshalText(%q) = %v, %v; want %v", name, back, err, c)
+		}
+	}
+
+	type record struct {
+		ErrorClass Class `json:"errorClass"`
+	}
+	cases := map[string]struct {
+		reason  string
+		json    string
+		want    Class
+		wantErr bool
+	}{
+		"Terminal":    {reason: "A class as a record keeps it today.", json: `{"errorClass":"terminal"}`, want: ClassTerminal},
+		"RateLimited": {reason: "The hyphenated name.", json: `{"errorClass":"rate-limited"}`, want: ClassRateLimited},
+		"Conflict":    {reason: "A conflict.", json: `{"errorClass":"conflict"}`, want: ClassConflict},
+		"Empty":       {reason: "A record without an error keeps an empty class: retryable, as ParseClass reads it.", json: `{"errorClass":""}`, want: ClassRetryable},
+		"Absent":      {reason: "No field is the zero class.", json: `{}`, want: ClassRetryable},
+		"Unknown":     {reason: "A name no class has is refused, not guessed.", json: `{"errorClass":"fatal"}`, wantErr: true},
+		"Number":      {reason: "The number behind the type is not its stored form.", json: `{"errorClass":2}`, wantErr: true},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			var r record
+			err := json.Unmarshal([]byte(tc.json), &r)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("%s\nUnmarshal(%s): error %v; want error %v", tc.reason, tc.json, err, tc.wantErr)
+			}
+			if err != nil {
+				return
+			}
+			if r.ErrorClass != tc.want {
+				t.Errorf("%s\nUnmarshal(%s) = %v; want %v", tc.reason, tc.json, r.ErrorClass, tc.want)
+			}
+			if tc.json == `{}` || tc.json == `{"errorClass":""}` {
+				return
+			}
+			b, err := json.Marshal(r)
+			if err != nil || string(b) != tc.json {
+				t.Errorf("%s\nMarshal(Unmarshal(%s)) = %s, %v; want it as stored", tc.reason, tc.json, b, err)
+			}
+		})
 	}
 }
