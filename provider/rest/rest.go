@@ -7,10 +7,12 @@ package rest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -135,4 +137,21 @@ func MayHaveActed(status int, transport error) bool {
 		return true
 	}
 	return false
+}
+
+// TransportMessage describes a transport error (no answer, or none read)
+// without repeating the URL, which the caller names, and says plainly
+// when it was a timeout or a cancellation.
+func TransportMessage(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timed out: " + err.Error()
+	case errors.Is(err, context.Canceled):
+		return "canceled: " + err.Error()
+	}
+	return err.Error()
 }

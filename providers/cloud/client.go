@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/convergehq/converge/provider"
@@ -55,7 +54,7 @@ func (p *Provider) do(ctx context.Context, method, u string, body any, idemKey s
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
-		return nil, provider.Terminal(fmt.Errorf("%s %s: %s", method, shown, p.text(transportMessage(err))))
+		return nil, provider.Terminal(fmt.Errorf("%s %s: %s", method, shown, p.text(rest.TransportMessage(err))))
 	}
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
@@ -67,9 +66,9 @@ func (p *Provider) do(ctx context.Context, method, u string, body any, idemKey s
 	resp, err := p.client.Do(req)
 	if err != nil {
 		if errors.Is(err, rest.ErrTooManyRedirects) {
-			return nil, provider.Terminalf("%s %s: %s", method, shown, p.text(transportMessage(err)))
+			return nil, provider.Terminalf("%s %s: %s", method, shown, p.text(rest.TransportMessage(err)))
 		}
-		return nil, retry(method, 0, err, fmt.Errorf("%s %s: %s", method, shown, p.text(transportMessage(err))))
+		return nil, retry(method, 0, err, fmt.Errorf("%s %s: %s", method, shown, p.text(rest.TransportMessage(err))))
 	}
 	defer resp.Body.Close()
 	if msg := rest.Redirect(resp, p.redirects.Policy()); msg != "" {
@@ -77,25 +76,9 @@ func (p *Provider) do(ctx context.Context, method, u string, body any, idemKey s
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
 	if err != nil {
-		return nil, retry(method, 0, err, fmt.Errorf("%s %s: read response: %s", method, shown, p.text(transportMessage(err))))
+		return nil, retry(method, 0, err, fmt.Errorf("%s %s: read response: %s", method, shown, p.text(rest.TransportMessage(err))))
 	}
 	return &response{method: method, url: shown, status: resp.StatusCode, header: resp.Header, body: b, red: p.red}, nil
-}
-
-// transportMessage describes a transport error without repeating the URL
-// (the caller names it) and says plainly when it was a timeout.
-func transportMessage(err error) string {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		return "timed out: " + err.Error()
-	case errors.Is(err, context.Canceled):
-		return "canceled: " + err.Error()
-	}
-	return err.Error()
 }
 
 // err classifies r: nil for 2xx; rate limited for 429 with its

@@ -105,7 +105,7 @@ func (p *Provider) do(ctx context.Context, c call) (*response, error) {
 	}
 	req, err := http.NewRequestWithContext(ctx, c.method, c.url, body)
 	if err != nil {
-		return nil, provider.Terminal(fmt.Errorf("%s: %s", c.where(), c.text(transportMessage(err))))
+		return nil, provider.Terminal(fmt.Errorf("%s: %s", c.where(), c.text(rest.TransportMessage(err))))
 	}
 	for k, v := range c.headers {
 		req.Header.Set(k, v)
@@ -122,9 +122,9 @@ func (p *Provider) do(ctx context.Context, c call) (*response, error) {
 	resp, err := p.client.Do(req)
 	if err != nil {
 		if errors.Is(err, rest.ErrTooManyRedirects) {
-			return nil, provider.Terminalf("%s: %s", c.where(), c.text(transportMessage(err)))
+			return nil, provider.Terminalf("%s: %s", c.where(), c.text(rest.TransportMessage(err)))
 		}
-		return nil, retry(c.method, 0, err, fmt.Errorf("%s: %s", c.where(), c.text(transportMessage(err))))
+		return nil, retry(c.method, 0, err, fmt.Errorf("%s: %s", c.where(), c.text(rest.TransportMessage(err))))
 	}
 	defer resp.Body.Close()
 	if msg := rest.Redirect(resp, p.Policy()); msg != "" {
@@ -132,25 +132,9 @@ func (p *Provider) do(ctx context.Context, c call) (*response, error) {
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
 	if err != nil {
-		return nil, retry(c.method, 0, err, fmt.Errorf("%s: read response: %s", c.where(), c.text(transportMessage(err))))
+		return nil, retry(c.method, 0, err, fmt.Errorf("%s: read response: %s", c.where(), c.text(rest.TransportMessage(err))))
 	}
 	return &response{status: resp.StatusCode, header: resp.Header, body: b}, nil
-}
-
-// transportMessage describes a transport error without repeating the URL
-// (the caller names it) and says plainly when it was a timeout.
-func transportMessage(err error) string {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		return "timed out: " + err.Error()
-	case errors.Is(err, context.Canceled):
-		return "canceled: " + err.Error()
-	}
-	return err.Error()
 }
 
 // statusError classifies a response: nil for 2xx; rate limited for 429
