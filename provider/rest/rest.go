@@ -1,6 +1,6 @@
 // Package rest holds what providers of JSON REST APIs share: reading a
-// Retry-After, describing an HTTP answer and the server's explanation of an
-// error, and an HTTP client sized for the engine's concurrency. Providers
+// Retry-After, describing an HTTP answer, the server's explanation of an
+// error and a transport error, and an HTTP client sized for the engine's concurrency. Providers
 // classify answers themselves (their APIs differ); this package only reads
 // them.
 package rest
