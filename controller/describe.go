@@ -139,8 +139,8 @@ func Describe(ctx context.Context, st store.Store, id string, opts DescribeOptio
 			return DescribeView{}, err
 		}
 		for i := len(all) - 1; i >= 0; i-- {
-			if all[i].Reason == "DriftDetected" {
-				v.Drift = strings.TrimPrefix(all[i].Message, "observed state differs from the last applied spec: ")
+			if all[i].Reason == store.ReasonDriftDetected {
+				v.Drift = driftDiff(all[i].Message)
 				break
 			}
 		}
@@ -179,12 +179,22 @@ func standsDrifted(v ResourceView) bool {
 		return true
 	}
 	for _, c := range v.Conditions {
-		if c.Type == "Drifted" {
-			return c.Status == "True"
+		if c.Type == store.ConditionDrifted {
+			return c.Status == store.ConditionTrue
 		}
 	}
 	return false
 }
+
+// driftPrefix begins the message of a DriftDetected event of an object
+// that differs (engine's driftMessage); the field diff follows it.
+const driftPrefix = "observed state differs from the last applied spec: "
+
+// driftDiff returns the field diff of the message of a DriftDetected
+// event. The engine records the diff only in that message (a record field
+// for it is proposed); until then it is cut from the text, in this one
+// place.
+func driftDiff(msg string) string { return strings.TrimPrefix(msg, driftPrefix) }
 
 // maskSpec returns spec with the values of kind's sensitive fields
 // replaced by "(sensitive)" and the passwords in URLs redacted.

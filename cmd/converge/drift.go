@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -132,10 +131,10 @@ func writeDriftText(w io.Writer, rv *manifest.Revision, drifted []plan.Action, d
 	default:
 		fmt.Fprintf(w, "Drift: %s from what converge last applied; %d could not be observed.\n\n", pluralVerb(n, "resource", "differs", "differ"), unobserved)
 	}
-	for _, it := range driftItems(rv, drifted, def) {
+	for i, it := range driftItems(rv, drifted, def) {
 		next := "the next apply or run corrects it"
 		switch {
-		case strings.HasPrefix(it.Reason, "could not observe"):
+		case drifted[i].Type == plan.Error: // one item per action, in order
 			next = "drift unknown"
 		case it.Policy == manifest.DriftAlert:
 			next = "reported only (policy alert)"
