@@ -72,7 +72,7 @@ func (e *Engine) measure() func(result) {
 		return func(result) {}
 	}
 	m.ReconcileStarted()
-	began := time.Now()
+	began := e.opts.Clock.Now()
 	return func(res result) {
 		label, terminal := ResultSuccess, false
 		switch {
@@ -85,7 +85,7 @@ func (e *Engine) measure() func(result) {
 		case res.again:
 			label = ResultRequeue
 		}
-		m.ReconcileDone(label, terminal, time.Since(began))
+		m.ReconcileDone(label, terminal, e.opts.Clock.Since(began))
 	}
 }
 
