@@ -9,8 +9,11 @@
 # an edit cascades down the chain. Terraform runs when `terraform` is on the
 # PATH and CONVERGE_TF_PLUGIN_DIR names a plugin directory holding
 # registry.terraform.io/hashicorp/local (Terraform's filesystem-mirror
-# layout); otherwise its column says "-". It prints a Markdown table of
-# seconds (and peak memory), with converge's time over the raw bound.
+# layout); otherwise its column says "-". CONVERGE_BASELINE may name another
+# converge binary (an earlier build) to run the same steps in the same run,
+# in a column of its own. It prints a Markdown table of seconds (and peak
+# memory), with converge's time over the raw bound; the no-op plan and the
+# raw read are the median of 5 runs, every other step runs once.
 set -euo pipefail
 
 n=${1:-1000}
@@ -27,18 +30,28 @@ trap 'rm -rf "$work"' EXIT
 go build -o "$work/converge" "$repo/cmd/converge"
 go build -o "$work/rawfiles" "$repo/bench/rawfiles"
 
-# seconds CMD...: runs CMD, prints its wall time in seconds; its peak RSS
-# goes to $work/rss (kB).
+# seconds CMD...: runs CMD, prints its wall time in seconds (to the
+# millisecond); its peak RSS goes to $work/rss (kB).
 seconds() {
-	/usr/bin/time -f '%e %M' -o "$work/time" "$@" >"$work/out" 2>&1 || {
+	local t0 t1 s rss
+	t0=$(date +%s%N)
+	/usr/bin/time -f '%M' -o "$work/time" "$@" >"$work/out" 2>&1 || {
 		cat "$work/out" >&2
 		return 1
 	}
-	read -r s rss <"$work/time"
+	t1=$(date +%s%N)
+	read -r rss <"$work/time"
 	echo "$rss" >"$work/rss"
-	echo "$s"
+	awk -v ns=$((t1 - t0)) 'BEGIN { printf "%.3f\n", ns / 1e9 }'
 }
 peak() { cat "$work/rss"; }
+
+# median5 CMD...: the median wall time of 5 runs of CMD, which must leave
+# everything as it found it (a plan, a read).
+median5() {
+	local k
+	for ((k = 0; k < 5; k++)); do seconds "$@"; done | sort -n | sed -n 3p
+}
 
 # converge: manifests, one file per chain.
 manifests() { # $1: dir, $2: word for the edited files at the chain ends, $3: word for mid-chain
@@ -67,7 +80,7 @@ manifests() { # $1: dir, $2: word for the edited files at the chain ends, $3: wo
 			done
 		} >"$dir/chain$c.yaml"
 	done
-	mkdir -p "$work/cv/root"
+	mkdir -p "$(dirname "$dir")/root"
 }
 
 # terraform: the same files.
@@ -100,29 +113,51 @@ delete_some() { # $1: root; removes 1% of the files, at the chain starts
 	done
 }
 
-declare -A cv tf raw
-cvmem=- tfmem=-
+declare -A cv bl tf raw
+cvmem=- blmem=- tfmem=-
 
 # The raw bound.
 raw[apply]=$(seconds "$work/rawfiles" write "$work/raw" "$n")
-raw[plan]=$(seconds "$work/rawfiles" read "$work/raw" "$n")
+raw[plan]=$(median5 "$work/rawfiles" read "$work/raw" "$n")
 
-# converge.
-cvrun() { (cd "$work/cv" && seconds "$work/converge" "$@" --root root --state state.db); }
-manifests "$work/cv/m" file file
-cv[apply]=$(cvrun apply -f m); cvmem=$(peak)
-cv[plan]=$(cvrun plan -f m)
-manifests "$work/cv/m" FILE file
-cv[ends]=$(cvrun apply -f m)
-manifests "$work/cv/m" FILE FILE
-cv[mid]=$(cvrun apply -f m)
-delete_some "$work/cv/root"
-cv[planrm]=$(cvrun plan -f m)
-cv[repair]=$(cvrun apply -f m)
-cv[destroy]=$(cvrun destroy --yes)
-if [[ -n $(find "$work/cv/root" -type f) ]]; then
-	echo "terraform-files.sh: converge destroy left files behind" >&2
-	exit 1
+# converge: every step, with the binary $1 in the directory $2, into the
+# array named $3.
+converge_steps() {
+	local bin=$1 dir=$2
+	local -n t=$3
+	cvrun() { (cd "$dir" && seconds "$bin" "$@" --root root --state state.db); }
+	cvrun5() { (cd "$dir" && median5 "$bin" "$@" --root root --state state.db); }
+	manifests "$dir/m" file file
+	t[apply]=$(cvrun apply -f m)
+	t[mem]=$(peak)
+	t[plan]=$(cvrun5 plan -f m)
+	manifests "$dir/m" FILE file
+	t[ends]=$(cvrun apply -f m)
+	manifests "$dir/m" FILE FILE
+	t[mid]=$(cvrun apply -f m)
+	delete_some "$dir/root"
+	t[planrm]=$(cvrun plan -f m)
+	t[repair]=$(cvrun apply -f m)
+	t[destroy]=$(cvrun destroy --yes)
+	if [[ -n $(find "$dir/root" -type f) ]]; then
+		echo "terraform-files.sh: converge destroy left files behind" >&2
+		exit 1
+	fi
+}
+converge_steps "$work/converge" "$work/cv" cv
+cvmem=${cv[mem]}
+if [[ -n ${CONVERGE_BASELINE:-} ]]; then
+	# ext4 without a journal passes over the inodes deleted in the last
+	# 30 s when it makes a file: the destroy just before would slow the
+	# next apply from empty.
+	sleep 31
+	converge_steps "$CONVERGE_BASELINE" "$work/bl" bl
+	blmem=${bl[mem]}
+	# The raw bound once more, after both: the ratios take the mean.
+	r1=$(seconds "$work/rawfiles" write "$work/raw2" "$n")
+	r2=$(median5 "$work/rawfiles" read "$work/raw2" "$n")
+	raw[apply]=$(awk -v a="${raw[apply]}" -v b="$r1" 'BEGIN { printf "%.3f", (a + b) / 2 }')
+	raw[plan]=$(awk -v a="${raw[plan]}" -v b="$r2" 'BEGIN { printf "%.3f", (a + b) / 2 }')
 fi
 
 # Terraform, when it can run here.
@@ -155,11 +190,19 @@ EOF
 fi
 
 ratio() { [[ -n ${2:-} ]] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1fx", (b > 0 ? a / b : 0) }' || echo -; }
-echo "$n files in 10 chains ($(nproc) cores, $(date -u +%Y-%m-%d)):"
+echo "$n files in 10 chains ($(nproc) cores, $(date -u +%Y-%m-%d), load average $(cut -d' ' -f1-3 /proc/loadavg)):"
 echo
-echo "| step | Terraform | converge | raw bound | converge / raw |"
-echo "|---|---|---|---|---|"
-row() { echo "| $1 | ${tf[$2]:--} s | ${cv[$2]} s | ${3:--}${3:+ s} | $(ratio "${cv[$2]}" "${3:-}") |"; }
+if [[ -n ${CONVERGE_BASELINE:-} ]]; then
+	echo "| step | Terraform | baseline | converge | raw bound | baseline / raw | converge / raw |"
+	echo "|---|---|---|---|---|---|---|"
+	row() { echo "| $1 | ${tf[$2]:--} s | ${bl[$2]} s | ${cv[$2]} s | ${3:--}${3:+ s} | $(ratio "${bl[$2]}" "${3:-}") | $(ratio "${cv[$2]}" "${3:-}") |"; }
+	memrow() { echo "| peak memory of apply | ${tfmem} kB | ${blmem} kB | ${cvmem} kB | | | |"; }
+else
+	echo "| step | Terraform | converge | raw bound | converge / raw |"
+	echo "|---|---|---|---|---|"
+	row() { echo "| $1 | ${tf[$2]:--} s | ${cv[$2]} s | ${3:--}${3:+ s} | $(ratio "${cv[$2]}" "${3:-}") |"; }
+	memrow() { echo "| peak memory of apply | ${tfmem} kB | ${cvmem} kB | | |"; }
+fi
 row "apply from empty" apply "${raw[apply]}"
 row "no-op plan" plan "${raw[plan]}"
 row "apply after editing 1% at the chain ends" ends
@@ -167,4 +210,4 @@ row "apply after editing 1% mid-chain ($((n / 2)) files cascade)" mid
 row "plan after deleting 1% by hand" planrm
 row "apply that repairs it" repair
 row "destroy" destroy
-echo "| peak memory of apply | ${tfmem} kB | ${cvmem} kB | | |"
+memrow
