@@ -10,9 +10,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"go.etcd.io/etcd/server/v3/embed"
+
+	"github.com/convergehq/converge/store/etcd/etcdtest"
 )
 
 // The documents whose commands are run, in order, each in a scratch
@@ -52,11 +57,19 @@ import (
 //	                                     showed; waits 30 s at most for them
 //	<!-- test: port 9099 -->             9099 in commands and outputs is a free port of this run
 //	<!-- test: needs python3 -->         the document's commands need python3 on the PATH
+//	<!-- test: etcd 2379 -->             an etcd of this run's own (embedded) serves clients on 2379
+//	                                     (a free port of this run, as for port)
+//
+// In a ```sh block, a line ending in " &" runs in the background, as the
+// shell would, and an `export NAME=VALUE` line sets NAME for the commands
+// after it. `go run ./cmd/cloudsim` is cloudsim, built once. A hidden
+// `sh` step ending in " &" runs in the background too, and hidden steps
+// find the repository at $DOCS_REPO.
 //
 // In a background command, NAME=VALUE words before the command are its
 // environment (FAIL=2 python3 hook.py 9099). A background process whose
 // Ctrl-C the document does not show is killed when the run ends.
-var tourDocs = []string{"../../README.md", "../../docs/drift-and-rollback.md", "../../docs/cli.md"}
+var tourDocs = []string{"../../README.md", "../../docs/drift-and-rollback.md", "../../docs/cli.md", "../../docs/operations.md"}
 
 func TestDocsRun(t *testing.T) {
 	if testing.Short() {
@@ -75,7 +88,8 @@ func TestDocsRun(t *testing.T) {
 				t.Fatal(err)
 			}
 			for round := 1; round <= 2; round++ {
-				r := &docRun{t: t, doc: doc, scratch: scratch, bin: bin, cwd: repoRoot(t), procs: map[string]*docProc{}, ports: map[string]string{}}
+				r := &docRun{t: t, doc: doc, scratch: scratch, bin: bin, cwd: repoRoot(t), procs: map[string]*docProc{}, ports: map[string]string{},
+					env: []string{"DOCS_REPO=" + repoRoot(t)}}
 				for _, s := range steps {
 					if !r.step(s) {
 						break
@@ -160,12 +174,18 @@ func parseDoc(path string) ([]docStep, error) {
 					steps = append(steps, docStep{line: n, kind: "port", arg: m[2]})
 				case "needs":
 					steps = append(steps, docStep{line: n, kind: "needs", arg: m[2]})
+				case "etcd":
+					steps = append(steps, docStep{line: n, kind: "etcd", arg: m[2]})
 				case "background":
 					background = m[2]
 				case "stop":
 					steps = append(steps, docStep{line: n, kind: "stop", arg: m[2]})
 				case "sh":
-					steps = append(steps, docStep{line: n, kind: "sh", cmd: m[2]})
+					st := docStep{line: n, kind: "sh", cmd: m[2]}
+					if strings.HasSuffix(st.cmd, " &") && !strings.HasSuffix(st.cmd, "&&") {
+						st.cmd, st.inBack = strings.TrimSuffix(st.cmd, " &"), fmt.Sprintf("&%d", n)
+					}
+					steps = append(steps, st)
 				case "wait":
 					name, re, ok := strings.Cut(m[2], " ")
 					if !ok {
@@ -211,7 +231,11 @@ func parseDoc(path string) ([]docStep, error) {
 				steps[k].cmd = strings.TrimSuffix(steps[k].cmd, "\\") + strings.TrimSpace(line) // a continued line
 				continue
 			}
-			steps = append(steps, docStep{line: n, kind: "sh", cmd: line, inBack: background})
+			bg := background
+			if t := strings.TrimSpace(line); strings.HasSuffix(t, " &") && !strings.HasSuffix(t, "&&") {
+				line, bg = strings.TrimSuffix(t, " &"), fmt.Sprintf("&%d", n) // the shell's own background
+			}
+			steps = append(steps, docStep{line: n, kind: "sh", cmd: line, inBack: bg})
 		case "console":
 			if cmd, ok := strings.CutPrefix(line, "$ "); ok {
 				steps = append(steps, docStep{line: n, kind: "console", cmd: cmd})
@@ -237,6 +261,8 @@ type docRun struct {
 	status  int // the last command's exit status, for the next one's $?
 	procs   map[string]*docProc
 	ports   map[string]string // the document's port -> this run's
+	env     []string          // what the document exported
+	etcds   []*embed.Etcd
 }
 
 type docProc struct {
@@ -259,7 +285,31 @@ func (r *docRun) expand(cmd string) string {
 	if goInstall.MatchString(cmd) {
 		return "true" // converge is installed: it is on the PATH
 	}
+	if strings.Contains(cmd, "go run ./cmd/cloudsim") {
+		cmd = strings.ReplaceAll(cmd, "go run ./cmd/cloudsim", cloudsimBinary(r.t))
+	}
 	return strings.ReplaceAll(cmd, "go run ./cmd/converge", binary)
+}
+
+var (
+	cloudsimOnce sync.Once
+	cloudsimPath string
+	cloudsimErr  error
+)
+
+// cloudsimBinary builds cmd/cloudsim once, beside the converge under test.
+func cloudsimBinary(t *testing.T) string {
+	cloudsimOnce.Do(func() {
+		cloudsimPath = filepath.Join(filepath.Dir(binary), "cloudsim")
+		out, err := exec.Command("go", "build", "-o", cloudsimPath, "../cloudsim").CombinedOutput()
+		if err != nil {
+			cloudsimErr = fmt.Errorf("build cloudsim: %v\n%s", err, out)
+		}
+	})
+	if cloudsimErr != nil {
+		t.Fatal(cloudsimErr)
+	}
+	return cloudsimPath
 }
 
 var (
@@ -302,6 +352,16 @@ func (r *docRun) step(s docStep) bool {
 		return true
 	case "logs":
 		return r.logs(s)
+	case "etcd":
+		e, err := etcdtest.Start(t.TempDir(), nil)
+		if err != nil {
+			t.Errorf("%s: start etcd: %v", r.where(s), err)
+			return false
+		}
+		r.etcds = append(r.etcds, e)
+		_, port, _ := net.SplitHostPort(e.Clients[0].Addr().String())
+		r.ports[s.arg] = port
+		return true
 	case "file":
 		path := r.expand(s.arg)
 		if !filepath.IsAbs(path) {
@@ -371,6 +431,10 @@ func (r *docRun) step(s docStep) bool {
 		if s.inBack != "" {
 			return r.background(s)
 		}
+		if kv, ok := strings.CutPrefix(strings.TrimSpace(s.cmd), "export "); ok && strings.Contains(kv, "=") && !strings.ContainsAny(kv, ";&|") {
+			r.env = append(r.env, r.expand(kv))
+			return true
+		}
 		if dir, ok := strings.CutPrefix(strings.TrimSpace(s.cmd), "cd "); ok {
 			dir, rest, _ := strings.Cut(dir, " && ") // cd DIR && COMMAND: the shell stays in DIR
 			if !strings.ContainsAny(dir, ";&|") {
@@ -421,7 +485,7 @@ func (r *docRun) shell(cmd string) (string, error) {
 	defer cancel()
 	c := exec.CommandContext(ctx, "bash", "-c", fmt.Sprintf("(exit %d); %s", r.status, r.expand(cmd)))
 	c.Dir = r.cwd
-	c.Env = docEnv(r.scratch, r.bin)
+	c.Env = append(docEnv(r.scratch, r.bin), r.env...)
 	var out syncBuffer
 	c.Stdout, c.Stderr = &out, &out
 	err := c.Run()
@@ -448,7 +512,7 @@ func (r *docRun) background(s docStep) bool {
 	env := envWords.FindString(cmd)
 	c := exec.Command("bash", "-c", env+"exec "+cmd[len(env):])
 	c.Dir = dir
-	c.Env = docEnv(r.scratch, r.bin)
+	c.Env = append(docEnv(r.scratch, r.bin), r.env...)
 	p := &docProc{cmd: c, out: &syncBuffer{}, done: make(chan error, 1)}
 	c.Stdout, c.Stderr = p.out, p.out
 	if err := c.Start(); err != nil {
@@ -533,6 +597,11 @@ func (r *docRun) stopAll() {
 		}
 		delete(r.procs, name)
 	}
+	for _, e := range r.etcds {
+		e.Close()
+		<-e.Err()
+	}
+	r.etcds = nil
 }
 
 // docEnv is the environment of a document's commands: a reader's shell,
