@@ -140,7 +140,9 @@ func Describe(ctx context.Context, st store.Store, id string, opts DescribeOptio
 		}
 		for i := len(all) - 1; i >= 0; i-- {
 			if all[i].Reason == store.ReasonDriftDetected {
-				v.Drift = driftDiff(all[i].Message)
+				// The engine records the diff only in the message (a
+				// record field for it is proposed): cut it from there.
+				v.Drift = strings.TrimPrefix(all[i].Message, driftPrefix)
 				break
 			}
 		}
@@ -189,12 +191,6 @@ func standsDrifted(v ResourceView) bool {
 // driftPrefix begins the message of a DriftDetected event of an object
 // that differs (engine's driftMessage); the field diff follows it.
 const driftPrefix = "observed state differs from the last applied spec: "
-
-// driftDiff returns the field diff of the message of a DriftDetected
-// event. The engine records the diff only in that message (a record field
-// for it is proposed); until then it is cut from the text, in this one
-// place.
-func driftDiff(msg string) string { return strings.TrimPrefix(msg, driftPrefix) }
 
 // maskSpec returns spec with the values of kind's sensitive fields
 // replaced by "(sensitive)" and the passwords in URLs redacted.
