@@ -234,12 +234,18 @@ func TestRevisionsEventsAndActions(t *testing.T) {
 	}
 	d.waitState(func() bool { p := d.e.Progress(); return p.Revision != first && p.Converged }, "the second revision converges")
 	second := d.e.Progress().Revision
+	// Judged converged too, so that the controller judges the first
+	// anew once it is rolled back to.
+	d.waitState(func() bool {
+		r, err := d.st.GetRevision(context.Background(), second)
+		return err == nil && r.State == store.RevisionConverged
+	}, "the second revision is marked converged")
 
 	var revs []controller.RevisionView
 	if code := call(t, "GET", d.url+"/api/v1/revisions", "", "", &revs); code != http.StatusOK || len(revs) != 2 {
 		t.Fatalf("revisions: %d %+v", code, revs)
 	}
-	if revs[0].Hash != first || !revs[0].LastKnownGood || revs[1].Hash != second || !revs[1].Target {
+	if revs[0].Hash != first || revs[0].LastKnownGood || revs[1].Hash != second || !revs[1].Target || !revs[1].LastKnownGood {
 		t.Errorf("revisions: %+v", revs)
 	}
 	var rev controller.RevisionDetail
@@ -282,6 +288,12 @@ func TestRevisionsEventsAndActions(t *testing.T) {
 			t.Errorf("rollback: %+v; want from the second to the first", rb)
 		}
 		d.waitState(func() bool { p := d.e.Progress(); return p.Revision == first && p.Converged }, "the controller converges the first again")
+		// Until the controller marks it converged, the rollback stands
+		// pending, and asking for it again resumes it (TestRollbackResumes).
+		d.waitState(func() bool {
+			r, err := d.st.GetRevision(context.Background(), first)
+			return err == nil && r.State == store.RevisionConverged
+		}, "the first revision is marked converged again")
 		if r, _ := d.st.GetRevision(context.Background(), second); r.State != store.RevisionRolledBack {
 			t.Errorf("the second revision is %s; want rolled-back", r.State)
 		}
@@ -293,6 +305,71 @@ func TestRevisionsEventsAndActions(t *testing.T) {
 			t.Errorf("rollback by prefix: %d %+v", code, rb)
 		}
 	})
+}
+
+// TestRollbackResumes: a POST rollback asked again before its revision
+// converged (the answer was lost, the request timed out) targets the same
+// revision, not the one before it; naming another one decides afresh.
+func TestRollbackResumes(t *testing.T) {
+	// Once stuck, updates wait for the end of the test: a revision cannot
+	// converge.
+	var stuck atomic.Bool
+	release := make(chan struct{})
+	d := startDaemon(t, shop("v1"), daemonOptions{fault: func(op providertest.Op, _ provider.Request, _ int) providertest.Outcome {
+		if op == providertest.OpUpdate && stuck.Load() {
+			<-release
+		}
+		return providertest.Outcome{}
+	}})
+	t.Cleanup(func() { close(release) }) // before the daemon stops
+	converged := func(hash string) bool {
+		r, err := d.st.GetRevision(context.Background(), hash)
+		return err == nil && r.State == store.RevisionConverged
+	}
+	var hashes []string
+	for i, v := range []string{"v1", "v2", "v3"} {
+		if i > 0 {
+			d.setDocs(shop(v))
+			if code := call(t, "POST", d.url+"/api/v1/reconcile", "", "", nil); code != http.StatusAccepted {
+				t.Fatalf("reconcile all: %d", code)
+			}
+		}
+		d.waitState(func() bool { p := d.e.Progress(); return !slices.Contains(hashes, p.Revision) && p.Converged }, v+" converges")
+		h := d.e.Progress().Revision
+		d.waitState(func() bool { return converged(h) }, v+"'s revision is marked converged")
+		hashes = append(hashes, h)
+	}
+	stuck.Store(true)
+	posted := time.Now()
+	var rb controller.RollbackView
+	if code := call(t, "POST", d.url+"/api/v1/rollback", "", "", &rb); code != http.StatusAccepted {
+		t.Fatalf("rollback: %d", code)
+	}
+	if rb.From != hashes[2] || rb.To != hashes[1] || rb.Resumed {
+		t.Fatalf("the first rollback: %+v; want from v3 to v2, decided afresh", rb)
+	}
+	// The premise: v2 is the target and has not converged since.
+	d.waitState(func() bool { p := d.e.Progress(); return p.Revision == hashes[1] }, "the engine targets v2")
+	if r, err := d.st.GetRevision(context.Background(), hashes[1]); err != nil || r.Converged.After(posted) || d.e.Progress().Converged {
+		t.Fatalf("v2 converged since the rollback (at %v, %v, engine %+v): the premise does not hold", r.Converged, err, d.e.Progress())
+	}
+	var again controller.RollbackView
+	if code := call(t, "POST", d.url+"/api/v1/rollback", "", "", &again); code != http.StatusAccepted {
+		t.Fatalf("the rollback asked again: %d", code)
+	}
+	if again.To != hashes[1] || again.From != hashes[2] || !again.Resumed {
+		t.Errorf("the rollback asked again: %+v; want from v3 to v2 again (resumed), not to v1 (%s)", again, hashes[0])
+	}
+	if cur, _ := d.st.Target(context.Background()); cur != hashes[1] {
+		t.Errorf("target %s; want v2's %s", cur, hashes[1])
+	}
+	var other controller.RollbackView
+	if code := call(t, "POST", d.url+"/api/v1/rollback", "", `{"revision": "`+hashes[0][:8]+`"}`, &other); code != http.StatusAccepted {
+		t.Fatalf("a rollback to v1: %d", code)
+	}
+	if other.To != hashes[0] || other.From != hashes[1] || other.Resumed {
+		t.Errorf("a rollback naming v1: %+v; want from v2 to v1, decided afresh", other)
+	}
 }
 
 func TestErrors(t *testing.T) {

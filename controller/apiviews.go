@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 
@@ -329,41 +328,6 @@ func pick(views []RevisionView, hash string) (RevisionView, error) {
 	return RevisionView{}, refuse(store.ErrNotFound, "revision %q: no such revision", hash)
 }
 
-// RollbackTarget chooses the revision a rollback targets, among the
-// recorded revs, the current target being cur: the one whose hash starts
-// with prefix (4 characters at least), or, when prefix is empty, the last
-// known good revision other than cur. Errors match ErrInvalid (a prefix
-// too short or ambiguous), store.ErrNotFound (no such revision) or
-// ErrConflict (already the target; nothing converged to roll back to).
-// converge rollback and the API's POST rollback both choose with it.
-func RollbackTarget(revs []store.Revision, cur, prefix string) (store.Revision, error) {
-	if prefix == "" {
-		others := slices.DeleteFunc(slices.Clone(revs), func(r store.Revision) bool { return r.Hash == cur })
-		lkg, ok := store.LastKnownGood(others)
-		if !ok {
-			return store.Revision{}, refuse(ErrConflict, "no earlier revision converged: nothing to roll back to")
-		}
-		return lkg, nil
-	}
-	views := make([]RevisionView, len(revs))
-	for i, r := range revs {
-		views[i] = RevisionView{Hash: r.Hash}
-	}
-	v, err := pick(views, prefix)
-	if err != nil {
-		return store.Revision{}, err
-	}
-	if v.Hash == cur {
-		return store.Revision{}, refuse(ErrConflict, "revision %s is already the target", short(cur))
-	}
-	for _, r := range revs {
-		if r.Hash == v.Hash {
-			return r, nil
-		}
-	}
-	return store.Revision{}, refuse(store.ErrNotFound, "revision %q: no such revision", prefix)
-}
-
 // Events returns the events f selects, oldest first, as converge events
 // lists them.
 func (l *Live) Events(ctx context.Context, f store.EventFilter) ([]store.Event, error) {
@@ -435,49 +399,53 @@ func (l *Live) ReconcileAll(context.Context) error {
 type RollbackView struct {
 	From string `json:"from,omitempty"`
 	To   string `json:"to"`
+	// Resumed says that it resumed a rollback by hand still pending (see
+	// RollbackIntent) rather than deciding afresh.
+	Resumed bool `json:"resumed,omitempty"`
 }
 
 // Rollback makes the revision hash (a prefix of 4 characters at least;
 // empty: the last known good one other than the target) the target again,
-// as converge rollback does beside a running daemon: the current target is
+// as converge rollback does beside a running daemon: the intent is
+// recorded (see ChooseRollback: a rollback interrupted and asked again
+// targets the same revision until it converges), the current target is
 // marked rolled back (so converge stays off it until the manifests
 // change), a RolledBack event is recorded, and the target is set in the
 // state, which the controller follows.
 func (l *Live) Rollback(ctx context.Context, hash string) (RollbackView, error) {
-	revs, err := l.c.st.ListRevisions(ctx)
+	ch, err := ChooseRollback(ctx, l.c.st, hash)
 	if err != nil {
 		return RollbackView{}, err
 	}
-	cur, _ := l.c.st.Target(ctx)
-	to, err := RollbackTarget(revs, cur, hash)
-	if err != nil {
-		return RollbackView{}, err
-	}
+	to, from := ch.To, ch.From
 	if _, err := engine.RevisionFromStore(to); err != nil {
 		return RollbackView{}, refuse(ErrConflict, "revision %s cannot be targeted: %w", short(to.Hash), err)
 	}
-	if cur != "" {
-		if r, err := l.c.st.GetRevision(ctx, cur); err == nil && r.State != store.RevisionFailed {
+	now := l.c.clock.Now()
+	if err := ch.Record(ctx, l.c.st, now); err != nil {
+		return RollbackView{}, err
+	}
+	if from != "" && from != to.Hash {
+		if r, err := l.c.st.GetRevision(ctx, from); err == nil && r.State != store.RevisionFailed {
 			r.State, r.Reason = store.RevisionRolledBack, "rolled back by hand to revision "+short(to.Hash)
 			if err := l.c.st.PutRevision(ctx, r); err != nil {
 				return RollbackView{}, err
 			}
 		}
 	}
-	from := cur
-	if from == "" {
-		from = "-"
+	shown := from
+	if shown == "" {
+		shown = "-"
 	}
-	now := l.c.clock.Now()
-	msg := fmt.Sprintf("rolled back by hand from revision %s to revision %s", short(from), short(to.Hash))
+	msg := fmt.Sprintf("rolled back by hand from revision %s to revision %s", short(shown), short(to.Hash))
 	if _, err := l.c.st.AddEvent(ctx, store.Event{Type: store.Warning, Reason: "RolledBack", Message: msg, Count: 1, FirstSeen: now, LastSeen: now}); err != nil {
 		return RollbackView{}, err
 	}
 	if err := l.c.st.SetTarget(ctx, to.Hash); err != nil {
 		return RollbackView{}, err
 	}
-	l.c.log.Warn("rollback on request", "from", short(cur), "to", short(to.Hash))
-	return RollbackView{From: cur, To: to.Hash}, nil
+	l.c.log.Warn("rollback on request", "from", short(from), "to", short(to.Hash), "resumed", ch.Resumed)
+	return RollbackView{From: from, To: to.Hash, Resumed: ch.Resumed}, nil
 }
 
 // Ready says whether the controller can serve: its store answers and it

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -151,17 +150,19 @@ daemon converges it within seconds.`,
 				return err
 			}
 			defer st.Close()
-			to, from, resumed, err := pickRollback(ctx, st, args)
+			ch, err := pickRollback(ctx, st, args)
 			if err != nil {
 				return err
 			}
+			to, from := ch.To, ch.From
 			rv, err := engine.RevisionFromStore(to)
 			if err != nil {
 				return err
 			}
-			if resumed {
+			if ch.Resumed {
 				fmt.Fprintf(cmd.ErrOrStderr(), "note: resuming the interrupted rollback from revision %s to revision %s\n", dash(short(from)), short(to.Hash))
-			} else if err := recordRollback(ctx, st, rollbackIntent{From: from, To: to.Hash, At: time.Now()}); err != nil {
+			}
+			if err := ch.Record(ctx, st, time.Now()); err != nil {
 				return err
 			}
 			if from != "" && from != to.Hash {
@@ -236,92 +237,19 @@ func (g *globals) openForRollback(ctx context.Context) (store.Store, bool, error
 	return wrapStore(db), shared, nil
 }
 
-// metaRollback is the state's setting that records the rollback by hand
-// in progress (a rollbackIntent in JSON).
-const metaRollback = "rollback"
-
-// rollbackIntent is a rollback by hand from the target From to To, decided
-// at At. It is recorded before the rollback's first other write, and it is
-// pending until To converges: running converge rollback again meanwhile
-// (after a crash, an interrupt, a timeout or a failure) resumes it rather
-// than deciding afresh, which would go one revision further back, since
-// To may already be the target.
-type rollbackIntent struct {
-	From string    `json:"from,omitempty"`
-	To   string    `json:"to"`
-	At   time.Time `json:"at"`
-}
-
-func recordRollback(ctx context.Context, st store.Store, in rollbackIntent) error {
-	m, ok := st.(store.Meta)
-	if !ok {
-		return nil
-	}
-	b, err := json.Marshal(in)
-	if err != nil {
-		return err
-	}
-	if err := m.SetMeta(ctx, metaRollback, string(b)); err != nil {
-		return fmt.Errorf("record the rollback: %w", err)
-	}
-	return nil
-}
-
-// pendingRollback returns the recorded rollback when it is still to
-// finish: its revision has not converged since, and the target is still
-// the revision it rolled back from or the one it rolled back to (nothing
-// else was targeted since).
-func pendingRollback(ctx context.Context, st store.Store, revs []store.Revision, cur string) (rollbackIntent, store.Revision, bool) {
-	m, ok := st.(store.Meta)
-	if !ok {
-		return rollbackIntent{}, store.Revision{}, false
-	}
-	v, err := m.GetMeta(ctx, metaRollback)
-	if err != nil {
-		return rollbackIntent{}, store.Revision{}, false
-	}
-	var in rollbackIntent
-	if err := json.Unmarshal([]byte(v), &in); err != nil || (cur != in.From && cur != in.To) {
-		return rollbackIntent{}, store.Revision{}, false
-	}
-	for _, r := range revs {
-		if r.Hash == in.To && !r.Converged.After(in.At) {
-			return in, r, true
-		}
-	}
-	return rollbackIntent{}, store.Revision{}, false
-}
-
-// pickRollback returns the revision to roll back to (args[0] as a hash
-// prefix, or the last known good one) and the current target; or, when a
-// rollback is pending (see rollbackIntent) and args name no other
-// revision, that rollback's revisions, with resumed set.
-func pickRollback(ctx context.Context, st store.Store, args []string) (to store.Revision, from string, resumed bool, err error) {
-	revs, err := st.ListRevisions(ctx)
-	if err != nil {
-		return store.Revision{}, "", false, err
-	}
-	cur, _ := st.Target(ctx)
-	if in, r, ok := pendingRollback(ctx, st, revs, cur); ok && (len(args) == 0 || (len(args[0]) >= 4 && strings.HasPrefix(in.To, args[0]))) {
-		return r, in.From, true, nil
-	}
-	to, from, err = pickRevision(revs, cur, args)
-	return to, from, false, err
-}
-
-// pickRevision decides a new rollback from the revisions revs and the
-// target cur.
-func pickRevision(revs []store.Revision, cur string, args []string) (store.Revision, string, error) {
+// pickRollback chooses the revision to roll back to (args[0] as a hash
+// prefix, or the last known good one), or resumes the rollback in
+// progress: see controller.ChooseRollback.
+func pickRollback(ctx context.Context, st store.Store, args []string) (controller.RollbackChoice, error) {
 	prefix := ""
 	if len(args) == 1 {
 		prefix = args[0]
 	}
-	to, err := controller.RollbackTarget(revs, cur, prefix)
-	if err != nil {
-		if !errors.Is(err, controller.ErrConflict) || prefix == "" {
-			err = fmt.Errorf("%w (see converge history)", err)
-		}
-		return store.Revision{}, "", err
+	ch, err := controller.ChooseRollback(ctx, st, prefix)
+	conflict := errors.Is(err, controller.ErrConflict)
+	if (conflict && prefix == "") || errors.Is(err, controller.ErrInvalid) || errors.Is(err, store.ErrNotFound) {
+		// The revisions to choose from are converge history's.
+		err = fmt.Errorf("%w (see converge history)", err)
 	}
-	return to, cur, nil
+	return ch, err
 }
