@@ -46,6 +46,16 @@
 //     exist), with the Private the last operation returned.
 //  9. There are never two calls for one resource ID at once; calls for
 //     different IDs run concurrently.
-//  10. Close (Closer) is called once, when the engine stops, after every
-//     other call has returned, Notify included.
+//  10. Close (Closer) ends a run: the engine's Stop calls it (Apply stops
+//     its engine when it returns), once per engine, after every other call
+//     of that engine has returned, Notify included. Plan and Drift close
+//     nothing.
+//
+// A run is not the provider's life. A provider is registered once, in a
+// Registry that outlives runs (each converge command, each Apply of an
+// embedding program, a rollback followed by a converge, makes an engine
+// of its own over it): after Close, the next run configures it again
+// (3) and calls it as before. Close must release what the run held and
+// leave the provider able to work again: the next Configure, or the next
+// call, opens anew what Close released.
 package provider

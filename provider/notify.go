@@ -7,10 +7,12 @@ import "context"
 // Configurer are). A provider implements only those it needs.
 
 // Closer is implemented by providers that hold something to release (a
-// connection pool, a supervised process, a watch). The engine calls Close
-// once, when it stops, after its last call to the provider has returned
-// (Notify included); nothing is called after it. The semantics are
-// io.Closer's.
+// connection pool, a supervised process, a watch). Close ends a run: the
+// engine calls it once, when it stops, after its last call to the
+// provider has returned (Notify included). It does not end the provider:
+// another engine over the same registry (the next run) may configure it
+// and call it again, so what Close released is opened again when needed
+// (see the package documentation's Lifecycle).
 type Closer interface {
 	Close() error
 }
