@@ -19,6 +19,14 @@
 //   - Another process's target (converge rollback, apply --allow-delete):
 //     followed as soon as the store's Watch reports it (within a second,
 //     by polling, for a store that cannot be watched).
+//   - Provider notifications: a provider that is a provider.Notifier (the
+//     file provider watches the files it manages) says a resource may have
+//     changed, and the engine the controller started reconciles it at once
+//     (a hand edit is healed without waiting for the resync). The engine
+//     serves them, from Run's start to its end.
+//   - Other writers' records, for an engine that shares its store
+//     (engine.Options.Shared, a cluster): the store's Watch feeds the
+//     engine, which reconciles what they touched.
 //
 // The revision lifecycle:
 //   - ChooseTarget picks the revision to converge for the manifests' one:
