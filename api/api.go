@@ -111,9 +111,10 @@ func (c *Config) defaults() {
 
 // Handler is the API's http.Handler.
 type Handler struct {
-	cfg   Config
-	mux   *http.ServeMux
-	token [sha256.Size]byte
+	cfg    Config
+	mux    *http.ServeMux
+	routes []string // the mux's patterns, in order
+	token  [sha256.Size]byte
 	// streams is closed by CloseStreams: every stream ends.
 	streams   chan struct{}
 	closeOnce sync.Once
@@ -138,11 +139,11 @@ func New(cfg Config) *Handler {
 			inner.ServeHTTP(w, r)
 		})
 	}
-	route := func(pattern string, fn handlerFunc) { h.mux.Handle(pattern, timed(cfg.Timeout, fn)) }
+	route := func(pattern string, fn handlerFunc) { h.handle(pattern, timed(cfg.Timeout, fn)) }
 	route("GET /healthz", h.healthz)
 	route("GET /readyz", h.readyz)
 	if cfg.Metrics != nil {
-		h.mux.Handle("GET /metrics", http.TimeoutHandler(cfg.Metrics, cfg.Timeout, "timed out"))
+		h.handle("GET /metrics", http.TimeoutHandler(cfg.Metrics, cfg.Timeout, "timed out"))
 	}
 	route("GET /api/v1/resources", h.resources)
 	route("GET /api/v1/resources/{kind}/{name}", h.resource)
@@ -150,13 +151,19 @@ func New(cfg Config) *Handler {
 	route("GET /api/v1/revisions", h.revisions)
 	route("GET /api/v1/revisions/{hash}", h.revision)
 	route("GET /api/v1/events", h.events)
-	h.mux.Handle("GET /api/v1/plan", timed(cfg.PlanTimeout, h.plan))
+	h.handle("GET /api/v1/plan", timed(cfg.PlanTimeout, h.plan))
 	route("POST /api/v1/reconcile", h.reconcileAll)
 	route("POST /api/v1/rollback", h.rollback)
 	route("GET /api/v1/cluster", h.cluster)
-	h.mux.Handle("GET /api/v1/stream", h.serve(h.stream))
+	h.handle("GET /api/v1/stream", h.serve(h.stream))
 	h.routeUI()
 	return h
+}
+
+// handle routes pattern to hh.
+func (h *Handler) handle(pattern string, hh http.Handler) {
+	h.routes = append(h.routes, pattern)
+	h.mux.Handle(pattern, hh)
 }
 
 // CloseStreams ends every stream, those open and those to come: a server

@@ -29,11 +29,11 @@ func (h *Handler) routeUI() {
 	if err != nil {
 		panic(err)
 	}
-	h.mux.Handle("GET /{$}", uiHeaders(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	h.handle("GET /{$}", uiHeaders(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_, _ = w.Write(index)
 	})))
-	h.mux.Handle("GET /ui/", uiHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h.handle("GET /ui/", uiHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/ui/" || r.URL.Path == "/ui/index.html" {
 			http.Redirect(w, r, "/", http.StatusMovedPermanently)
 			return
