@@ -489,7 +489,9 @@ spec: {path: top.txt, content: t}
 		t.Fatal(err)
 	}
 	began := time.Now()
-	r := e.run("destroy", "--yes")
+	// (--timeout: a destroy that retried would fail the test in 30 s,
+	// not hang it for the default 10 minutes)
+	r := e.run("destroy", "--yes", "--timeout", "30s")
 	took := time.Since(began)
 	if r.code != 1 {
 		t.Errorf("destroy over a foreign file: got exit %d; want 1\n%s", r.code, r)
