@@ -7,7 +7,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
+	"time"
 
+	"github.com/convergehq/converge/controller"
 	"github.com/convergehq/converge/engine"
 	"github.com/convergehq/converge/examples/custom-provider/kv"
 	"github.com/convergehq/converge/manifest"
@@ -86,9 +89,10 @@ func Example() {
 	// db=db-host v1
 }
 
-// Run as a daemon, as converge run does: start the workers once, then set
-// a new target whenever the manifests change and resync now and then to
-// find drift.
+// Run as a daemon, as converge run does: the controller targets the
+// manifests' revision, loads them again on every Reload (and, given Paths,
+// whenever the files change), observes everything every Resync to find
+// drift, and judges each revision; Run returns when ctx ends.
 func Example_daemon() {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -98,44 +102,60 @@ func Example_daemon() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	eng := engine.New(reg, memory.New(), engine.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err := eng.Load(ctx); err != nil { // the records of earlier runs
-		log.Fatal(err)
-	}
-	wg := eng.Start(ctx)
-
-	value := func() any {
-		obs, _ := entries.Observe(ctx, provider.Request{Spec: map[string]any{"key": "db-host"}})
-		return obs.State["value"]
-	}
-	for _, host := range []string{"db.internal", "db2.internal"} {
-		// A file watcher would load the manifests again on each change.
-		rv, err := manifest.LoadBytes(map[string][]byte{"db.yaml": []byte(
+	var mu sync.Mutex
+	host := "db.internal"
+	load := func() (*manifest.Revision, error) { // manifest.Load, for files
+		mu.Lock()
+		defer mu.Unlock()
+		return manifest.LoadBytes(map[string][]byte{"db.yaml": []byte(
 			"kind: kv.Entry\nmetadata: {name: db}\nspec: {key: db-host, value: " + host + "}\n")}, reg)
-		if err != nil {
-			log.Fatal(err) // a daemon logs it and keeps its current target
-		}
-		if err := eng.SetTarget(ctx, rv); err != nil {
-			log.Fatal(err)
-		}
-		if err := eng.WaitIdle(ctx); err != nil { // only so that the example can print
-			log.Fatal(err)
-		}
-		fmt.Println(value())
 	}
+	rv, err := load()
+	if err != nil {
+		log.Fatal(err) // report invalid manifests before starting
+	}
+	st := memory.New()
+	quiet := slog.New(slog.DiscardHandler)
+	c := controller.New(engine.New(reg, st, engine.Options{Logger: quiet}), st, controller.Options{
+		Load:   load,
+		Guard:  engine.Guard{MaxDelete: engine.DeleteLimit{Percent: 50, IsPercent: true}},
+		Resync: 50 * time.Millisecond, // 30s by default
+		Logger: quiet,
+	})
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx, rv) }()
+
+	// Only so that the example can print: wait until the entry holds want.
+	await := func(want string) {
+		for {
+			obs, _ := entries.Observe(ctx, provider.Request{Spec: map[string]any{"key": "db-host"}})
+			if obs.State["value"] == want {
+				fmt.Println(want)
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	await("db.internal")
+
+	// The manifests change; Reload (a SIGHUP, an API call) converges them.
+	mu.Lock()
+	host = "db2.internal"
+	mu.Unlock()
+	c.Reload()
+	await("db2.internal")
 
 	// Someone changes the entry behind converge's back; the next resync
 	// observes every resource again and puts it back.
 	if _, err := entries.Update(ctx, provider.Request{Spec: map[string]any{"key": "db-host", "value": "defaced", "secret": ""}}); err != nil {
 		log.Fatal(err)
 	}
-	eng.ResyncAll()
-	if err := eng.WaitIdle(ctx); err != nil {
+	await("db2.internal")
+
+	cancel() // Run lets the calls in flight finish and saves the state
+	if err := <-done; err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(value())
-
-	eng.Stop(wg) // finishes the calls in flight and saves the state
 	// Output:
 	// db.internal
 	// db2.internal
