@@ -36,7 +36,7 @@ var (
 	etcdErr      error
 )
 
-func testEtcd(t *testing.T) string {
+func testEtcd(t testing.TB) string {
 	t.Helper()
 	etcdOnce.Do(func() {
 		if etcdDir, etcdErr = os.MkdirTemp("", "converge-etcd-"); etcdErr != nil {
@@ -66,7 +66,7 @@ func stopEtcd() {
 // fleet is a cluster for a test: cloudsim, an etcd prefix, a state key,
 // a manifest directory, and the converge nodes started on them.
 type fleet struct {
-	t         *testing.T
+	t         testing.TB
 	sim       *cloudsim.Server
 	simURL    string
 	endpoint  string
@@ -79,7 +79,7 @@ type fleet struct {
 	ports     map[string]string
 }
 
-func newFleet(t *testing.T, latency time.Duration) *fleet {
+func newFleet(t testing.TB, latency time.Duration) *fleet {
 	t.Helper()
 	sim := cloudsim.New(cloudsim.Config{DisableIdempotency: true, Seed: 1})
 	if latency > 0 {
@@ -110,7 +110,7 @@ func newFleet(t *testing.T, latency time.Duration) *fleet {
 
 // buckets writes n bucket manifests (b-000, b-001, ...) from first on
 // into dir, replacing what was there.
-func buckets(t *testing.T, dir string, first, n int) []string {
+func buckets(t testing.TB, dir string, first, n int) []string {
 	t.Helper()
 	var b strings.Builder
 	var ids []string

@@ -61,7 +61,7 @@ type proc struct {
 	err            error         // Wait's error, once done is closed
 }
 
-func start(t *testing.T, args ...string) *proc {
+func start(t testing.TB, args ...string) *proc {
 	t.Helper()
 	p := &proc{cmd: exec.Command(binary, args...), stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
@@ -106,7 +106,7 @@ func (p *proc) code() int {
 }
 
 // bin runs the converge binary to completion.
-func bin(t *testing.T, args ...string) result {
+func bin(t testing.TB, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -191,7 +191,7 @@ func (s *syncBuffer) String() string {
 
 // eventually polls cond every few milliseconds until it returns "" or the
 // deadline passes, then fails with cond's last explanation.
-func eventually(t *testing.T, within time.Duration, what string, cond func() string) {
+func eventually(t testing.TB, within time.Duration, what string, cond func() string) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	tick := time.NewTicker(20 * time.Millisecond)
