@@ -51,10 +51,13 @@ func (p *Provider) clean(path string) (string, error) {
 	if strings.IndexByte(path, 0) >= 0 {
 		return "", fmt.Errorf("path %s contains a NUL byte", quote(path))
 	}
-	for _, c := range split(path) {
-		if len(c) > maxName {
-			return "", fmt.Errorf("name %s... in the path is %d bytes; a file name holds at most %d", quote(c[:32]), len(c), maxName)
-		}
+	if c := longName(path); c != "" {
+		return "", fmt.Errorf("name %s... in the path is %d bytes; a file name holds at most %d", quote(c[:32]), len(c), maxName)
+	}
+	if !filepath.IsAbs(path) && filepath.Clean(path) == path && path != "." && path != ".." && !strings.HasPrefix(path, ".."+string(filepath.Separator)) {
+		// Relative, clean and not climbing out: it is its own answer
+		// (the common case, and every canonical path).
+		return path, nil
 	}
 	abs := path
 	if !filepath.IsAbs(abs) {
@@ -69,6 +72,20 @@ func (p *Provider) clean(path string) (string, error) {
 		return "", fmt.Errorf("path %q is the root %s itself; name an object below it", path, p.root)
 	}
 	return rel, nil
+}
+
+// longName returns the first name in path longer than maxName, or "".
+func longName(path string) string {
+	start := 0
+	for i := 0; i <= len(path); i++ {
+		if i == len(path) || path[i] == filepath.Separator {
+			if i-start > maxName {
+				return path[start:i]
+			}
+			start = i + 1
+		}
+	}
+	return ""
 }
 
 // inside reports whether the absolute, clean path abs lies in the root (or is

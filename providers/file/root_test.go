@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -178,5 +179,46 @@ func TestRootReplacedLeftoversListedAgain(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"a.txt"}, entries(t, root)); diff != "" {
 		t.Errorf("new root (-want +got):\n%s", diff)
+	}
+}
+
+// clean gives every path the answer of its full computation (joined to
+// the root, cleaned and made relative again), the paths it takes as they
+// are included.
+func TestCleanPaths(t *testing.T) {
+	p, root, _ := newTestProvider(t)
+	long := strings.Repeat("n", maxName+1)
+	tests := map[string]struct{ want, err string }{
+		"a":                  {want: "a"},
+		"a/b/c.txt":          {want: "a/b/c.txt"},
+		"./a/b":              {want: "a/b"},
+		"a//b/":              {want: "a/b"},
+		"a/./b/../c":         {want: "a/c"},
+		"..a/b":              {want: "..a/b"},
+		"a/..b":              {want: "a/..b"},
+		root + "/x/y":        {want: "x/y"},
+		"..":                 {err: "outside the root"},
+		"../x":               {err: "outside the root"},
+		"a/../../x":          {err: "outside the root"},
+		".":                  {err: "is the root"},
+		"a/..":               {err: "is the root"},
+		root:                 {err: "is the root"},
+		"/elsewhere":         {err: "outside the root"},
+		"":                   {err: "path is empty"},
+		"a\x00b":             {err: "NUL byte"},
+		"d/" + long + "/f":   {err: "a file name holds at most 255"},
+		"d/" + long[1:]:      {want: "d/" + long[1:]},
+		long[1:] + "/" + "f": {want: long[1:] + "/f"},
+	}
+	for path, tt := range tests {
+		got, err := p.clean(path)
+		switch {
+		case tt.err != "":
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("clean(%q) = %q, %v; want an error with %q", path, got, err, tt.err)
+			}
+		case err != nil || got != tt.want:
+			t.Errorf("clean(%q) = %q, %v; want %q", path, got, err, tt.want)
+		}
 	}
 }
