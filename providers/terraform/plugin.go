@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,10 +61,24 @@ type instance struct {
 	calls sync.WaitGroup
 }
 
+// pluginEnv is the environment a plugin gets of converge's: all of it (a
+// provider reads its credentials there, as under Terraform) but converge's
+// own settings, CONVERGE_*, which hold the state key and the API token:
+// a plugin is another program, and has no use for them.
+func pluginEnv(environ []string) []string {
+	out := make([]string, 0, len(environ))
+	for _, kv := range environ {
+		if !strings.HasPrefix(kv, "CONVERGE_") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
 // launch starts the plugin and connects to it.
 func (p *Provider) launch() (*instance, error) {
 	cmd := exec.Command(p.opts.Path)
-	env := append(os.Environ(), "TF_LOG_PROVIDER="+tfLogLevel(p.log))
+	env := append(pluginEnv(os.Environ()), "TF_LOG_PROVIDER="+tfLogLevel(p.log))
 	env = append(env, p.opts.Env...)
 	if p.opts.MemoryLimit > 0 {
 		// The Go runtime's soft limit: Go plugins (nearly all) collect
