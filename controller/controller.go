@@ -460,9 +460,10 @@ type revisionWatch struct {
 	c       *Controller
 	watched bool // the store's Watch reports target changes: no polling
 
-	current string // the target being watched
-	settled bool   // current converged or failed: nothing more to judge
-	proven  bool   // current converged at some point: never failed automatically
+	current string    // the target being watched
+	since   time.Time // when current became the engine's target: A, B, A again between two ticks is a new A
+	settled bool      // current converged or failed: nothing more to judge
+	proven  bool      // current converged at some point: never failed automatically
 }
 
 func (w *revisionWatch) tick(ctx context.Context) {
@@ -478,8 +479,8 @@ func (w *revisionWatch) tick(ctx context.Context) {
 		}
 	}
 	p := c.e.Progress()
-	if p.Revision != w.current {
-		w.current, w.settled = p.Revision, false
+	if p.Revision != w.current || !p.Since.Equal(w.since) {
+		w.current, w.since, w.settled = p.Revision, p.Since, false
 		w.proven = p.Revision != "" && c.e.Proven(ctx, p.Revision)
 	}
 	if p.Revision == "" || w.settled {
