@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"strconv"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -186,7 +187,13 @@ func TestHistoryAndRollback(t *testing.T) {
 // the rollback: the end state is exactly the last known good one.
 func TestAutoRollbackSurvivesKill(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
-	t.Logf("kill delays seeded with %d", seed)
+	if v := os.Getenv("CONVERGE_KILL_SEED"); v != "" {
+		var err error
+		if seed, err = strconv.ParseUint(v, 10, 64); err != nil {
+			t.Fatalf("CONVERGE_KILL_SEED=%q: %v", v, err)
+		}
+	}
+	t.Logf("kill delays seeded with %d (replay with CONVERGE_KILL_SEED=%d)", seed, seed)
 	rng := rand.New(rand.NewPCG(seed, 1))
 	e := newEnv(t)
 	outside := t.TempDir()
