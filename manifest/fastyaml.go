@@ -34,6 +34,9 @@ type fastParser struct {
 	// column's place on the current line: the position colPos of the line
 	// starting at colLine is at column col.
 	colLine, colPos, col int
+	// scanned counts the bytes column has counted since reset: at most
+	// about the source's length when counting resumes as it should.
+	scanned int
 
 	nodes []yaml.Node // current chunk of nodes
 	ptrs  []*yaml.Node
@@ -93,7 +96,7 @@ func (p *fastParser) parse(src string) (docs []*yaml.Node, ok bool) {
 
 func (p *fastParser) reset(src string) {
 	p.src, p.depth = src, 0
-	p.colLine = -1
+	p.colLine, p.scanned = -1, 0
 	p.spare = append(p.spare, p.used...)
 	p.used = p.used[:0]
 	p.nodes = nil
@@ -413,6 +416,7 @@ func (p *fastParser) column(i int) int {
 	if p.colLine != p.pos || i < p.colPos {
 		p.colLine, p.colPos, p.col = p.pos, p.pos, 1
 	}
+	p.scanned += i - p.colPos
 	p.col += utf8.RuneCountInString(p.src[p.colPos:i])
 	p.colPos = i
 	return p.col

@@ -66,3 +66,19 @@ func TestFlowListCostIsLinear(t *testing.T) {
 		}
 	}
 }
+
+// TestFlowListColumnsAreCountedOnce: the columns of a long flow list's
+// items are counted resuming from the last one, so the bytes counted stay
+// about the line's length. Counting each from the start of the line (a
+// regression that allocates nothing, so that the test above misses it)
+// counts the line once per item: about 10,000 times here.
+func TestFlowListColumnsAreCountedOnce(t *testing.T) {
+	src, _ := flowListDoc(flowListItems(480))
+	var p fastParser
+	if _, ok := fastDocs(&p, src); !ok {
+		t.Fatal("premise: the fast parser fell back on the 480 KB flow list")
+	}
+	if p.scanned == 0 || p.scanned > 2*len(src) {
+		t.Errorf("column counted %d bytes of a %d-byte source; want at most twice its length (and the premise that it counted any)", p.scanned, len(src))
+	}
+}
