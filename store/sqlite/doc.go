@@ -30,9 +30,12 @@
 //     every Open refuses (with an error wrapping ErrForeign, leaving the
 //     file alone) an empty file, a file that is not SQLite, and a database
 //     with another application_id, or none and not converge's tables.
-//   - Durability: the database runs in WAL mode with synchronous=NORMAL; a
-//     write that returned nil survives a crash of the process (not
-//     necessarily a power loss before the next checkpoint).
+//   - Durability: the database runs in WAL mode, and the writer's
+//     connection with synchronous=FULL: every group commit syncs the WAL to
+//     the disk before any of its writes is answered, so a write that
+//     returned nil survives a crash of the process and a power loss. A
+//     deferred write is as durable once a later synchronous write or Flush
+//     returned; before, a crash may lose it.
 //   - Group commit: PutRecord, DeleteRecord, AddEvent and every other write
 //     are queued to one writer goroutine, which commits everything waiting in
 //     one transaction and then answers each caller with its own result. A

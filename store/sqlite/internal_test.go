@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -108,5 +109,31 @@ func TestCommitAttributesErrors(t *testing.T) {
 	}
 	if _, err := d.GetRecord(t.Context(), "a.A/2"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("GetRecord(cancelled write) = %v; want store.ErrNotFound", err)
+	}
+}
+
+// TestWriterSyncsEveryCommit checks the premise of the durability of
+// acknowledged writes: the writer's connection syncs the WAL at every
+// commit (synchronous=FULL), so that an intent answered before a provider
+// call survives a power loss, while readers, which never commit, keep
+// NORMAL.
+func TestWriterSyncsEveryCommit(t *testing.T) {
+	d, err := Open(t.Context(), filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer d.Close()
+	const normal, full = 1, 2
+	for name, tt := range map[string]struct {
+		db   *sql.DB
+		want int
+	}{"writer": {d.writeDB, full}, "readers": {d.read, normal}} {
+		var got int
+		if err := tt.db.QueryRowContext(t.Context(), `PRAGMA synchronous`).Scan(&got); err != nil {
+			t.Fatalf("%s: PRAGMA synchronous: %v", name, err)
+		}
+		if got != tt.want {
+			t.Errorf("%s: synchronous = %d; want %d", name, got, tt.want)
+		}
 	}
 }
