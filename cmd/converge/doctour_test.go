@@ -69,7 +69,7 @@ import (
 // In a background command, NAME=VALUE words before the command are its
 // environment (FAIL=2 python3 hook.py 9099). A background process whose
 // Ctrl-C the document does not show is killed when the run ends.
-var tourDocs = []string{"../../README.md", "../../docs/drift-and-rollback.md", "../../docs/cli.md", "../../docs/operations.md"}
+var tourDocs = []string{"../../README.md", "../../docs/drift-and-rollback.md", "../../docs/cli.md", "../../docs/operations.md", "../../docs/api.md"}
 
 func TestDocsRun(t *testing.T) {
 	if testing.Short() {
