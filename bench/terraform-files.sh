@@ -13,7 +13,8 @@
 # converge binary (an earlier build) to run the same steps in the same run,
 # in a column of its own. It prints a Markdown table of seconds (and peak
 # memory), with converge's time over the raw bound; the no-op plan and the
-# raw read are the median of 5 runs, every other step runs once.
+# raw read are the median of 5 runs (with CONVERGE_BASELINE, of both builds
+# and the raw read in turn, over one state), every other step runs once.
 set -euo pipefail
 
 n=${1:-1000}
@@ -130,7 +131,19 @@ converge_steps() {
 	manifests "$dir/m" file file
 	t[apply]=$(cvrun apply -f m)
 	t[mem]=$(peak)
-	t[plan]=$(cvrun5 plan -f m)
+	if [[ $3 == cv && -n ${CONVERGE_BASELINE:-} ]]; then
+		# The no-op plan of both builds over this one state, alternately,
+		# and the raw read between them.
+		local k
+		for ((k = 0; k < 5; k++)); do
+			cvrun plan -f m >>"$work/plan.cv"
+			(cd "$dir" && seconds "$CONVERGE_BASELINE" plan -f m --root root --state state.db) >>"$work/plan.bl"
+			seconds "$work/rawfiles" read "$work/raw" "$n" >>"$work/plan.raw"
+		done
+		t[plan]=$(sort -n "$work/plan.cv" | sed -n 3p)
+	else
+		t[plan]=$(cvrun5 plan -f m)
+	fi
 	manifests "$dir/m" FILE file
 	t[ends]=$(cvrun apply -f m)
 	manifests "$dir/m" FILE FILE
@@ -153,11 +166,11 @@ if [[ -n ${CONVERGE_BASELINE:-} ]]; then
 	sleep 31
 	converge_steps "$CONVERGE_BASELINE" "$work/bl" bl
 	blmem=${bl[mem]}
-	# The raw bound once more, after both: the ratios take the mean.
+	bl[plan]=$(sort -n "$work/plan.bl" | sed -n 3p) # beside converge's, above
+	raw[plan]=$(sort -n "$work/plan.raw" | sed -n 3p)
+	# The raw write once more, after both: the ratios take the mean.
 	r1=$(seconds "$work/rawfiles" write "$work/raw2" "$n")
-	r2=$(median5 "$work/rawfiles" read "$work/raw2" "$n")
 	raw[apply]=$(awk -v a="${raw[apply]}" -v b="$r1" 'BEGIN { printf "%.3f", (a + b) / 2 }')
-	raw[plan]=$(awk -v a="${raw[plan]}" -v b="$r2" 'BEGIN { printf "%.3f", (a + b) / 2 }')
 fi
 
 # Terraform, when it can run here.
