@@ -39,8 +39,6 @@ var textFlowAllowed = map[string]struct {
 		`tells an observe error already prefixed by "observe <id>": the same wrapping once in call removes it`},
 	"controller/describe.go Describe strings.TrimPrefix": {1,
 		"the drift diff is only in the DriftDetected message: a record field carrying the diff is proposed"},
-	"cmd/converge/commands.go printReport strings.Contains": {1,
-		"engine.Failure has no class: a Failure.Class field (Conflict suggests adopt) is proposed"},
 	"manifest/load.go parseFile strings.TrimPrefix": {1,
 		"yaml.v3 reports a syntax error as text only; the prefix is cut for the message shown, nothing is decided on it"},
 }

@@ -149,14 +149,14 @@ func (e *Engine) partial(ctx context.Context, r *store.Record, res provider.Resu
 func (e *Engine) create(ctx context.Context, s snapshot, a plan.Action) result {
 	r, err := e.intend(ctx, s, store.OpCreate, store.PhaseCreating)
 	if err != nil {
-		return e.fail(ctx, s, err, "create")
+		return e.fail(ctx, s, err, stepCreate)
 	}
 	res, err := e.createObject(ctx, s, r)
 	if err != nil {
 		if len(res.Private) > 0 {
 			e.partial(ctx, r, res)
 		}
-		return e.fail(ctx, s, err, "create")
+		return e.fail(ctx, s, err, stepCreate)
 	}
 	r.Origin = store.OriginCreated
 	e.applied(r, s, res.Outputs, res.Private)
@@ -165,7 +165,7 @@ func (e *Engine) create(ctx context.Context, s snapshot, a plan.Action) result {
 		r.Message = "not ready: " + res.NotReady
 	}
 	if err := e.putRecord(ctx, r); err != nil {
-		return e.fail(ctx, s, err, "create")
+		return e.fail(ctx, s, err, stepCreate)
 	}
 	switch {
 	case res.NotReady != "":
@@ -182,7 +182,7 @@ func (e *Engine) create(ctx context.Context, s snapshot, a plan.Action) result {
 func (e *Engine) update(ctx context.Context, s snapshot, a plan.Action) result {
 	r, err := e.intend(ctx, s, store.OpUpdate, store.PhaseUpdating)
 	if err != nil {
-		return e.fail(ctx, s, err, "update")
+		return e.fail(ctx, s, err, stepUpdate)
 	}
 	req := e.request(s, r)
 	var res provider.Result
@@ -202,7 +202,7 @@ func (e *Engine) update(ctx context.Context, s snapshot, a plan.Action) result {
 				e.log.Error("save the object a failed update changed", "resource", r.ID, "err", err)
 			}
 		}
-		return e.fail(ctx, s, err, "update")
+		return e.fail(ctx, s, err, stepUpdate)
 	}
 	e.applied(r, s, res.Outputs, res.Private)
 	if res.NotReady != "" {
@@ -210,7 +210,7 @@ func (e *Engine) update(ctx context.Context, s snapshot, a plan.Action) result {
 		r.Message = "not ready: " + res.NotReady
 	}
 	if err := e.putRecord(ctx, r); err != nil {
-		return e.fail(ctx, s, err, "update")
+		return e.fail(ctx, s, err, stepUpdate)
 	}
 	if a.Drift {
 		e.event(ctx, s.in.ID, store.Normal, store.ReasonDriftCorrected, "corrected: "+formatDiff(a.Diff))
@@ -226,7 +226,7 @@ func (e *Engine) update(ctx context.Context, s snapshot, a plan.Action) result {
 func (e *Engine) replace(ctx context.Context, s snapshot, a plan.Action) result {
 	r, err := e.intend(ctx, s, store.OpReplace, store.PhaseReplacing)
 	if err != nil {
-		return e.fail(ctx, s, err, "replace")
+		return e.fail(ctx, s, err, stepReplace)
 	}
 	old := store.Instance{Spec: r.AppliedSpec, Outputs: r.Outputs, Private: r.Private}
 	// Create first when the kind says so, always or when other resources
@@ -237,12 +237,12 @@ func (e *Engine) replace(ctx context.Context, s snapshot, a plan.Action) result 
 	if !createFirst && r.AppliedSpec != nil {
 		del := provider.Request{ID: s.in.ID, Kind: s.in.Kind, Name: s.in.Name, Spec: old.Spec, Outputs: old.Outputs, Private: old.Private, IdempotencyKey: r.Pending.Key}
 		if err := e.call(ctx, s, func(ctx context.Context) error { return s.provider.Delete(ctx, del) }, &e.stats.Deletes); err != nil {
-			return e.fail(ctx, s, err, "replace (delete old)")
+			return e.fail(ctx, s, err, stepReplaceDeleteOld)
 		}
 		// The old object is gone: from now on a crash must lead to a create.
 		r.AppliedSpec, r.Outputs, r.Private = nil, nil, nil
 		if err := e.putRecordSync(ctx, r); err != nil {
-			return e.fail(ctx, s, err, "replace")
+			return e.fail(ctx, s, err, stepReplace)
 		}
 	}
 	res, err := e.createObject(ctx, s, r)
@@ -257,7 +257,7 @@ func (e *Engine) replace(ctx context.Context, s snapshot, a plan.Action) result 
 			r.AppliedSpec = nil
 			e.partial(ctx, r, res)
 		}
-		return e.fail(ctx, s, err, "replace (create new)")
+		return e.fail(ctx, s, err, stepReplaceCreateNew)
 	}
 	if createFirst && old.Spec != nil && !sameObject(old.Private, res.Private) {
 		r.Deposed = append(r.Deposed, old)
@@ -269,7 +269,7 @@ func (e *Engine) replace(ctx context.Context, s snapshot, a plan.Action) result 
 		r.Message = "not ready: " + res.NotReady
 	}
 	if err := e.putRecord(ctx, r); err != nil {
-		return e.fail(ctx, s, err, "replace")
+		return e.fail(ctx, s, err, stepReplace)
 	}
 	e.event(ctx, s.in.ID, store.Normal, store.ReasonReplaced, "replaced: "+formatDiff(a.Diff))
 	return e.becameReady(s, res.NotReady, r)
@@ -288,7 +288,7 @@ func (e *Engine) delete(ctx context.Context, s snapshot, a plan.Action) result {
 	}
 	r, err := e.intend(ctx, s, op, phase)
 	if err != nil {
-		return e.fail(ctx, s, err, "delete")
+		return e.fail(ctx, s, err, stepDelete)
 	}
 	for len(r.Deposed) > 0 {
 		d := r.Deposed[0]
@@ -300,18 +300,18 @@ func (e *Engine) delete(ctx context.Context, s snapshot, a plan.Action) result {
 		}
 		req := provider.Request{ID: s.in.ID, Kind: s.in.Kind, Name: s.in.Name, Spec: d.Spec, Outputs: d.Outputs, Private: d.Private, IdempotencyKey: r.Pending.Key}
 		if err := e.call(ctx, s, func(ctx context.Context) error { return s.provider.Delete(ctx, req) }, &e.stats.Deletes); err != nil {
-			return e.fail(ctx, s, err, "delete replaced object")
+			return e.fail(ctx, s, err, stepDeleteReplaced)
 		}
 		r.Deposed = r.Deposed[1:]
 		if err := e.putRecord(ctx, r); err != nil {
-			return e.fail(ctx, s, err, "delete")
+			return e.fail(ctx, s, err, stepDelete)
 		}
 	}
 	if a.Deposed {
 		r.Pending = nil
 		r.Phase = store.PhaseReady
 		if err := e.putRecord(ctx, r); err != nil {
-			return e.fail(ctx, s, err, "delete")
+			return e.fail(ctx, s, err, stepDelete)
 		}
 		e.event(ctx, s.in.ID, store.Normal, store.ReasonDeletedReplaced, "deleted the object it replaced")
 		return e.becameReady(s, "", r)
@@ -322,11 +322,11 @@ func (e *Engine) delete(ctx context.Context, s snapshot, a plan.Action) result {
 			req.Spec = r.Pending.Spec
 		}
 		if err := e.call(ctx, s, func(ctx context.Context) error { return s.provider.Delete(ctx, req) }, &e.stats.Deletes); err != nil {
-			return e.fail(ctx, s, err, "delete")
+			return e.fail(ctx, s, err, stepDelete)
 		}
 	}
 	if err := e.deleteRecord(ctx, s.in.ID); err != nil {
-		return e.fail(ctx, s, err, "delete")
+		return e.fail(ctx, s, err, stepDelete)
 	}
 	msg := "deleted: " + a.Reason
 	if s.in.Destroy {
@@ -339,7 +339,7 @@ func (e *Engine) delete(ctx context.Context, s snapshot, a plan.Action) result {
 
 // fail records err on the resource, per its class, and reports it to the
 // worker, which decides when to retry ([Engine.next]).
-func (e *Engine) fail(ctx context.Context, s snapshot, err error, op string) result {
+func (e *Engine) fail(ctx context.Context, s snapshot, err error, op step) result {
 	id := s.in.ID
 	class, _ := provider.Classify(err)
 	switch {
@@ -365,7 +365,7 @@ func (e *Engine) fail(ctx context.Context, s snapshot, err error, op string) res
 	in.Record = cur
 	r := e.base(in)
 	r.Attempts++
-	if r.Pending != nil && r.Pending.Op == store.OpCreate && op != "adopt" {
+	if r.Pending != nil && r.Pending.Op == store.OpCreate && op != stepAdopt {
 		// Whether this create may have taken effect decides how soon the
 		// next one may go (see pendingAmbiguousCreate). (A refusal to
 		// adopt, or to create again after an interrupted create, made no
@@ -381,7 +381,7 @@ func (e *Engine) fail(ctx context.Context, s snapshot, err error, op string) res
 			r.Pending.Ambiguous = true
 		}
 		if r.LastError == "" {
-			r.LastError = op + ": " + errRunDeadline.Error()
+			r.LastError = string(op) + ": " + errRunDeadline.Error()
 		}
 		r.Message = r.LastError    // the intent cleared it
 		r.Phase = store.PhaseError // not in progress any more
@@ -392,8 +392,8 @@ func (e *Engine) fail(ctx context.Context, s snapshot, err error, op string) res
 		return result{}
 	}
 	r.LastError = e.clean(err.Error())
-	if !strings.HasPrefix(r.LastError, strings.Fields(op)[0]+" ") {
-		r.LastError = op + ": " + r.LastError
+	if !strings.HasPrefix(r.LastError, op.verb()+" ") { // the provider named it
+		r.LastError = string(op) + ": " + r.LastError
 	}
 	r.ErrorClass = class.String()
 	r.LastReconcile = e.opts.Clock.Now()

@@ -22,6 +22,11 @@ type Failure struct {
 	ID      string      `json:"id"`
 	Phase   store.Phase `json:"phase"`
 	Message string      `json:"message"`
+	// Class is the class of the error the resource last failed with
+	// (ClassConflict: an object converge did not create is in the way,
+	// and converge adopt takes it over); retryable, and left out of JSON,
+	// when it has none.
+	Class provider.Class `json:"class,omitempty"`
 }
 
 // Report is the outcome of Apply.
@@ -191,7 +196,7 @@ func (e *Engine) report(rv *manifest.Revision) Report {
 				if msg == "" {
 					msg = r.LastError
 				}
-				rep.Failures = append(rep.Failures, Failure{ID: res.ID, Phase: r.Phase, Message: summarize(msg)})
+				rep.Failures = append(rep.Failures, Failure{ID: res.ID, Phase: r.Phase, Message: summarize(msg), Class: provider.ParseClass(r.ErrorClass)})
 			}
 		}
 	}

@@ -147,13 +147,13 @@ func (e *Engine) reconcile(ctx context.Context, id string) result {
 	rec := in.Record
 
 	if s.provider == nil {
-		return e.fail(ctx, s, provider.Terminal(fmt.Errorf("kind %s: %w", in.Kind, errNoProvider)), "reconcile")
+		return e.fail(ctx, s, provider.Terminal(fmt.Errorf("kind %s: %w", in.Kind, errNoProvider)), stepReconcile)
 	}
 	if s.specErr != nil {
-		return e.fail(ctx, s, provider.Terminal(s.specErr), "resolve")
+		return e.fail(ctx, s, provider.Terminal(s.specErr), stepResolve)
 	}
 	if len(in.WaitFor) == 0 && len(s.unresolved) > 0 {
-		return e.fail(ctx, s, provider.Terminalf("references not resolvable although %s are Ready: an output is missing", strings.Join(s.unresolved, ", ")), "resolve")
+		return e.fail(ctx, s, provider.Terminalf("references not resolvable although %s are Ready: an output is missing", strings.Join(s.unresolved, ", ")), stepResolve)
 	}
 
 	// Observe, unless the decision does not depend on it.
@@ -167,7 +167,7 @@ func (e *Engine) reconcile(ctx context.Context, id string) result {
 			return err
 		}, &e.stats.Observes)
 		if err != nil {
-			return e.fail(ctx, s, err, "observe")
+			return e.fail(ctx, s, err, stepObserve)
 		}
 		s.in.Observed = &obs
 		if pl, ok := s.provider.(provider.Planner); ok && wantsPlan(s.in) {
@@ -178,7 +178,7 @@ func (e *Engine) reconcile(ctx context.Context, id string) result {
 				return err
 			}, &e.stats.Plans)
 			if err != nil {
-				return e.fail(ctx, s, err, "plan")
+				return e.fail(ctx, s, err, stepPlan)
 			}
 			s.in.Planned = &planned
 		}
@@ -232,13 +232,13 @@ func (e *Engine) reconcile(ctx context.Context, id string) result {
 			r.AppliedHash = ""
 			r.Phase, r.Message = store.PhasePending, "imported; updating to the manifests"
 			if err := e.putRecordSync(ctx, r); err != nil {
-				return e.fail(ctx, s, err, "import")
+				return e.fail(ctx, s, err, stepImport)
 			}
 			e.event(ctx, id, store.Normal, store.ReasonAdopted, a.Reason+": now managed by converge")
 			return result{again: true}
 		}
 		if err := e.putRecord(ctx, r); err != nil {
-			return e.fail(ctx, s, err, "adopt")
+			return e.fail(ctx, s, err, stepAdopt)
 		}
 		e.event(ctx, id, store.Normal, store.ReasonAdopted, a.Reason+": now managed by converge")
 		return e.becameReady(s, in.Observed.NotReady, r)
@@ -252,7 +252,7 @@ func (e *Engine) reconcile(ctx context.Context, id string) result {
 		e.wakeDeps(rec)
 		return result{}
 	case plan.Conflict:
-		return e.fail(ctx, s, provider.Conflictf("%s", a.Reason), "adopt")
+		return e.fail(ctx, s, provider.Conflictf("%s", a.Reason), stepAdopt)
 	case plan.Drift:
 		r := e.base(in)
 		r.Phase = store.PhaseDrifted

@@ -461,7 +461,7 @@ func printReport(w io.Writer, rep engine.Report, destroy bool, err error, c colo
 	var conflicts []string
 	for _, f := range failures {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", f.ID, c.phase(f.Phase), f.Message)
-		if strings.Contains(f.Message, conflictWords) {
+		if f.Class == provider.ClassConflict {
 			conflicts = append(conflicts, f.ID)
 		}
 	}
@@ -471,10 +471,6 @@ func printReport(w io.Writer, rep engine.Report, destroy bool, err error, c colo
 			pluralWord(len(conflicts), "the object in conflict", "the objects in conflict"), pluralWord(len(conflicts), "it", "them"), strings.Join(conflicts, " "))
 	}
 }
-
-// conflictWords are in the message of a resource whose object converge
-// did not create and that differs from the manifests (see engine.Decide).
-const conflictWords = "was not created by converge, and differs"
 
 func newStatusCmd(g *globals) *cobra.Command {
 	var (
