@@ -395,7 +395,7 @@ func (e *Engine) fail(ctx context.Context, s snapshot, err error, op step) resul
 	if !strings.HasPrefix(r.LastError, op.verb()+" ") { // the provider named it
 		r.LastError = string(op) + ": " + r.LastError
 	}
-	r.ErrorClass = class.String()
+	r.ErrorClass = class
 	r.LastReconcile = e.opts.Clock.Now()
 	r.NextRetry = time.Time{} // the worker writes it when it schedules the retry
 	reason := store.ReasonFailed

@@ -262,7 +262,7 @@ func (e *Engine) recordAdopted(ctx context.Context, in Input, a Adoption) (*stor
 	r.Pending = nil
 	r.Phase = store.PhasePending
 	r.Attempts = 0
-	r.LastError, r.ErrorClass, r.FailedHash = "", "", ""
+	r.LastError, r.ErrorClass, r.FailedHash = "", provider.ClassRetryable, ""
 	r.NextRetry = time.Time{}
 	now := e.opts.Clock.Now()
 	r.LastReconcile = now

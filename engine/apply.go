@@ -196,7 +196,7 @@ func (e *Engine) report(rv *manifest.Revision) Report {
 				if msg == "" {
 					msg = r.LastError
 				}
-				rep.Failures = append(rep.Failures, Failure{ID: res.ID, Phase: r.Phase, Message: summarize(msg), Class: provider.ParseClass(r.ErrorClass)})
+				rep.Failures = append(rep.Failures, Failure{ID: res.ID, Phase: r.Phase, Message: summarize(msg), Class: r.ErrorClass})
 			}
 		}
 	}

@@ -74,7 +74,7 @@ func Decide(in Input) plan.Action {
 		a.Reason = "waiting for " + joinDeps(in.WaitFor)
 		return a
 	}
-	if rec != nil && rec.FailedHash != "" && rec.FailedHash == in.Desired.Hash && provider.ParseClass(rec.ErrorClass) == provider.ClassTerminal {
+	if rec != nil && rec.FailedHash != "" && rec.FailedHash == in.Desired.Hash && rec.ErrorClass == provider.ClassTerminal {
 		a.Type = plan.Blocked
 		a.Reason = "failed on this spec, not retried until it changes: " + rec.LastError
 		return a
@@ -221,7 +221,7 @@ func decideRemoved(a plan.Action, in Input, ours bool) plan.Action {
 		a.Reason = "never created"
 		return a
 	case in.Revision != "" && rec.FailedHash == removedHash(in.Revision) &&
-		provider.ParseClass(rec.ErrorClass).Blocks():
+		rec.ErrorClass.Blocks():
 		a.Type = plan.Blocked
 		a.Reason = "deleting it failed, not retried until the manifests change: " + rec.LastError
 		return a

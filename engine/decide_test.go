@@ -42,7 +42,7 @@ func TestDecide(t *testing.T) {
 	waiting := &store.Record{ID: "t.Thing/a", Phase: store.PhaseWaiting}
 	adopted := &store.Record{ID: "t.Thing/a", Origin: store.OriginAdopted, AppliedSpec: spec, AppliedHash: "h1"}
 	orphan := &store.Record{ID: "t.Thing/a", Origin: store.OriginCreated, AppliedSpec: spec, DeletionPolicy: manifest.DeletionOrphan}
-	failed := &store.Record{ID: "t.Thing/a", Phase: store.PhaseFailed, FailedHash: "h1", ErrorClass: "terminal", LastError: "bad"}
+	failed := &store.Record{ID: "t.Thing/a", Phase: store.PhaseFailed, FailedHash: "h1", ErrorClass: provider.ClassTerminal, LastError: "bad"}
 	deposed := &store.Record{ID: "t.Thing/a", Origin: store.OriginCreated, AppliedSpec: spec, AppliedHash: "h1", Deposed: []store.Instance{{Spec: map[string]any{"path": "old"}}}}
 
 	type want struct {

@@ -60,7 +60,7 @@ func TestFaultRetryableBackoff(t *testing.T) {
 			for k := 1; k <= tc.failures; k++ {
 				r := h.awaitRetry(e, id, k)
 				got = append(got, r.NextRetry.Sub(h.clk.Now()))
-				if r.ErrorClass != provider.ClassRetryable.String() || !strings.Contains(r.LastError, "connection refused") {
+				if r.ErrorClass != provider.ClassRetryable || !strings.Contains(r.LastError, "connection refused") {
 					t.Errorf("attempt %d: class %q, last error %q; want a retryable connection refused", k, r.ErrorClass, r.LastError)
 				}
 				calls := len(h.faulty.Calls())
@@ -151,7 +151,7 @@ func TestFaultRateLimitPausesProvider(t *testing.T) {
 			pollUntil(t, "a to be rate limited with its retry scheduled", func() bool {
 				var ok bool
 				r, ok = recordOf(e, a)
-				return ok && r.ErrorClass == provider.ClassRateLimited.String() && h.clk.Waiters() == 1
+				return ok && r.ErrorClass == provider.ClassRateLimited && h.clk.Waiters() == 1
 			})
 			if got, want := r.NextRetry, faultEpoch.Add(pause); !got.Equal(want) {
 				t.Errorf("NextRetry = %s; want %s", got, want)
@@ -212,11 +212,11 @@ func TestFaultTerminalIsNotRetried(t *testing.T) {
 	ready, _ := r.Condition("Ready")
 	type state struct {
 		Phase       store.Phase
-		ErrorClass  string
+		ErrorClass  provider.Class
 		FailedHash  string
 		ReadyStatus string
 	}
-	want := state{Phase: store.PhaseFailed, ErrorClass: provider.ClassTerminal.String(), FailedHash: res.Hash, ReadyStatus: "False"}
+	want := state{Phase: store.PhaseFailed, ErrorClass: provider.ClassTerminal, FailedHash: res.Hash, ReadyStatus: "False"}
 	if diff := cmp.Diff(want, state{r.Phase, r.ErrorClass, r.FailedHash, string(ready.Status)}); diff != "" {
 		t.Errorf("after a terminal error (-want +got):\n%s", diff)
 	}
@@ -264,7 +264,7 @@ func TestFaultHangTimesOutAndRetries(t *testing.T) {
 			h.start(e)
 
 			r := h.awaitRetry(e, id, 1)
-			if r.ErrorClass != provider.ClassRetryable.String() || !strings.Contains(r.LastError, "deadline exceeded") {
+			if r.ErrorClass != provider.ClassRetryable || !strings.Contains(r.LastError, "deadline exceeded") {
 				t.Errorf("class %q, last error %q; want a retryable deadline exceeded", r.ErrorClass, r.LastError)
 			}
 			var hung []error
@@ -540,7 +540,7 @@ func TestFaultTerminalDeleteIsNotRetried(t *testing.T) {
 	h.waitIdle(e)
 	h.setTarget(e, h.load(memDoc("a", "v1")))
 	h.waitIdle(e)
-	if r, _ := recordOf(e, b); r.Phase != store.PhaseFailed || r.ErrorClass != provider.ClassTerminal.String() {
+	if r, _ := recordOf(e, b); r.Phase != store.PhaseFailed || r.ErrorClass != provider.ClassTerminal {
 		t.Fatalf("b: phase %s, class %q; want Failed, terminal", r.Phase, r.ErrorClass)
 	}
 

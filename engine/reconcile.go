@@ -345,7 +345,7 @@ func (e *Engine) applied(r *store.Record, s snapshot, outputs map[string]any, pr
 	r.Phase = store.PhaseReady
 	r.Message = ""
 	r.Attempts = 0
-	r.LastError, r.ErrorClass, r.FailedHash = "", "", ""
+	r.LastError, r.ErrorClass, r.FailedHash = "", provider.ClassRetryable, ""
 	r.NextRetry = time.Time{}
 	r.LastReconcile = e.opts.Clock.Now()
 	r.SetCondition(store.Condition{Type: store.ConditionReady, Status: store.ConditionTrue, Reason: store.ReasonConverged, LastTransitionTime: r.LastReconcile})

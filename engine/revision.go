@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/convergehq/converge/manifest"
-	"github.com/convergehq/converge/provider"
 	"github.com/convergehq/converge/store"
 )
 
@@ -41,7 +40,7 @@ func (e *Engine) Progress() Progress {
 			converged = false
 		}
 		if rec != nil && rec.Phase == store.PhaseFailed && rec.FailedHash == r.Hash &&
-			provider.ParseClass(rec.ErrorClass).Blocks() {
+			rec.ErrorClass.Blocks() {
 			failed = append(failed, r.ID+": "+summarize(rec.LastError))
 		}
 	}

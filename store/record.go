@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"github.com/convergehq/converge/provider"
 	"time"
 )
 
@@ -118,10 +119,10 @@ type Record struct {
 	// Revision is the hash of the revision last applied.
 	Revision string `json:"revision,omitempty"`
 
-	Conditions []Condition `json:"conditions,omitempty"`
-	Attempts   int         `json:"attempts,omitempty"`
-	LastError  string      `json:"lastError,omitempty"`
-	ErrorClass string      `json:"errorClass,omitempty"`
+	Conditions []Condition    `json:"conditions,omitempty"`
+	Attempts   int            `json:"attempts,omitempty"`
+	LastError  string         `json:"lastError,omitempty"`
+	ErrorClass provider.Class `json:"errorClass,omitempty"` // its text form, "terminal"; empty is retryable
 	// FailedHash is the desired hash a terminal error happened on; the
 	// resource is not retried until its desired hash differs.
 	FailedHash string    `json:"failedHash,omitempty"`

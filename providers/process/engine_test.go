@@ -277,7 +277,7 @@ spec:
 			t.Errorf("last error %q does not say %q", lastErr, want)
 		}
 	}
-	if c := d.record(id).ErrorClass; c != provider.ClassRetryable.String() {
+	if c := d.record(id).ErrorClass; c != provider.ClassRetryable {
 		t.Errorf("error class %q; want %s", c, provider.ClassRetryable)
 	}
 

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/convergehq/converge/provider"
 	"github.com/convergehq/converge/store"
 )
 
@@ -114,7 +115,7 @@ func fullRecord() store.Record {
 		},
 		Attempts:   3,
 		LastError:  "boom",
-		ErrorClass: "retryable",
+		ErrorClass: provider.ClassRetryable,
 		FailedHash: "sha256:old",
 		NextRetry:  t0.Add(time.Minute),
 		Pending:    &store.Operation{Op: "update", Key: "k1", SpecHash: "sha256:abc", Started: t0},
