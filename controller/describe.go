@@ -133,19 +133,8 @@ func Describe(ctx context.Context, st store.Store, id string, opts DescribeOptio
 	if v.Events == nil {
 		v.Events = []store.Event{}
 	}
-	if standsDrifted(v.ResourceView) {
-		all, err := st.ListEvents(ctx, store.EventFilter{Resource: id})
-		if err != nil {
-			return DescribeView{}, err
-		}
-		for i := len(all) - 1; i >= 0; i-- {
-			if all[i].Reason == store.ReasonDriftDetected {
-				// The engine records the diff only in the message (a
-				// record field for it is proposed): cut it from there.
-				v.Drift = strings.TrimPrefix(all[i].Message, driftPrefix)
-				break
-			}
-		}
+	if recorded && standsDrifted(v.ResourceView) {
+		v.Drift = rec.Drift
 	}
 	return v, nil
 }
@@ -187,10 +176,6 @@ func standsDrifted(v ResourceView) bool {
 	}
 	return false
 }
-
-// driftPrefix begins the message of a DriftDetected event of an object
-// that differs (engine's driftMessage); the field diff follows it.
-const driftPrefix = "observed state differs from the last applied spec: "
 
 // maskSpec returns spec with the values of kind's sensitive fields
 // replaced by "(sensitive)" and the passwords in URLs redacted.

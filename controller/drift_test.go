@@ -59,6 +59,17 @@ func TestDescribeShowsTheDrift(t *testing.T) {
 	if want := `value: "two" -> "one"`; v.Drift != want {
 		t.Errorf("Drift = %q; want %q (the diff alone)", v.Drift, want)
 	}
+
+	// Put back by hand: the drift is resolved, and the record holds none.
+	mem.Set("mem.Object/a", map[string]any{"value": "one"})
+	apply()
+	rec, err := st.GetRecord(ctx, "mem.Object/a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := rec.Condition(store.ConditionDrifted); c.Status != store.ConditionFalse || rec.Drift != "" {
+		t.Errorf("after the drift resolved: Drifted %s, record drift %q; want False and none", c.Status, rec.Drift)
+	}
 }
 
 // TestStandsDrifted: a resource stands drifted by its phase, or by its

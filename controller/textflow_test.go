@@ -37,8 +37,6 @@ var textFlowAllowed = map[string]struct {
 		"the operation label is an untyped string, and the error is wrapped with it unless already prefixed: a typed label wrapped once in call is proposed"},
 	"engine/apply.go planOne strings.HasPrefix": {1,
 		`tells an observe error already prefixed by "observe <id>": the same wrapping once in call removes it`},
-	"controller/describe.go Describe strings.TrimPrefix": {1,
-		"the drift diff is only in the DriftDetected message: a record field carrying the diff is proposed"},
 	"manifest/load.go parseFile strings.TrimPrefix": {1,
 		"yaml.v3 reports a syntax error as text only; the prefix is cut for the message shown, nothing is decided on it"},
 }

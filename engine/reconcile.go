@@ -259,6 +259,10 @@ func (e *Engine) reconcile(ctx context.Context, id string) result {
 		r.Message = a.Reason
 		r.LastReconcile = now
 		r.SetCondition(store.Condition{Type: store.ConditionDrifted, Status: store.ConditionTrue, Reason: store.ReasonDriftDetected, Message: a.Reason, LastTransitionTime: now})
+		r.Drift = ""
+		if !a.Gone {
+			r.Drift = formatDiff(a.Diff)
+		}
 		e.driftDetected(ctx, in, a)
 		if err := e.putRecord(ctx, r); err != nil {
 			return failed(err, s)
@@ -352,6 +356,7 @@ func (e *Engine) applied(r *store.Record, s snapshot, outputs map[string]any, pr
 	if c, ok := r.Condition(store.ConditionDrifted); ok && c.Status == store.ConditionTrue {
 		r.SetCondition(store.Condition{Type: store.ConditionDrifted, Status: store.ConditionFalse, Reason: store.ReasonDriftResolved, LastTransitionTime: r.LastReconcile})
 	}
+	r.Drift = ""
 }
 
 // settle handles "nothing to do": the record is brought up to date without
@@ -386,6 +391,7 @@ func (e *Engine) settle(ctx context.Context, s snapshot, a plan.Action, now time
 		r.LastReconcile = now
 		if c, ok := rec.Condition(store.ConditionDrifted); ok && c.Status == store.ConditionTrue && !a.Drift {
 			r.SetCondition(store.Condition{Type: store.ConditionDrifted, Status: store.ConditionFalse, Reason: store.ReasonDriftResolved, Message: "observed state matches again", LastTransitionTime: now})
+			r.Drift = ""
 			e.event(ctx, in.ID, store.Normal, store.ReasonDriftResolved, "observed state matches the applied spec again")
 			e.alert("drift", store.ReasonDriftResolved, in.ID, in.Kind, "observed state matches the applied spec again", nil)
 		}

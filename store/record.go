@@ -119,7 +119,11 @@ type Record struct {
 	// Revision is the hash of the revision last applied.
 	Revision string `json:"revision,omitempty"`
 
-	Conditions []Condition    `json:"conditions,omitempty"`
+	Conditions []Condition `json:"conditions,omitempty"`
+	// Drift is the field diff the last drift detection found (observed ->
+	// last applied, sensitive values masked), while the Drifted condition
+	// holds; empty otherwise, and for an object deleted out of band.
+	Drift      string         `json:"drift,omitempty"`
 	Attempts   int            `json:"attempts,omitempty"`
 	LastError  string         `json:"lastError,omitempty"`
 	ErrorClass provider.Class `json:"errorClass,omitempty"` // its text form, "terminal"; empty is retryable
