@@ -199,7 +199,7 @@ func TestDashboardRollback(t *testing.T) {
 	d := startFileDaemon(t, siteDocs)
 	first := d.e.Progress().Revision
 	d.edit(siteDocs + aboutDoc)
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second) // a bound for a busy machine, not a timing claim
 	for d.e.Progress().Revision == first || !d.e.Progress().Converged {
 		if time.Now().After(deadline) {
 			t.Fatal("the edited manifests did not converge")
@@ -208,13 +208,13 @@ func TestDashboardRollback(t *testing.T) {
 	}
 	second := d.e.Progress().Revision
 
-	ctx := newTab(t, 30*time.Second)
+	ctx := newTab(t, 90*time.Second)
 	open(t, ctx, d.url)
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#tab-revisions`))); err != nil {
 		t.Fatal(err)
 	}
 	btn := fmt.Sprintf(`#revisions button[data-rollback=%q]`, first)
-	waitJS(t, ctx, "the revisions are listed", fmt.Sprintf(`!!document.querySelector(%q) && !!document.querySelector('#revisions tr[data-hash=%q][data-target]')`, btn, second), 5*time.Second)
+	waitJS(t, ctx, "the revisions are listed", fmt.Sprintf(`!!document.querySelector(%q) && !!document.querySelector('#revisions tr[data-hash=%q][data-target]')`, btn, second), 20*time.Second)
 
 	// Cancel first: nothing happens.
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(btn)), chromedp.WaitVisible(chromedp.CSS(`#confirm`))); err != nil {
@@ -232,13 +232,13 @@ func TestDashboardRollback(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#confirm-ok`))); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, ctx, "the page shows the first revision as the target", fmt.Sprintf(`!!document.querySelector('#revisions tr[data-hash=%q][data-target]')`, first), 10*time.Second)
+	waitJS(t, ctx, "the page shows the first revision as the target", fmt.Sprintf(`!!document.querySelector('#revisions tr[data-hash=%q][data-target]')`, first), 30*time.Second)
 	if got, _ := d.st.Target(context.Background()); got != first {
 		t.Errorf("target %.12s; want %.12s", got, first)
 	}
 	// The revision rolled back to does not declare about: it goes.
-	waitJS(t, ctx, "about leaves the table", `!document.querySelector('#rows tr[data-id="file.File/about"]')`, 10*time.Second)
-	waitJS(t, ctx, "the feed shows the rollback", `!!document.querySelector('#events li[data-reason="RolledBack"]')`, 5*time.Second)
+	waitJS(t, ctx, "about leaves the table", `!document.querySelector('#rows tr[data-id="file.File/about"]')`, 30*time.Second)
+	waitJS(t, ctx, "the feed shows the rollback", `!!document.querySelector('#events li[data-reason="RolledBack"]')`, 20*time.Second)
 	screenshot(t, ctx, "dashboard-rollback.png")
 }
 
