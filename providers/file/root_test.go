@@ -2,9 +2,11 @@ package file
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -220,5 +222,65 @@ func TestCleanPaths(t *testing.T) {
 		case err != nil || got != tt.want:
 			t.Errorf("clean(%q) = %q, %v; want %q", path, got, err, tt.want)
 		}
+	}
+}
+
+// Operations running while the root is replaced again and again each act
+// on one root or the other, never fail for it, and the old roots are
+// closed once their operations are done (go test -race checks the rest).
+func TestRootReplacedUnderLoad(t *testing.T) {
+	p, root, _ := newTestProvider(t)
+	ctx := context.Background()
+	stop := make(chan struct{})
+	errs := make(chan error, 8)
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req := request(KindFile, fmt.Sprintf("f%d", w), map[string]any{"path": fmt.Sprintf("f%d.txt", w), "content": "x\n"})
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := p.Create(ctx, req); err != nil && !strings.Contains(err.Error(), "no such file or directory") {
+					errs <- err
+					return
+				}
+				if _, err := p.Observe(ctx, req); err != nil && !strings.Contains(err.Error(), "no such file or directory") {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for i := range 20 {
+		if err := os.Rename(root, fmt.Sprintf("%s.%d", root, i)); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Mkdir(root, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("an operation failed while the root was replaced: %v", err)
+	}
+	p.held.mu.Lock()
+	opens := p.held.opens
+	p.held.mu.Unlock()
+	if opens < 2 {
+		t.Errorf("the root was opened %d times over 20 replacements; want it reopened", opens)
+	}
+	a := request(KindFile, "a", map[string]any{"path": "a.txt", "content": "last\n"})
+	if _, err := p.Create(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(root, "a.txt")); string(got) != "last\n" {
+		t.Errorf("a.txt in the last root = %q; want %q", got, "last\n")
 	}
 }
