@@ -57,6 +57,10 @@ import (
 //	                                     showed; waits 30 s at most for them
 //	<!-- test: port 9099 -->             9099 in commands and outputs is a free port of this run
 //	<!-- test: needs python3 -->         the document's commands need python3 on the PATH
+//	<!-- test: tf-plugins -->            the document needs Terraform's hashicorp/local: a plugin
+//	                                     directory that holds it is $CONVERGE_TF_PLUGIN_DIR, given
+//	                                     to the commands as $DOCS_TF_PLUGINS (the tests never
+//	                                     download one: without it the document is skipped, saying so)
 //	<!-- test: etcd 2379 -->             an etcd of this run's own (embedded) serves clients on 2379
 //	                                     (a free port of this run, as for port)
 //
@@ -69,7 +73,7 @@ import (
 // In a background command, NAME=VALUE words before the command are its
 // environment (FAIL=2 python3 hook.py 9099). A background process whose
 // Ctrl-C the document does not show is killed when the run ends.
-var tourDocs = []string{"../../README.md", "../../docs/drift-and-rollback.md", "../../docs/cli.md", "../../docs/operations.md", "../../docs/api.md"}
+var tourDocs = []string{"../../README.md", "../../docs/drift-and-rollback.md", "../../docs/cli.md", "../../docs/operations.md", "../../docs/api.md", "../../docs/providers/terraform.md"}
 
 func TestDocsRun(t *testing.T) {
 	if testing.Short() {
@@ -176,6 +180,8 @@ func parseDoc(path string) ([]docStep, error) {
 					steps = append(steps, docStep{line: n, kind: "needs", arg: m[2]})
 				case "etcd":
 					steps = append(steps, docStep{line: n, kind: "etcd", arg: m[2]})
+				case "tf-plugins":
+					steps = append(steps, docStep{line: n, kind: "tf-plugins"})
 				case "background":
 					background = m[2]
 				case "stop":
@@ -352,6 +358,13 @@ func (r *docRun) step(s docStep) bool {
 		return true
 	case "logs":
 		return r.logs(s)
+	case "tf-plugins":
+		dir := os.Getenv("CONVERGE_TF_PLUGIN_DIR")
+		if dir == "" {
+			t.Skipf("%s: the document runs Terraform's hashicorp/local provider: set CONVERGE_TF_PLUGIN_DIR to a plugin directory that holds it", r.where(s))
+		}
+		r.env = append(r.env, "DOCS_TF_PLUGINS="+dir)
+		return true
 	case "etcd":
 		e, err := etcdtest.Start(t.TempDir(), nil)
 		if err != nil {
@@ -369,7 +382,12 @@ func (r *docRun) step(s docStep) bool {
 		}
 		err := os.MkdirAll(filepath.Dir(path), 0o755)
 		if err == nil {
-			err = os.WriteFile(path, []byte(strings.Join(s.want, "\n")+"\n"), 0o644)
+			// The file is of the run's world: its paths and ports too.
+			content := r.withPorts(strings.Join(s.want, "\n") + "\n")
+			if r.dir != "" {
+				content = strings.ReplaceAll(content, r.dir, r.scratch)
+			}
+			err = os.WriteFile(path, []byte(content), 0o644)
 		}
 		if err != nil {
 			t.Errorf("%s: write %s: %v", r.where(s), s.arg, err)
@@ -432,7 +450,13 @@ func (r *docRun) step(s docStep) bool {
 			return r.background(s)
 		}
 		if kv, ok := strings.CutPrefix(strings.TrimSpace(s.cmd), "export "); ok && strings.Contains(kv, "=") && !strings.ContainsAny(kv, ";&|") {
-			r.env = append(r.env, r.expand(kv))
+			// $NAME in the value is the shell's: the run's environment.
+			env := map[string]string{}
+			for _, e := range append(docEnv(r.scratch, r.bin), r.env...) {
+				k, v, _ := strings.Cut(e, "=")
+				env[k] = v
+			}
+			r.env = append(r.env, os.Expand(r.expand(kv), func(k string) string { return env[k] }))
 			return true
 		}
 		if dir, ok := strings.CutPrefix(strings.TrimSpace(s.cmd), "cd "); ok {
@@ -455,6 +479,10 @@ func (r *docRun) step(s docStep) bool {
 		}
 		return true
 	case "console":
+		if strings.HasPrefix(strings.TrimSpace(s.cmd), "export ") && len(s.want) == 0 {
+			s.kind = "sh"
+			return r.step(s) // sets the variable for the commands after it
+		}
 		if dir, ok := strings.CutPrefix(strings.TrimSpace(s.cmd), "cd "); ok && !strings.ContainsAny(dir, ";&|") {
 			d := r.expand(dir)
 			if !filepath.IsAbs(d) {
