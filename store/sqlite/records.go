@@ -150,7 +150,7 @@ func (d *DB) PutRecordDeferred(r store.Record) {
 // the write that stores it, which returns the record's new version.
 func (d *DB) recordPut(r store.Record) (func(t *txn) (int64, error), error) {
 	r.Version = 0 // the store's: kept in its own column
-	data, err := json.Marshal(r)
+	data, err := encodeRecord(&r)
 	if err != nil {
 		return nil, err
 	}
