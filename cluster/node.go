@@ -210,6 +210,9 @@ func Join(ctx context.Context, cli *clientv3.Client, cfg Config) (*Node, error) 
 		leaderCh: make(chan struct{}, 1),
 		done:     make(chan struct{}),
 	}
+	if err := n.awaitName(ctx); err != nil {
+		return nil, fmt.Errorf("cluster: join %s: %w", n.name, err)
+	}
 	secs := int64(math.Ceil(cfg.LeaseTTL.Seconds()))
 	sent := time.Now()
 	g, err := cli.Grant(ctx, secs)
@@ -266,9 +269,46 @@ func (n *Node) register(ctx context.Context) error {
 		return fmt.Errorf("register member: %w", err)
 	}
 	if !resp.Succeeded {
-		return fmt.Errorf("a live node named %s exists", n.name)
+		return fmt.Errorf("a live node named %s exists: give each node its own --node", n.name)
 	}
 	return nil
+}
+
+// awaitName waits until no live member holds the node's name. A node of
+// this name that died (kill -9, a crash, a restart quicker than its lease)
+// holds it until its lease expires, which etcd says when; a node that is
+// alive renews its lease past that, and the name stays its own.
+func (n *Node) awaitName(ctx context.Context) error {
+	mk := n.keys.members + n.name
+	var until time.Time
+	for {
+		resp, err := n.cli.Get(ctx, mk)
+		if err != nil {
+			return fmt.Errorf("read the members: %w", err)
+		}
+		if len(resp.Kvs) == 0 {
+			return nil
+		}
+		if until.IsZero() {
+			ttl, err := n.cli.TimeToLive(ctx, clientv3.LeaseID(resp.Kvs[0].Lease))
+			if err != nil {
+				return fmt.Errorf("read the lease of the node named %s: %w", n.name, err)
+			}
+			// The TTL left is in whole seconds, and etcd revokes an expired
+			// lease within about a second: two more cover both.
+			left := time.Duration(ttl.TTL)*time.Second + 2*time.Second
+			until = time.Now().Add(left)
+			n.log.Info("a node of this name is registered: waiting for its lease to expire, as a node that died leaves it", "for_at_most", left.String())
+		}
+		if time.Now().After(until) {
+			return fmt.Errorf("a live node named %s exists (it renewed its lease): give each node its own --node", n.name)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 func (n *Node) registryKey() string {

@@ -355,3 +355,24 @@ func TestRebalanceBeforeTheJoinerActs(t *testing.T) {
 		return place("a") == [2]int{0, 2} && place("b") == [2]int{1, 2}
 	})
 }
+
+// TestJoinTakesTheNameOfADeadNode: a node restarted right after it died
+// (its lease still alive in etcd, nothing revoked) joins under its name
+// once the old lease expires, within a lease TTL, instead of failing; a
+// live node's name stays refused (TestJoinRefusesADuplicateName).
+func TestJoinTakesTheNameOfADeadNode(t *testing.T) {
+	cfg := Config{Prefix: etcdtest.Prefix(t), LeaseTTL: time.Second}
+	old := join(t, cfg, "a")
+	old.crash()
+	start := time.Now()
+	n := join(t, cfg, "a")
+	took := time.Since(start)
+	waitFor(t, 3*time.Second, "the new a settles", func() bool { return settled(n) })
+	if v, _ := n.View(); !slices.Equal(v.Names(), []string{"a"}) {
+		t.Errorf("the new a's view: %v; want [a]", v.Names())
+	}
+	if took > n.ttl+3*time.Second {
+		t.Errorf("joining took %s; want within the dead lease's TTL and 3 s", took)
+	}
+	t.Logf("joined under the dead node's name %s after its death", took.Round(time.Millisecond))
+}
