@@ -180,26 +180,32 @@ func (c *Controller) publish(ctx context.Context, rv *manifest.Revision, atStart
 	if known && terr == nil {
 		return nil, nil // published before: the current target stands
 	}
-	if err := c.opts.Guard.Check(c.e.Records(), rv); err != nil {
-		var held *engine.HeldError
-		switch {
-		case errors.As(err, &held):
-			if herr := c.e.Hold(context.WithoutCancel(ctx), rv, held); herr != nil {
-				c.log.Error("hold revision", "err", herr)
-			}
-			c.log.Warn("the manifests' revision is held: not publishing it", "held", short(rv.Hash), "reason", err.Error())
-			return nil, nil
-		case atStart && terr != nil:
-			return nil, err
-		default:
-			c.log.Error("not publishing the manifests' revision", "revision", short(rv.Hash), "err", err.Error())
-			return nil, nil
-		}
+	// At start Run targets what this returns; afterwards it is published
+	// here.
+	if atStart {
+		err = c.opts.Guard.Check(c.e.Records(), rv)
+	} else {
+		_, err = Publish(ctx, c.st, c.e, rv, c.opts.Guard)
 	}
-	if !atStart {
-		if err := c.e.SetTarget(ctx, rv); err != nil {
-			return nil, fmt.Errorf("publish revision %s: %w", short(rv.Hash), err)
+	var (
+		held  *engine.HeldError
+		empty *engine.EmptyError
+	)
+	switch {
+	case err == nil:
+	case errors.As(err, &held):
+		if herr := c.e.Hold(context.WithoutCancel(ctx), rv, held); herr != nil {
+			c.log.Error("hold revision", "err", herr)
 		}
+		c.log.Warn("the manifests' revision is held: not publishing it", "held", short(rv.Hash), "reason", err.Error())
+		return nil, nil
+	case atStart && terr != nil:
+		return nil, err
+	case atStart || errors.As(err, &empty):
+		c.log.Error("not publishing the manifests' revision", "revision", short(rv.Hash), "err", err.Error())
+		return nil, nil
+	default:
+		return nil, fmt.Errorf("publish revision %s: %w", short(rv.Hash), err)
 	}
 	c.log.Info("publishing the manifests' revision as the target", "revision", short(rv.Hash))
 	return rv, nil

@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/convergehq/converge/controller"
 	"github.com/convergehq/converge/engine"
 	"github.com/convergehq/converge/manifest"
 	"github.com/convergehq/converge/provider"
@@ -65,10 +66,7 @@ func (g *globals) handOver(cmd *cobra.Command, reg *provider.Registry, rv *manif
 	if err != nil {
 		return err
 	}
-	if err := guard.Check(e.Records(), rv); err != nil {
-		return err
-	}
-	if err := e.SetTarget(ctx, rv); err != nil {
+	if _, err := controller.Publish(ctx, st, e, rv, guard); err != nil {
 		return err
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "Revision %s is the target; the running converge converges it within seconds.\n", short(rv.Hash))

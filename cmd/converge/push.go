@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/convergehq/converge/controller"
 	"github.com/convergehq/converge/engine"
 	"github.com/convergehq/converge/manifest"
 	"github.com/convergehq/converge/store"
@@ -57,17 +58,12 @@ revision that declares nothing over a managed state, or deletes more than
 			if err != nil {
 				return err
 			}
-			if err := guard.Check(e.Records(), rv); err != nil {
-				return err
-			}
 			p, err := pushSummary(ctx, st, rv)
 			if err != nil {
 				return err
 			}
-			if !p.Unchanged() {
-				if err := e.SetTarget(ctx, rv); err != nil {
-					return err
-				}
+			if _, err := controller.Publish(ctx, st, e, rv, guard); err != nil {
+				return err
 			}
 			p.Nodes = nodes
 			if format != outputText {
