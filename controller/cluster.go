@@ -31,7 +31,8 @@ import (
 //
 // The node's engine must write through NodeStore, so that a node that
 // does not lead never writes the target, and the leader's writes of it
-// are fenced by its term.
+// are fenced by its term. One incarnation of the node (its share changes,
+// its deadline, its leaving) is a Member's (member.go).
 
 // Cluster is the controller's node in a cluster (a *cluster.Node).
 type Cluster interface {

@@ -6,12 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"os"
 	"sort"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -53,11 +50,6 @@ type nodeRun struct {
 	hup      <-chan os.Signal
 }
 
-// errRejoin is matched by the error of a node incarnation that lost its
-// right to act (its lease expired, its fence was taken, its deadline
-// passed): the node joins again as a new incarnation.
-var errRejoin = errors.New("the node lost its place in the cluster")
-
 // runNode runs converge as one node of the cluster on the etcd state: it
 // joins, converges its share of the published target until ctx is done,
 // and joins again whenever it loses its place. On ctx done it finishes
@@ -81,7 +73,7 @@ func (g *globals) runNode(ctx context.Context, d nodeRun) error {
 			return nil
 		}
 		switch {
-		case errors.Is(err, errRejoin):
+		case errors.Is(err, controller.ErrLostPlace):
 			d.log.Warn("joining the cluster again, as a new incarnation", "why", err)
 		case !joined && everJoined:
 			// etcd may be out of reach for a while: a node that ran
@@ -99,27 +91,21 @@ func (g *globals) runNode(ctx context.Context, d nodeRun) error {
 }
 
 // runIncarnation joins the cluster once and converges the node's share
-// until ctx is done (nil) or the node loses its place (errRejoin). joined
-// says whether it joined.
+// (controller.Member) until ctx is done (nil) or the node loses its place
+// (controller.ErrLostPlace). joined says whether it joined.
 func (g *globals) runIncarnation(ctx context.Context, st *etcd.Store, d nodeRun) (joined bool, err error) {
-	var eng atomic.Pointer[engine.Engine]
-	var limits limitShare
+	// Each provider's limits are the cluster's: the node keeps to its
+	// part of them, as the members change; resources the view moved away
+	// are handed over once no reconcile of them runs.
+	var ne controller.NodeEngine
 	node, err := cluster.Join(ctx, st.Client(), cluster.Config{
-		Prefix:   st.Prefix(),
-		Node:     d.nf.name,
-		LeaseTTL: d.nf.leaseTTL,
-		Fencer:   st,
-		// Each provider's limits are the cluster's: the node keeps to
-		// its part of them, as the members change.
-		Rebalance: limits.set,
-		// Resources the view moved away are handed over once no
-		// reconcile of them runs.
-		Drain: func(ctx context.Context) {
-			if e := eng.Load(); e != nil {
-				_ = e.Drain(ctx)
-			}
-		},
-		Logger: d.log,
+		Prefix:    st.Prefix(),
+		Node:      d.nf.name,
+		LeaseTTL:  d.nf.leaseTTL,
+		Fencer:    st,
+		Rebalance: ne.Rebalance,
+		Drain:     ne.Drain,
+		Logger:    d.log,
 	})
 	if err != nil {
 		return false, fmt.Errorf("--store %s: %w", g.storeName(), err)
@@ -130,49 +116,16 @@ func (g *globals) runIncarnation(ctx context.Context, st *etcd.Store, d nodeRun)
 		}
 	}()
 	log := d.log.With("node", node.Name())
-	// runCtx ends the incarnation. On ctx done (SIGTERM) the node first
-	// takes nothing more and lets the reconciles in flight finish, with
-	// their writes, then ends: what it hands over carries no half-made
-	// intent for the new owner to wait out.
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancel()
-	// A node that stops (SIGTERM, or to join again) takes nothing more: the
-	// keys still queued are skipped, and its share is handed over once
-	// the reconciles in flight are done.
-	var leaving atomic.Bool
-	defer context.AfterFunc(ctx, func() {
-		leaving.Store(true)
-		leavingNow(eng.Load(), node, log)
-		cancel()
-	})()
-	defer context.AfterFunc(runCtx, func() { leaving.Store(true) })()
-	var (
-		whyMu sync.Mutex
-		why   error // why the incarnation ends, before ctx did
-	)
-	stop := func(err error) {
-		whyMu.Lock()
-		if why == nil {
-			why = err
-		}
-		whyMu.Unlock()
-		cancel()
-	}
 	ns := controller.NodeStore(st, node.LeaderFence)
-	e, err := g.newEngine(runCtx, d.reg, ns, d.f, false, func(o *engine.Options) {
+	m := controller.NewMember(node, ns)
+	e, err := g.newEngine(ctx, d.reg, ns, d.f, false, func(o *engine.Options) {
 		o.Logger = log
-		o.Shared = true
-		o.Owns = func(id string) bool { return !leaving.Load() && node.Owns(id) }
-		o.Fence = node.Fence()
-		o.OnFenced = func(err error) { stop(fmt.Errorf("%w: %v", errRejoin, err)) }
-		// No provider call outlives the node's right to act.
-		o.CallDeadline = func() (time.Time, bool) { return node.Deadline(), true }
+		m.Configure(o)
 	})
 	if err != nil {
 		return true, err
 	}
-	eng.Store(e)
-	limits.attach(e)
+	ne.Attach(e)
 	if err := node.SetManifests(ctx, d.rv.Hash); err != nil {
 		log.Warn("record the manifests' revision", "err", err)
 	}
@@ -180,7 +133,7 @@ func (g *globals) runIncarnation(ctx context.Context, st *etcd.Store, d nodeRun)
 		Load: func() (*manifest.Revision, error) {
 			rv, err := g.load(d.reg)
 			if err == nil {
-				if err := node.SetManifests(runCtx, rv.Hash); err != nil {
+				if err := node.SetManifests(ctx, rv.Hash); err != nil {
 					log.Warn("record the manifests' revision", "err", err)
 				}
 			}
@@ -197,208 +150,32 @@ func (g *globals) runIncarnation(ctx context.Context, st *etcd.Store, d nodeRun)
 		LogAttrs:         []any{"state", g.storeName(), "lease_ttl", d.nf.leaseTTL},
 		Cluster:          node,
 	})
-	shares := &shareCounter{st: st}
-	// The share changes (a node joined or left, the deadline passed): the
-	// resources that are the node's now and were not, and have work left
-	// (not recorded, not Ready, applied from another spec, or no longer
-	// desired), are reconciled at once; those Ready as desired are left to
-	// the periodic resync (observing them all again would hold up what is
-	// left to do), but for the node's first share, observed again in the
-	// resync lane as a converge that starts does. A node whose deadline passed starts
-	// nothing more and joins again (a provider call in flight ends at the
-	// deadline; its writes are fenced).
-	owned := map[string]bool{}
-	initial := true
-	takeOver := func() {
-		lctx, lcancel := context.WithTimeout(runCtx, 5*time.Second)
-		defer lcancel()
-		desired := shares.target(lctx)
-		ids := make([]string, 0, len(desired))
-		for id := range desired {
-			ids = append(ids, id)
-		}
-		ready := map[string]bool{} // Ready as desired: nothing to do now
-		for _, r := range e.Records() {
-			ids = append(ids, r.ID)
-			h, ok := desired[r.ID]
-			ready[r.ID] = ok && r.Phase == store.PhaseReady && r.AppliedHash == h
-		}
-		n, resync, any := 0, false, false
-		for _, id := range ids {
-			o := node.Owns(id)
-			any = any || o
-			if o && !owned[id] {
-				switch {
-				case ready[id]:
-					resync = resync || initial
-				case e.Reconcile(id):
-					n++
-				}
-			}
-			owned[id] = o
-		}
-		if resync {
-			e.ResyncAll()
-		}
-		initial = initial && !any
-		if n > 0 || resync {
-			log.Info("the node's share changed: reconciling what is its now", "not_ready", n, "ready_resynced", resync)
-		}
-	}
-	go func() {
-		tick := time.NewTicker(max(d.nf.leaseTTL/20, 20*time.Millisecond))
-		defer tick.Stop()
-		for {
-			select {
-			case <-runCtx.Done():
-				return
-			case <-node.Done():
-				stop(fmt.Errorf("%w: %v", errRejoin, cmpErr(node.Err(), cluster.ErrLost)))
-				return
-			case <-node.Changes():
-				takeOver()
-			case <-tick.C:
-				if time.Now().After(node.Deadline()) {
-					stop(fmt.Errorf("%w: no keepalive acknowledged before its deadline", errRejoin))
-					return
-				}
-			}
-		}
-	}()
-	go func() {
-		for {
-			select {
-			case <-runCtx.Done():
-				return
-			case <-d.hup:
-				log.Info("SIGHUP: reloading the manifests")
-				c.Reload()
-			}
-		}
-	}()
 	d.sf.cluster = clusterSource{g: g, st: st, node: node.Name()}
 	d.sf.clusterStats = func() metrics.ClusterStats {
 		v, _ := node.View()
 		lctx, lcancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer lcancel()
-		return metrics.ClusterStats{Leader: node.IsLeader(), Members: len(v.Members), LeaseDeadline: node.Deadline(), Share: shares.count(lctx, node.Owns)}
+		return metrics.ClusterStats{Leader: node.IsLeader(), Members: len(v.Members), LeaseDeadline: node.Deadline(), Share: m.Share(lctx)}
 	}
-	stopAPI, err := d.sf.serve(runCtx, c, e, d.reg, ns, g.alerts, log)
-	if err != nil {
-		return true, err
-	}
-	defer stopAPI()
-	runErr := c.Run(runCtx, d.rv)
-	whyMu.Lock()
-	w := why
-	whyMu.Unlock()
-	if w != nil && ctx.Err() == nil {
-		return true, w
-	}
-	if runErr != nil && ctx.Err() == nil {
-		return true, runErr
-	}
-	return true, nil
-}
-
-// limitShare hands the node's place in the cluster (cluster.Config's
-// Rebalance) to its engine, which keeps to its part of each provider's
-// limits: the place comes before the engine exists (the first view is
-// adopted before Join returns), and with each view after.
-type limitShare struct {
-	mu           sync.Mutex
-	e            *engine.Engine
-	index, count int
-}
-
-func (l *limitShare) set(index, count int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.index, l.count = index, count
-	if l.e != nil {
-		l.e.ShareLimits(index, count)
-	}
-}
-
-func (l *limitShare) attach(e *engine.Engine) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.e = e
-	e.ShareLimits(l.index, l.count)
-}
-
-// leavingNow waits until the reconciles in flight on e finished (Owns
-// says no to everything by now), for as long as the node may act.
-func leavingNow(e *engine.Engine, node *cluster.Node, log *slog.Logger) {
-	if e == nil {
-		return
-	}
-	ctx, cancel := context.WithDeadline(context.Background(), node.Deadline())
-	defer cancel()
-	began := time.Now()
-	if err := e.Drain(ctx); err != nil {
-		log.Warn("leaving: reconciles still in flight at the node's deadline", "err", err)
-		return
-	}
-	log.Info("leaving: the reconciles in flight finished", "took", time.Since(began).Round(time.Millisecond))
-}
-
-// cmpErr returns err, or def when err is nil.
-func cmpErr(err, def error) error {
-	if err != nil {
-		return err
-	}
-	return def
-}
-
-// shareCounter counts the node's share of the published target, reading
-// the target's resources once per target.
-type shareCounter struct {
-	st        *etcd.Store
-	mu        sync.Mutex
-	hash      string
-	resources map[string]string // ID -> the desired resource's hash
-}
-
-func (s *shareCounter) count(ctx context.Context, owns func(string) bool) int {
-	n := 0
-	for id := range s.target(ctx) {
-		if owns(id) {
-			n++
+	return true, m.Run(ctx, c, func(ctx context.Context) error {
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-d.hup:
+					log.Info("SIGHUP: reloading the manifests")
+					c.Reload()
+				}
+			}
+		}()
+		stopAPI, err := d.sf.serve(ctx, c, e, d.reg, ns, g.alerts, log)
+		if err != nil {
+			return err
 		}
-	}
-	return n
-}
-
-// target returns the published target's resources (ID -> hash), as last
-// read.
-func (s *shareCounter) target(ctx context.Context) map[string]string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if t, err := s.st.Target(ctx); err == nil && t != s.hash {
-		if res, err := revisionResources(ctx, s.st, t); err == nil {
-			s.hash, s.resources = t, res
-		}
-	}
-	return maps.Clone(s.resources)
-}
-
-// revisionResources returns the stored revision hash's resources: ID ->
-// the resource's hash.
-func revisionResources(ctx context.Context, st store.Store, hash string) (map[string]string, error) {
-	r, err := st.GetRevision(ctx, hash)
-	if err != nil {
-		return nil, err
-	}
-	rv, err := engine.RevisionFromStore(r)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]string, len(rv.Resources))
-	for _, res := range rv.Resources {
-		out[res.ID] = res.Hash
-	}
-	return out, nil
+		defer stopAPI()
+		return c.Run(ctx, d.rv)
+	})
 }
 
 // clusterSource is the API's view of the cluster a node runs in.
@@ -422,7 +199,7 @@ func readCluster(ctx context.Context, st *etcd.Store, byNode bool) (api.ClusterV
 	var ids []string
 	if t, err := st.Target(ctx); err == nil {
 		v.Target = t
-		res, err := revisionResources(ctx, st, t)
+		res, err := controller.RevisionResources(ctx, st, t)
 		if err != nil {
 			return v, fmt.Errorf("read the target revision: %w", err)
 		}
