@@ -41,5 +41,12 @@
 //     known good revision. A revision is judged once: once it converged,
 //     later trouble is not its failure.
 //
+// A cluster node (on an etcd state) runs as a Member: one incarnation of a
+// node, on the controller's clock: its share as it changes (what to take
+// over, what to hand back), its keepalive deadline (past it, it acts on
+// nothing and joins again), and leaving on SIGTERM (member.go). Publish
+// checks the deletion guard, then makes a revision the target: push, a
+// hand-over to a running daemon and the cluster's leader all use it.
+//
 // The controller's Clock must be the engine's.
 package controller
