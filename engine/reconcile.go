@@ -214,6 +214,11 @@ func (e *Engine) reconcile(ctx context.Context, id string) result {
 			log.Error("save", "err", err)
 			return failed(err, s)
 		}
+		// A dependency that became Ready since the snapshot saw this
+		// resource's old record, Ready, and did not wake it: look again.
+		if in.Desired != nil && len(a.WaitFor) > 0 && e.depsReady(in.Desired) {
+			res.again = true
+		}
 		return res
 	case plan.Blocked:
 		return result{}
@@ -513,4 +518,16 @@ func planRequest(in Input) provider.PlanRequest {
 		req.Applied, req.Private = r.AppliedSpec, r.Private
 	}
 	return req
+}
+
+// depsReady reports whether every dependency of res is Ready now.
+func (e *Engine) depsReady(res *manifest.Resource) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, d := range res.Deps() {
+		if _, ok := e.readyLocked(d); !ok {
+			return false
+		}
+	}
+	return true
 }
