@@ -478,6 +478,9 @@ func (w *revisionWatch) tick(ctx context.Context) {
 			return
 		}
 	}
+	if h, since := c.e.TargetSince(); w.settled && h == w.current && since.Equal(w.since) {
+		return // judged already: no pass over every resource each second
+	}
 	p := c.e.Progress()
 	if p.Revision != w.current || !p.Since.Equal(w.since) {
 		w.current, w.since, w.settled = p.Revision, p.Since, false

@@ -24,6 +24,15 @@ type Progress struct {
 	Since time.Time
 }
 
+// TargetSince returns the target revision's hash ("" for none) and when it
+// became the target: what Progress says of them, without its pass over
+// every resource.
+func (e *Engine) TargetSince() (string, time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return rvHash(e.target), e.targetSince
+}
+
 // Progress reports how far the target revision got. It reads memory only.
 func (e *Engine) Progress() Progress {
 	e.mu.Lock()
