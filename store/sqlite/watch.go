@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/convergehq/converge/store"
@@ -195,11 +196,23 @@ func (d *DB) poll() {
 	tick := time.NewTicker(watchPoll)
 	defer tick.Stop()
 	last := int64(-1)
+	// A commit writes the WAL: while it keeps its size and time, nothing
+	// was committed, and the query is skipped (but once a second).
+	var walSize int64 = -1
+	var walTime time.Time
+	skipped := 0
 	for {
 		select {
 		case <-d.closing:
 			return
 		case <-tick.C:
+		}
+		if fi, err := os.Stat(d.path + "-wal"); err == nil && conn != nil {
+			if fi.Size() == walSize && fi.ModTime().Equal(walTime) && skipped < int(time.Second/watchPoll) {
+				skipped++
+				continue
+			}
+			walSize, walTime, skipped = fi.Size(), fi.ModTime(), 0
 		}
 		var v int64
 		if conn == nil || conn.QueryRow(`PRAGMA data_version`).Scan(&v) != nil || v != last {
