@@ -31,6 +31,9 @@ func gitCommit(paths []string) string {
 	if fi, err := osStat(dir); err != nil || !fi.IsDir() {
 		dir = filepath.Dir(dir)
 	}
+	if !inGitTree(dir) {
+		return "" // no git to run: most manifests of a plain directory
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, "git", "-C", dir, "rev-parse", "HEAD").Output()
@@ -43,6 +46,29 @@ func gitCommit(paths []string) string {
 		commit += "-dirty"
 	}
 	return commit
+}
+
+// inGitTree reports whether dir or a directory above it holds .git (a
+// directory, or the file of a worktree or submodule), as git looks for
+// it; GIT_DIR set means git is told where.
+func inGitTree(dir string) bool {
+	if os.Getenv("GIT_DIR") != "" {
+		return true
+	}
+	d, err := filepath.Abs(dir)
+	if err != nil {
+		return true // let git decide
+	}
+	for {
+		if _, err := osStat(filepath.Join(d, ".git")); err == nil {
+			return true
+		}
+		up := filepath.Dir(d)
+		if up == d {
+			return false
+		}
+		d = up
+	}
 }
 
 func absAll(paths []string) []string {
