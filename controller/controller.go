@@ -466,6 +466,8 @@ type revisionWatch struct {
 	proven  bool      // current converged at some point: never failed automatically
 }
 
+// tick judges the target revision (Judge, ModeDaemon) and does what the
+// verdict says, once per revision targeted.
 func (w *revisionWatch) tick(ctx context.Context) {
 	c := w.c
 	if c.opts.DryRun {
@@ -489,32 +491,26 @@ func (w *revisionWatch) tick(ctx context.Context) {
 	if p.Revision == "" || w.settled {
 		return
 	}
-	deadline := c.opts.ProgressDeadline
-	switch {
-	case p.Converged:
-		if err := c.e.MarkConverged(context.WithoutCancel(ctx)); err != nil {
+	v := Judge(p, w.proven, c.clock.Now(), JudgeOptions{Mode: ModeDaemon, Rollback: c.opts.Rollback, ProgressDeadline: c.opts.ProgressDeadline})
+	switch v.Kind {
+	case VerdictConverged:
+		if _, err := enact(context.WithoutCancel(ctx), c.e, v); err != nil {
 			c.log.Error("record convergence", "err", err)
 			return
 		}
 		w.settled = true
 		c.log.Info("revision converged", "revision", short(p.Revision))
-	case w.proven:
-		// It converged before: a failure now is not the revision's.
-	case p.Failed != "" || (c.opts.Rollback && deadline > 0 && c.clock.Since(p.Since) > deadline):
-		reason := p.Failed
-		if reason == "" {
-			reason = fmt.Sprintf("not converged within the progress deadline (%s)", deadline)
-		}
+	case VerdictFailed, VerdictRollBack:
 		w.settled = true
-		back, err := c.e.FailAndRollBack(context.WithoutCancel(ctx), reason, c.opts.Rollback)
+		back, err := enact(context.WithoutCancel(ctx), c.e, v)
 		if err != nil {
 			c.log.Error("roll back", "err", err)
 			return
 		}
 		if back != nil {
-			c.log.Warn("revision failed: rolled back to the last known good revision", "failed", short(p.Revision), "to", short(back.Hash), "reason", reason)
+			c.log.Warn("revision failed: rolled back to the last known good revision", "failed", short(p.Revision), "to", short(back.Hash), "reason", v.Reason)
 		} else {
-			c.log.Warn("revision failed", "revision", short(p.Revision), "reason", reason)
+			c.log.Warn("revision failed", "revision", short(p.Revision), "reason", v.Reason)
 		}
 	}
 }

@@ -57,7 +57,7 @@ func newFixture(t *testing.T, fault providertest.Fault, opts Options) *fixture {
 	}
 	f.reg = reg
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	f.e = engine.New(reg, f.st, engine.Options{Workers: 4, Logger: log, BackoffBase: time.Millisecond, BackoffMax: 10 * time.Millisecond, ReadyPoll: 10 * time.Millisecond, Rollback: opts.Rollback, ProgressDeadline: opts.ProgressDeadline})
+	f.e = engine.New(reg, f.st, engine.Options{Workers: 4, Logger: log, BackoffBase: time.Millisecond, BackoffMax: 10 * time.Millisecond, ReadyPoll: 10 * time.Millisecond})
 	opts.Load = f.load
 	opts.Logger = log
 	if opts.Guard == (engine.Guard{}) {

@@ -38,8 +38,8 @@ type Report struct {
 	// Drifted are resources that drifted and whose policy says only report
 	// it: they count as converged, and are listed.
 	Drifted []Failure `json:"drifted,omitempty"`
-	// RolledBack is set when the revision failed and Apply converged the
-	// last known good one instead.
+	// RolledBack is set when the revision failed and the last known good
+	// one was converged instead (controller.ApplyOnce sets it).
 	RolledBack *Rollback     `json:"rolledBack,omitempty"`
 	Stats      Stats         `json:"stats"`
 	Duration   time.Duration `json:"-"`
@@ -53,11 +53,20 @@ func (r Report) OK() bool { return len(r.Failures) == 0 && r.RolledBack == nil }
 // Apply converges rv once: it returns when every resource is Ready or
 // failed in a way retrying now cannot fix, or when ctx is done (a timeout).
 // A nil rv destroys everything recorded. In-flight calls finish before it
-// returns, and every outcome is in the store. With Options.Rollback, a
-// revision that fails terminally or misses Options.ProgressDeadline is
-// marked failed and the last known good revision is converged instead; the
-// report says so.
+// returns, and every outcome is in the store. It judges nothing: it never
+// marks the revision converged or failed, nor rolls it back.
+// controller.ApplyOnce converges once and judges, as converge apply does.
 func (e *Engine) Apply(ctx context.Context, rv *manifest.Revision) (Report, error) {
+	return e.ApplyUntil(ctx, rv, e.WaitIdle)
+}
+
+// ApplyUntil targets rv (nil: destroy everything recorded) and runs the
+// workers, without notifications (it converges once), until wait returns;
+// then it lets the calls in flight finish, stops the workers and reports
+// on the revision targeted then (wait may target another one: a
+// rollback). Apply's wait is WaitIdle. The report's error is wait's, when
+// everything else in the report is fine. Options.Guard is checked first.
+func (e *Engine) ApplyUntil(ctx context.Context, rv *manifest.Revision, wait func(context.Context) error) (Report, error) {
 	start := e.opts.Clock.Now()
 	if g := e.opts.Guard; g != nil && rv != nil {
 		if err := e.ensureLoaded(ctx); err != nil {
@@ -72,43 +81,9 @@ func (e *Engine) Apply(ctx context.Context, rv *manifest.Revision) (Report, erro
 		return Report{}, err
 	}
 	wg := e.startWorkers(ctx) // no notifications: it converges once
-	var (
-		waitErr    error
-		rolledBack *Rollback
-	)
-	if rv != nil && e.opts.Rollback && !e.Proven(ctx, rv.Hash) {
-		var deadline time.Time
-		if e.opts.ProgressDeadline > 0 {
-			deadline = start.Add(e.opts.ProgressDeadline)
-		}
-		outcome, p := e.WaitConverged(ctx, deadline)
-		reason := p.Failed
-		switch outcome {
-		case OutcomeDeadline:
-			reason = fmt.Sprintf("not converged within the progress deadline (%s)", e.opts.ProgressDeadline)
-		case OutcomeIdle:
-			reason = "stopped converging: " + e.stuckReason()
-		case OutcomeStopped:
-			waitErr = ctx.Err()
-		}
-		if outcome == OutcomeFailed || outcome == OutcomeDeadline || outcome == OutcomeIdle {
-			back, err := e.FailAndRollBack(ctx, reason, true)
-			if err != nil {
-				e.Stop(wg)
-				return Report{}, err
-			}
-			if back != nil {
-				rolledBack = &Rollback{From: rv.Hash, To: back.Hash, Reason: reason}
-				rv = back
-				waitErr = e.WaitIdle(ctx)
-			}
-		}
-	} else {
-		waitErr = e.WaitIdle(ctx)
-	}
+	waitErr := wait(ctx)
 	e.Stop(wg)
-	rep := e.report(rv)
-	rep.RolledBack = rolledBack
+	rep := e.report(e.currentTarget())
 	rep.Duration = e.opts.Clock.Since(start)
 	rep.Seconds = rep.Duration.Seconds()
 	if rv == nil {
@@ -116,18 +91,6 @@ func (e *Engine) Apply(ctx context.Context, rv *manifest.Revision) (Report, erro
 	}
 	if waitErr != nil && rep.OK() {
 		return rep, fmt.Errorf("apply: %w", waitErr)
-	}
-	if rv != nil && !e.opts.DryRun {
-		bg := context.WithoutCancel(ctx)
-		if p := e.Progress(); p.Converged {
-			if err := e.MarkConverged(bg); err != nil {
-				return rep, err
-			}
-		} else if p.Failed != "" && rolledBack == nil && !e.Proven(bg, rv.Hash) {
-			if err := e.setRevisionState(bg, rv.Hash, store.RevisionFailed, p.Failed); err != nil {
-				return rep, err
-			}
-		}
 	}
 	return rep, nil
 }
@@ -143,23 +106,11 @@ func (e *Engine) ensureLoaded(ctx context.Context) error {
 	return e.Load(ctx)
 }
 
-// Rollback says that Apply rolled back.
+// Rollback says that a converge once rolled back.
 type Rollback struct {
 	From   string `json:"from"`
 	To     string `json:"to"`
 	Reason string `json:"reason"`
-}
-
-// stuckReason names a few resources that are not Ready, and why.
-func (e *Engine) stuckReason() string {
-	var parts []string
-	for _, f := range e.report(e.currentTarget()).Failures {
-		parts = append(parts, f.ID+": "+f.Message)
-		if len(parts) == 3 {
-			break
-		}
-	}
-	return strings.Join(parts, "; ")
 }
 
 func (e *Engine) currentTarget() *manifest.Revision {

@@ -47,7 +47,9 @@
 //	if err != nil || !rep.OK() { ... } // check both: failures are in the report
 //
 // Apply converges once and stops the engine's workers: make a new Engine
-// (over the same store) for the next Apply. A timeout (ctx's deadline) is
+// (over the same store) for the next Apply. It judges nothing (no revision
+// is recorded converged or failed); controller.ApplyOnce converges once and
+// judges, as converge apply does. A timeout (ctx's deadline) is
 // an error only when nothing else failed; otherwise it shows in the
 // report. Options.Guard makes Apply refuse a set that declares nothing
 // over a managed state, or deletes too much.

@@ -48,18 +48,11 @@ type Options struct {
 	// Alert, when set, is called for drift, terminal failures, conflicts
 	// and rollbacks. It must not block (alert.Notifier.Notify does not).
 	Alert func(alert.Alert)
-	// Rollback makes Apply target the last known good revision again when
-	// the new one fails terminally or does not converge within
-	// ProgressDeadline.
-	Rollback bool
 	// Guard, when set, makes Apply refuse a revision that declares nothing
 	// over a managed state or deletes more than it allows (an *EmptyError
 	// or a *HeldError), before anything is targeted. The CLI and the
 	// controller check their own guard and leave this nil.
 	Guard *Guard
-	// ProgressDeadline bounds how long a revision may take to converge
-	// before it counts as failed (with Rollback); zero means no deadline.
-	ProgressDeadline time.Duration
 	// FixedRate turns off the adaptation of a provider's rate to its
 	// rate-limit answers (each one halves the rate, successes restore it).
 	// For comparisons; the default adapts.

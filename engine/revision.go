@@ -12,7 +12,8 @@ import (
 	"github.com/convergehq/converge/store"
 )
 
-// Progress is where the target revision stands.
+// Progress is where the target revision stands: the facts a judge of the
+// revision reads (controller.Judge). It decides nothing.
 type Progress struct {
 	Revision  string
 	Converged bool
@@ -22,6 +23,15 @@ type Progress struct {
 	Failed string
 	// Since is when the revision became the target.
 	Since time.Time
+	// Idle: nothing is queued, scheduled for a retry or in progress, so
+	// the engine does nothing more until something changes (a resync, a
+	// notification, a new target). A daemon's engine is idle between
+	// resyncs; a converge once that is idle has nothing left to do.
+	Idle bool
+	// Stuck names, when Idle and not Converged, up to three resources
+	// that are not Ready (or that left the manifests and are not deleted),
+	// and why.
+	Stuck string
 }
 
 // TargetSince returns the target revision's hash ("" for none) and when it
@@ -37,41 +47,84 @@ func (e *Engine) TargetSince() (string, time.Time) {
 func (e *Engine) Progress() Progress {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	p := Progress{Revision: rvHash(e.target), Since: e.targetSince}
+	p := Progress{Revision: rvHash(e.target), Since: e.targetSince, Idle: len(e.outstanding) == 0}
 	if e.target == nil {
 		return p
 	}
-	var failed []string
+	var failed, stuck []string
+	nstuck := 0 // stuck holds the first three only: a daemon idle short of convergence reads this every second
 	converged := true
 	for _, r := range e.target.Resources {
 		rec := e.records[r.ID]
 		if _, ok := e.readyLocked(r.ID); !ok {
 			converged = false
+			if p.Idle {
+				if nstuck++; nstuck <= 3 {
+					stuck = append(stuck, r.ID+": "+notReadyMessage(rec))
+				}
+			}
 		}
 		if rec != nil && rec.Phase == store.PhaseFailed && rec.FailedHash == r.Hash &&
 			rec.ErrorClass.Blocks() {
 			failed = append(failed, r.ID+": "+summarize(rec.LastError))
 		}
 	}
-	if converged {
+	var removed []string
+	if converged || p.Idle {
 		for id := range e.records {
 			if _, ok := e.target.Get(id); !ok {
 				converged = false // a removed resource is not deleted yet
-				break
+				if !p.Idle {
+					break
+				}
+				removed = append(removed, id)
 			}
+		}
+	}
+	sort.Strings(removed)
+	for _, id := range removed {
+		if nstuck++; nstuck <= 3 {
+			stuck = append(stuck, id+": not deleted: "+notReadyMessage(e.records[id]))
 		}
 	}
 	p.Converged = converged && len(failed) == 0
 	if len(failed) > 0 {
 		sort.Strings(failed)
-		more := ""
-		if len(failed) > 3 {
-			more = fmt.Sprintf(" (and %d more)", len(failed)-3)
-			failed = failed[:3]
+		p.Failed = firstThree(failed)
+	}
+	if p.Idle && !p.Converged {
+		p.Stuck = strings.Join(stuck, "; ")
+		if nstuck > 3 {
+			p.Stuck += fmt.Sprintf(" (and %d more)", nstuck-3)
 		}
-		p.Failed = strings.Join(failed, "; ") + more
 	}
 	return p
+}
+
+// notReadyMessage is why the resource of r is not Ready, as a report
+// says it.
+func notReadyMessage(r *store.Record) string {
+	if r == nil {
+		return "not reconciled"
+	}
+	msg := r.Message
+	if msg == "" {
+		msg = r.LastError
+	}
+	if msg == "" {
+		msg = string(r.Phase)
+	}
+	return summarize(msg)
+}
+
+// firstThree joins the first three of parts, and says how many more.
+func firstThree(parts []string) string {
+	more := ""
+	if len(parts) > 3 {
+		more = fmt.Sprintf(" (and %d more)", len(parts)-3)
+		parts = parts[:3]
+	}
+	return strings.Join(parts, "; ") + more
 }
 
 // MarkConverged records that the target revision converged now: it becomes
@@ -144,33 +197,41 @@ func RevisionFromStore(r store.Revision) (*manifest.Revision, error) {
 	return rv, nil
 }
 
-// FailAndRollBack marks the target revision failed with reason and, when
-// there is a last known good revision, targets it again: resources only
-// the failed revision added are deleted, changed ones return to their
-// previous spec, removed ones come back. It returns the revision now
-// targeted (nil when there was nothing to roll back to).
-func (e *Engine) FailAndRollBack(ctx context.Context, reason string, rollback bool) (*manifest.Revision, error) {
+// FailRevision marks the target revision failed with reason, and records
+// and alerts it (RevisionFailed). It leaves the target as it is: RollBack
+// targets the last known good revision instead. In a dry run it records
+// nothing.
+func (e *Engine) FailRevision(ctx context.Context, reason string) error {
 	failed := e.targetHash()
-	if failed == "" {
-		return nil, nil
+	if failed == "" || e.opts.DryRun {
+		return nil
 	}
 	if err := e.setRevisionState(ctx, failed, store.RevisionFailed, reason); err != nil {
-		return nil, err
+		return err
 	}
 	e.event(ctx, "", store.Warning, store.ReasonRevisionFailed, "revision "+short(failed)+" failed: "+reason)
 	e.alert("failure", store.ReasonRevisionFailed, "", "", "revision "+short(failed)+" failed: "+reason, nil)
-	if !rollback {
-		return nil, nil
-	}
+	return nil
+}
+
+// RollBack targets the last known good revision other than the target
+// again, because of reason (the target's failure): resources only the
+// target added are deleted, changed ones return to their previous spec,
+// removed ones come back. It records and alerts it (RollingBack) and
+// returns the revision now targeted. When no earlier revision converged it
+// records RollbackImpossible, leaves the target as it is and returns
+// ErrNoKnownGood.
+func (e *Engine) RollBack(ctx context.Context, reason string) (*manifest.Revision, error) {
+	from := e.targetHash()
 	rv, lkg, err := e.KnownGood(ctx)
 	if errors.Is(err, ErrNoKnownGood) {
-		e.event(ctx, "", store.Warning, store.ReasonRollbackImpossible, "revision "+short(failed)+" failed and no earlier revision converged: nothing to roll back to")
-		return nil, nil
+		e.event(ctx, "", store.Warning, store.ReasonRollbackImpossible, "revision "+short(from)+" failed and no earlier revision converged: nothing to roll back to")
+		return nil, err
 	}
 	if err != nil {
 		return nil, err
 	}
-	msg := fmt.Sprintf("rolling back from revision %s to the last known good revision %s: %s", short(failed), short(lkg.Hash), reason)
+	msg := fmt.Sprintf("rolling back from revision %s to the last known good revision %s: %s", short(from), short(lkg.Hash), reason)
 	e.event(ctx, "", store.Warning, store.ReasonRollingBack, msg)
 	e.alert("rollback", store.ReasonRollingBack, "", "", msg, nil)
 	if err := e.SetTarget(ctx, rv); err != nil {
@@ -189,47 +250,4 @@ func (e *Engine) setRevisionState(ctx context.Context, hash string, state store.
 		return fmt.Errorf("mark revision %s: %w", short(hash), err)
 	}
 	return nil
-}
-
-// Outcome is how a converge with a deadline ended.
-type Outcome int
-
-// Outcomes of WaitConverged.
-const (
-	OutcomeConverged Outcome = iota // everything Ready
-	OutcomeFailed                   // a resource failed terminally
-	OutcomeDeadline                 // not converged by the deadline
-	OutcomeIdle                     // nothing left to do, but not converged (retries given up, waits)
-	OutcomeStopped                  // ctx done
-)
-
-// WaitConverged blocks until the target converged, failed terminally, or
-// the deadline passed (zero: no deadline), or ctx is done. Workers must be
-// running.
-func (e *Engine) WaitConverged(ctx context.Context, deadline time.Time) (Outcome, Progress) {
-	for {
-		p := e.Progress()
-		switch {
-		case p.Converged:
-			return OutcomeConverged, p
-		case p.Failed != "":
-			return OutcomeFailed, p
-		case !deadline.IsZero() && !e.opts.Clock.Now().Before(deadline):
-			return OutcomeDeadline, p
-		}
-		wctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
-		err := e.WaitIdle(wctx)
-		cancel()
-		if ctx.Err() != nil {
-			return OutcomeStopped, e.Progress()
-		}
-		if err == nil {
-			if p := e.Progress(); p.Converged {
-				return OutcomeConverged, p
-			} else if p.Failed != "" {
-				return OutcomeFailed, p
-			}
-			return OutcomeIdle, e.Progress()
-		}
-	}
 }

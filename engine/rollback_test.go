@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/convergehq/converge/manifest"
 	"github.com/convergehq/converge/store"
 )
 
@@ -22,26 +24,74 @@ func fileDocs(files map[string]string) string {
 	return b.String()
 }
 
-// A revision that changes three resources and adds two, one of which fails
-// terminally, rolls back to exactly the previous state; the failed revision
-// is marked failed with the reason, and the previous one is the last known
-// good again.
-func TestRollbackRestoresThePreviousStateExactly(t *testing.T) {
+// converged applies manifests with a fresh engine and records the revision
+// converged, as a judge does.
+func (h *fileHarness) converged(manifests string) {
+	h.t.Helper()
+	e := h.engine()
+	ctx := context.Background()
+	if rep, err := e.Apply(ctx, h.load(manifests)); err != nil || !rep.OK() {
+		h.t.Fatalf("apply: %v, %+v", err, rep)
+	}
+	if err := e.MarkConverged(ctx); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// failAndRollBack applies manifests with a fresh engine and, once the
+// revision failed terminally, fails it and rolls back, as a judge does.
+func (h *fileHarness) failAndRollBack(manifests string) (Report, *manifest.Revision, error) {
+	h.t.Helper()
+	e := h.engine()
+	var (
+		back  *manifest.Revision
+		rbErr error
+	)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	rep, err := e.ApplyUntil(ctx, h.load(manifests), func(ctx context.Context) error {
+		for e.Progress().Failed == "" {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			time.Sleep(time.Millisecond)
+		}
+		reason := e.Progress().Failed
+		if err := e.FailRevision(ctx, reason); err != nil {
+			return err
+		}
+		back, rbErr = e.RollBack(ctx, reason)
+		return e.WaitIdle(ctx)
+	})
+	if err != nil {
+		h.t.Fatalf("apply: %v", err)
+	}
+	return rep, back, rbErr
+}
+
+// FailRevision and RollBack, after a revision that changes three
+// resources and adds two, one of which fails terminally: the tree is
+// exactly the previous one, the failed revision is marked failed with
+// the reason, the previous one is the target and the last known good one
+// again, and each step is one event.
+func TestRollBackRestoresThePreviousStateExactly(t *testing.T) {
 	h := newFileHarness(t)
 	if err := os.Symlink(t.TempDir(), filepath.Join(h.root, "out")); err != nil {
 		t.Fatal(err)
 	}
 	v1 := map[string]string{"a.txt": "a1", "b.txt": "b1", "c.txt": "c1", "d.txt": "d1", "e.txt": "e1"}
-	h.mustConverge(fileDocs(v1))
+	h.converged(fileDocs(v1))
 	before := h.tree()
 
 	v2 := map[string]string{"a.txt": "a2", "b.txt": "b2", "c.txt": "c2", "d.txt": "d1", "e.txt": "e1",
 		"new.txt": "new", "out/escape.txt": "fails: behind a symlink that leads out"}
-	h.opts.Rollback = true
-	h.opts.ProgressDeadline = time.Minute
-	rep, _ := h.apply(fileDocs(v2))
-	if rep.RolledBack == nil || !strings.Contains(rep.RolledBack.Reason, "out-escape-txt") {
-		t.Fatalf("report %+v; want a rollback naming the failed resource", rep)
+	failed := h.load(fileDocs(v2)).Hash
+	rep, back, err := h.failAndRollBack(fileDocs(v2))
+	if err != nil || back == nil {
+		t.Fatalf("RollBack: %v, %v; want the previous revision", back, err)
+	}
+	if !rep.OK() || rep.Revision != back.Hash {
+		t.Errorf("report %+v; want the revision rolled back to, converged", rep)
 	}
 	if diff := cmp.Diff(before, h.tree()); diff != "" {
 		t.Errorf("tree after rollback (-before +after):\n%s", diff)
@@ -51,16 +101,17 @@ func TestRollbackRestoresThePreviousStateExactly(t *testing.T) {
 		t.Fatal(err)
 	}
 	states := map[string]store.RevisionState{}
+	reasons := map[string]string{}
 	for _, r := range revs {
-		states[r.Hash] = r.State
+		states[r.Hash], reasons[r.Hash] = r.State, r.Reason
 	}
-	if states[rep.RolledBack.From] != store.RevisionFailed || states[rep.RolledBack.To] != store.RevisionConverged {
-		t.Errorf("states %v; want the new revision failed and the old one converged", states)
+	if states[failed] != store.RevisionFailed || !strings.Contains(reasons[failed], "out-escape-txt") {
+		t.Errorf("the failed revision: %s (%s); want failed, naming the failed resource", states[failed], reasons[failed])
 	}
-	if lkg, _ := store.LastKnownGood(revs); lkg.Hash != rep.RolledBack.To {
-		t.Errorf("last known good = %s; want %s", lkg.Hash, rep.RolledBack.To)
+	if lkg, _ := store.LastKnownGood(revs); lkg.Hash != back.Hash {
+		t.Errorf("last known good = %s; want %s", lkg.Hash, back.Hash)
 	}
-	if target, _ := h.st.Target(context.Background()); target != rep.RolledBack.To {
+	if target, _ := h.st.Target(context.Background()); target != back.Hash {
 		t.Errorf("target = %s; want the rolled-back-to revision", target)
 	}
 	if len(h.events("RollingBack")) != 1 || len(h.events("RevisionFailed")) != 1 {
@@ -68,70 +119,46 @@ func TestRollbackRestoresThePreviousStateExactly(t *testing.T) {
 	}
 }
 
-// A revision that does not converge within its progress deadline is
-// rolled back too.
-func TestRollbackOnProgressDeadline(t *testing.T) {
-	h := newFileHarness(t)
-	h.mustConverge(fileDocs(map[string]string{"a.txt": "a1"}))
-	before := h.tree()
-	h.opts.Rollback = true
-	h.opts.ProgressDeadline = 200 * time.Millisecond
-	// Its parent directory never appears: retryable errors, forever.
-	rep, _ := h.apply(fileDocs(map[string]string{"a.txt": "a2", "nodir/b.txt": "b"}))
-	if rep.RolledBack == nil || !strings.Contains(rep.RolledBack.Reason, "progress deadline") {
-		t.Fatalf("report %+v; want a rollback for the deadline", rep)
-	}
-	if diff := cmp.Diff(before, h.tree()); diff != "" {
-		t.Errorf("tree after rollback (-before +after):\n%s", diff)
-	}
-}
-
-// Without a revision that converged before, a failing revision is marked
-// failed and stays the target.
-func TestRollbackWithNothingToRollBackTo(t *testing.T) {
+// Without a revision that converged before, RollBack records
+// RollbackImpossible, returns ErrNoKnownGood and leaves the target.
+func TestRollBackWithNothingToRollBackTo(t *testing.T) {
 	h := newFileHarness(t)
 	if err := os.Symlink(t.TempDir(), filepath.Join(h.root, "out")); err != nil {
 		t.Fatal(err)
 	}
-	h.opts.Rollback = true
-	rep, _ := h.apply(fileDocs(map[string]string{"a.txt": "a", "out/b.txt": "b"}))
-	if rep.RolledBack != nil || rep.OK() {
-		t.Fatalf("report %+v; want a failure and no rollback", rep)
+	docs := fileDocs(map[string]string{"a.txt": "a", "out/b.txt": "b"})
+	rep, back, err := h.failAndRollBack(docs)
+	if !errors.Is(err, ErrNoKnownGood) || back != nil {
+		t.Fatalf("RollBack: %v, %v; want ErrNoKnownGood", back, err)
 	}
-	if len(h.events("RollbackImpossible")) != 1 {
-		t.Errorf("want a RollbackImpossible event")
+	if rep.OK() || rep.Revision != h.load(docs).Hash {
+		t.Errorf("report %+v; want the failing revision, not converged", rep)
+	}
+	if len(h.events("RollbackImpossible")) != 1 || len(h.events("RevisionFailed")) != 1 {
+		t.Errorf("events: RollbackImpossible %d, RevisionFailed %d; want 1 each", len(h.events("RollbackImpossible")), len(h.events("RevisionFailed")))
 	}
 }
 
-// A revision that converged before is never rolled back for trouble that
-// came after (here a conflict: someone put a directory where a file was).
-func TestProvenRevisionIsNotRolledBack(t *testing.T) {
+// Apply judges nothing: a revision it converges is not recorded converged,
+// and one that fails is not recorded failed.
+func TestApplyJudgesNothing(t *testing.T) {
 	h := newFileHarness(t)
-	h.mustConverge(fileDocs(map[string]string{"a.txt": "a1"}))
-	v2 := fileDocs(map[string]string{"a.txt": "a2", "b.txt": "b2"})
-	h.mustConverge(v2)
-	if err := os.Remove(filepath.Join(h.root, "b.txt")); err != nil {
+	if err := os.Symlink(t.TempDir(), filepath.Join(h.root, "out")); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Mkdir(filepath.Join(h.root, "b.txt"), 0o755); err != nil {
-		t.Fatal(err)
+	if rep, _ := h.apply(fileDocs(map[string]string{"a.txt": "a"})); !rep.OK() {
+		t.Fatalf("premise: the first revision converges: %+v", rep)
 	}
-	h.opts.Rollback = true
-	h.opts.ProgressDeadline = time.Minute
-	rep, _ := h.apply(v2)
-	if rep.RolledBack != nil || rep.OK() {
-		t.Fatalf("report %+v; want a failure reported and no rollback", rep)
+	if rep, _ := h.apply(fileDocs(map[string]string{"a.txt": "a", "out/b.txt": "b"})); rep.OK() {
+		t.Fatalf("premise: the second revision fails: %+v", rep)
 	}
-	revs, _ := h.st.ListRevisions(context.Background())
+	revs, err := h.st.ListRevisions(context.Background())
+	if err != nil || len(revs) != 2 {
+		t.Fatalf("revisions %v, %v; want 2", revs, err)
+	}
 	for _, r := range revs {
-		if r.State == store.RevisionFailed || r.State == store.RevisionRolledBack {
-			t.Errorf("revision %s is %s; want neither failed nor rolled back", r.Hash[:8], r.State)
+		if r.State != store.RevisionProgressing || !r.Converged.IsZero() {
+			t.Errorf("revision %s: %s, converged %v; want progressing, never converged", r.Hash[:8], r.State, r.Converged)
 		}
-	}
-	if lkg, _ := store.LastKnownGood(revs); lkg.Hash != revs[len(revs)-1].Hash {
-		t.Errorf("last known good = %s; want the proven v2", lkg.Hash[:8])
-	}
-	if h.tree()["a.txt"] != "a2" {
-		t.Errorf("a.txt = %q; want a2 (no rollback)", h.tree()["a.txt"])
 	}
 }

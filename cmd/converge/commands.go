@@ -379,7 +379,7 @@ func (g *globals) converge(cmd *cobra.Command, reg *provider.Registry, rv *manif
 		}
 		pr.Start(e.Activity, log)
 	}
-	rep, err := e.Apply(actx, rv)
+	rep, err := controller.ApplyOnce(actx, e, rv, controller.ApplyOptions{Rollback: f.rollback == "auto", ProgressDeadline: f.deadline})
 	pr.Stop()
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 		return err

@@ -548,10 +548,6 @@ func (g *globals) newEngine(ctx context.Context, reg *provider.Registry, st stor
 		DefaultDrift: f.drift,
 		DryRun:       dryRun,
 		Logger:       log,
-		Rollback:     f.rollback == "auto",
-	}
-	if opts.Rollback {
-		opts.ProgressDeadline = f.deadline
 	}
 	if len(f.webhooks) > 0 {
 		for _, u := range f.webhooks {
