@@ -1,5 +1,14 @@
-// Package controller runs an engine as a daemon: it owns what makes
-// converge keep converging, and the lifecycle of the revisions it targets.
+// Package controller runs an engine as a daemon, or once: it owns what
+// makes converge keep converging, and the lifecycle of the revisions it
+// targets.
+//
+// # Converging once
+//
+//	e := engine.New(reg, st, engine.Options{...})
+//	rep, err := controller.ApplyOnce(ctx, e, rv, controller.ApplyOptions{Rollback: true, ProgressDeadline: 5 * time.Minute})
+//
+// ApplyOnce is converge apply: engine.Apply, which judges nothing, and the
+// judge of the revision around it.
 //
 // # Running as a daemon
 //
@@ -35,11 +44,40 @@
 //   - engine.Guard refuses a set that declares nothing over a managed state
 //     (the daemon keeps its revision: an EmptyManifests event) and holds a
 //     revision that deletes too much (a DeletionHeld event).
-//   - Every second the target is judged: converged (the new last known good
-//     revision) when every resource is Ready; failed on a terminal error or,
-//     with Rollback, past ProgressDeadline, and then rolled back to the last
-//     known good revision. A revision is judged once: once it converged,
-//     later trouble is not its failure.
+//   - Judge is the one judge of a revision, for converge run (Run judges
+//     the target every second) and converge apply (ApplyOnce judges while
+//     the engine converges once, and when it stops). It is pure; what it
+//     decides is done in one place (MarkConverged, FailRevision, RollBack).
+//
+// The rules of Judge, for apply and run alike:
+//   - Converged when every resource is Ready: the new last known good
+//     revision.
+//   - A revision that converged once (proven) is never failed nor rolled
+//     back: later trouble (drift, a conflict, a deleted file) is not its
+//     failure. A revision is judged once.
+//   - A terminal failure (or a conflict) fails it: with Rollback it is
+//     rolled back to the last known good revision; without, it is marked
+//     failed (a RevisionFailed event and alert) and stays the target.
+//   - Only with Rollback: past ProgressDeadline it is failed and rolled
+//     back ("not converged within the progress deadline"). The deadline
+//     is reached at origin+deadline exactly.
+//
+// Where apply and run differ, and why:
+//   - The deadline's origin. For apply, the start of the command
+//     (ApplyOnce's start), whenever the revision became the target; for
+//     run, when the revision became the target (engine.Progress.Since), as
+//     docs/cli.md says.
+//   - Idle. An apply whose engine has nothing left to do (failures
+//     terminal, removals refused, resources left waiting) and whose
+//     revision did not converge has stopped converging: with Rollback it
+//     is failed and rolled back ("stopped converging: ..." naming what is
+//     stuck) before the deadline; without, it is reported, not failed. A
+//     daemon has no idle rule: its engine is idle between resyncs, and the
+//     resync, provider notifications and other writers may still move a
+//     revision, so only a terminal failure or the deadline fails it.
+//   - When apply stops (a timeout, an interrupt) the revision is judged
+//     once more without rollback: converged, or failed on a terminal
+//     failure; a rollback is never started by a command that is stopping.
 //
 // A cluster node (on an etcd state) runs as a Member: one incarnation of a
 // node, on the controller's clock: its share as it changes (what to take
