@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/convergehq/converge/cloudsim"
+	"github.com/convergehq/converge/controller"
 	"github.com/convergehq/converge/engine"
 	"github.com/convergehq/converge/store/memory"
 )
@@ -478,11 +479,11 @@ func TestRollbackOfACloudRevision(t *testing.T) {
 	}
 	reg := registry(t, s.srv.URL)
 	st := memory.New()
-	opts := engine.Options{Workers: 16, BackoffBase: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond, Logger: quiet(),
-		Rollback: true, ProgressDeadline: time.Minute}
+	opts := engine.Options{Workers: 16, BackoffBase: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond, Logger: quiet()}
+	judge := controller.ApplyOptions{Rollback: true, ProgressDeadline: time.Minute}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if rep, err := engine.New(reg, st, opts).Apply(ctx, load(t, reg, files)); err != nil || !rep.OK() {
+	if rep, err := controller.ApplyOnce(ctx, engine.New(reg, st, opts), load(t, reg, files), judge); err != nil || !rep.OK() {
 		t.Fatalf("apply v1: %v %+v", err, rep.Failures)
 	}
 	instances := func() []string {
@@ -519,7 +520,7 @@ spec:
   securityGroupIds: ["${cloud.SecurityGroup/sg-1.outputs.id}"]
 `
 	v2["unit-00.yaml"] = []byte(u0)
-	rep, err := engine.New(reg, st, opts).Apply(ctx, load(t, reg, v2))
+	rep, err := controller.ApplyOnce(ctx, engine.New(reg, st, opts), load(t, reg, v2), judge)
 	if err != nil {
 		t.Fatal(err)
 	}
