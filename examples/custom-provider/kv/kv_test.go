@@ -292,7 +292,7 @@ spec:
   key: "copy of ${kv.Entry/db.outputs.key}"
 `)
 	rep := w.applyReport(rv)
-	want := []engine.Failure{{ID: "kv.Entry/bad", Phase: store.PhaseFailed, Message: `create: must be non-empty and free of white space, not "copy of db-host"`}}
+	want := []engine.Failure{{ID: "kv.Entry/bad", Phase: store.PhaseFailed, Message: `create: must be non-empty and free of white space, not "copy of db-host"`, Class: provider.ClassTerminal}}
 	if diff := cmp.Diff(want, rep.Failures); diff != "" {
 		t.Errorf("failures (-want +got):\n%s", diff)
 	}
