@@ -59,6 +59,12 @@ type Input struct {
 
 // Decide returns the one action that moves the resource towards its desired
 // state. It is pure: the same input always gives the same action.
+//
+// It asks, in order: is the resource still desired (decideRemoved); may it
+// act at all (its dependencies, a spec that failed terminally, an
+// interrupted create the provider cannot look for); does the object exist
+// (decideAbsent); is it converge's (decideForeign); and does it differ
+// from the spec (decideMatching, decideChange).
 func Decide(in Input) plan.Action {
 	a := plan.Action{ID: in.ID, Kind: in.Kind, Name: in.Name}
 	rec := in.Record
@@ -67,17 +73,42 @@ func Decide(in Input) plan.Action {
 	if in.Desired == nil {
 		return decideRemoved(a, in, ours)
 	}
+	if held, ok := decideHeld(a, in); ok {
+		return held
+	}
+	obs := in.Observed
+	if obs == nil || !obs.Exists {
+		return decideAbsent(a, in, ours)
+	}
+	d := diff.Compute(in.Schema, in.Spec, obs.State)
+	if !ours {
+		return decideForeign(a, in, d)
+	}
+	if in.Planned != nil {
+		d = plannedDiff(d, *in.Planned)
+	}
+	if d.Empty() {
+		return decideMatching(a, in)
+	}
+	return decideChange(a, in, d)
+}
 
+// decideHeld returns the action of a desired resource that may not act
+// yet, and whether it is one: it waits for its dependencies, its spec
+// failed terminally, or converge stopped during its create and the
+// provider cannot look for what that made.
+func decideHeld(a plan.Action, in Input) (plan.Action, bool) {
+	rec := in.Record
 	if len(in.WaitFor) > 0 {
 		a.Type = plan.Wait
 		a.WaitFor = depIDs(in.WaitFor)
 		a.Reason = "waiting for " + joinDeps(in.WaitFor)
-		return a
+		return a, true
 	}
 	if rec != nil && rec.FailedHash != "" && rec.FailedHash == in.Desired.Hash && rec.ErrorClass == provider.ClassTerminal {
 		a.Type = plan.Blocked
 		a.Reason = "failed on this spec, not retried until it changes: " + rec.LastError
-		return a
+		return a, true
 	}
 	obs := in.Observed
 	if obs != nil && !obs.Exists && in.Schema.Unfindable && rec.InterruptedCreate() && rec.Pending.Attempted.IsZero() {
@@ -86,83 +117,102 @@ func Decide(in Input) plan.Action {
 		a.Type = plan.Conflict
 		if in.Desired.ImportID != "" {
 			a.Reason = fmt.Sprintf("importId %s: no such object; the create of %s was interrupted before its outcome was recorded, so it may exist under another ID: give that one, or run converge state forget %s if it does not exist", in.Desired.ImportID, in.ID, in.ID)
-			return a
+			return a, true
 		}
 		a.Reason = fmt.Sprintf("the create of %s was interrupted before its outcome was recorded (converge stopped during the call), and this provider can find an object only through what its create returned: the object may exist. Not creating it again, which could make a second one. If it exists, set importId: ID beside spec to take it over; if it does not, run converge state forget %s, then apply", in.ID, in.ID)
-		return a
+		return a, true
 	}
-	if obs == nil || !obs.Exists {
-		if p := pendingAmbiguousCreate(in); p != nil {
-			// The last create may have taken effect and the API may not show
-			// the object yet: look again before creating a second one.
-			a.Type = plan.Wait
-			a.Reason = "the last create may have taken effect; looking for the object before creating again"
-			return a
-		}
-		a.Type = plan.Create
-		a.Diff = diff.Compute(in.Schema, in.Spec, nil)
-		a.Reason = "not found"
-		if ours && rec.Origin != "" && rec.Pending == nil {
-			// We had it, and it is gone: deleted out of band.
-			a.Drift, a.Gone = true, true
-			a.Reason = "deleted out of band"
-			switch driftPolicy(in) {
-			case manifest.DriftAlert:
-				a.Type = plan.Drift
-			case manifest.DriftIgnore:
-				a.Type = plan.None
-				a.Diff = nil
-				a.Reason = "deleted out of band; drift policy ignore"
-			}
-		}
-		return a
-	}
+	return a, false
+}
 
-	d := diff.Compute(in.Schema, in.Spec, obs.State)
-	if !ours {
-		if d.Empty() {
-			a.Type = plan.Adopt
-			a.Reason = "exists and matches the manifests"
-			return a
-		}
-		if in.Desired.ImportID != "" {
-			// Named by importId: the user says it is to be taken over.
-			a.Type = plan.Adopt
-			a.Diff = d
-			a.Reason = fmt.Sprintf("imported (importId %s); then updated to the manifests (%s)", in.Desired.ImportID, strings.Join(d.Paths(), ", "))
-			return a
-		}
-		a.Type = plan.Conflict
-		a.Diff = d
-		a.Reason = fmt.Sprintf("exists, was not created by converge, and differs (%s): not overwriting it", strings.Join(d.Paths(), ", "))
+// decideAbsent decides for a desired resource whose object was not found
+// (or not observed): create it, unless a create that may have taken effect
+// has not had the time to show, or it was converge's and is gone (drift).
+func decideAbsent(a plan.Action, in Input, ours bool) plan.Action {
+	rec := in.Record
+	if p := pendingAmbiguousCreate(in); p != nil {
+		// The last create may have taken effect and the API may not show
+		// the object yet: look again before creating a second one.
+		a.Type = plan.Wait
+		a.Reason = "the last create may have taken effect; looking for the object before creating again"
 		return a
 	}
-	if in.Planned != nil {
-		d = plannedDiff(d, *in.Planned)
+	a.Type = plan.Create
+	a.Diff = diff.Compute(in.Schema, in.Spec, nil)
+	a.Reason = "not found"
+	if ours && rec.Origin != "" && rec.Pending == nil {
+		// We had it, and it is gone: deleted out of band.
+		a.Drift, a.Gone = true, true
+		a.Reason = "deleted out of band"
+		switch driftPolicy(in) {
+		case manifest.DriftAlert:
+			a.Type = plan.Drift
+		case manifest.DriftIgnore:
+			a.Type = plan.None
+			a.Diff = nil
+			a.Reason = "deleted out of band; drift policy ignore"
+		}
 	}
+	return a
+}
+
+// decideForeign decides for an object that exists and is not converge's:
+// it is adopted when it matches the manifests or an importId names it,
+// and is a conflict, left alone, otherwise.
+func decideForeign(a plan.Action, in Input, d diff.Diff) plan.Action {
 	if d.Empty() {
-		if rec.Origin == "" {
-			// Our create went through before a crash: take it as ours.
-			a.Type = plan.Adopt
-			a.Reason = "found the object of an interrupted create"
-			return a
-		}
-		if len(rec.Deposed) > 0 {
-			if len(in.Dependents) > 0 {
-				a.Type = plan.Wait
-				a.Deposed = true
-				a.WaitFor = depIDs(in.Dependents)
-				a.Reason = "replaced object waits for dependents to move: " + joinDeps(in.Dependents)
-				return a
-			}
-			a.Type = plan.Delete
-			a.Deposed = true
-			a.Reason = "delete the replaced object"
-			return a
-		}
-		a.Type = plan.None
+		a.Type = plan.Adopt
+		a.Reason = "exists and matches the manifests"
 		return a
 	}
+	if in.Desired.ImportID != "" {
+		// Named by importId: the user says it is to be taken over.
+		a.Type = plan.Adopt
+		a.Diff = d
+		a.Reason = fmt.Sprintf("imported (importId %s); then updated to the manifests (%s)", in.Desired.ImportID, strings.Join(d.Paths(), ", "))
+		return a
+	}
+	a.Type = plan.Conflict
+	a.Diff = d
+	a.Reason = fmt.Sprintf("exists, was not created by converge, and differs (%s): not overwriting it", strings.Join(d.Paths(), ", "))
+	return a
+}
+
+// decideMatching decides for converge's object that matches the spec: an
+// interrupted create's object is taken as converge's, a replaced object
+// is deleted once its dependents moved, and otherwise there is nothing to
+// do.
+func decideMatching(a plan.Action, in Input) plan.Action {
+	rec := in.Record
+	if rec.Origin == "" {
+		// Our create went through before a crash: take it as ours.
+		a.Type = plan.Adopt
+		a.Reason = "found the object of an interrupted create"
+		return a
+	}
+	if len(rec.Deposed) > 0 {
+		if len(in.Dependents) > 0 {
+			a.Type = plan.Wait
+			a.Deposed = true
+			a.WaitFor = depIDs(in.Dependents)
+			a.Reason = "replaced object waits for dependents to move: " + joinDeps(in.Dependents)
+			return a
+		}
+		a.Type = plan.Delete
+		a.Deposed = true
+		a.Reason = "delete the replaced object"
+		return a
+	}
+	a.Type = plan.None
+	return a
+}
+
+// decideChange decides for converge's object that differs from the spec
+// by d: drift (the manifests did not change, the object did) goes by the
+// drift policy; a change is an update, or a replace when a field that
+// cannot change in place changed.
+func decideChange(a plan.Action, in Input, d diff.Diff) plan.Action {
+	rec := in.Record
 	a.Diff = d
 	// Drift: the desired spec is what converge last applied, and the object
 	// differs from it. (A plan may not know every referenced value yet: then
@@ -172,7 +222,7 @@ func Decide(in Input) plan.Action {
 	if rec.Origin != "" && rec.Pending == nil && rec.AppliedSpec != nil {
 		if provider.IsUnknown(in.Spec) {
 			if rec.AppliedHash == in.Desired.Hash {
-				drift = diff.Compute(in.Schema, rec.AppliedSpec, obs.State)
+				drift = diff.Compute(in.Schema, rec.AppliedSpec, in.Observed.State)
 			}
 		} else if diff.Compute(in.Schema, in.Spec, rec.AppliedSpec).Empty() && !addsFields(in.Spec, rec.AppliedSpec) {
 			drift = d
