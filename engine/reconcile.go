@@ -273,19 +273,15 @@ func (e *Engine) reconcile(ctx context.Context, id string) result {
 			return failed(err, s)
 		}
 		return result{}
-	case plan.Create:
-		if a.Drift {
+	case plan.Create, plan.Update, plan.Replace:
+		if a.Drift { // corrected now: said once, before the call
 			e.driftDetected(ctx, in, a)
 		}
-		return e.create(ctx, s, a)
-	case plan.Update:
-		if a.Drift {
-			e.driftDetected(ctx, in, a)
-		}
-		return e.update(ctx, s, a)
-	case plan.Replace:
-		if a.Drift {
-			e.driftDetected(ctx, in, a)
+		switch a.Type {
+		case plan.Create:
+			return e.create(ctx, s, a)
+		case plan.Update:
+			return e.update(ctx, s, a)
 		}
 		return e.replace(ctx, s, a)
 	case plan.Delete:
