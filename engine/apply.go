@@ -165,9 +165,12 @@ func (e *Engine) report(rv *manifest.Revision) Report {
 	return rep
 }
 
-// Plan computes what Apply would do, calling only the providers' Observe.
-// A nil rv plans a destroy. Values that depend on resources that will change
-// are shown as known after apply.
+// Plan computes what Apply would do, calling only the providers' Observe
+// (and PlanChange, for a provider.Planner). A nil rv plans a destroy.
+// Values that depend on resources that will change are shown as known
+// after apply, except the outputs a Planner predicted for its change
+// (provider.Planned.Outputs): those it gave as known are shown as they
+// will be.
 func (e *Engine) Plan(ctx context.Context, rv *manifest.Revision) (*plan.Plan, error) {
 	rv, err := e.openRevision(rv)
 	if err != nil {
@@ -211,7 +214,7 @@ func (e *Engine) Plan(ctx context.Context, rv *manifest.Revision) (*plan.Plan, e
 				}
 			}
 		}
-		actions, err := e.planFlow(ctx, ids, waits, func(i int, predicted func(string) plan.Type) (plan.Action, error) {
+		actions, err := e.planFlow(ctx, ids, waits, func(i int, predicted func(string) prediction) (plan.Action, map[string]any, error) {
 			res, _ := rv.Get(ids[i])
 			return e.planOne(ctx, lim, rv, res, recs[ids[i]], recs, predicted)
 		})
@@ -244,7 +247,7 @@ func (e *Engine) Plan(ctx context.Context, rv *manifest.Revision) (*plan.Plan, e
 	lv := levels(order, g.Deps)
 	slices.Reverse(lv)
 	gone := flatten(lv)
-	actions, err := e.planFlow(ctx, gone, nil, func(i int, _ func(string) plan.Type) (plan.Action, error) {
+	actions, err := e.planFlow(ctx, gone, nil, func(i int, _ func(string) prediction) (plan.Action, map[string]any, error) {
 		return e.planOne(ctx, lim, rv, nil, recs[gone[i]], recs, nil)
 	})
 	if err != nil {
@@ -286,8 +289,10 @@ func levels(order []string, deps func(string) []string) [][]string {
 
 // planOne plans one resource: res, or rec's when res is nil (a deletion).
 // predicted gives what the plan does to the resources res depends on (nil
-// for a deletion).
-func (e *Engine) planOne(ctx context.Context, lim planLimits, rv *manifest.Revision, res *manifest.Resource, rec *store.Record, recs map[string]*store.Record, predicted func(string) plan.Type) (plan.Action, error) {
+// for a deletion). Besides the action, it returns the outputs the resource
+// will have after an update or replace, when its provider's plan predicted
+// them (nil otherwise).
+func (e *Engine) planOne(ctx context.Context, lim planLimits, rv *manifest.Revision, res *manifest.Resource, rec *store.Record, recs map[string]*store.Record, predicted func(string) prediction) (plan.Action, map[string]any, error) {
 	in := Input{Desired: res, Record: rec, DefaultDrift: e.opts.DefaultDrift, Destroy: rv == nil}
 	if res != nil {
 		in.ID, in.Kind, in.Name = res.ID, res.Kind, res.Name
@@ -296,21 +301,16 @@ func (e *Engine) planOne(ctx context.Context, lim planLimits, rv *manifest.Revis
 	}
 	p, ok := e.reg.For(in.Kind)
 	if !ok {
-		return plan.Action{}, fmt.Errorf("plan %s: kind %s: %w", in.ID, in.Kind, errNoProvider)
+		return plan.Action{}, nil, fmt.Errorf("plan %s: kind %s: %w", in.ID, in.Kind, errNoProvider)
 	}
 	in.Schema, _ = e.reg.Schema(in.Kind)
 	if res != nil {
 		spec, _ := manifest.Resolve(res, in.Schema, func(dep string) (map[string]any, bool) {
-			r := recs[dep]
-			t := predicted(dep)
-			if r == nil || r.Phase != store.PhaseReady || (t != plan.None && t != plan.Adopt) {
-				return nil, false
-			}
-			return r.Outputs, true
+			return plannedOutputs(recs[dep], predicted(dep))
 		})
 		var err error
 		if in.Spec, err = in.Schema.Apply(spec); err != nil {
-			return e.cleanAction(planError(in, err)), nil
+			return e.cleanAction(planError(in, err)), nil, nil
 		}
 		e.learn(in.Kind, in.Spec)
 	}
@@ -323,19 +323,19 @@ func (e *Engine) planOne(ctx context.Context, lim planLimits, rv *manifest.Revis
 		// unknown too; otherwise they are to be made, and so is this.
 		var blind []string
 		for _, dep := range res.Deps() {
-			if predicted(dep) == plan.Error {
+			if predicted(dep).Type == plan.Error {
 				blind = append(blind, dep)
 			}
 		}
 		if len(blind) > 0 {
-			return e.cleanAction(planError(in, fmt.Errorf("not observed: it depends on %s, which could not be observed", strings.Join(blind, ", ")))), nil
+			return e.cleanAction(planError(in, fmt.Errorf("not observed: it depends on %s, which could not be observed", strings.Join(blind, ", ")))), nil, nil
 		}
 	}
 	if observe {
 		req := e.observeRequest(in)
 		release, err := lim.limiter(p.Name()).Acquire(ctx)
 		if err != nil {
-			return plan.Action{}, err
+			return plan.Action{}, nil, err
 		}
 		cctx, cancel := context.WithTimeout(ctx, lim.timeout(p.Name()))
 		obs, err := p.Observe(cctx, req)
@@ -344,23 +344,23 @@ func (e *Engine) planOne(ctx context.Context, lim planLimits, rv *manifest.Revis
 		atomic.AddInt64(&e.stats.Observes, 1)
 		if err != nil {
 			if ctx.Err() != nil {
-				return plan.Action{}, ctx.Err()
+				return plan.Action{}, nil, ctx.Err()
 			}
 			if !strings.HasPrefix(err.Error(), "observe "+in.ID) {
 				err = fmt.Errorf("observe %s: %w", in.ID, err)
 			}
 			// The rest of the plan goes on: one unreachable API does not
 			// hide what would happen everywhere else.
-			return e.cleanAction(planError(in, err)), nil
+			return e.cleanAction(planError(in, err)), nil, nil
 		}
 		in.Observed = &obs
 		if pl, ok := p.(provider.Planner); ok && wantsPlan(in) {
 			planned, err := e.previewChange(ctx, lim, p.Name(), pl, in)
 			if err != nil {
 				if ctx.Err() != nil {
-					return plan.Action{}, ctx.Err()
+					return plan.Action{}, nil, ctx.Err()
 				}
-				return e.cleanAction(planError(in, fmt.Errorf("plan %s: %w", in.ID, err))), nil
+				return e.cleanAction(planError(in, fmt.Errorf("plan %s: %w", in.ID, err))), nil, nil
 			}
 			in.Planned = &planned
 		}
@@ -369,7 +369,38 @@ func (e *Engine) planOne(ctx context.Context, lim planLimits, rv *manifest.Revis
 	if !observe && a.Type == plan.Create {
 		a.Reason = "not observed: it uses outputs of resources to be created"
 	}
-	return e.cleanAction(a), nil
+	var outputs map[string]any
+	if in.Planned != nil && (a.Type == plan.Update || a.Type == plan.Replace) {
+		outputs = in.Planned.Outputs
+	}
+	return e.cleanAction(a), outputs, nil
+}
+
+// plannedOutputs are the outputs a plan resolves a dependent against: the
+// recorded ones of a Ready dependency the plan leaves as it is, or the
+// known ones its provider predicted for its update or replace (one
+// predicted Unknown is left out, so what uses it stays known only after
+// apply); false when they are known only after apply.
+func plannedOutputs(r *store.Record, p prediction) (map[string]any, bool) {
+	if r == nil || r.Phase != store.PhaseReady {
+		return nil, false
+	}
+	switch p.Type {
+	case plan.None, plan.Adopt:
+		return r.Outputs, true
+	case plan.Update, plan.Replace:
+		if p.Outputs == nil {
+			return nil, false
+		}
+		known := make(map[string]any, len(p.Outputs))
+		for k, v := range p.Outputs {
+			if !provider.IsUnknown(v) {
+				known[k] = v
+			}
+		}
+		return known, true
+	}
+	return nil, false
 }
 
 // previewChange asks a Planner provider for its plan of in's change, within
