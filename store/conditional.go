@@ -127,14 +127,64 @@ func (e *FencedError) Error() string {
 // Unwrap makes the error match ErrFenced.
 func (e *FencedError) Unwrap() error { return ErrFenced }
 
+// AnyTarget, given as the target a conditional target write expects,
+// skips that check: only the fence is checked. It is no revision's hash.
+const AnyTarget = "*"
+
 // ConditionalTargetStore is implemented by stores whose target can be set
-// under a fence, so that only the current holder of a token (the leader
-// of a cluster) publishes the target, however late its request arrives.
+// under conditions, checked and written in one atomic step against every
+// writer of the store: only while the target is still the one the writer
+// read (so that two writers, such as converge rollback and a daemon that
+// reloads its manifests, cannot silently overwrite each other), and only
+// while the writer's fence is current (so that only the holder of a token,
+// the leader of a cluster, publishes the target, however late its request
+// arrives).
 type ConditionalTargetStore interface {
 	// SetTargetIf makes the revision hash the target, as SetTarget does,
-	// if fence is current (the zero Fence checks nothing), in one atomic
-	// step. A stale fence fails with a *FencedError (ErrFenced), a
-	// revision never put with an error wrapping ErrNotFound; either way
-	// the target is left as it was.
+	// if fence is current (the zero Fence checks nothing): it is
+	// SetTargetFrom(ctx, AnyTarget, hash, fence).
 	SetTargetIf(ctx context.Context, hash string, fence Fence) error
+	// SetTargetFrom makes the revision hash the target, as SetTarget
+	// does, if the target is still from (empty: no target; AnyTarget:
+	// any) and fence is current. The fence is checked first; a target
+	// that is hash already is left as it is and the call succeeds. A
+	// stale fence fails with a *FencedError (ErrFenced), a target that
+	// changed with a *TargetConflictError (ErrConflict), a revision
+	// never put with an error wrapping ErrNotFound; either way the
+	// target is left as it was.
+	SetTargetFrom(ctx context.Context, from, hash string, fence Fence) error
+}
+
+// TargetConflictError is the error of a conditional target write that
+// lost a race: the target is no longer the one the write expected.
+type TargetConflictError struct {
+	Hash string // the revision the write would have targeted
+	Want string // the target the write expected; empty: none
+	Got  string // the target stored; empty: none
+}
+
+func (e *TargetConflictError) Error() string {
+	return fmt.Sprintf("set target %s: %v: the write expected %s, the store has %s",
+		e.Hash, ErrConflict, targetString(e.Want), targetString(e.Got))
+}
+
+// Unwrap makes the error match ErrConflict.
+func (e *TargetConflictError) Unwrap() error { return ErrConflict }
+
+func targetString(h string) string {
+	if h == "" {
+		return "no target"
+	}
+	return "target " + h
+}
+
+// CheckTarget returns the error of a conditional target write that must
+// not proceed, the target being cur (empty: none): a *TargetConflictError
+// when from is neither cur nor AnyTarget. A target that is hash already
+// passes: the write would change nothing.
+func CheckTarget(from, hash, cur string) error {
+	if from == AnyTarget || from == cur || cur == hash {
+		return nil
+	}
+	return &TargetConflictError{Hash: hash, Want: from, Got: cur}
 }

@@ -73,6 +73,7 @@ var (
 	_ store.RevisionPruner         = (*Store)(nil)
 	_ store.ConditionalRecordStore = (*Store)(nil)
 	_ store.Fencer                 = (*Store)(nil)
+	_ store.ConditionalTargetStore = (*Store)(nil)
 	_ store.Watcher                = (*Store)(nil)
 )
 
@@ -398,10 +399,34 @@ func (s *Store) ListRevisions(ctx context.Context) ([]store.Revision, error) {
 // SetTarget makes the revision with the given hash the target. It returns
 // an error wrapping store.ErrNotFound when no such revision was put.
 func (s *Store) SetTarget(ctx context.Context, hash string) error {
+	return s.SetTargetFrom(ctx, store.AnyTarget, hash, store.Fence{})
+}
+
+// SetTargetIf makes the revision hash the target if fence is current; see
+// store.ConditionalTargetStore.
+func (s *Store) SetTargetIf(ctx context.Context, hash string, fence store.Fence) error {
+	return s.SetTargetFrom(ctx, store.AnyTarget, hash, fence)
+}
+
+// SetTargetFrom makes the revision hash the target if the target is still
+// from (empty: none; store.AnyTarget: any) and fence is current; see
+// store.ConditionalTargetStore.
+func (s *Store) SetTargetFrom(ctx context.Context, from, hash string, fence store.Fence) error {
+	if err := store.CheckConditions(store.AnyVersion, fence); err != nil {
+		return fmt.Errorf("set target %s: %w", hash, err)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.check(ctx); err != nil {
 		return fmt.Errorf("set target %s: %w", hash, err)
+	}
+	if fence.Name != "" {
+		if cur := s.fences[fence.Name]; cur != fence.Token {
+			return &store.FencedError{Op: "set target", ID: hash, Fence: fence.Name, Token: fence.Token, Current: cur}
+		}
+	}
+	if err := store.CheckTarget(from, hash, s.target); err != nil {
+		return err
 	}
 	if _, ok := s.revIndex[hash]; !ok {
 		return fmt.Errorf("set target %s: revision %w", hash, store.ErrNotFound)

@@ -227,20 +227,45 @@ func pruneRevisions(t *txn, keep int) (int, error) {
 // SetTarget makes the revision with the given hash the target. It returns
 // an error wrapping store.ErrNotFound when no such revision was put.
 func (d *DB) SetTarget(ctx context.Context, hash string) error {
+	return d.SetTargetFrom(ctx, store.AnyTarget, hash, store.Fence{})
+}
+
+// SetTargetIf makes the revision hash the target if fence is current; see
+// store.ConditionalTargetStore. It returns once the write committed.
+func (d *DB) SetTargetIf(ctx context.Context, hash string, fence store.Fence) error {
+	return d.SetTargetFrom(ctx, store.AnyTarget, hash, fence)
+}
+
+// SetTargetFrom makes the revision hash the target if the target is still
+// from (empty: none; store.AnyTarget: any) and fence is current; see
+// store.ConditionalTargetStore. The conditions are checked in the
+// writer's transaction, which holds SQLite's write lock: no other writer,
+// in this process or another, comes between the check and the write. It
+// returns once the write committed.
+func (d *DB) SetTargetFrom(ctx context.Context, from, hash string, fence store.Fence) error {
+	if err := store.CheckConditions(store.AnyVersion, fence); err != nil {
+		return fmt.Errorf("set target %s: %w", hash, err)
+	}
 	err := d.write(ctx, func(t *txn) error {
+		if err := d.admit(t, "set target", hash, store.AnyVersion, fence); err != nil {
+			return err
+		}
+		var cur string
+		if err := t.tx.QueryRowContext(t.ctx, `SELECT hash FROM target WHERE id = 1`).Scan(&cur); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if err := store.CheckTarget(from, hash, cur); err != nil {
+			return refusal{err}
+		}
+		if cur == hash {
+			return nil
+		}
 		var n int
 		if err := t.tx.QueryRowContext(t.ctx, `SELECT count(*) FROM revisions WHERE hash = ?`, hash).Scan(&n); err != nil {
 			return err
 		}
 		if n == 0 {
 			return fmt.Errorf("revision %w", store.ErrNotFound)
-		}
-		var cur string
-		if err := t.tx.QueryRowContext(t.ctx, `SELECT hash FROM target WHERE id = 1`).Scan(&cur); err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		if cur == hash {
-			return nil
 		}
 		if _, err := t.tx.ExecContext(t.ctx, `INSERT INTO target (id, hash) VALUES (1, ?)
 			ON CONFLICT (id) DO UPDATE SET hash = excluded.hash`, hash); err != nil {
@@ -249,6 +274,9 @@ func (d *DB) SetTarget(ctx context.Context, hash string) error {
 		_, err := t.logChange(changeTarget, hash)
 		return err
 	})
+	if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrFenced) {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("set target %s: %w", hash, err)
 	}

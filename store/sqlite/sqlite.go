@@ -118,6 +118,7 @@ var (
 	_ store.Deferrer               = (*DB)(nil)
 	_ store.ConditionalRecordStore = (*DB)(nil)
 	_ store.Fencer                 = (*DB)(nil)
+	_ store.ConditionalTargetStore = (*DB)(nil)
 )
 
 // Open opens the state file at path, creating it and its parent directory

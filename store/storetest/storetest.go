@@ -49,12 +49,16 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Fences", testFences},
 		{"ConditionalConcurrent", testConditionalConcurrent},
 		{"ConditionalDeferred", testConditionalDeferred},
+		{"SetTargetFrom", testSetTargetFrom},
+		{"TargetFences", testTargetFences},
+		{"TargetConcurrent", testTargetConcurrent},
 		{"WatchOrder", testWatchOrder},
 		{"WatchFrom", testWatchFrom},
 		{"WatchCollapse", testWatchCollapse},
 		{"WatchConcurrent", testWatchConcurrent},
 		{"WatchCompacted", testWatchCompacted},
 		{"WatchCancel", testWatchCancel},
+		{"WatchDeferred", testWatchDeferred},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

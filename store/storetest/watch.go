@@ -433,3 +433,64 @@ func testWatchCancel(t *testing.T, s store.Store) {
 		t.Errorf("Watch after Close = nil error; want one")
 	}
 }
+
+// testWatchDeferred checks that a watch sees deferred writes (Deferrer)
+// once they committed, in the order they were made, among synchronous
+// writes: each put with the record as stored (its Version the change's
+// Seq), each delete, then the synchronous write made after them.
+func testWatchDeferred(t *testing.T, s store.Store) {
+	d, ok := s.(store.Deferrer)
+	if !ok {
+		t.Skipf("%T does not implement store.Deferrer", s)
+	}
+	ctx := t.Context()
+	w := watcher(t, s)
+	if err := s.PutRecord(ctx, store.Record{ID: "a.A/old"}); err != nil {
+		t.Fatal(err)
+	}
+	putRevisions(t, s, "h1")
+	start := lastSeq(t, w)
+	ch := watch(t, w, start)
+	for i := range 3 {
+		d.PutRecordDeferred(store.Record{ID: fmt.Sprintf("d.D/%d", i), Attempts: i, Phase: store.PhaseReady})
+	}
+	d.DeleteRecordDeferred("a.A/old")
+	d.DeleteRecordDeferred("a.A/never") // deletes nothing: no change
+	d.PutRecordDeferred(store.Record{ID: "d.D/3", Phase: store.PhasePending})
+	// A synchronous write after them commits after them.
+	if err := s.SetTarget(ctx, "h1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Flush(ctx); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	want := []summary{
+		{Kind: store.ChangePut, ID: "d.D/0", Phase: store.PhaseReady},
+		{Kind: store.ChangePut, ID: "d.D/1", Phase: store.PhaseReady},
+		{Kind: store.ChangePut, ID: "d.D/2", Phase: store.PhaseReady},
+		{Kind: store.ChangeDelete, ID: "a.A/old"},
+		{Kind: store.ChangePut, ID: "d.D/3", Phase: store.PhasePending},
+		{Kind: store.ChangeTarget, Target: "h1"},
+	}
+	var got []summary
+	last := start
+	for range want {
+		c := next(t, ch)
+		if c.Seq <= last {
+			t.Fatalf("change %d after %d; want increasing", c.Seq, last)
+		}
+		last = c.Seq
+		if c.Kind == store.ChangePut {
+			if c.Record == nil || c.Record.Version != c.Seq || c.Record.Version != version(t, s, c.ID) {
+				t.Errorf("deferred put of %s: change %d with record %+v; want the record as stored, its version the change's", c.ID, c.Seq, c.Record)
+			}
+		}
+		got = append(got, summarize(c))
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("changes of deferred writes (-want +got):\n%s", diff)
+	}
+	if seq := lastSeq(t, w); seq != last {
+		t.Errorf("LastSeq() = %d; want %d, the last change's: nothing more was logged", seq, last)
+	}
+}
