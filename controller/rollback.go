@@ -94,6 +94,9 @@ type RollbackChoice struct {
 	// Resumed says that it is a recorded rollback still pending (see
 	// RollbackIntent), resumed rather than decided afresh.
 	Resumed bool
+	// Target is the target the choice was made against (empty: none):
+	// SetTarget writes only while it still is.
+	Target string
 }
 
 // ChooseRollback chooses the revision a rollback by hand targets, prefix
@@ -117,14 +120,14 @@ func ChooseRollback(ctx context.Context, st store.Store, prefix string) (Rollbac
 			return RollbackChoice{}, err
 		}
 		if pending && (prefix == "" || (len(prefix) >= 4 && strings.HasPrefix(in.To, prefix))) {
-			return RollbackChoice{To: r, From: in.From, Resumed: true}, nil
+			return RollbackChoice{To: r, From: in.From, Resumed: true, Target: cur}, nil
 		}
 	}
 	to, err := RollbackTarget(revs, cur, prefix)
 	if err != nil {
 		return RollbackChoice{}, err
 	}
-	return RollbackChoice{To: to, From: cur}, nil
+	return RollbackChoice{To: to, From: cur, Target: cur}, nil
 }
 
 // Record records the rollback c in st, decided at now, unless it is
@@ -136,6 +139,46 @@ func (c RollbackChoice) Record(ctx context.Context, st store.Store, now time.Tim
 	}
 	return RecordRollback(ctx, m, RollbackIntent{From: c.From, To: c.To.Hash, At: now})
 }
+
+// SetTarget makes c.To the target of st if the target is still c.Target,
+// the one the choice was made against, checked and written in one step
+// (store.ConditionalTargetStore; a store without that ability is written
+// unconditionally). When another writer moved the target meanwhile (a
+// daemon that loaded new manifests, another rollback), nothing is written
+// and the error is a *TargetMovedError, matching ErrConflict: the choice
+// is stale, and a rollback asked again chooses against the new target.
+func (c RollbackChoice) SetTarget(ctx context.Context, st store.Store) error {
+	cs, ok := st.(store.ConditionalTargetStore)
+	if !ok {
+		return st.SetTarget(ctx, c.To.Hash)
+	}
+	err := cs.SetTargetFrom(ctx, c.Target, c.To.Hash, store.Fence{})
+	var ce *store.TargetConflictError
+	if errors.As(err, &ce) {
+		return &TargetMovedError{To: c.To.Hash, Was: c.Target, Now: ce.Got}
+	}
+	return err
+}
+
+// TargetMovedError is the error of a rollback by hand whose target write
+// lost a race: the target moved from Was to Now after the rollback chose
+// To against Was. It matches ErrConflict and store.ErrConflict.
+type TargetMovedError struct {
+	To, Was, Now string // revision hashes; empty: no target
+}
+
+func (e *TargetMovedError) Error() string {
+	name := func(h string) string {
+		if h == "" {
+			return "none"
+		}
+		return "revision " + short(h)
+	}
+	return fmt.Sprintf("roll back to revision %s: the target changed from %s to %s meanwhile, and was left there", short(e.To), name(e.Was), name(e.Now))
+}
+
+// Unwrap makes the error match ErrConflict and store.ErrConflict.
+func (e *TargetMovedError) Unwrap() []error { return []error{ErrConflict, store.ErrConflict} }
 
 // RollbackTarget chooses the revision a rollback targets, among the
 // recorded revs, the current target being cur: the one whose hash starts

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -153,7 +154,9 @@ func TestChooseRollback(t *testing.T) {
 				t.Fatal(err)
 			}
 			got.To = store.Revision{Hash: got.To.Hash}
-			if diff := cmp.Diff(tc.want, got); diff != "" {
+			wantChoice := tc.want
+			wantChoice.Target = tc.target // chosen against the target read
+			if diff := cmp.Diff(wantChoice, got); diff != "" {
 				t.Errorf("ChooseRollback (-want +got):\n%s", diff)
 			}
 			// Record writes the intent of a new choice, and leaves a
@@ -180,4 +183,83 @@ func mustRevisions(t *testing.T, st store.Store) []store.Revision {
 		t.Fatal(err)
 	}
 	return revs
+}
+
+// racingStore is a memory store in which another writer moves the target
+// to moveTo between a writer's read of it and its conditional write.
+type racingStore struct {
+	*memory.Store
+	moveTo string
+	moved  int
+}
+
+func (s *racingStore) SetTargetFrom(ctx context.Context, from, hash string, f store.Fence) error {
+	if s.moveTo != "" {
+		if err := s.Store.SetTarget(ctx, s.moveTo); err != nil {
+			return err
+		}
+		s.moved++
+		s.moveTo = ""
+	}
+	return s.Store.SetTargetFrom(ctx, from, hash, f)
+}
+
+// TestRollbackTargetRace: a rollback whose target write races another
+// writer's (a daemon that loaded new manifests) writes nothing and says
+// so, naming the revisions: the other write is not lost. Chosen again, it
+// rolls back from the new target.
+func TestRollbackTargetRace(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+	st := &racingStore{Store: memory.New()}
+	for i, h := range []string{"aaaa1111", "bbbb2222", "cccc3333", "dddd4444"} {
+		r := store.Revision{Hash: h, Created: t0.Add(time.Duration(i) * time.Minute), State: store.RevisionConverged, Converged: t0.Add(time.Duration(i)*time.Minute + time.Second)}
+		if h == "dddd4444" {
+			r.State, r.Converged = store.RevisionProgressing, time.Time{}
+		}
+		if err := st.PutRevision(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.SetTarget(ctx, "cccc3333"); err != nil {
+		t.Fatal(err)
+	}
+	ch, err := ChooseRollback(ctx, st, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch.To.Hash != "bbbb2222" || ch.Target != "cccc3333" {
+		t.Fatalf("chose %s against %s; want bbbb2222 against cccc3333", ch.To.Hash, ch.Target)
+	}
+	st.moveTo = "dddd4444"
+	err = ch.SetTarget(ctx, st)
+	if st.moved != 1 {
+		t.Fatalf("the other writer moved the target %d times; want once, between the choice and the write", st.moved)
+	}
+	var moved *TargetMovedError
+	if !errors.As(err, &moved) || !errors.Is(err, ErrConflict) || !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("SetTarget after a race = %v; want a *TargetMovedError matching ErrConflict and store.ErrConflict", err)
+	}
+	if diff := cmp.Diff(TargetMovedError{To: "bbbb2222", Was: "cccc3333", Now: "dddd4444"}, *moved); diff != "" {
+		t.Errorf("error (-want +got):\n%s", diff)
+	}
+	for _, h := range []string{"bbbb2222", "cccc3333", "dddd4444"} {
+		if !strings.Contains(err.Error(), h) {
+			t.Errorf("error %q; want it to name revision %s", err, h)
+		}
+	}
+	if got, _ := st.Target(ctx); got != "dddd4444" {
+		t.Fatalf("target %s after the lost race; want dddd4444, the other writer's, not lost", got)
+	}
+	// Chosen again, against the new target.
+	ch, err = ChooseRollback(ctx, st, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.SetTarget(ctx, st); err != nil {
+		t.Fatalf("SetTarget without a race: %v", err)
+	}
+	if got, _ := st.Target(ctx); got != ch.To.Hash || ch.From != "dddd4444" {
+		t.Errorf("target %s, rolled back from %s; want %s from dddd4444", got, ch.From, ch.To.Hash)
+	}
 }
