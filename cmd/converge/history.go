@@ -200,6 +200,18 @@ daemon converges it within seconds.`,
 					}
 				}
 			}
+			if shared {
+				// Only if the target is still the one the choice was
+				// made against: a daemon that loaded new manifests
+				// meanwhile keeps its target.
+				if err := ch.SetTarget(ctx, st); err != nil {
+					var moved *controller.TargetMovedError
+					if errors.As(err, &moved) {
+						return fmt.Errorf("%w; run converge rollback again", err)
+					}
+					return err
+				}
+			}
 			msg := fmt.Sprintf("rolled back by hand from revision %s to revision %s", dash(short(from)), short(to.Hash))
 			if _, err := st.AddEvent(ctx, store.Event{Type: store.Warning, Reason: "RolledBack", Message: msg}); err != nil {
 				return err
@@ -213,9 +225,6 @@ daemon converges it within seconds.`,
 				}
 			}
 			if shared {
-				if err := st.SetTarget(ctx, to.Hash); err != nil {
-					return err
-				}
 				fmt.Fprintf(cmd.OutOrStdout(), "Revision %s is the target again; the running converge converges it within seconds.\n", short(to.Hash))
 				return nil
 			}
