@@ -32,6 +32,36 @@ type snapshot struct {
 	specErr    error
 }
 
+// movedLocked reports whether the desired resource id was applied with
+// the spec it resolves to now, against its dependencies' current outputs:
+// that it moved to a replaced dependency's new object. Unknown or
+// unresolvable counts as not moved.
+func (e *Engine) movedLocked(id string) bool {
+	desired, ok := e.target.Get(id)
+	r := e.records[id]
+	if !ok || r == nil || r.AppliedSpec == nil {
+		return false
+	}
+	schema, ok := e.reg.Schema(desired.Kind)
+	if !ok {
+		return false
+	}
+	spec, unresolved := manifest.Resolve(desired, schema, func(dep string) (map[string]any, bool) {
+		if d := e.records[dep]; d != nil {
+			return d.Outputs, true
+		}
+		return nil, false
+	})
+	if len(unresolved) > 0 {
+		return false
+	}
+	spec, err := schema.Apply(spec)
+	if err != nil || provider.IsUnknown(spec) {
+		return false
+	}
+	return diff.Compute(schema, spec, r.AppliedSpec).Empty()
+}
+
 func (e *Engine) snapshot(id string) (snapshot, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -63,6 +93,11 @@ func (e *Engine) snapshot(id string) (snapshot, bool) {
 					in.Dependents = append(in.Dependents, Dep{ID: d, Phase: ph})
 				} else if dr := e.records[d]; dr != nil && len(dr.Deposed) > 0 {
 					in.Dependents = append(in.Dependents, Dep{ID: d, Phase: store.PhaseDeletingReplaced})
+				} else if !e.movedLocked(d) {
+					// Ready, but on what it resolved against the replaced
+					// object's outputs: its manifest did not change, so its
+					// hash says Ready before it looked again.
+					in.Dependents = append(in.Dependents, Dep{ID: d, Phase: store.PhasePending})
 				}
 			}
 		}
