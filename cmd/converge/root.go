@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"time"
@@ -40,6 +41,7 @@ type globals struct {
 	logLevel   string
 	cloudURL   string
 	cpuProfile string
+	memProfile string
 	color      string
 	backend    storeFlags // --store and the etcd flags (store.go)
 
@@ -170,6 +172,15 @@ once (apply) or continuously (run).`,
 			if g.stopProfile != nil {
 				g.stopProfile()
 			}
+			if g.memProfile != "" {
+				// What is live at the end, and (in the same file, as
+				// alloc_space) what the run allocated.
+				if f, err := os.Create(g.memProfile); err == nil {
+					runtime.GC()
+					_ = pprof.WriteHeapProfile(f)
+					f.Close()
+				}
+			}
 		},
 	}
 	root.Version = currentVersion().String()
@@ -186,6 +197,8 @@ once (apply) or continuously (run).`,
 	pf.StringVar(&g.color, "color", "auto", "colour the reports: auto (on a terminal, unless NO_COLOR is set), always or never")
 	pf.StringVar(&g.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (for performance reports)")
 	_ = pf.MarkHidden("cpuprofile")
+	pf.StringVar(&g.memProfile, "memprofile", "", "write a heap profile at the end of the run to this file (for performance reports)")
+	_ = pf.MarkHidden("memprofile")
 	g.backend.register(pf)
 	pf.StringArrayVar(&g.pluginDirs, "plugin-dir", nil, "directory of Terraform providers in Terraform's filesystem-mirror layout, searched before the default ones (repeatable; env "+install.EnvPluginDir+")")
 	pf.StringVar(&g.lockFile, "lock-file", "", "the lock of the Terraform providers' versions and hashes (default: "+lockFileName+" in the directory of the first -f)")
