@@ -60,8 +60,22 @@ type Harness struct {
 	// Tamper, optional, changes out of band a field of the object the
 	// resource named name made (private is what the provider returned for
 	// it), so that it no longer matches Spec(name) and Update can set it
-	// back.
+	// back; with TamperDeletes, it deletes the object instead.
 	Tamper func(t *testing.T, name string, private map[string]string)
+	// TamperDeletes says that Tamper deletes the object out of band
+	// (and returns once it is gone) rather than change a field: for a
+	// kind whose objects cannot differ from their spec field by field,
+	// only go away (a process, say). The suite then checks that Observe
+	// sees it gone and that a Create makes it again.
+	TamperDeletes bool
+	// PartialCreate, optional, is for a provider whose Create can fail
+	// after it made its object (see provider.Provider's Create): it
+	// arranges that the next Create of the resource named name makes the
+	// object and then fails, and returns what undoes that. The suite
+	// checks that the error comes with a Result whose Private names the
+	// object, and that the next pass observes that object by it and
+	// updates it, making no second one.
+	PartialCreate func(t *testing.T, name string) (undo func())
 	// Failures, optional, are calls that must fail. To check that errors
 	// never show sensitive values, some must set every Sensitive field of
 	// the kind.
@@ -106,6 +120,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"ObserveNeverMutates", testObserveNeverMutates},
 		{"Plan", testPlan},
 		{"CreateRetry", testCreateRetry},
+		{"PartialCreate", testPartialCreate},
 		{"Drift", testDrift},
 		{"ErrorsClassified", testErrorsClassified},
 		{"SensitiveNotInErrors", testSensitiveNotInErrors},
@@ -420,9 +435,25 @@ func testUpdate(t *testing.T, s *suite) {
 	}
 }
 
+// forceNew lists the ForceNew fields of schema, sorted.
+func forceNew(schema provider.Schema) []string {
+	var out []string
+	for name, f := range schema.Fields {
+		if f.ForceNew {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 func testReplace(t *testing.T, s *suite) {
-	if s.h.Replaced == nil {
-		t.Skip("harness gives no Replaced spec: replace not checked")
+	force := forceNew(s.schema)
+	switch {
+	case len(force) == 0 && s.h.Replaced == nil:
+		t.Skipf("not applicable: %s has no ForceNew field, so no change of its spec replaces an object", s.h.Kind)
+	case s.h.Replaced == nil:
+		t.Fatalf("harness: %s has ForceNew fields (%s) but the harness gives no Replaced spec", s.h.Kind, strings.Join(force, ", "))
 	}
 	const name = "replaced"
 	old := s.create(t, name, s.spec(t, name))
@@ -576,7 +607,12 @@ func testDrift(t *testing.T, s *suite) {
 	const name = "drifted"
 	rec := s.create(t, name, s.spec(t, name))
 	s.mustObserve(t, rec)
+	before := s.objects(t)
 	s.h.Tamper(t, name, rec.private)
+	if s.h.TamperDeletes {
+		testGone(t, s, rec, before)
+		return
+	}
 	obs := s.mustObserve(t, rec)
 	d := diff.Compute(s.schema, rec.spec, obs.State)
 	if d.Empty() {
@@ -591,6 +627,79 @@ func testDrift(t *testing.T, s *suite) {
 	}
 	rec = s.applied(rec, res)
 	s.checkMatches(t, "Observe after correcting the drift", rec.spec, s.mustObserve(t, rec).State)
+}
+
+// testGone checks that the object of rec, deleted out of band, is seen
+// gone and made again by a Create under the record, as the engine does.
+func testGone(t *testing.T, s *suite, rec record, before map[string]any) {
+	t.Helper()
+	req := rec.request(s.h.Kind)
+	obs, err := s.observe(t, req)
+	if err != nil {
+		t.Fatalf("Observe(%s) after its object was deleted out of band: %v", req.ID, err)
+	}
+	if obs.Exists {
+		t.Fatalf("Observe(%s) after its object was deleted out of band = Exists true (%+v); want false, so that the engine makes it again", req.ID, obs)
+	}
+	if s.h.Objects != nil {
+		if add, lost := added(before, s.objects(t)); len(add) != 0 || len(lost) != 1 {
+			t.Fatalf("harness: Tamper added objects %v and removed %v; want the one object removed", add, lost)
+		}
+	}
+	res, err := s.call(t, OpCreate, req)
+	if err != nil {
+		t.Fatalf("Create(%s) of the object deleted out of band: %v", req.ID, err)
+	}
+	s.checkOutputs(t, "Create", res.Outputs, res.NotReady)
+	rec = s.applied(rec, res)
+	s.checkMatches(t, "Observe after making again the object deleted out of band", rec.spec, s.mustObserve(t, rec).State)
+	if s.h.Objects != nil {
+		if after := s.objects(t); len(after) != len(before) {
+			add, lost := added(before, after)
+			t.Errorf("making the object again added objects %v and removed %v; want one object for the one deleted", add, lost)
+		}
+	}
+}
+
+func testPartialCreate(t *testing.T, s *suite) {
+	if s.h.PartialCreate == nil {
+		t.Skip("harness gives no PartialCreate: the provider's Create has no partial result to check")
+	}
+	const name = "partial"
+	spec := s.spec(t, name)
+	before := s.objects(t)
+	rec := record{name: name, spec: spec}
+	req := rec.request(s.h.Kind)
+	undo := s.h.PartialCreate(t, name)
+	res, err := s.call(t, OpCreate, req)
+	undo()
+	if err == nil {
+		t.Fatalf("harness: Create(%s) succeeded with PartialCreate in place; want it to fail after it made the object", req.ID)
+	}
+	if len(res.Private) == 0 {
+		t.Fatalf("Create(%s) failed after it made its object (%v) and returned no Private: the engine cannot find the object made in part, and makes a second", req.ID, err)
+	}
+	if s.h.Objects != nil {
+		if add, lost := added(before, s.objects(t)); len(add) != 1 || len(lost) != 0 {
+			t.Fatalf("the partial Create added objects %v and removed %v; want exactly one added (or the harness does not make Create fail after it made the object)", add, lost)
+		}
+	}
+	// The engine records the partial result; the next pass observes the
+	// object by it and updates it with the spec.
+	rec.outputs, rec.private = provider.CanonicalMap(res.Outputs), res.Private
+	s.mustObserve(t, rec)
+	res, err = s.call(t, OpUpdate, rec.request(s.h.Kind))
+	if err != nil {
+		t.Fatalf("Update(%s) of the object a partial Create made: %v", req.ID, err)
+	}
+	s.checkOutputs(t, "Update", res.Outputs, res.NotReady)
+	rec = s.applied(rec, res)
+	s.checkMatches(t, "Observe after updating the object a partial Create made", spec, s.mustObserve(t, rec).State)
+	if s.h.Objects != nil {
+		if add, lost := added(before, s.objects(t)); len(add) != 1 || len(lost) != 0 {
+			t.Errorf("after the partial Create and the Update, objects %v were added and %v removed; want the one object the Create made", add, lost)
+		}
+	}
 }
 
 // failureRequest is the request of f, as the engine would send it.

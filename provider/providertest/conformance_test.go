@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/convergehq/converge/diff"
@@ -23,7 +24,35 @@ func memoryHarness(t *testing.T, wrap func(m *providertest.Memory) provider.Prov
 	if wrap != nil {
 		p = wrap(m)
 	}
+	// Once armed, a Create makes its object, then fails: a partial create,
+	// its Result (Private included) returned with the error.
+	var partial atomic.Bool
+	failAfter := func(next func(context.Context, provider.Request) (provider.Result, error)) func(context.Context, provider.Request) (provider.Result, error) {
+		return func(ctx context.Context, req provider.Request) (provider.Result, error) {
+			res, err := next(ctx, req)
+			if err == nil && partial.Load() {
+				err = provider.Retryable(fmt.Errorf("create %s: the object was made, its tags were refused", req.ID))
+			}
+			return res, err
+		}
+	}
+	switch w := p.(type) {
+	case *providertest.Memory:
+		f := providertest.Wrap(w)
+		f.CreateFn = failAfter(f.CreateFn)
+		p = f
+	case *providertest.Funcs:
+		w.CreateFn = failAfter(w.CreateFn)
+	case *providertest.PlanningFuncs:
+		w.CreateFn = failAfter(w.CreateFn)
+	default:
+		t.Fatalf("memoryHarness: cannot make a partial create with a %T", p)
+	}
 	return providertest.Harness{
+		PartialCreate: func(*testing.T, string) func() {
+			partial.Store(true)
+			return func() { partial.Store(false) }
+		},
 		Provider: p,
 		Kind:     providertest.Kind,
 		Spec: func(name string) map[string]any {
@@ -104,6 +133,8 @@ var brokenProviders = map[string]struct {
 	wrap func(m *providertest.Memory) provider.Provider
 	// failures replaces the harness's Failures when set.
 	failures []providertest.Failure
+	// edit, when set, changes the harness.
+	edit func(h *providertest.Harness)
 	// want is the subtest that must fail and a line of its output.
 	wantTest, wantLine string
 }{
@@ -182,6 +213,21 @@ var brokenProviders = map[string]struct {
 			return f
 		},
 		wantTest: "Drift", wantLine: "it does not read the object",
+	},
+	"a partial create names no object": {
+		wrap: func(m *providertest.Memory) provider.Provider {
+			f := providertest.Wrap(m)
+			f.CreateFn = func(ctx context.Context, req provider.Request) (provider.Result, error) {
+				res, err := m.Create(ctx, req)
+				return provider.Result{Outputs: res.Outputs}, err // Observe finds it by ID all the same
+			}
+			return f
+		},
+		wantTest: "PartialCreate", wantLine: "returned no Private",
+	},
+	"a ForceNew kind with no Replaced spec": {
+		edit:     func(h *providertest.Harness) { h.Replaced = nil },
+		wantTest: "Replace", wantLine: "has ForceNew fields (zone) but the harness gives no Replaced spec",
 	},
 	"create writes into its request": {
 		wrap: func(m *providertest.Memory) provider.Provider {
@@ -265,6 +311,9 @@ func TestBrokenProvider(t *testing.T) {
 		h := memoryHarness(t, b.wrap)
 		if b.failures != nil {
 			h.Failures = b.failures
+		}
+		if b.edit != nil {
+			b.edit(&h)
 		}
 		return h
 	})

@@ -30,7 +30,10 @@
 //     request, same key) succeeds and changes nothing more.
 //  5. Replace: when a ForceNew field changes, the engine's replace (delete
 //     then create, or create first when the schema says
-//     CreateBeforeDestroy) leaves one object, with the new spec.
+//     CreateBeforeDestroy) leaves one object, with the new spec. A kind
+//     whose schema has a ForceNew field needs a Replaced spec; one that
+//     has none is not applicable, as its schema says (nothing replaces
+//     its objects).
 //  6. Delete: Delete succeeds, Observe then says absent (with the record
 //     dropped, as the engine does; with the old Private it is absent, or
 //     not ready within the kind's ReadAfterWriteGrace), the backend is as
@@ -50,14 +53,22 @@
 //     returns the first; where it relies on finding by name
 //     (ObserveFinds), Observe of the create's request, without Private,
 //     finds the object, and a Delete with what it found removes it.
-//  10. Drift: a change made out of band (Tamper) shows as a diff, and
-//     Update corrects it.
-//  11. ErrorsClassified: each call the harness says must fail (Failures)
+//  10. PartialCreate, for a provider whose Create can fail after it made
+//     its object (the harness says so with PartialCreate, which makes the
+//     next Create do that): the error comes with a Result whose Private
+//     names the object, Observe with it finds the object, and Update
+//     completes it, leaving one object.
+//  11. Drift: a change made out of band (Tamper) shows as a diff, and
+//     Update corrects it; for a kind whose objects can only go away out
+//     of band (TamperDeletes: a process is killed), Observe sees the
+//     object gone and a Create under the record makes it again, leaving
+//     one object.
+//  12. ErrorsClassified: each call the harness says must fail (Failures)
 //     fails, with an error provider.Classify puts in the class the harness
 //     names (an error that carries no class is retryable, as package
 //     provider says: a terminal, conflict or rate-limit answer must be
 //     marked).
-//  12. SensitiveNotInErrors: for every field the schema marks Sensitive,
+//  13. SensitiveNotInErrors: for every field the schema marks Sensitive,
 //     no failing call's error contains the value (as written,
 //     JSON-escaped, URL-escaped or in base64).
 //
