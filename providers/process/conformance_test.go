@@ -5,7 +5,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/convergehq/converge/provider"
 	"github.com/convergehq/converge/provider/providertest"
@@ -62,6 +65,23 @@ func TestConformance(t *testing.T) {
 			Spec:         spec,
 			Updated:      func(name string) map[string]any { return with(name, "args", []any{"3601"}) },
 			ObserveFinds: true,
+			// A process cannot differ from its spec field by field (its
+			// state is the spec it was started with): what happens to it
+			// out of band is that it is killed.
+			Tamper: func(t *testing.T, name string, private map[string]string) {
+				pid, err := strconv.Atoi(private["pid"])
+				if err != nil || pid <= 0 {
+					t.Fatalf("no pid in the private state %v", private)
+				}
+				if err := syscall.Kill(-pid, syscall.SIGKILL); err != nil {
+					t.Fatalf("kill the group of %d: %v", pid, err)
+				}
+				eventually(t, 10*time.Second, "the killed process gone", func() bool {
+					_, alive := procsOf(t, backend)[pid]
+					return !alive
+				})
+			},
+			TamperDeletes: true,
 			Objects: func(t *testing.T) map[string]any {
 				out := map[string]any{}
 				for _, p := range procsOf(t, backend) {

@@ -42,6 +42,17 @@ func TestConformance(t *testing.T) {
 					},
 					CreateIdempotent: true,
 					Objects:          func(t *testing.T) map[string]any { return objects(t, dir) },
+					PartialCreate: func(t *testing.T, _ string) func() {
+						fail := filepath.Join(dir, things.FailAfterCreateFile)
+						if err := os.WriteFile(fail, nil, 0o644); err != nil {
+							t.Fatal(err)
+						}
+						return func() {
+							if err := os.Remove(fail); err != nil {
+								t.Error(err)
+							}
+						}
+					},
 					Tamper: func(t *testing.T, name string, private map[string]string) {
 						tamper(t, dir, private, func(o *things.Object) { o.Size = 99 })
 					},
