@@ -69,7 +69,8 @@ type Planned struct {
 	// RequiresReplace), with PlanReplace.
 	ReplacePaths []string
 	// Outputs are the outputs the object will have after the change, with
-	// [Unknown] for values known only after apply; nil: as observed.
+	// [Unknown] for values known only after apply; nil: not predicted (a
+	// dependent's values from them are known after apply).
 	Outputs map[string]any
 	// Private is provider state for the Update or Create that carries the
 	// plan out (Terraform's PlannedPrivate); it reaches it as
