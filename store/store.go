@@ -12,9 +12,10 @@
 //
 // Optional abilities are interfaces of their own, found by type
 // assertion: Deferrer (writes without waiting), Meta (state-wide
-// settings), RevisionPruner, ConditionalRecordStore and Fencer (writes
-// that several writers can share safely), and Watcher (follow every
-// writer's changes as they happen).
+// settings), RevisionPruner, ConditionalRecordStore,
+// ConditionalTargetStore and Fencer (writes that several writers can
+// share safely), and Watcher (follow every writer's changes as they
+// happen).
 package store
 
 import (

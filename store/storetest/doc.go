@@ -16,11 +16,15 @@
 // (store.ConditionalRecordStore, store.Fencer): lost races and stale
 // fences, what version 0 means, counters incremented concurrently with
 // none lost, and their order among deferred writes (when the store is a
-// store.Deferrer). It checks store.Watcher: puts, deletes and target
-// changes delivered in order, from a given change, collapsed at most to
-// each record's latest, beside concurrent writers, ErrCompacted once
-// changes are forgotten, and channels closed by a cancelled context or
-// Close.
+// store.Deferrer). It checks conditional target writes
+// (store.ConditionalTargetStore): a write from the target read commits,
+// one from a target that changed is a *store.TargetConflictError, a stale
+// fence is refused first, and concurrent writers that retry form one
+// chain with no write lost. It checks store.Watcher: puts, deletes and
+// target changes delivered in order, from a given change, collapsed at
+// most to each record's latest, beside concurrent writers, deferred
+// writes in their order once committed, ErrCompacted once changes are
+// forgotten, and channels closed by a cancelled context or Close.
 // BenchmarkPutRecordParallel measures write throughput the same way for
 // every backend.
 package storetest
