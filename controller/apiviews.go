@@ -410,8 +410,9 @@ type RollbackView struct {
 // recorded (see ChooseRollback: a rollback interrupted and asked again
 // targets the same revision until it converges), the current target is
 // marked rolled back (so converge stays off it until the manifests
-// change), a RolledBack event is recorded, and the target is set in the
-// state, which the controller follows.
+// change), the target is set in the state, which the controller follows,
+// if it is still the one the choice was made against, and a RolledBack
+// event is recorded.
 func (l *Live) Rollback(ctx context.Context, hash string) (RollbackView, error) {
 	ch, err := ChooseRollback(ctx, l.c.st, hash)
 	if err != nil {
@@ -433,15 +434,17 @@ func (l *Live) Rollback(ctx context.Context, hash string) (RollbackView, error) 
 			}
 		}
 	}
+	// Only if the target is still the one the choice was made against
+	// (a *TargetMovedError, ErrConflict, otherwise).
+	if err := ch.SetTarget(ctx, l.c.st); err != nil {
+		return RollbackView{}, err
+	}
 	shown := from
 	if shown == "" {
 		shown = "-"
 	}
 	msg := fmt.Sprintf("rolled back by hand from revision %s to revision %s", short(shown), short(to.Hash))
 	if _, err := l.c.st.AddEvent(ctx, store.Event{Type: store.Warning, Reason: "RolledBack", Message: msg, Count: 1, FirstSeen: now, LastSeen: now}); err != nil {
-		return RollbackView{}, err
-	}
-	if err := l.c.st.SetTarget(ctx, to.Hash); err != nil {
 		return RollbackView{}, err
 	}
 	l.c.log.Warn("rollback on request", "from", short(from), "to", short(to.Hash), "resumed", ch.Resumed)

@@ -85,8 +85,15 @@ type nodeStore struct {
 }
 
 func (s *nodeStore) SetTarget(ctx context.Context, hash string) error {
+	return s.SetTargetFrom(ctx, store.AnyTarget, hash, store.Fence{})
+}
+
+// SetTargetFrom writes, when the node leads, under the leader's fence
+// whatever fence is given, and only if the target is still from;
+// otherwise as SetTarget does.
+func (s *nodeStore) SetTargetFrom(ctx context.Context, from, hash string, _ store.Fence) error {
 	if fence, ok := s.leader(); ok {
-		return s.SetTargetIf(ctx, hash, fence)
+		return s.SharedStore.SetTargetFrom(ctx, from, hash, fence)
 	}
 	cur, err := s.Target(ctx)
 	if err == nil && cur == hash {

@@ -24,38 +24,29 @@ import (
 type sharedMemory struct {
 	*memory.Store
 	mu     sync.Mutex
-	fences map[string]string
 	writes []string // the token of each target write; "" unfenced
 }
 
 func newSharedMemory() *sharedMemory {
-	return &sharedMemory{Store: memory.New(), fences: map[string]string{}}
-}
-
-func (s *sharedMemory) SetFence(ctx context.Context, name, token string) error {
-	s.mu.Lock()
-	s.fences[name] = token
-	s.mu.Unlock()
-	return s.Store.SetFence(ctx, name, token)
+	return &sharedMemory{Store: memory.New()}
 }
 
 func (s *sharedMemory) SetTarget(ctx context.Context, hash string) error {
-	s.mu.Lock()
-	s.writes = append(s.writes, "")
-	s.mu.Unlock()
-	return s.Store.SetTarget(ctx, hash)
+	return s.SetTargetFrom(ctx, store.AnyTarget, hash, store.Fence{})
 }
 
 func (s *sharedMemory) SetTargetIf(ctx context.Context, hash string, f store.Fence) error {
-	s.mu.Lock()
-	cur := s.fences[f.Name]
-	if cur != f.Token {
-		s.mu.Unlock()
-		return &store.FencedError{Op: "set target", ID: hash, Fence: f.Name, Token: f.Token, Current: cur}
+	return s.SetTargetFrom(ctx, store.AnyTarget, hash, f)
+}
+
+func (s *sharedMemory) SetTargetFrom(ctx context.Context, from, hash string, f store.Fence) error {
+	if err := s.Store.SetTargetFrom(ctx, from, hash, f); err != nil {
+		return err
 	}
+	s.mu.Lock()
 	s.writes = append(s.writes, f.Token)
 	s.mu.Unlock()
-	return s.Store.SetTarget(ctx, hash)
+	return nil
 }
 
 func (s *sharedMemory) targetWrites() []string {

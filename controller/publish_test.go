@@ -5,8 +5,12 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/convergehq/converge/engine"
+	"github.com/convergehq/converge/manifest"
 	"github.com/convergehq/converge/store"
+	"github.com/convergehq/converge/store/memory"
 )
 
 // TestPublish: a revision the deletion guard refuses is not written; one
@@ -76,4 +80,69 @@ func TestPublish(t *testing.T) {
 func withState(r store.Revision, s store.RevisionState) store.Revision {
 	r.State = s
 	return r
+}
+
+// publishRace is a memory store in which another writer moves the target
+// to moveTo between Publish's read of the target and its conditional
+// write; it records the target each conditional write expected.
+type publishRace struct {
+	*memory.Store
+	moveTo string
+	froms  []string
+}
+
+func (s *publishRace) SetTargetFrom(ctx context.Context, from, hash string, f store.Fence) error {
+	s.froms = append(s.froms, from)
+	if s.moveTo != "" {
+		if err := s.Store.SetTarget(ctx, s.moveTo); err != nil {
+			return err
+		}
+		s.moveTo = ""
+	}
+	return s.Store.SetTargetFrom(ctx, from, hash, f)
+}
+
+// TestPublishRace: a target moved by another writer between Publish's
+// read and its write is not overwritten blindly: Publish's write from the
+// target it read fails, and Publish reads again and writes from the new
+// target, knowing it.
+func TestPublishRace(t *testing.T) {
+	ctx := context.Background()
+	st := &publishRace{Store: memory.New()}
+	f := newFixture(t, nil, Options{})
+	f.set(objects(3, "v1"))
+	v1, err := f.load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.set(objects(3, "v2"))
+	v2, err := f.load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := engine.New(f.reg, st, engine.Options{})
+	for _, rv := range []*manifest.Revision{v1, v2} {
+		if err := e.SetTarget(ctx, rv); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.set(objects(3, "v3"))
+	v3, err := f.load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The target is v2 when Publish reads it; another writer (a rollback)
+	// moves it to v1 before Publish writes.
+	st.moveTo = v1.Hash
+	st.froms = nil
+	published, err := Publish(ctx, st, e, v3, engine.Guard{AllowDelete: true})
+	if err != nil || !published {
+		t.Fatalf("Publish = %v, %v; want true, nil", published, err)
+	}
+	if diff := cmp.Diff([]string{v2.Hash, v1.Hash}, st.froms); diff != "" {
+		t.Errorf("the targets Publish's writes expected (-want +got):\n%s", diff)
+	}
+	if got, _ := st.Target(ctx); got != v3.Hash {
+		t.Errorf("target %s; want v3's %s", short(got), short(v3.Hash))
+	}
 }

@@ -254,6 +254,18 @@ func (e *Engine) Stats() Stats {
 // first call). A nil rv means nothing is desired: everything recorded is
 // deleted, dependents first.
 func (e *Engine) SetTarget(ctx context.Context, rv *manifest.Revision) error {
+	return e.SetTargetFrom(ctx, store.AnyTarget, rv)
+}
+
+// SetTargetFrom is SetTarget, recording rv as the store's target only if
+// the target is still from (empty: none; store.AnyTarget: any), checked
+// and written in one step when the store is a
+// store.ConditionalTargetStore (otherwise it writes as SetTarget does).
+// A lost race fails with an error matching store.ErrConflict (a
+// *store.TargetConflictError) and leaves the engine's target as it was;
+// the revision is recorded already. A nil rv clears the target without
+// condition.
+func (e *Engine) SetTargetFrom(ctx context.Context, from string, rv *manifest.Revision) error {
 	e.mu.Lock()
 	loaded := e.loaded
 	e.mu.Unlock()
@@ -286,7 +298,7 @@ func (e *Engine) SetTarget(ctx context.Context, rv *manifest.Revision) error {
 		if err := e.store.PutRevision(ctx, rec); err != nil {
 			return fmt.Errorf("save revision: %w", err)
 		}
-		if err := e.store.SetTarget(ctx, rv.Hash); err != nil {
+		if err := e.writeTarget(ctx, from, rv.Hash); err != nil {
 			return fmt.Errorf("save target: %w", err)
 		}
 	} else {
@@ -779,6 +791,14 @@ func (e *Engine) configureForDestroy(ctx context.Context) {
 	}
 	e.configure(opened)
 	e.reshare()
+}
+
+// writeTarget makes hash the store's target if it is still from.
+func (e *Engine) writeTarget(ctx context.Context, from, hash string) error {
+	if cs, ok := e.store.(store.ConditionalTargetStore); ok && from != store.AnyTarget {
+		return cs.SetTargetFrom(ctx, from, hash, store.Fence{})
+	}
+	return e.store.SetTarget(ctx, hash)
 }
 
 func (e *Engine) targetHash() string {
