@@ -327,7 +327,19 @@ func TestClusterThreeNodes(t *testing.T) {
 	eventually(t, 20*time.Second, "three nodes converge the set", f.converged(ids, ""))
 	eventually(t, 5*time.Second, "the cluster settles", f.settled("n1", "n2", "n3"))
 	f.createdOnce(names(ids))
-	// Each bucket was created by one node, and the work was spread.
+	// Each bucket was created by one node, and the work was spread. (A
+	// node logs "created" just after it writes the record: the last lines
+	// may still be on their way when the records say converged.)
+	eventually(t, 5*time.Second, "every create logged", func() string {
+		n := 0
+		for _, got := range f.createdBy() {
+			n += len(got)
+		}
+		if n < len(ids) {
+			return fmt.Sprintf("%d of %d creates logged", n, len(ids))
+		}
+		return ""
+	})
 	by := f.createdBy()
 	busy := 0
 	for n, got := range by {
