@@ -77,8 +77,13 @@ func (n *Node) lead(el *concurrency.Election) {
 	}
 	fence := store.Fence{Name: LeaderFence, Token: fmt.Sprintf("%s/%s", n.name, strconv.FormatInt(rev, 10))}
 	if n.cfg.Fencer != nil {
-		if err := n.cfg.Fencer.SetFence(n.ctx, fence.Name, fence.Token); err != nil {
-			if n.ctx.Err() == nil {
+		// Not cut short by Close: a request cancelled once sent may still
+		// commit, after the clear that follows it. Its outcome is known.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(n.ctx), n.ttl)
+		err := n.cfg.Fencer.SetFence(sctx, fence.Name, fence.Token)
+		cancel()
+		if err != nil || n.ctx.Err() != nil {
+			if err != nil && n.ctx.Err() == nil {
 				n.log.Warn("set the leader's fence", "err", err)
 			}
 			n.clearLeaderFence(fence) // it may have been set all the same
