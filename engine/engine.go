@@ -484,6 +484,17 @@ func (e *Engine) worker(ctx context.Context) {
 		}
 		e.mu.Lock()
 		gen := e.outstanding[id]
+		if gen == 0 {
+			// A key processed is outstanding until its worker is done with
+			// it, however it came back to the queue: counted here too, so
+			// that WaitIdle never sees the engine idle while it is
+			// processed or scheduled again (an apply returned with a
+			// resource still provisioning, about 1 in 30 runs of
+			// TestAmbiguousCreates, its count dropped while it was still
+			// scheduled).
+			gen = 1
+			e.outstanding[id] = gen
+		}
 		e.mu.Unlock()
 
 		measured := e.measure()
