@@ -147,6 +147,21 @@ func (f *fixture) stepUntil(what string, fake *clocktesting.FakeClock, cond func
 	})
 }
 
+// target makes the revision of one object holding value the engine's
+// target, bypassing the controller's choice.
+func (f *fixture) target(ctx context.Context, value string) *manifest.Revision {
+	f.t.Helper()
+	f.set(objects(1, value))
+	rv, err := f.load()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if err := f.e.SetTarget(ctx, rv); err != nil {
+		f.t.Fatal(err)
+	}
+	return rv
+}
+
 func (f *fixture) revision(hash string) store.Revision {
 	f.t.Helper()
 	r, err := f.st.GetRevision(context.Background(), hash)
@@ -235,18 +250,7 @@ func TestAProvenRevisionIsNeverFailed(t *testing.T) {
 	defer f.e.Stop(wg)
 	w := &revisionWatch{c: f.c, watched: true}
 
-	target := func(value string) *manifest.Revision {
-		t.Helper()
-		f.set(objects(1, value))
-		rv, err := f.load()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := f.e.SetTarget(ctx, rv); err != nil {
-			t.Fatal(err)
-		}
-		return rv
-	}
+	target := func(value string) *manifest.Revision { return f.target(ctx, value) }
 	converge := func(value string) *manifest.Revision {
 		t.Helper()
 		rv := target(value)

@@ -22,14 +22,7 @@ func TestRetargetedBetweenTicksIsJudgedAgain(t *testing.T) {
 	w := &revisionWatch{c: f.c, watched: true}
 	target := func(value string) *manifest.Revision {
 		t.Helper()
-		f.set(objects(1, value))
-		rv, err := f.load()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := f.e.SetTarget(ctx, rv); err != nil {
-			t.Fatal(err)
-		}
+		rv := f.target(ctx, value)
 		f.eventually(value+" converges", func() bool { return f.e.Progress().Revision == rv.Hash && f.e.Progress().Converged })
 		return rv
 	}
