@@ -49,7 +49,10 @@ func labelled(t *testing.T) *env {
 	t.Helper()
 	e := newEnv(t)
 	e.write(map[string]string{"site.yaml": labelledYAML})
-	quick := []string{"--timeout", "1s", "--backoff-base", "10ms", "--backoff-max", "50ms"}
+	// Few retries of the failing create (a few a second, each a
+	// millisecond in flight), so that the deadline rarely cuts one and
+	// leaves it Creating rather than Error.
+	quick := []string{"--timeout", "1s", "--backoff-base", "200ms", "--backoff-max", "400ms"}
 	e.mustRun(1, append([]string{"apply"}, quick...)...)
 	if err := os.WriteFile(filepath.Join(e.root, "motd"), []byte("changed by hand\n"), 0o644); err != nil {
 		t.Fatal(err)
