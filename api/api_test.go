@@ -516,12 +516,25 @@ func TestPlanMutatesNothing(t *testing.T) {
 		}
 		return s
 	}
-	// The judge marks the revision converged once; wait for it, so that
+	// The judge marks the revision converged once and then records the
+	// event saying so; wait for the event, the last of its writes, so that
 	// nothing else writes while the plan runs.
 	d.waitState(func() bool {
 		r, err := d.st.GetRevision(ctx, d.e.Progress().Revision)
-		return err == nil && r.State == store.RevisionConverged
-	}, "the revision is marked converged")
+		if err != nil || r.State != store.RevisionConverged {
+			return false
+		}
+		evs, err := d.st.ListEvents(ctx, store.EventFilter{})
+		if err != nil {
+			return false
+		}
+		for _, ev := range evs {
+			if ev.Reason == store.ReasonRevisionConverged && ev.Revision == r.Hash {
+				return true
+			}
+		}
+		return false
+	}, "the revision is marked converged and its event recorded")
 	if err := d.e.WaitIdle(ctx); err != nil {
 		t.Fatal(err)
 	}
