@@ -33,10 +33,6 @@ var textFlowAllowed = map[string]struct {
 	n      int
 	reason string
 }{
-	"engine/act.go fail strings.HasPrefix": {1,
-		"the operation label is an untyped string, and the error is wrapped with it unless already prefixed: a typed label wrapped once in call is proposed"},
-	"engine/apply.go planOne strings.HasPrefix": {1,
-		`tells an observe error already prefixed by "observe <id>": the same wrapping once in call removes it`},
 	"manifest/load.go parseFile strings.TrimPrefix": {1,
 		"yaml.v3 reports a syntax error as text only; the prefix is cut for the message shown, nothing is decided on it"},
 }

@@ -392,7 +392,8 @@ func (e *Engine) fail(ctx context.Context, s snapshot, err error, op step) resul
 		return result{}
 	}
 	r.LastError = e.clean(err.Error())
-	if !strings.HasPrefix(r.LastError, op.verb()+" ") { // the provider named it
+	var named *provider.OpError
+	if !errors.As(err, &named) { // else the provider named it
 		r.LastError = string(op) + ": " + r.LastError
 	}
 	r.ErrorClass = class

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -346,8 +347,9 @@ func (e *Engine) planOne(ctx context.Context, lim planLimits, rv *manifest.Revis
 			if ctx.Err() != nil {
 				return plan.Action{}, nil, ctx.Err()
 			}
-			if !strings.HasPrefix(err.Error(), "observe "+in.ID) {
-				err = fmt.Errorf("observe %s: %w", in.ID, err)
+			var named *provider.OpError
+			if !errors.As(err, &named) {
+				err = provider.OpFailed(provider.OpObserve, in.ID, err)
 			}
 			// The rest of the plan goes on: one unreachable API does not
 			// hide what would happen everywhere else.

@@ -1,7 +1,5 @@
 package engine
 
-import "strings"
-
 // step is what a reconcile was doing when it failed; LastError begins
 // with it ("replace (delete old): ...").
 type step string
@@ -22,9 +20,3 @@ const (
 	stepDelete           step = "delete"
 	stepDeleteReplaced   step = "delete replaced object"
 )
-
-// verb is the step's first word: "replace" for "replace (delete old)".
-func (s step) verb() string {
-	v, _, _ := strings.Cut(string(s), " ")
-	return v
-}

@@ -124,3 +124,44 @@ func Classify(err error) (Class, time.Duration) {
 	}
 	return ClassRetryable, 0
 }
+
+// An Op names a provider call, as an [OpError] says which one failed.
+type Op string
+
+// The provider calls.
+const (
+	OpObserve Op = "observe"
+	OpCreate  Op = "create"
+	OpUpdate  Op = "update"
+	OpDelete  Op = "delete"
+)
+
+// An OpError is a failed call that names itself: the operation and, when
+// it has one, its subject ("create web: quota exceeded"). The engine
+// begins an error with what it was doing ("create: quota exceeded")
+// unless the error is, or wraps, an OpError: a provider that names its
+// calls is not named twice.
+type OpError struct {
+	Op      Op
+	Subject string // usually the resource's ID; may be empty
+	Err     error
+}
+
+// Error returns "op subject: cause", or "op: cause" with no subject.
+func (e *OpError) Error() string {
+	if e.Subject == "" {
+		return string(e.Op) + ": " + e.Err.Error()
+	}
+	return string(e.Op) + " " + e.Subject + ": " + e.Err.Error()
+}
+
+// Unwrap returns the cause, so its class and sentinel errors are found.
+func (e *OpError) Unwrap() error { return e.Err }
+
+// OpFailed returns err as the failure of op on subject (nil for nil).
+func OpFailed(op Op, subject string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &OpError{Op: op, Subject: subject, Err: err}
+}

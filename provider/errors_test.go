@@ -288,3 +288,37 @@ func TestClassText(t *testing.T) {
 		})
 	}
 }
+
+func TestOpError(t *testing.T) {
+	cause := errors.New("quota exceeded")
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"with a subject", OpFailed(OpCreate, "web", cause), "create web: quota exceeded"},
+		{"without", OpFailed(OpUpdate, "", cause), "update: quota exceeded"},
+		{"classified outside", Retryable(OpFailed(OpDelete, "db", cause)), "delete db: quota exceeded"},
+		{"classified inside", OpFailed(OpObserve, "db", Terminal(cause)), "observe db: quota exceeded"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.err.Error(); got != tc.want {
+				t.Errorf("Error() = %q; want %q", got, tc.want)
+			}
+			var named *OpError
+			if !errors.As(tc.err, &named) {
+				t.Errorf("errors.As finds no OpError in %v", tc.err)
+			}
+			if !errors.Is(tc.err, cause) {
+				t.Errorf("errors.Is does not reach the cause")
+			}
+		})
+	}
+	if got, _ := Classify(OpFailed(OpCreate, "web", Terminal(cause))); got != ClassTerminal {
+		t.Errorf("class through an OpError = %v; want terminal", got)
+	}
+	if OpFailed(OpCreate, "web", nil) != nil {
+		t.Error("OpFailed of nil is not nil")
+	}
+}

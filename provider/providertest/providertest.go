@@ -2,6 +2,7 @@ package providertest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -112,7 +113,7 @@ func (m *Memory) Update(ctx context.Context, req provider.Request) (provider.Res
 	defer m.mu.Unlock()
 	o, ok := m.objects[req.ID]
 	if !ok {
-		return provider.Result{}, provider.Retryable(fmt.Errorf("update %s: not found", req.ID))
+		return provider.Result{}, provider.Retryable(provider.OpFailed(provider.OpUpdate, req.ID, errors.New("not found")))
 	}
 	o.Spec = copyMap(req.Spec)
 	o.Gen++

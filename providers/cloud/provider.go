@@ -200,13 +200,13 @@ func (t target) body(spec map[string]any, names []string) map[string]any {
 func (p *Provider) Observe(ctx context.Context, req provider.Request) (provider.Observation, error) {
 	t, err := p.target(req)
 	if err != nil {
-		return provider.Observation{}, fmt.Errorf("observe %s: %w", req.ID, err)
+		return provider.Observation{}, provider.OpFailed(provider.OpObserve, req.ID, err)
 	}
 	id := req.Private[PrivateID]
 	if id == "" {
 		obj, err := p.find(ctx, t)
 		if err != nil {
-			return provider.Observation{}, fmt.Errorf("observe %s: %w", req.ID, err)
+			return provider.Observation{}, provider.OpFailed(provider.OpObserve, req.ID, err)
 		}
 		if obj == nil {
 			return provider.Observation{Exists: false}, nil
@@ -215,7 +215,7 @@ func (p *Provider) Observe(ctx context.Context, req provider.Request) (provider.
 	}
 	r, err := p.do(ctx, http.MethodGet, t.itemURL(id), nil, "")
 	if err != nil {
-		return provider.Observation{}, fmt.Errorf("observe %s: %w", req.ID, err)
+		return provider.Observation{}, provider.OpFailed(provider.OpObserve, req.ID, err)
 	}
 	if r.status == http.StatusNotFound {
 		if p.withinGrace(req.Private) {
@@ -230,11 +230,11 @@ func (p *Provider) Observe(ctx context.Context, req provider.Request) (provider.
 		return provider.Observation{Exists: false}, nil
 	}
 	if err := r.err(p.now()); err != nil {
-		return provider.Observation{}, fmt.Errorf("observe %s: %w", req.ID, err)
+		return provider.Observation{}, provider.OpFailed(provider.OpObserve, req.ID, err)
 	}
 	obj, err := r.object()
 	if err != nil {
-		return provider.Observation{}, fmt.Errorf("observe %s: %w", req.ID, err)
+		return provider.Observation{}, provider.OpFailed(provider.OpObserve, req.ID, err)
 	}
 	if stale(obj, req.Private) {
 		// The API shows a version older than our last write: it has not
@@ -386,29 +386,29 @@ func (p *Provider) find(ctx context.Context, t target) (map[string]any, error) {
 func (p *Provider) Create(ctx context.Context, req provider.Request) (provider.Result, error) {
 	t, err := p.target(req)
 	if err != nil {
-		return provider.Result{}, fmt.Errorf("create %s: %w", req.ID, err)
+		return provider.Result{}, provider.OpFailed(provider.OpCreate, req.ID, err)
 	}
 	r, err := p.do(ctx, http.MethodPost, t.coll, t.body(req.Spec, nil), req.IdempotencyKey)
 	if err != nil {
-		return provider.Result{}, fmt.Errorf("create %s: %w", req.ID, err)
+		return provider.Result{}, provider.OpFailed(provider.OpCreate, req.ID, err)
 	}
 	if r.status == http.StatusConflict {
 		obj, err := p.find(ctx, t)
 		if err != nil {
-			return provider.Result{}, fmt.Errorf("create %s: after %s: %w", req.ID, rest.StatusText(r.status), err)
+			return provider.Result{}, provider.OpFailed(provider.OpCreate, req.ID, fmt.Errorf("after %s: %w", rest.StatusText(r.status), err))
 		}
 		if obj == nil {
-			return provider.Result{}, fmt.Errorf("create %s: %w", req.ID, provider.Retryable(
+			return provider.Result{}, provider.OpFailed(provider.OpCreate, req.ID, provider.Retryable(
 				fmt.Errorf("%w; the object holding the name is not visible yet", r.plainErr())))
 		}
 		return provider.Result{Outputs: t.outputsOf(obj), Private: map[string]string{PrivateID: obj["id"].(string)}, NotReady: notReady(obj)}, nil
 	}
 	if err := r.err(p.now()); err != nil {
-		return provider.Result{}, fmt.Errorf("create %s: %w", req.ID, err)
+		return provider.Result{}, provider.OpFailed(provider.OpCreate, req.ID, err)
 	}
 	obj, err := r.object()
 	if err != nil {
-		return provider.Result{}, fmt.Errorf("create %s: %w", req.ID, err)
+		return provider.Result{}, provider.OpFailed(provider.OpCreate, req.ID, err)
 	}
 	return provider.Result{
 		Outputs:  t.outputsOf(obj),
@@ -426,25 +426,25 @@ func (p *Provider) Create(ctx context.Context, req provider.Request) (provider.R
 func (p *Provider) Update(ctx context.Context, req provider.Request) (provider.Result, error) {
 	t, err := p.target(req)
 	if err != nil {
-		return provider.Result{}, fmt.Errorf("update %s: %w", req.ID, err)
+		return provider.Result{}, provider.OpFailed(provider.OpUpdate, req.ID, err)
 	}
 	id := req.Private[PrivateID]
 	if id == "" {
-		return provider.Result{}, fmt.Errorf("update %s: %w", req.ID, provider.Terminalf("no id recorded for the object"))
+		return provider.Result{}, provider.OpFailed(provider.OpUpdate, req.ID, provider.Terminalf("no id recorded for the object"))
 	}
 	r, err := p.do(ctx, http.MethodPatch, t.itemURL(id), t.body(req.Spec, t.mutable), "")
 	if err != nil {
-		return provider.Result{}, fmt.Errorf("update %s: %w", req.ID, err)
+		return provider.Result{}, provider.OpFailed(provider.OpUpdate, req.ID, err)
 	}
 	if r.status == http.StatusNotFound || r.status == http.StatusConflict {
-		return provider.Result{}, fmt.Errorf("update %s: %w", req.ID, provider.Retryable(r.plainErr()))
+		return provider.Result{}, provider.OpFailed(provider.OpUpdate, req.ID, provider.Retryable(r.plainErr()))
 	}
 	if err := r.err(p.now()); err != nil {
-		return provider.Result{}, fmt.Errorf("update %s: %w", req.ID, err)
+		return provider.Result{}, provider.OpFailed(provider.OpUpdate, req.ID, err)
 	}
 	obj, err := r.object()
 	if err != nil {
-		return provider.Result{}, fmt.Errorf("update %s: %w", req.ID, err)
+		return provider.Result{}, provider.OpFailed(provider.OpUpdate, req.ID, err)
 	}
 	return provider.Result{Outputs: t.outputsOf(obj), Private: written(keepPrivate(req.Private, obj), obj), NotReady: notReady(obj)}, nil
 }
@@ -459,13 +459,13 @@ func (p *Provider) Update(ctx context.Context, req provider.Request) (provider.R
 func (p *Provider) Delete(ctx context.Context, req provider.Request) error {
 	t, err := p.target(req)
 	if err != nil {
-		return fmt.Errorf("delete %s: %w", req.ID, err)
+		return provider.OpFailed(provider.OpDelete, req.ID, err)
 	}
 	id := req.Private[PrivateID]
 	if id == "" {
 		obj, err := p.find(ctx, t)
 		if err != nil {
-			return fmt.Errorf("delete %s: %w", req.ID, err)
+			return provider.OpFailed(provider.OpDelete, req.ID, err)
 		}
 		if obj == nil {
 			return nil
@@ -474,17 +474,17 @@ func (p *Provider) Delete(ctx context.Context, req provider.Request) error {
 	}
 	r, err := p.do(ctx, http.MethodDelete, t.itemURL(id), nil, "")
 	if err != nil {
-		return fmt.Errorf("delete %s: %w", req.ID, err)
+		return provider.OpFailed(provider.OpDelete, req.ID, err)
 	}
 	switch r.status {
 	case http.StatusNotFound:
 		return nil
 	case http.StatusConflict:
-		return fmt.Errorf("delete %s: %w", req.ID, provider.Retryable(
+		return provider.OpFailed(provider.OpDelete, req.ID, provider.Retryable(
 			fmt.Errorf("%w (retrying: it can go once nothing references it)", r.plainErr())))
 	}
 	if err := r.err(p.now()); err != nil {
-		return fmt.Errorf("delete %s: %w", req.ID, err)
+		return provider.OpFailed(provider.OpDelete, req.ID, err)
 	}
 	return nil
 }

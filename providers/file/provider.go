@@ -247,7 +247,7 @@ func known(kind string) bool {
 // the root. It never writes.
 func (p *Provider) Observe(ctx context.Context, req provider.Request) (provider.Observation, error) {
 	fail := func(err error) (provider.Observation, error) {
-		return provider.Observation{}, oneLine(fmt.Errorf("observe %s: %w", req.ID, err))
+		return provider.Observation{}, oneLine(provider.OpFailed(provider.OpObserve, req.ID, err))
 	}
 	if err := ctx.Err(); err != nil {
 		return fail(err)
@@ -368,7 +368,7 @@ func (p *Provider) apply(ctx context.Context, op string, req provider.Request) (
 // naming it. An object of another type than declared is a conflict and is
 // left alone.
 func (p *Provider) Delete(ctx context.Context, req provider.Request) error {
-	fail := func(err error) error { return oneLine(fmt.Errorf("delete %s: %w", req.ID, err)) }
+	fail := func(err error) error { return oneLine(provider.OpFailed(provider.OpDelete, req.ID, err)) }
 	if err := ctx.Err(); err != nil {
 		return fail(err)
 	}

@@ -132,7 +132,7 @@ func (t target) itemURL(id string) string {
 func (p *Provider) Observe(ctx context.Context, req provider.Request) (provider.Observation, error) {
 	t, err := p.target(req)
 	if err != nil {
-		return provider.Observation{}, fmt.Errorf("observe %s: %w", req.ID, err)
+		return provider.Observation{}, provider.OpFailed(provider.OpObserve, req.ID, err)
 	}
 	id := req.Private[PrivateID]
 	if id == "" {
@@ -141,7 +141,7 @@ func (p *Provider) Observe(ctx context.Context, req provider.Request) (provider.
 		}
 		obj, id, err := p.find(ctx, t)
 		if err != nil {
-			return provider.Observation{}, fmt.Errorf("observe %s: %w", req.ID, err)
+			return provider.Observation{}, provider.OpFailed(provider.OpObserve, req.ID, err)
 		}
 		if obj == nil {
 			return provider.Observation{Exists: false}, nil
@@ -151,7 +151,7 @@ func (p *Provider) Observe(ctx context.Context, req provider.Request) (provider.
 	c := t.call(http.MethodGet, t.itemURL(id))
 	r, err := p.do(ctx, c)
 	if err != nil {
-		return provider.Observation{}, fmt.Errorf("observe %s: %w", req.ID, err)
+		return provider.Observation{}, provider.OpFailed(provider.OpObserve, req.ID, err)
 	}
 	if r.status == http.StatusNotFound || r.status == http.StatusGone {
 		if p.withinGrace(req.Private) {
@@ -166,11 +166,11 @@ func (p *Provider) Observe(ctx context.Context, req provider.Request) (provider.
 		return provider.Observation{Exists: false}, nil
 	}
 	if err := p.statusError(c, r); err != nil {
-		return provider.Observation{}, fmt.Errorf("observe %s: %w", req.ID, err)
+		return provider.Observation{}, provider.OpFailed(provider.OpObserve, req.ID, err)
 	}
 	obj, err := object(c, r)
 	if err != nil {
-		return provider.Observation{}, fmt.Errorf("observe %s: %w", req.ID, err)
+		return provider.Observation{}, provider.OpFailed(provider.OpObserve, req.ID, err)
 	}
 	private := map[string]string{PrivateID: id}
 	if created, ok := req.Private[PrivateCreated]; ok {
@@ -368,12 +368,12 @@ func (p *Provider) find(ctx context.Context, t target) (map[string]any, string, 
 func (p *Provider) Create(ctx context.Context, req provider.Request) (provider.Result, error) {
 	t, err := p.target(req)
 	if err != nil {
-		return provider.Result{}, fmt.Errorf("create %s: %w", req.ID, err)
+		return provider.Result{}, provider.OpFailed(provider.OpCreate, req.ID, err)
 	}
 	if t.adoptBy != "" {
 		obj, id, err := p.find(ctx, t)
 		if err != nil {
-			return provider.Result{}, fmt.Errorf("create %s: %w", req.ID, err)
+			return provider.Result{}, provider.OpFailed(provider.OpCreate, req.ID, err)
 		}
 		if obj != nil {
 			return provider.Result{Outputs: obj, Private: map[string]string{PrivateID: id}, NotReady: t.notReady(obj)}, nil
@@ -384,31 +384,31 @@ func (p *Provider) Create(ctx context.Context, req provider.Request) (provider.R
 	c.idemKey = req.IdempotencyKey
 	r, err := p.do(ctx, c)
 	if err != nil {
-		return provider.Result{}, fmt.Errorf("create %s: %w", req.ID, err)
+		return provider.Result{}, provider.OpFailed(provider.OpCreate, req.ID, err)
 	}
 	if r.status == http.StatusConflict {
 		if t.adoptBy != "" {
 			obj, id, err := p.find(ctx, t)
 			if err != nil {
-				return provider.Result{}, fmt.Errorf("create %s: after 409: %w", req.ID, err)
+				return provider.Result{}, provider.OpFailed(provider.OpCreate, req.ID, fmt.Errorf("after 409: %w", err))
 			}
 			if obj != nil {
 				return provider.Result{Outputs: obj, Private: map[string]string{PrivateID: id}, NotReady: t.notReady(obj)}, nil
 			}
 		}
-		return provider.Result{}, fmt.Errorf("create %s: %w", req.ID,
+		return provider.Result{}, provider.OpFailed(provider.OpCreate, req.ID,
 			provider.Conflictf("%s: %s%s", c.where(), rest.StatusText(r.status), serverMessage(r, t.red)))
 	}
 	if err := p.statusError(c, r); err != nil {
-		return provider.Result{}, fmt.Errorf("create %s: %w", req.ID, err)
+		return provider.Result{}, provider.OpFailed(provider.OpCreate, req.ID, err)
 	}
 	obj, err := object(c, r)
 	if err != nil {
-		return provider.Result{}, fmt.Errorf("create %s: %w", req.ID, err)
+		return provider.Result{}, provider.OpFailed(provider.OpCreate, req.ID, err)
 	}
 	id, ok := t.idOf(obj)
 	if !ok {
-		return provider.Result{}, fmt.Errorf("create %s: %w", req.ID,
+		return provider.Result{}, provider.OpFailed(provider.OpCreate, req.ID,
 			provider.Terminalf("%s: the created object has no %s field: set spec.idField", c.where(), t.idField))
 	}
 	return provider.Result{
@@ -427,24 +427,24 @@ func (p *Provider) Create(ctx context.Context, req provider.Request) (provider.R
 func (p *Provider) Update(ctx context.Context, req provider.Request) (provider.Result, error) {
 	t, err := p.target(req)
 	if err != nil {
-		return provider.Result{}, fmt.Errorf("update %s: %w", req.ID, err)
+		return provider.Result{}, provider.OpFailed(provider.OpUpdate, req.ID, err)
 	}
 	id := req.Private[PrivateID]
 	if id == "" {
-		return provider.Result{}, fmt.Errorf("update %s: %w", req.ID, provider.Terminalf("no id recorded for the object"))
+		return provider.Result{}, provider.OpFailed(provider.OpUpdate, req.ID, provider.Terminalf("no id recorded for the object"))
 	}
 	c := t.call(t.updateMethod, t.itemURL(id))
 	c.body = t.body
 	r, err := p.do(ctx, c)
 	if err != nil {
-		return provider.Result{}, fmt.Errorf("update %s: %w", req.ID, err)
+		return provider.Result{}, provider.OpFailed(provider.OpUpdate, req.ID, err)
 	}
 	if r.status == http.StatusNotFound || r.status == http.StatusConflict {
-		return provider.Result{}, fmt.Errorf("update %s: %w", req.ID,
+		return provider.Result{}, provider.OpFailed(provider.OpUpdate, req.ID,
 			provider.Retryable(fmt.Errorf("%s: %s%s", c.where(), rest.StatusText(r.status), serverMessage(r, t.red))))
 	}
 	if err := p.statusError(c, r); err != nil {
-		return provider.Result{}, fmt.Errorf("update %s: %w", req.ID, err)
+		return provider.Result{}, provider.OpFailed(provider.OpUpdate, req.ID, err)
 	}
 	private := map[string]string{PrivateID: id}
 	if created, ok := req.Private[PrivateCreated]; ok {
@@ -460,7 +460,7 @@ func (p *Provider) Update(ctx context.Context, req provider.Request) (provider.R
 			obj[k] = v
 		}
 	} else if obj, err = object(c, r); err != nil {
-		return provider.Result{}, fmt.Errorf("update %s: %w", req.ID, err)
+		return provider.Result{}, provider.OpFailed(provider.OpUpdate, req.ID, err)
 	}
 	return provider.Result{Outputs: obj, Private: private, NotReady: t.notReady(obj)}, nil
 }
@@ -475,13 +475,13 @@ func (p *Provider) Update(ctx context.Context, req provider.Request) (provider.R
 func (p *Provider) Delete(ctx context.Context, req provider.Request) error {
 	t, err := p.target(req)
 	if err != nil {
-		return fmt.Errorf("delete %s: %w", req.ID, err)
+		return provider.OpFailed(provider.OpDelete, req.ID, err)
 	}
 	id := req.Private[PrivateID]
 	if id == "" && t.adoptBy != "" {
 		obj, found, err := p.find(ctx, t)
 		if err != nil {
-			return fmt.Errorf("delete %s: %w", req.ID, err)
+			return provider.OpFailed(provider.OpDelete, req.ID, err)
 		}
 		if obj != nil {
 			id = found
@@ -493,17 +493,17 @@ func (p *Provider) Delete(ctx context.Context, req provider.Request) error {
 	c := t.call(http.MethodDelete, t.itemURL(id))
 	r, err := p.do(ctx, c)
 	if err != nil {
-		return fmt.Errorf("delete %s: %w", req.ID, err)
+		return provider.OpFailed(provider.OpDelete, req.ID, err)
 	}
 	switch r.status {
 	case http.StatusNotFound, http.StatusGone:
 		return nil
 	case http.StatusConflict:
-		return fmt.Errorf("delete %s: %w", req.ID,
+		return provider.OpFailed(provider.OpDelete, req.ID,
 			provider.Retryable(fmt.Errorf("%s: %s%s", c.where(), rest.StatusText(r.status), serverMessage(r, t.red))))
 	}
 	if err := p.statusError(c, r); err != nil {
-		return fmt.Errorf("delete %s: %w", req.ID, err)
+		return provider.OpFailed(provider.OpDelete, req.ID, err)
 	}
 	return nil
 }

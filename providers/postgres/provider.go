@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"strings"
@@ -119,7 +118,7 @@ func objectName(req provider.Request) (string, error) {
 func (p *Provider) Observe(ctx context.Context, req provider.Request) (provider.Observation, error) {
 	obs, err := p.observe(ctx, req)
 	if err != nil {
-		return provider.Observation{}, fmt.Errorf("observe %s: %w", req.ID, err)
+		return provider.Observation{}, provider.OpFailed(provider.OpObserve, req.ID, err)
 	}
 	return obs, nil
 }
@@ -155,7 +154,7 @@ func (p *Provider) observe(ctx context.Context, req provider.Request) (provider.
 func (p *Provider) Create(ctx context.Context, req provider.Request) (provider.Result, error) {
 	res, err := p.apply(ctx, req, true)
 	if err != nil {
-		return res, fmt.Errorf("create %s: %w", req.ID, err)
+		return res, provider.OpFailed(provider.OpCreate, req.ID, err)
 	}
 	return res, nil
 }
@@ -166,7 +165,7 @@ func (p *Provider) Create(ctx context.Context, req provider.Request) (provider.R
 func (p *Provider) Update(ctx context.Context, req provider.Request) (provider.Result, error) {
 	res, err := p.apply(ctx, req, false)
 	if err != nil {
-		return res, fmt.Errorf("update %s: %w", req.ID, err)
+		return res, provider.OpFailed(provider.OpUpdate, req.ID, err)
 	}
 	return res, nil
 }
@@ -198,7 +197,7 @@ func (p *Provider) apply(ctx context.Context, req provider.Request, create bool)
 // tables) is a terminal error naming them and what to do.
 func (p *Provider) Delete(ctx context.Context, req provider.Request) error {
 	if err := p.delete(ctx, req); err != nil {
-		return fmt.Errorf("delete %s: %w", req.ID, err)
+		return provider.OpFailed(provider.OpDelete, req.ID, err)
 	}
 	return nil
 }

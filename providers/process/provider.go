@@ -143,7 +143,7 @@ const (
 func (p *Provider) Observe(ctx context.Context, req provider.Request) (provider.Observation, error) {
 	id, hash, err := p.locate(req)
 	if err != nil {
-		return provider.Observation{}, provider.Retryable(fmt.Errorf("observe %s: %w", req.ID, err))
+		return provider.Observation{}, provider.Retryable(provider.OpFailed(provider.OpObserve, req.ID, err))
 	}
 	if id.pid == 0 {
 		return provider.Observation{}, nil
@@ -232,7 +232,7 @@ func outputs(id procID, s spec) map[string]any {
 func (p *Provider) Create(ctx context.Context, req provider.Request) (provider.Result, error) {
 	s, err := parseSpec(req.Spec)
 	if err != nil {
-		return provider.Result{}, fmt.Errorf("create %s: %w", req.ID, err)
+		return provider.Result{}, provider.OpFailed(provider.OpCreate, req.ID, err)
 	}
 	if id, ok := p.startedBy(req.ID, req.IdempotencyKey); ok {
 		return p.result(ctx, req, id, s), nil
@@ -243,7 +243,7 @@ func (p *Provider) Create(ctx context.Context, req provider.Request) (provider.R
 	}
 	id, err := p.start(req, s)
 	if err != nil {
-		return provider.Result{}, fmt.Errorf("create %s: %w", req.ID, err)
+		return provider.Result{}, provider.OpFailed(provider.OpCreate, req.ID, err)
 	}
 	return p.result(ctx, req, id, s), nil
 }
@@ -267,14 +267,14 @@ func (p *Provider) result(ctx context.Context, req provider.Request, id procID, 
 func (p *Provider) Update(ctx context.Context, req provider.Request) (provider.Result, error) {
 	s, err := parseSpec(req.Spec)
 	if err != nil {
-		return provider.Result{}, fmt.Errorf("update %s: %w", req.ID, err)
+		return provider.Result{}, provider.OpFailed(provider.OpUpdate, req.ID, err)
 	}
 	if id, ok := p.startedBy(req.ID, req.IdempotencyKey); ok {
 		return p.result(ctx, req, id, s), nil
 	}
 	cur, hash, err := p.locate(req)
 	if err != nil {
-		return provider.Result{}, provider.Retryable(fmt.Errorf("update %s: %w", req.ID, err))
+		return provider.Result{}, provider.Retryable(provider.OpFailed(provider.OpUpdate, req.ID, err))
 	}
 	if cur.pid != 0 && hash == s.startHash() {
 		p.mu.Lock()
@@ -284,14 +284,14 @@ func (p *Provider) Update(ctx context.Context, req provider.Request) (provider.R
 		return p.result(ctx, req, cur, s), nil
 	}
 	if err := p.stopAll(ctx, req, s); err != nil {
-		return provider.Result{}, fmt.Errorf("update %s: %w", req.ID, err)
+		return provider.Result{}, provider.OpFailed(provider.OpUpdate, req.ID, err)
 	}
 	p.mu.Lock()
 	p.track(req.ID).forget() // a new spec: its exits are its own
 	p.mu.Unlock()
 	id, err := p.start(req, s)
 	if err != nil {
-		return provider.Result{}, fmt.Errorf("update %s: %w", req.ID, err)
+		return provider.Result{}, provider.OpFailed(provider.OpUpdate, req.ID, err)
 	}
 	return p.result(ctx, req, id, s), nil
 }
@@ -306,7 +306,7 @@ func (p *Provider) Delete(ctx context.Context, req provider.Request) error {
 		s = spec{stopSignal: syscall.SIGTERM, stopTimeout: DefaultStopTimeout}
 	}
 	if err := p.stopAll(ctx, req, s); err != nil {
-		return fmt.Errorf("delete %s: %w", req.ID, err)
+		return provider.OpFailed(provider.OpDelete, req.ID, err)
 	}
 	p.mu.Lock()
 	if t := p.procs[req.ID]; t != nil {

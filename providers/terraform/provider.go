@@ -605,11 +605,11 @@ func (p *Provider) refresh(ctx context.Context, id, typ string, rs *resourceSche
 		err = p.diagError(ctx, "UpgradeResourceState", diags)
 	}
 	if err != nil {
-		return cty.NilVal, nil, fmt.Errorf("observe %s: %w", id, err)
+		return cty.NilVal, nil, provider.OpFailed(provider.OpObserve, id, err)
 	}
 	cur, err := up.decode(rs.ty)
 	if err != nil {
-		return cty.NilVal, nil, provider.Terminal(fmt.Errorf("observe %s: decode the upgraded state: %w", id, err))
+		return cty.NilVal, nil, provider.Terminal(provider.OpFailed(provider.OpObserve, id, fmt.Errorf("decode the upgraded state: %w", err)))
 	}
 	p.redact.Add(rs.block.sensitiveStrings(cur, nil)...)
 	return p.read(ctx, id, typ, rs, cur, s.private)
@@ -618,7 +618,7 @@ func (p *Provider) refresh(ctx context.Context, id, typ string, rs *resourceSche
 func (p *Provider) read(ctx context.Context, id, typ string, rs *resourceSchema, cur cty.Value, private []byte) (cty.Value, []byte, error) {
 	d, err := encode(cur, rs.ty)
 	if err != nil {
-		return cty.NilVal, nil, provider.Terminal(fmt.Errorf("observe %s: %w", id, err))
+		return cty.NilVal, nil, provider.Terminal(provider.OpFailed(provider.OpObserve, id, err))
 	}
 	var (
 		nd    dynamic
@@ -634,11 +634,11 @@ func (p *Provider) read(ctx context.Context, id, typ string, rs *resourceSchema,
 		err = p.diagError(ctx, "ReadResource", diags)
 	}
 	if err != nil {
-		return cty.NilVal, nil, fmt.Errorf("observe %s: %w", id, err)
+		return cty.NilVal, nil, provider.OpFailed(provider.OpObserve, id, err)
 	}
 	st, err := nd.decode(rs.ty)
 	if err != nil {
-		return cty.NilVal, nil, provider.Terminal(fmt.Errorf("observe %s: decode the new state: %w", id, err))
+		return cty.NilVal, nil, provider.Terminal(provider.OpFailed(provider.OpObserve, id, fmt.Errorf("decode the new state: %w", err)))
 	}
 	p.redact.Add(rs.block.sensitiveStrings(st, nil)...)
 	return st, npriv, nil
@@ -913,7 +913,7 @@ func (p *Provider) Create(ctx context.Context, req provider.Request) (provider.R
 		return provider.Result{}, rerr
 	}
 	if err != nil {
-		return res, fmt.Errorf("create (the object was made in part): %w", err)
+		return res, provider.OpFailed(provider.OpCreate, "(the object was made in part)", err)
 	}
 	p.idem.put(req.IdempotencyKey, res)
 	return res, nil
@@ -937,7 +937,7 @@ func (p *Provider) Update(ctx context.Context, req provider.Request) (provider.R
 	if pl := req.Planned; pl != nil && pl.Private[keyPlanned] != "" && pl.Private[keyVersion] == strconv.FormatInt(rs.version, 10) {
 		prior, planned, ppriv, err = decodePlan(rs, pl.Private)
 		if err != nil {
-			return provider.Result{}, fmt.Errorf("update %s: %w", req.ID, err)
+			return provider.Result{}, provider.OpFailed(provider.OpUpdate, req.ID, err)
 		}
 	} else {
 		s, ok, err := readStored(req.Private)
@@ -945,7 +945,7 @@ func (p *Provider) Update(ctx context.Context, req provider.Request) (provider.R
 			return provider.Result{}, err
 		}
 		if !ok {
-			return provider.Result{}, provider.Terminalf("update %s: no state of the object", req.ID)
+			return provider.Result{}, provider.Terminal(provider.OpFailed(provider.OpUpdate, req.ID, errors.New("no state of the object")))
 		}
 		var priorPriv []byte
 		prior, priorPriv, err = p.refresh(ctx, req.ID, typ, rs, s)
@@ -953,7 +953,7 @@ func (p *Provider) Update(ctx context.Context, req provider.Request) (provider.R
 			return provider.Result{}, fmt.Errorf("update: %w", err)
 		}
 		if prior.IsNull() {
-			return provider.Result{}, provider.Retryable(fmt.Errorf("update %s: the object is gone", req.ID))
+			return provider.Result{}, provider.Retryable(provider.OpFailed(provider.OpUpdate, req.ID, errors.New("the object is gone")))
 		}
 		var replace [][]pathStep
 		planned, replace, ppriv, err = p.plan(ctx, req.ID, typ, rs, prior, cfg, priorPriv)
@@ -965,7 +965,7 @@ func (p *Provider) Update(ctx context.Context, req provider.Request) (provider.R
 			for _, r := range replace {
 				paths = append(paths, pathString(r))
 			}
-			return provider.Result{}, provider.Terminalf("update %s: the change of %s requires a replacement", req.ID, strings.Join(paths, ", "))
+			return provider.Result{}, provider.Terminal(provider.OpFailed(provider.OpUpdate, req.ID, fmt.Errorf("the change of %s requires a replacement", strings.Join(paths, ", "))))
 		}
 		if eq := planned.Equals(prior); eq.IsKnown() && eq.True() {
 			return p.result(rs, prior, priorPriv)
@@ -983,7 +983,7 @@ func (p *Provider) Update(ctx context.Context, req provider.Request) (provider.R
 		return provider.Result{}, rerr
 	}
 	if err != nil {
-		return res, fmt.Errorf("update (the object was changed in part): %w", err)
+		return res, provider.OpFailed(provider.OpUpdate, "(the object was changed in part)", err)
 	}
 	return res, nil
 }
