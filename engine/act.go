@@ -21,6 +21,12 @@ import (
 // limits let it go, a mutating call starts only if the engine still owns
 // the resource and the node's deadline has not passed; otherwise it
 // returns errNotOwned, having called nothing.
+//
+// call reads the real clock, not Options.Clock, on purpose: the deadlines
+// it is bound by (the contexts', the node's lease) are real time, a fake
+// clock must never stretch a lease, and the metrics it reports measure
+// how long a call really took. What the engine records and schedules
+// (LastReconcile, NextRetry, resync, backoff) follows Options.Clock.
 func (e *Engine) call(ctx context.Context, s snapshot, fn func(context.Context) error, counter *int64) (err error) {
 	began := time.Now()
 	release, err := s.limiter.Acquire(ctx)
