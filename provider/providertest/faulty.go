@@ -7,15 +7,15 @@ import (
 	"github.com/convergehq/converge/provider"
 )
 
-// Op names a provider operation.
-type Op string
+// Op names a provider operation: provider.Op.
+type Op = provider.Op
 
 // Operations.
 const (
-	OpObserve Op = "observe"
-	OpCreate  Op = "create"
-	OpUpdate  Op = "update"
-	OpDelete  Op = "delete"
+	OpObserve = provider.OpObserve
+	OpCreate  = provider.OpCreate
+	OpUpdate  = provider.OpUpdate
+	OpDelete  = provider.OpDelete
 )
 
 // Call is one call Faulty saw.
