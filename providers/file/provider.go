@@ -317,7 +317,7 @@ func (p *Provider) observe(ctx context.Context, rt *opRoot, req provider.Request
 // Errors: conflict (another type at the path), terminal (escape, permission),
 // retryable (missing parent, full disk).
 func (p *Provider) Create(ctx context.Context, req provider.Request) (provider.Result, error) {
-	return p.apply(ctx, "create", req)
+	return p.apply(ctx, provider.OpCreate, req)
 }
 
 // Update changes the object in place to req.Spec: content and mode for a
@@ -326,12 +326,12 @@ func (p *Provider) Create(ctx context.Context, req provider.Request) (provider.R
 // where converge made the object (a link changed since it was observed), it
 // is a retryable error: observing again shows the move.
 func (p *Provider) Update(ctx context.Context, req provider.Request) (provider.Result, error) {
-	return p.apply(ctx, "update", req)
+	return p.apply(ctx, provider.OpUpdate, req)
 }
 
-func (p *Provider) apply(ctx context.Context, op string, req provider.Request) (provider.Result, error) {
+func (p *Provider) apply(ctx context.Context, op provider.Op, req provider.Request) (provider.Result, error) {
 	fail := func(err error) (provider.Result, error) {
-		return provider.Result{}, oneLine(fmt.Errorf("%s %s: %w", op, req.ID, err))
+		return provider.Result{}, oneLine(provider.OpFailed(op, req.ID, err))
 	}
 	if err := ctx.Err(); err != nil {
 		return fail(err)
@@ -342,7 +342,7 @@ func (p *Provider) apply(ctx context.Context, op string, req provider.Request) (
 	if err != nil {
 		return fail(err)
 	}
-	if rec, ok, rerr := p.recorded(rt, req); op == "update" && ok && (rerr != nil || rec.name != loc.name) {
+	if rec, ok, rerr := p.recorded(rt, req); op == provider.OpUpdate && ok && (rerr != nil || rec.name != loc.name) {
 		return fail(provider.Retryable(fmt.Errorf("%s now leads to %s, not where converge made the object (%s); observing it again",
 			show(loc.rel), show(filepath.ToSlash(loc.name)), show(req.Private[privateID]))))
 	}
