@@ -398,8 +398,7 @@ func (e *Engine) fail(ctx context.Context, s snapshot, err error, op step) resul
 		return result{}
 	}
 	r.LastError = e.clean(err.Error())
-	var named *provider.OpError
-	if !errors.As(err, &named) { // else the provider named it
+	if !provider.Named(err) {
 		r.LastError = string(op) + ": " + r.LastError
 	}
 	r.ErrorClass = class

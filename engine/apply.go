@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -347,8 +346,7 @@ func (e *Engine) planOne(ctx context.Context, lim planLimits, rv *manifest.Revis
 			if ctx.Err() != nil {
 				return plan.Action{}, nil, ctx.Err()
 			}
-			var named *provider.OpError
-			if !errors.As(err, &named) {
+			if !provider.Named(err) {
 				err = provider.OpFailed(provider.OpObserve, in.ID, err)
 			}
 			// The rest of the plan goes on: one unreachable API does not

@@ -165,3 +165,10 @@ func OpFailed(op Op, subject string, err error) error {
 	}
 	return &OpError{Op: op, Subject: subject, Err: err}
 }
+
+// Named reports whether err is, or wraps, an [OpError]: the provider named
+// the call that failed.
+func Named(err error) bool {
+	var named *OpError
+	return errors.As(err, &named)
+}
